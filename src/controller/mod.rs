@@ -1,0 +1,1 @@
+//! controller (see DESIGN.md section 3).

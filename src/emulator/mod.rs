@@ -1,0 +1,1 @@
+//! emulator (see DESIGN.md section 3).

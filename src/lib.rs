@@ -1,0 +1,23 @@
+//! shopsync: keep a Shopify store in sync with a SQL data warehouse (reverse ETL), the GitOps way.
+//!
+//! The crate is layered so that the pure model never depends on I/O:
+//!
+//! - [`core`]: the config model, mapping, diff, plan and engine over traits. Pure: no kube, reqwest, sqlx,
+//!   axum or tokio networking (a test enforces it).
+//! - [`api`]: the `ShopifyDestination` and `ShopifySync` custom resources and their conversion to [`core`] config.
+//! - [`schema`]: the pinned Shopify Admin GraphQL schemas, per supported API version.
+//! - [`warehouse`], [`state`], [`shopify`]: adapters for the warehouse, the state store and the Admin API.
+//! - [`controller`]: the Kubernetes operator.
+//! - [`emulator`]: a local Shopify Admin API, the project's test oracle.
+//! - [`cli`]: the `shopsync` command.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod controller;
+pub mod core;
+pub mod emulator;
+pub mod schema;
+pub mod shopify;
+pub mod state;
+pub mod warehouse;

@@ -1,0 +1,1 @@
+//! shopify (see DESIGN.md section 3).

@@ -1,0 +1,1 @@
+//! state (see DESIGN.md section 3).
