@@ -1,1 +1,5 @@
-//! core
+//! The pure core: config model, mapping, diff, plan and engine over traits.
+//!
+//! Nothing here performs I/O or imports kube, reqwest, sqlx, axum or tokio networking; adapters depend on this
+//! module, never the reverse (`tests/architecture.rs` keeps it so).
+pub mod config;
