@@ -1,0 +1,230 @@
+//! From custom resources to the core configuration: defaults applied, text parsed, every problem reported
+//! with the field path it concerns.
+use std::time::Duration;
+
+use crate::core::config::{
+    ApiVersion, DeleteBehavior, DeleteGuard, FieldMapping, MappingSource, MappingTarget,
+    OnDuplicateKey, Schedule, SyncConfig, SyncMode, ValueFormat, parse_duration,
+};
+
+use super::{ShopifyDestinationSpec, ShopifySyncSpec};
+
+/// The default query timeout.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(300);
+/// The default bulk-operation threshold.
+pub const DEFAULT_BULK_THRESHOLD: u64 = 5000;
+
+/// One problem with a spec, at a field path such as `spec.schedule.cron`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// Where the problem is, from the resource's root (e.g. `spec.mappings[2].to`).
+    pub path: String,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The API version a destination spec selects.
+pub fn destination_config(spec: &ShopifyDestinationSpec) -> Result<ApiVersion, ConfigError> {
+    match &spec.api_version {
+        None => Ok(ApiVersion::DEFAULT),
+        Some(v) => ApiVersion::parse(v).ok_or_else(|| {
+            ConfigError::new(
+                "spec.apiVersion",
+                format!("apiVersion must be a Shopify Admin API version shopsync supports: 2026-01, 2026-04 or 2026-07 (got {v:?})"),
+            )
+        }),
+    }
+}
+
+/// Converts a sync spec into the engine's config. `id` names the sync in messages and state.
+///
+/// This repeats none of the CEL rules' work beyond what conversion needs (a spec that reaches the engine
+/// from a cluster already passed them); it parses what CEL cannot (cron expressions) and fills in defaults.
+pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let target = spec.target();
+    if target.is_none() {
+        errors.push(ConfigError::new(
+            "spec",
+            "set exactly one of object, event or action",
+        ));
+    }
+    let query_timeout = match &spec.source.timeout {
+        None => DEFAULT_QUERY_TIMEOUT,
+        Some(t) => parse_duration(t).unwrap_or_else(|| {
+            errors.push(ConfigError::new(
+                "spec.source.timeout",
+                "source.timeout must be a duration such as 30s or 5m",
+            ));
+            DEFAULT_QUERY_TIMEOUT
+        }),
+    };
+    if spec.source.query.trim().is_empty() {
+        errors.push(ConfigError::new(
+            "spec.source.query",
+            "source.query must not be empty",
+        ));
+    }
+    let schedule = schedule(spec, &mut errors);
+    let mappings = spec
+        .mappings
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let target = match (&m.to, &m.metafield) {
+                (Some(to), None) => MappingTarget::Field(to.clone()),
+                (None, Some(mf)) => MappingTarget::Metafield {
+                    namespace: mf.namespace.clone(),
+                    key: mf.key.clone(),
+                    type_: mf.type_.clone(),
+                },
+                _ => {
+                    errors.push(ConfigError::new(
+                        format!("spec.mappings[{i}]"),
+                        "each mapping sets exactly one of to (a Shopify field) or metafield",
+                    ));
+                    return None;
+                }
+            };
+            let source = match (&m.from, &m.value) {
+                (Some(c), None) => MappingSource::Column(c.clone()),
+                (None, Some(v)) => MappingSource::Static(v.clone()),
+                _ => {
+                    errors.push(ConfigError::new(
+                        format!("spec.mappings[{i}]"),
+                        "each mapping takes exactly one of from (a column) or value (a static value)",
+                    ));
+                    return None;
+                }
+            };
+            Some(FieldMapping { target, source, format: m.format.unwrap_or(ValueFormat::Auto) })
+        })
+        .collect::<Vec<_>>();
+    for (i, m) in mappings.iter().enumerate() {
+        if mappings[..i]
+            .iter()
+            .any(|earlier| earlier.target == m.target)
+        {
+            errors.push(ConfigError::new(
+                format!("spec.mappings[{i}]"),
+                format!("{} is mapped more than once", describe_target(&m.target)),
+            ));
+        }
+    }
+    let Some(target) = target else {
+        return Err(errors);
+    };
+    let mode = spec.mode.unwrap_or(SyncMode::Insert);
+    let match_key = spec
+        .match_
+        .as_ref()
+        .map(|m| m.key)
+        .or_else(|| target.default_match_key());
+    let delete_guard = spec
+        .delete_guard
+        .as_ref()
+        .map(|g| DeleteGuard {
+            max_count: g.max_count,
+            max_percent: g.max_percent.map(f64::from),
+        })
+        .unwrap_or(DeleteGuard::DEFAULT);
+    if let Some(key) = match_key
+        && spec
+            .match_
+            .as_ref()
+            .and_then(|m| m.column.as_ref())
+            .is_none()
+        && !mappings
+            .iter()
+            .any(|m| m.target == MappingTarget::Field(key.as_str().to_string()))
+    {
+        errors.push(ConfigError::new(
+            "spec.match",
+            format!(
+                "{target} match by {key}, but no mapping sends {key}: map a column to {key} or set match.column"
+            ),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(SyncConfig {
+        id: id.to_string(),
+        destination: spec.destination_ref.name.clone(),
+        query: spec.source.query.clone(),
+        query_timeout,
+        primary_key: spec.primary_key.clone(),
+        target,
+        mode,
+        match_key,
+        match_column: spec.match_.as_ref().and_then(|m| m.column.clone()),
+        mappings,
+        delete_behavior: spec.delete_behavior.unwrap_or(DeleteBehavior::DoNothing),
+        delete_guard,
+        on_duplicate_key: spec.on_duplicate_key.unwrap_or(OnDuplicateKey::RejectRows),
+        bulk_threshold: spec.bulk_threshold.unwrap_or(DEFAULT_BULK_THRESHOLD),
+        schedule: schedule.unwrap_or(Schedule::Manual),
+        suspend: spec.suspend.unwrap_or(false),
+    })
+}
+
+fn describe_target(t: &MappingTarget) -> String {
+    match t {
+        MappingTarget::Field(f) => format!("field {f}"),
+        MappingTarget::Metafield { namespace, key, .. } => format!("metafield {namespace}.{key}"),
+    }
+}
+
+fn schedule(spec: &ShopifySyncSpec, errors: &mut Vec<ConfigError>) -> Option<Schedule> {
+    let s = &spec.schedule;
+    let manual = s.manual == Some(true);
+    match (&s.interval, &s.cron, manual) {
+        (Some(i), None, false) => match parse_duration(i) {
+            Some(d) if d >= Duration::from_secs(60) => Some(Schedule::Interval(d)),
+            _ => {
+                errors.push(ConfigError::new(
+                    "spec.schedule.interval",
+                    "schedule.interval must be a duration of at least 1m, such as 15m or 1h",
+                ));
+                None
+            }
+        },
+        (None, Some(c), false) => {
+            let fields = c.split_whitespace().count();
+            let parsed = croner::Cron::new(c).parse();
+            if fields != 5 {
+                errors.push(ConfigError::new(
+                    "spec.schedule.cron",
+                    "schedule.cron must be a five-field cron expression, such as '*/15 * * * *'",
+                ));
+                None
+            } else if let Err(e) = parsed {
+                errors.push(ConfigError::new(
+                    "spec.schedule.cron",
+                    format!("schedule.cron {c:?} does not parse: {e}"),
+                ));
+                None
+            } else {
+                Some(Schedule::Cron(c.trim().to_string()))
+            }
+        }
+        (None, None, true) => Some(Schedule::Manual),
+        _ => {
+            errors.push(ConfigError::new(
+                "spec.schedule",
+                "schedule sets exactly one of interval, cron or manual: true",
+            ));
+            None
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! JSON schemas for the core vocabulary, so the CRDs list every allowed value.
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+use crate::core::config::{
+    ActionKind, DeleteBehavior, DeletionPolicy, EventKind, MatchKey, ObjectKind, OnDuplicateKey,
+    SyncMode, ValueFormat,
+};
+
+macro_rules! enum_schema {
+    ($($ty:ty),+) => {$(
+        impl JsonSchema for $ty {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn inline_schema() -> bool {
+                true
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                let values: Vec<&str> = <$ty>::ALL.iter().map(|v| v.as_str()).collect();
+                json_schema!({ "type": "string", "enum": values })
+            }
+        }
+    )+};
+}
+
+enum_schema!(
+    ObjectKind,
+    EventKind,
+    ActionKind,
+    SyncMode,
+    MatchKey,
+    DeleteBehavior,
+    DeletionPolicy,
+    OnDuplicateKey,
+    ValueFormat
+);
+
+/// Any JSON value (a static mapping value): kept as written, never pruned.
+pub fn any_value(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
+}
+
+/// The supported Shopify API versions; CEL (not an enum) rejects others so the message can list them.
+pub fn api_version(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "maxLength": 16 })
+}

@@ -1,0 +1,100 @@
+//! Status of both kinds: kstatus conditions and, for syncs, the last run.
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Condition type: the resource does what its spec asks (the store answers; the last run succeeded).
+pub const CONDITION_READY: &str = "Ready";
+/// Condition type: the controller is working towards the spec (a run is in progress, or a new generation).
+pub const CONDITION_RECONCILING: &str = "Reconciling";
+/// Condition type: the controller cannot make progress without a change from the user.
+pub const CONDITION_STALLED: &str = "Stalled";
+
+/// Observed state of a ShopifyDestination.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopifyDestinationStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling and Stalled, one entry per type.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The shop's name as Shopify reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop_name: Option<String>,
+    /// The shop's plan as Shopify reports it, e.g. `Shopify Plus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// The access scopes the token grants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub granted_scopes: Vec<String>,
+}
+
+/// Observed state of a ShopifySync.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopifySyncStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling and Stalled, one entry per type.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The most recent finished run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<RunSummary>,
+    /// When the last run that succeeded finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_run_at: Option<Time>,
+    /// When the next scheduled run is due (absent for manual or suspended syncs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<Time>,
+    /// The most recent runs, newest first (a short summary; the state store keeps the full history).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_runs: Vec<RunSummary>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RunOutcome {
+    /// Every row was synced.
+    Succeeded,
+    /// The run finished but Shopify rejected some rows; they are retried next run.
+    PartiallySucceeded,
+    /// The run failed as a whole (query, destination, credentials); nothing after the failure was synced.
+    Failed,
+    /// The run was skipped (another run of the same sync held the lock).
+    Skipped,
+}
+
+/// Statistics of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// When the run started.
+    pub started_at: Time,
+    /// When the run finished.
+    pub finished_at: Time,
+    /// How long the run took, in seconds.
+    pub duration_seconds: f64,
+    /// How the run ended.
+    pub outcome: RunOutcome,
+    /// Rows the query returned.
+    pub rows_queried: u64,
+    /// Rows new since the last run.
+    pub rows_added: u64,
+    /// Rows whose mapped values changed since the last run (including retried rejected rows).
+    pub rows_changed: u64,
+    /// Rows that left the result since the last run.
+    pub rows_removed: u64,
+    /// Rows Shopify accepted.
+    pub rows_succeeded: u64,
+    /// Rows rejected, by Shopify or before sending (for example a NULL primary key).
+    pub rows_rejected: u64,
+    /// Why the run failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
