@@ -51,11 +51,11 @@ pub struct RejectedRowsThreshold {
     /// More rejected rows than this trips the alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
-    pub count: Option<u64>,
+    pub count: Option<i64>,
     /// A larger percentage of rejected rows (0 to 100) than this trips the alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
-    pub percent: Option<u32>,
+    pub percent: Option<i32>,
 }
 
 /// One alert channel: exactly one of slack, pagerDuty, webhook, email or sms.
@@ -123,7 +123,7 @@ pub struct EmailChannel {
     /// The SMTP server's port. Default 587.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
-    pub smtp_port: Option<u16>,
+    pub smtp_port: Option<i32>,
     /// The Secret holding the SMTP login: keys `username` and `password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<LocalRef>,

@@ -134,7 +134,7 @@ pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<C
         .delete_guard
         .as_ref()
         .map(|g| DeleteGuard {
-            max_count: g.max_count,
+            max_count: g.max_count.map(|c| c.max(0).unsigned_abs()),
             max_percent: g.max_percent.map(f64::from),
         })
         .unwrap_or(DeleteGuard::DEFAULT);
@@ -172,7 +172,10 @@ pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<C
         delete_behavior: spec.delete_behavior.unwrap_or(DeleteBehavior::DoNothing),
         delete_guard,
         on_duplicate_key: spec.on_duplicate_key.unwrap_or(OnDuplicateKey::RejectRows),
-        bulk_threshold: spec.bulk_threshold.unwrap_or(DEFAULT_BULK_THRESHOLD),
+        bulk_threshold: spec
+            .bulk_threshold
+            .map(|t| t.max(1).unsigned_abs())
+            .unwrap_or(DEFAULT_BULK_THRESHOLD),
         schedule: schedule.unwrap_or(Schedule::Manual),
         suspend: spec.suspend.unwrap_or(false),
     })

@@ -83,17 +83,17 @@ pub struct RunSummary {
     /// How the run ended.
     pub outcome: RunOutcome,
     /// Rows the query returned.
-    pub rows_queried: u64,
+    pub rows_queried: i64,
     /// Rows new since the last run.
-    pub rows_added: u64,
+    pub rows_added: i64,
     /// Rows whose mapped values changed since the last run (including retried rejected rows).
-    pub rows_changed: u64,
+    pub rows_changed: i64,
     /// Rows that left the result since the last run.
-    pub rows_removed: u64,
+    pub rows_removed: i64,
     /// Rows Shopify accepted.
-    pub rows_succeeded: u64,
+    pub rows_succeeded: i64,
     /// Rows rejected, by Shopify or before sending (for example a NULL primary key).
-    pub rows_rejected: u64,
+    pub rows_rejected: i64,
     /// Why the run failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -137,7 +137,7 @@ pub struct ShopifySyncSpec {
     /// Change sets of at least this many rows go through Shopify bulk operations. Default 5000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
-    pub bulk_threshold: Option<u64>,
+    pub bulk_threshold: Option<i64>,
     /// When the sync runs.
     pub schedule: ScheduleSpec,
     /// When true, scheduled runs stop until it is false again (a manual trigger still runs).
@@ -190,10 +190,12 @@ pub struct MatchSpec {
 }
 
 /// One value sent to Shopify: from a column or a static value, to a field or a metafield.
+///
+/// That exactly one of `from` and `value` is set is checked by `shopsync validate` and the controller, not by
+/// CEL: `value` accepts any JSON, and CEL cannot see fields of no declared type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(validation = Rule::new("has(self.to) != has(self.metafield)").message("each mapping sets exactly one of to (a Shopify field) or metafield"))]
-#[x_kube(validation = Rule::new("has(self.from) != has(self.value)").message("each mapping takes exactly one of from (a column) or value (a static value)"))]
 pub struct FieldMappingSpec {
     /// The Shopify input field, e.g. `firstName`, `tags`, `variants` or, for actions, `reason`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,11 +241,11 @@ pub struct DeleteGuardSpec {
     /// At most this many deletes per run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
-    pub max_count: Option<u64>,
+    pub max_count: Option<i64>,
     /// At most this percentage (0 to 100) of the records the sync has synced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
-    pub max_percent: Option<u32>,
+    pub max_percent: Option<i32>,
 }
 
 /// When a sync runs: exactly one of interval, cron or manual.
