@@ -1,0 +1,449 @@
+//! Field mapping: a warehouse row becomes the values shopsync sends to Shopify.
+//!
+//! A mapping is compiled once per run against the query's columns (so a missing column fails the run before
+//! anything is sent, naming the sync and the column), then applied to each row. Problems with one row's data
+//! reject that row only, with a code and a message naming the column.
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::config::{FieldMapping, MappingSource, MappingTarget, SyncConfig, ValueFormat};
+
+/// Why a mapping cannot run against a query's result at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    /// A column the sync needs is not in the result.
+    #[error(
+        "sync {sync}: the query returns no column {column:?} (needed for {purpose}); it returns: {available}"
+    )]
+    MissingColumn {
+        /// The sync.
+        sync: String,
+        /// The missing column.
+        column: String,
+        /// What needs it: the primary key, the match key or a mapping.
+        purpose: String,
+        /// The columns the query does return.
+        available: String,
+    },
+}
+
+/// Why one row cannot be sent. Rejections are reported per row and retried on later runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RowRejection {
+    /// A stable code, e.g. `NULL_PRIMARY_KEY`, `INVALID_JSON`.
+    pub code: RejectionCode,
+    /// What is wrong, naming the column.
+    pub message: String,
+}
+
+/// Codes of rows rejected before they reach Shopify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RejectionCode {
+    /// The primary key column is NULL.
+    NullPrimaryKey,
+    /// Several rows share the primary key.
+    DuplicatePrimaryKey,
+    /// A `format: json` column does not hold valid JSON.
+    InvalidJson,
+    /// The match key's column is NULL, so the row cannot be matched to a record.
+    NullMatchKey,
+}
+
+impl fmt::Display for RejectionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RejectionCode::NullPrimaryKey => "NULL_PRIMARY_KEY",
+            RejectionCode::DuplicatePrimaryKey => "DUPLICATE_PRIMARY_KEY",
+            RejectionCode::InvalidJson => "INVALID_JSON",
+            RejectionCode::NullMatchKey => "NULL_MATCH_KEY",
+        })
+    }
+}
+
+/// A row after mapping: its primary key and the input fields for Shopify.
+///
+/// Metafields, when mapped, are under `metafields` in Shopify's `MetafieldInput` shape (`namespace`, `key`,
+/// `type`, `value` as a string), so the payload hashes and diffs like any other field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappedRow {
+    /// The primary key, as text.
+    pub key: String,
+    /// The values to send, keyed by Shopify input field (nested for dotted targets such as `seo.title`).
+    pub fields: Map<String, Value>,
+}
+
+/// A mapping resolved against a result's columns.
+#[derive(Debug, Clone)]
+pub struct CompiledMapping {
+    primary_key: usize,
+    primary_key_name: String,
+    match_column: Option<(usize, String)>,
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+struct Step {
+    target: MappingTarget,
+    source: CompiledSource,
+    format: ValueFormat,
+}
+
+#[derive(Debug, Clone)]
+enum CompiledSource {
+    Column { index: usize, name: String },
+    Static(Value),
+}
+
+/// Resolves `config`'s columns in `columns` (the query's result header, in order).
+pub fn compile(config: &SyncConfig, columns: &[String]) -> Result<CompiledMapping, MappingError> {
+    let positions: HashMap<&str, usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let find = |column: &str, purpose: &str| {
+        positions
+            .get(column)
+            .copied()
+            .ok_or_else(|| MappingError::MissingColumn {
+                sync: config.id.clone(),
+                column: column.to_string(),
+                purpose: purpose.to_string(),
+                available: columns.join(", "),
+            })
+    };
+    let primary_key = find(&config.primary_key, "the primary key")?;
+    let match_column = match &config.match_column {
+        Some(c) => Some((find(c, "match.column")?, c.clone())),
+        None => None,
+    };
+    let steps = config
+        .mappings
+        .iter()
+        .map(|m: &FieldMapping| {
+            let source = match &m.source {
+                MappingSource::Column(c) => CompiledSource::Column {
+                    index: find(c, &format!("the mapping to {}", describe(&m.target)))?,
+                    name: c.clone(),
+                },
+                MappingSource::Static(v) => CompiledSource::Static(v.clone()),
+            };
+            Ok(Step {
+                target: m.target.clone(),
+                source,
+                format: m.format,
+            })
+        })
+        .collect::<Result<Vec<_>, MappingError>>()?;
+    Ok(CompiledMapping {
+        primary_key,
+        primary_key_name: config.primary_key.clone(),
+        match_column,
+        steps,
+    })
+}
+
+fn describe(t: &MappingTarget) -> String {
+    match t {
+        MappingTarget::Field(f) => f.clone(),
+        MappingTarget::Metafield { namespace, key, .. } => format!("metafield {namespace}.{key}"),
+    }
+}
+
+impl CompiledMapping {
+    /// Maps one row (values in column order). The match column's value, when the spec names one, is sent
+    /// under `match_field`.
+    pub fn apply(
+        &self,
+        values: &[Value],
+        match_field: Option<&str>,
+    ) -> Result<MappedRow, RowRejection> {
+        let key = match values.get(self.primary_key) {
+            None | Some(Value::Null) => {
+                return Err(RowRejection {
+                    code: RejectionCode::NullPrimaryKey,
+                    message: format!("primary key column {:?} is NULL", self.primary_key_name),
+                });
+            }
+            Some(v) => key_text(v),
+        };
+        let mut fields = Map::new();
+        let mut metafields = Vec::new();
+        for step in &self.steps {
+            let (raw, column) = match &step.source {
+                CompiledSource::Column { index, name } => (
+                    values.get(*index).cloned().unwrap_or(Value::Null),
+                    Some(name.as_str()),
+                ),
+                CompiledSource::Static(v) => (v.clone(), None),
+            };
+            let value = convert(raw, step.format, column)?;
+            match &step.target {
+                MappingTarget::Field(path) => insert_path(&mut fields, path, value),
+                MappingTarget::Metafield {
+                    namespace,
+                    key,
+                    type_,
+                } => {
+                    // Shopify takes every metafield value as a string; NULL means "no value", sent as absent.
+                    if !value.is_null() {
+                        let mut mf = Map::new();
+                        mf.insert("namespace".into(), Value::String(namespace.clone()));
+                        mf.insert("key".into(), Value::String(key.clone()));
+                        mf.insert("type".into(), Value::String(type_.clone()));
+                        mf.insert("value".into(), Value::String(metafield_text(&value)));
+                        metafields.push(Value::Object(mf));
+                    }
+                }
+            }
+        }
+        if let (Some((index, name)), Some(field)) = (&self.match_column, match_field) {
+            match values.get(*index) {
+                None | Some(Value::Null) => {
+                    return Err(RowRejection {
+                        code: RejectionCode::NullMatchKey,
+                        message: format!("match column {name:?} is NULL"),
+                    });
+                }
+                Some(v) => {
+                    fields.entry(field.to_string()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        if !metafields.is_empty() {
+            fields.insert("metafields".into(), Value::Array(metafields));
+        }
+        Ok(MappedRow { key, fields })
+    }
+}
+
+/// The primary key as text: strings as they are, other scalars in their JSON spelling.
+pub fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn metafield_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn convert(value: Value, format: ValueFormat, column: Option<&str>) -> Result<Value, RowRejection> {
+    match (format, value) {
+        (ValueFormat::Json, Value::String(text)) => {
+            serde_json::from_str(&text).map_err(|e| RowRejection {
+                code: RejectionCode::InvalidJson,
+                message: format!(
+                    "column {:?} is not valid JSON: {e}",
+                    column.unwrap_or("(static value)")
+                ),
+            })
+        }
+        (ValueFormat::String, Value::Null) => Ok(Value::Null),
+        (ValueFormat::String, Value::String(s)) => Ok(Value::String(s)),
+        (ValueFormat::String, other) => Ok(Value::String(other.to_string())),
+        (_, v) => Ok(v),
+    }
+}
+
+/// Inserts `value` at a dotted path, creating intermediate objects.
+fn insert_path(fields: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            fields.insert(path.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let entry = fields
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            if let Value::Object(inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// A fingerprint of everything in the config that shapes what is sent: when it changes, every row counts as
+/// changed on the next run.
+pub fn fingerprint(config: &SyncConfig) -> String {
+    let shape = serde_json::json!({
+        "target": config.target,
+        "mode": config.mode,
+        "match": config.match_key,
+        "matchColumn": config.match_column,
+        "mappings": config.mappings,
+    });
+    hex_digest(shape.to_string().as_bytes())
+}
+
+/// The hash a row is compared by across runs: its payload and the mapping fingerprint.
+pub fn row_hash(row: &MappedRow, mapping_fingerprint: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(mapping_fingerprint.as_bytes());
+    h.update([0]);
+    h.update(Value::Object(row.fields.clone()).to_string().as_bytes());
+    hex(&h.finalize()[..16])
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes)[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::config::*;
+
+    fn config(mappings: Vec<FieldMapping>) -> SyncConfig {
+        SyncConfig {
+            id: "default/customers".into(),
+            destination: "demo".into(),
+            query: "SELECT 1".into(),
+            query_timeout: Duration::from_secs(60),
+            primary_key: "id".into(),
+            target: Target::Object(ObjectKind::Customers),
+            mode: SyncMode::Upsert,
+            match_key: Some(MatchKey::Email),
+            match_column: None,
+            mappings,
+            delete_behavior: DeleteBehavior::DoNothing,
+            delete_guard: DeleteGuard::DEFAULT,
+            on_duplicate_key: OnDuplicateKey::RejectRows,
+            bulk_threshold: 5000,
+            schedule: Schedule::Manual,
+            suspend: false,
+        }
+    }
+
+    fn col(c: &str, to: &str) -> FieldMapping {
+        FieldMapping {
+            target: MappingTarget::Field(to.into()),
+            source: MappingSource::Column(c.into()),
+            format: ValueFormat::Auto,
+        }
+    }
+
+    fn cols(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn maps_columns_statics_nested_paths_and_metafields() {
+        let mut m = vec![col("email", "email"), col("title", "seo.title")];
+        m.push(FieldMapping {
+            target: MappingTarget::Field("tags".into()),
+            source: MappingSource::Static(json!(["vip"])),
+            format: ValueFormat::Auto,
+        });
+        m.push(FieldMapping {
+            target: MappingTarget::Metafield {
+                namespace: "custom".into(),
+                key: "tier".into(),
+                type_: "number_integer".into(),
+            },
+            source: MappingSource::Column("tier".into()),
+            format: ValueFormat::Auto,
+        });
+        let compiled = compile(&config(m), &cols(&["id", "email", "title", "tier"])).unwrap();
+        let row = compiled
+            .apply(
+                &[json!(7), json!("a@example.com"), json!("Hi"), json!(3)],
+                None,
+            )
+            .unwrap();
+        assert_eq!(row.key, "7");
+        assert_eq!(
+            Value::Object(row.fields),
+            json!({"email": "a@example.com", "seo": {"title": "Hi"}, "tags": ["vip"],
+                   "metafields": [{"namespace": "custom", "key": "tier", "type": "number_integer", "value": "3"}]})
+        );
+    }
+
+    #[test]
+    fn missing_columns_fail_before_any_row_naming_sync_and_column() {
+        let err =
+            compile(&config(vec![col("mail", "email")]), &cols(&["id", "email"])).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("default/customers")
+                && text.contains("\"mail\"")
+                && text.contains("email"),
+            "{text}"
+        );
+        let err = compile(&config(vec![]), &cols(&["key"])).unwrap_err();
+        assert!(err.to_string().contains("primary key"), "{err}");
+    }
+
+    #[test]
+    fn bad_rows_are_rejected_with_codes() {
+        let mut m = vec![col("variants", "variants")];
+        m[0].format = ValueFormat::Json;
+        let compiled = compile(&config(m), &cols(&["id", "variants"])).unwrap();
+        let err = compiled
+            .apply(&[Value::Null, json!("[]")], None)
+            .unwrap_err();
+        assert_eq!(err.code, RejectionCode::NullPrimaryKey);
+        let err = compiled
+            .apply(&[json!("k"), json!("[{")], None)
+            .unwrap_err();
+        assert_eq!(err.code, RejectionCode::InvalidJson);
+        assert!(err.message.contains("\"variants\""));
+        let ok = compiled
+            .apply(&[json!("k"), json!("[{\"sku\":\"A\"}]")], None)
+            .unwrap();
+        assert_eq!(ok.fields["variants"], json!([{"sku": "A"}]));
+    }
+
+    #[test]
+    fn hashes_change_with_values_and_with_the_mapping() {
+        let a = config(vec![col("email", "email")]);
+        let b = config(vec![col("email", "email"), col("email", "note")]);
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        let ca = compile(&a, &cols(&["id", "email"])).unwrap();
+        let r1 = ca.apply(&[json!(1), json!("x@example.com")], None).unwrap();
+        let r2 = ca.apply(&[json!(1), json!("y@example.com")], None).unwrap();
+        let fa = fingerprint(&a);
+        assert_ne!(row_hash(&r1, &fa), row_hash(&r2, &fa));
+        assert_eq!(row_hash(&r1, &fa), row_hash(&r1.clone(), &fa));
+        assert_ne!(row_hash(&r1, &fa), row_hash(&r1, &fingerprint(&b)));
+    }
+
+    #[test]
+    fn match_column_supplies_the_match_field() {
+        let mut c = config(vec![col("sku", "sku")]);
+        c.match_column = Some("item".into());
+        let compiled = compile(&c, &cols(&["id", "item", "sku"])).unwrap();
+        let row = compiled
+            .apply(
+                &[json!(1), json!("gid://shopify/InventoryItem/1"), json!("S")],
+                Some("id"),
+            )
+            .unwrap();
+        assert_eq!(row.fields["id"], json!("gid://shopify/InventoryItem/1"));
+        let err = compiled
+            .apply(&[json!(1), Value::Null, json!("S")], Some("id"))
+            .unwrap_err();
+        assert_eq!(err.code, RejectionCode::NullMatchKey);
+    }
+}
