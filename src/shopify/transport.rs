@@ -1,0 +1,428 @@
+//! GraphQL over HTTP to one store, inside its cost budget, with bounded retries.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::budget::{CostBudget, ThrottleStatus};
+use super::error::{ErrorClass, ShopifyError};
+use crate::core::config::ApiVersion;
+
+/// Where and as whom to call the Admin API.
+#[derive(Clone)]
+pub struct Store {
+    /// `https://{store}.myshopify.com`, or the destination's endpoint override.
+    pub base_url: String,
+    /// The API version in the URL.
+    pub version: ApiVersion,
+    /// The Admin API access token. Never logged, never put in errors.
+    pub token: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("base_url", &self.base_url)
+            .field("version", &self.version)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl Store {
+    /// The GraphQL endpoint.
+    pub fn graphql_url(&self) -> String {
+        format!(
+            "{}/admin/api/{}/graphql.json",
+            self.base_url.trim_end_matches('/'),
+            self.version
+        )
+    }
+
+    /// The base URL for a store name such as `acme` or `acme.myshopify.com`.
+    pub fn default_base_url(store: &str) -> String {
+        let host = if store.ends_with(".myshopify.com") {
+            store.to_string()
+        } else {
+            format!("{store}.myshopify.com")
+        };
+        format!("https://{host}")
+    }
+}
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts for retryable failures (network, 5xx, 429), including the first.
+    pub max_attempts: u32,
+    /// The first backoff; each later one doubles, with full jitter.
+    pub base_delay: Duration,
+    /// The longest single backoff.
+    pub max_delay: Duration,
+    /// THROTTLED answers tolerated per request before giving up (each waits as Shopify says).
+    pub max_throttled: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(15),
+            max_throttled: 20,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_delay);
+        let jitter: f64 = rand::rng().random_range(0.0..=1.0);
+        exp.mul_f64(jitter).max(Duration::from_millis(10))
+    }
+}
+
+/// The cost Shopify reported for a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueryCost {
+    /// Cost charged up front.
+    pub requested: f64,
+    /// Cost after execution (None when the request did not run).
+    pub actual: Option<f64>,
+    /// The bucket after the request.
+    pub throttle_status: Option<ThrottleStatus>,
+}
+
+/// A GraphQL answer that carried data.
+#[derive(Debug, Clone)]
+pub struct GraphqlResponse {
+    /// `data`.
+    pub data: Value,
+    /// Field-level errors that came with data (e.g. `ACCESS_DENIED` on one field).
+    pub errors: Vec<Value>,
+    /// `extensions.cost`.
+    pub cost: Option<QueryCost>,
+}
+
+/// A GraphQL client for one store.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    http: reqwest::Client,
+    store: Store,
+    budget: Arc<CostBudget>,
+    retry: RetryPolicy,
+    /// Requested cost last seen per document, so the budget reserves what Shopify will charge.
+    costs: Arc<Mutex<HashMap<u64, f64>>>,
+}
+
+impl Transport {
+    /// A client for `store` spending from `budget` (share one budget between all syncs of a store).
+    pub fn new(
+        store: Store,
+        budget: Arc<CostBudget>,
+        retry: RetryPolicy,
+    ) -> Result<Transport, ShopifyError> {
+        let http = reqwest::Client::builder()
+            .timeout(retry.timeout)
+            .user_agent(concat!("shopsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ShopifyError::Network {
+                url: store.graphql_url(),
+                message: e.to_string(),
+            })?;
+        Ok(Transport {
+            http,
+            store,
+            budget,
+            retry,
+            costs: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The store this client calls.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The shared budget.
+    pub fn budget(&self) -> &Arc<CostBudget> {
+        &self.budget
+    }
+
+    fn expected_cost(&self, query: &str) -> (u64, f64) {
+        let key = fxhash(query);
+        let known = self.costs.lock().ok().and_then(|m| m.get(&key).copied());
+        // Unknown documents: a mutation costs 10; queries are charged by their selections, so guess higher.
+        let guess = if query.trim_start().starts_with("mutation") {
+            10.0
+        } else {
+            50.0
+        };
+        (key, known.unwrap_or(guess))
+    }
+
+    /// Runs one GraphQL document, waiting for budget, retrying what is retryable.
+    pub async fn execute(
+        &self,
+        query: &str,
+        variables: Value,
+    ) -> Result<GraphqlResponse, ShopifyError> {
+        let body = json!({ "query": query, "variables": variables });
+        let (key, mut cost) = self.expected_cost(query);
+        let mut attempts = 0u32;
+        let mut throttles = 0u32;
+        loop {
+            while let Some(wait) = self.budget.reserve(cost, Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+            attempts += 1;
+            let result = self.send_once(&body).await;
+            match result {
+                Ok((response, requested)) => {
+                    if let Some(c) = &response.cost {
+                        self.budget
+                            .settle(cost, c.actual, c.throttle_status, Instant::now());
+                    } else {
+                        self.budget.release(cost, Instant::now());
+                    }
+                    if let (Some(r), Ok(mut m)) = (requested, self.costs.lock()) {
+                        m.insert(key, r);
+                    }
+                    return Ok(response);
+                }
+                Err(Failure {
+                    error: ShopifyError::Throttled { wait },
+                    requested,
+                    status,
+                }) => {
+                    if let Some(s) = status {
+                        self.budget.throttled(s, Instant::now());
+                    }
+                    if let Some(r) = requested {
+                        cost = r;
+                        if let Ok(mut m) = self.costs.lock() {
+                            m.insert(key, r);
+                        }
+                    }
+                    throttles += 1;
+                    if throttles > self.retry.max_throttled {
+                        return Err(ShopifyError::Exhausted {
+                            attempts: attempts + throttles,
+                            last: Box::new(ShopifyError::Throttled { wait }),
+                        });
+                    }
+                    attempts -= 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(Failure { error, .. }) => {
+                    self.budget.release(cost, Instant::now());
+                    let delay = match error.class() {
+                        ErrorClass::Permanent => return Err(error),
+                        ErrorClass::RateLimited(d) => d,
+                        ErrorClass::Retryable => self.retry.backoff(attempts - 1),
+                    };
+                    if attempts >= self.retry.max_attempts {
+                        return Err(ShopifyError::Exhausted {
+                            attempts,
+                            last: Box::new(error),
+                        });
+                    }
+                    tracing::debug!(attempt = attempts, ?delay, %error, "retrying Shopify request");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, body: &Value) -> Result<(GraphqlResponse, Option<f64>), Failure> {
+        let url = self.store.graphql_url();
+        let response = self
+            .http
+            .post(&url)
+            .header("X-Shopify-Access-Token", &self.store.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::from(ShopifyError::Network {
+                    url: url.clone(),
+                    message: describe_reqwest(&e),
+                })
+            })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .and_then(|s| Duration::try_from_secs_f64(s).ok());
+        let text = response.text().await.map_err(|e| {
+            Failure::from(ShopifyError::Network {
+                url: url.clone(),
+                message: describe_reqwest(&e),
+            })
+        })?;
+        match status {
+            200 => {}
+            401 => return Err(ShopifyError::Unauthorized.into()),
+            402 => return Err(ShopifyError::PaymentRequired.into()),
+            403 => return Err(ShopifyError::Forbidden(error_text(&text)).into()),
+            404 => return Err(ShopifyError::NotFound { url }.into()),
+            423 => return Err(ShopifyError::Locked.into()),
+            429 | 500..=599 => {
+                return Err(ShopifyError::Unavailable {
+                    status,
+                    retry_after,
+                }
+                .into());
+            }
+            other => {
+                return Err(ShopifyError::Decode(format!(
+                    "unexpected HTTP {other}: {}",
+                    error_text(&text)
+                ))
+                .into());
+            }
+        }
+        let json: Value = serde_json::from_str(&text).map_err(|e| {
+            Failure::from(ShopifyError::Decode(format!(
+                "{e}: {}",
+                truncate(&text, 200)
+            )))
+        })?;
+        let cost = json.pointer("/extensions/cost").map(|c| QueryCost {
+            requested: c
+                .get("requestedQueryCost")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0),
+            actual: c.get("actualQueryCost").and_then(Value::as_f64),
+            throttle_status: c
+                .get("throttleStatus")
+                .and_then(|s| serde_json::from_value(s.clone()).ok()),
+        });
+        let requested = cost.map(|c| c.requested);
+        let errors: Vec<Value> = json
+            .get("errors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let code_of = |e: &Value| {
+            e.pointer("/extensions/code")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        if errors
+            .iter()
+            .any(|e| code_of(e).as_deref() == Some("THROTTLED"))
+        {
+            let status = cost.and_then(|c| c.throttle_status);
+            let wait = match (status, requested) {
+                (Some(s), Some(r)) if s.restore_rate > 0.0 => Duration::from_secs_f64(
+                    ((r - s.currently_available) / s.restore_rate).max(0.05),
+                ),
+                _ => Duration::from_secs(1),
+            };
+            return Err(Failure {
+                error: ShopifyError::Throttled { wait },
+                requested,
+                status,
+            });
+        }
+        if let Some(e) = errors
+            .iter()
+            .find(|e| code_of(e).as_deref() == Some("MAX_COST_EXCEEDED"))
+        {
+            let cost = e
+                .pointer("/extensions/cost")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let max = e
+                .pointer("/extensions/maxCost")
+                .and_then(Value::as_u64)
+                .unwrap_or(1000);
+            return Err(ShopifyError::MaxCostExceeded { cost, max }.into());
+        }
+        let data = json.get("data").cloned().unwrap_or(Value::Null);
+        if data.is_null() && !errors.is_empty() {
+            let messages: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    let msg = e
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown error");
+                    match code_of(e) {
+                        Some(code) => format!("{msg} ({code})"),
+                        None => msg.to_string(),
+                    }
+                })
+                .collect();
+            return Err(ShopifyError::GraphQl(messages.join("; ")).into());
+        }
+        Ok((GraphqlResponse { data, errors, cost }, requested))
+    }
+}
+
+struct Failure {
+    error: ShopifyError,
+    requested: Option<f64>,
+    status: Option<ThrottleStatus>,
+}
+
+impl From<ShopifyError> for Failure {
+    fn from(error: ShopifyError) -> Self {
+        Failure {
+            error,
+            requested: None,
+            status: None,
+        }
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    // reqwest's Display includes the URL, which is fine (no token in it); add the source chain for detail.
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn error_text(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("errors").map(|e| {
+                e.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string())
+            })
+        })
+        .unwrap_or_else(|| truncate(body, 200))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let cut = (0..=n).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}…", &s[..cut])
+}
+
+fn fxhash(s: &str) -> u64 {
+    // FNV-1a: stable and cheap; only used as a cache key.
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
