@@ -10,14 +10,16 @@ use serde_json::{Value, json};
 use shopsync::core::config::ApiVersion;
 use shopsync::shopify::{CostBudget, ErrorClass, RetryPolicy, ShopifyError, Store, Transport};
 
-type Script = Arc<Mutex<Vec<(u16, Vec<(&'static str, &'static str)>, Value)>>>;
+/// One scripted answer: status, headers, JSON body.
+type Answer = (u16, Vec<(&'static str, &'static str)>, Value);
+type Script = Arc<Mutex<Vec<Answer>>>;
 
 struct Server {
     url: String,
     seen: Arc<Mutex<Vec<HeaderMap>>>,
 }
 
-async fn serve(answers: Vec<(u16, Vec<(&'static str, &'static str)>, Value)>) -> Server {
+async fn serve(answers: Vec<Answer>) -> Server {
     let script: Script = Arc::new(Mutex::new(answers.into_iter().rev().collect()));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (s2, seen2) = (script.clone(), seen.clone());
