@@ -4,3 +4,4 @@
 //! module, never the reverse (`tests/architecture.rs` keeps it so).
 pub mod config;
 pub mod mapping;
+pub mod write;

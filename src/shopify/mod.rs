@@ -6,8 +6,10 @@
 //! 401/402/403/404/423 fail the run with what the user must fix).
 mod budget;
 mod error;
+pub mod ops;
 mod transport;
 
 pub use budget::{CostBudget, ThrottleStatus};
 pub use error::{ErrorClass, ShopifyError};
-pub use transport::{GraphqlResponse, RetryPolicy, Store, Transport};
+pub use ops::ShopifyClient;
+pub use transport::{GraphqlResponse, QueryCost, RetryPolicy, Store, Transport};

@@ -1,0 +1,96 @@
+//! Customers: `customerSet` with identifiers is Shopify's native upsert; metafields go through `metafieldsSet`.
+use serde_json::{Map, Value, json};
+
+use super::documents::{CUSTOMER_BY_IDENTIFIER, CUSTOMER_SET, METAFIELDS_SET};
+use super::{call, id_of, metafields_for, not_found, rejection, require, succeeded};
+use crate::core::config::{MatchKey, SyncConfig, SyncMode};
+use crate::core::write::WriteOutcome;
+use crate::shopify::error::ShopifyError;
+use crate::shopify::transport::Transport;
+
+pub(super) async fn upsert(
+    t: &Transport,
+    sync: &SyncConfig,
+    key: String,
+    mut fields: Map<String, Value>,
+    known_id: Option<String>,
+) -> Result<WriteOutcome, ShopifyError> {
+    let metafields = fields.remove("metafields");
+    let match_key = sync.match_key.unwrap_or(MatchKey::Email);
+    let match_field = match_key.as_str();
+    let match_value = match require(&key, &fields, match_field) {
+        Ok(v) => v,
+        Err(rejected) if known_id.is_none() => return Ok(rejected),
+        Err(_) => String::new(),
+    };
+    // `id` identifies through the identifier argument only; customerSet refuses it in the input as well.
+    if match_key == MatchKey::Id {
+        fields.remove("id");
+    }
+    let (identifier, created_if_new) = match (known_id, sync.mode) {
+        (Some(id), _) => (Some(json!({ "id": id })), false),
+        (None, SyncMode::Upsert) => (Some(json!({ match_field: match_value })), true),
+        (None, mode) => {
+            let lookup = match match_key {
+                MatchKey::Email => json!({ "emailAddress": match_value }),
+                MatchKey::Phone => json!({ "phoneNumber": match_value }),
+                _ => json!({ "id": match_value }),
+            };
+            let found = call(
+                t,
+                CUSTOMER_BY_IDENTIFIER,
+                json!({ "identifier": lookup }),
+                "customerByIdentifier",
+            )
+            .await?;
+            let existing = id_of(&found, "/id");
+            match (mode, existing) {
+                (SyncMode::Insert, Some(id)) => {
+                    return Ok(WriteOutcome::Skipped {
+                        key,
+                        shopify_id: Some(id),
+                        reason: format!(
+                            "a customer with this {match_field} exists; mode insert leaves it alone"
+                        ),
+                    });
+                }
+                (SyncMode::Insert, None) => (None, true),
+                (_, Some(id)) => (Some(json!({ "id": id })), false),
+                (_, None) => {
+                    return Ok(not_found(
+                        &key,
+                        &format!("customer with {match_field} {match_value:?}"),
+                    ));
+                }
+            }
+        }
+    };
+    let payload = call(
+        t,
+        CUSTOMER_SET,
+        json!({ "input": fields, "identifier": identifier }),
+        "customerSet",
+    )
+    .await?;
+    if let Some(rejected) = rejection(&key, &payload) {
+        return Ok(rejected);
+    }
+    let id = id_of(&payload, "/customer/id");
+    if let (Some(owner), Some(mf)) = (&id, &metafields) {
+        let input = metafields_for(owner, mf);
+        if !input.is_empty() {
+            let set = call(
+                t,
+                METAFIELDS_SET,
+                json!({ "metafields": input }),
+                "metafieldsSet",
+            )
+            .await?;
+            if let Some(rejected) = rejection(&key, &set) {
+                return Ok(rejected);
+            }
+        }
+    }
+    // customerSet does not say whether it created; identifier-less calls and upserts of new keys do.
+    Ok(succeeded(key, id, created_if_new && identifier.is_none()))
+}

@@ -1,0 +1,113 @@
+//! Every GraphQL document the client sends, in one place, so a test can validate each against the pinned
+//! schema of every supported version.
+/// Customer lookup by email, phone or id (`CustomerIdentifierInput`).
+pub const CUSTOMER_BY_IDENTIFIER: &str = "query CustomerByIdentifier($identifier: CustomerIdentifierInput!) { customerByIdentifier(identifier: $identifier) { id } }";
+
+/// Customer create/update/upsert.
+pub const CUSTOMER_SET: &str = "mutation CustomerSet($input: CustomerSetInput!, $identifier: CustomerSetIdentifiers) { customerSet(input: $input, identifier: $identifier) { customer { id } userErrors { code field message } } }";
+
+/// Metafields of any owner (customers: `customerSet` takes none).
+pub const METAFIELDS_SET: &str = "mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) { metafieldsSet(metafields: $metafields) { metafields { id } userErrors { code field message elementIndex } } }";
+
+/// Product lookup by handle or id.
+pub const PRODUCT_BY_IDENTIFIER: &str = "query ProductByIdentifier($identifier: ProductIdentifierInput!) { productByIdentifier(identifier: $identifier) { id } }";
+
+/// Product create/update/upsert, synchronously.
+pub const PRODUCT_SET: &str = "mutation ProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers) { productSet(input: $input, identifier: $identifier, synchronous: true) { product { id } userErrors { code field message } } }";
+
+/// Product delete.
+pub const PRODUCT_DELETE: &str = "mutation ProductDelete($input: ProductDeleteInput!) { productDelete(input: $input, synchronous: true) { deletedProductId userErrors { field message } } }";
+
+/// Inventory item update.
+pub const INVENTORY_ITEM_UPDATE: &str = "mutation InventoryItemUpdate($id: ID!, $input: InventoryItemInput!) { inventoryItemUpdate(id: $id, input: $input) { inventoryItem { id } userErrors { field message } } }";
+
+/// Whether an item is stocked at a location.
+pub const INVENTORY_LEVEL: &str = "query InventoryLevel($item: ID!, $location: ID!) { inventoryItem(id: $item) { id inventoryLevel(locationId: $location) { id } } }";
+
+/// Stock an item at a location.
+pub const INVENTORY_ACTIVATE: &str = "mutation InventoryActivate($item: ID!, $location: ID!) { inventoryActivate(inventoryItemId: $item, locationId: $location) { inventoryLevel { id } userErrors { field message } } }";
+
+/// Set quantities. The `@idempotent` key is required from 2026-04 and accepted from 2026-01; the input differs
+/// by version (2026-01 compares quantities unless told not to; later versions need `changeFromQuantity`).
+pub const INVENTORY_SET_QUANTITIES: &str = "mutation InventorySetQuantities($input: InventorySetQuantitiesInput!, $key: String!) { inventorySetQuantities(input: $input) @idempotent(key: $key) { inventoryAdjustmentGroup { id } userErrors { code field message } } }";
+
+/// Add redeem codes to a code discount (asynchronous; poll [`DISCOUNT_BULK_CREATION`]).
+pub const DISCOUNT_CODES_BULK_ADD: &str = "mutation DiscountRedeemCodeBulkAdd($discountId: ID!, $codes: [DiscountRedeemCodeInput!]!) { discountRedeemCodeBulkAdd(discountId: $discountId, codes: $codes) { bulkCreation { id done } userErrors { code field message } } }";
+
+/// The state and per-code results of a bulk code creation.
+pub const DISCOUNT_BULK_CREATION: &str = "query DiscountRedeemCodeBulkCreation($id: ID!) { discountRedeemCodeBulkCreation(id: $id) { id done codes(first: 250) { nodes { code errors { code field message } discountRedeemCode { id } } } } }";
+
+/// A fulfillment tracking event.
+pub const FULFILLMENT_EVENT_CREATE: &str = "mutation FulfillmentEventCreate($event: FulfillmentEventInput!) { fulfillmentEventCreate(fulfillmentEvent: $event) { fulfillmentEvent { id } userErrors { field message } } }";
+
+/// Cancel a fulfillment order. (Its user errors have no `code` before 2026-04.)
+pub const FULFILLMENT_ORDER_CANCEL: &str = "mutation FulfillmentOrderCancel($id: ID!) { fulfillmentOrderCancel(id: $id) { fulfillmentOrder { id status } userErrors { field message } } }";
+/// Mark a fulfillment order incomplete.
+pub const FULFILLMENT_ORDER_CLOSE: &str = "mutation FulfillmentOrderClose($id: ID!, $message: String) { fulfillmentOrderClose(id: $id, message: $message) { fulfillmentOrder { id status } userErrors { field message } } }";
+/// Hold a fulfillment order.
+pub const FULFILLMENT_ORDER_HOLD: &str = "mutation FulfillmentOrderHold($id: ID!, $hold: FulfillmentOrderHoldInput!) { fulfillmentOrderHold(id: $id, fulfillmentHold: $hold) { fulfillmentHold { id } fulfillmentOrder { id status } userErrors { code field message } } }";
+/// Move a fulfillment order to another location.
+pub const FULFILLMENT_ORDER_MOVE: &str = "mutation FulfillmentOrderMove($id: ID!, $newLocationId: ID!) { fulfillmentOrderMove(id: $id, newLocationId: $newLocationId) { movedFulfillmentOrder { id status } userErrors { field message } } }";
+/// Open a scheduled fulfillment order.
+pub const FULFILLMENT_ORDER_OPEN: &str = "mutation FulfillmentOrderOpen($id: ID!) { fulfillmentOrderOpen(id: $id) { fulfillmentOrder { id status } userErrors { field message } } }";
+/// Release the holds of a fulfillment order.
+pub const FULFILLMENT_ORDER_RELEASE_HOLD: &str = "mutation FulfillmentOrderReleaseHold($id: ID!, $holdIds: [ID!], $externalId: String) { fulfillmentOrderReleaseHold(id: $id, holdIds: $holdIds, externalId: $externalId) { fulfillmentOrder { id status } userErrors { code field message } } }";
+/// Reschedule a scheduled fulfillment order.
+pub const FULFILLMENT_ORDER_RESCHEDULE: &str = "mutation FulfillmentOrderReschedule($id: ID!, $fulfillAt: DateTime!) { fulfillmentOrderReschedule(id: $id, fulfillAt: $fulfillAt) { fulfillmentOrder { id status } userErrors { code field message } } }";
+
+/// The cheap shop query a destination check sends.
+pub const SHOP: &str = "query Shop { shop { name myshopifyDomain plan { displayName } } currentAppInstallation { accessScopes { handle } } }";
+
+/// Every document, for validation.
+pub fn all() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("CUSTOMER_BY_IDENTIFIER", CUSTOMER_BY_IDENTIFIER),
+        ("CUSTOMER_SET", CUSTOMER_SET),
+        ("METAFIELDS_SET", METAFIELDS_SET),
+        ("PRODUCT_BY_IDENTIFIER", PRODUCT_BY_IDENTIFIER),
+        ("PRODUCT_SET", PRODUCT_SET),
+        ("PRODUCT_DELETE", PRODUCT_DELETE),
+        ("INVENTORY_ITEM_UPDATE", INVENTORY_ITEM_UPDATE),
+        ("INVENTORY_LEVEL", INVENTORY_LEVEL),
+        ("INVENTORY_ACTIVATE", INVENTORY_ACTIVATE),
+        ("INVENTORY_SET_QUANTITIES", INVENTORY_SET_QUANTITIES),
+        ("DISCOUNT_CODES_BULK_ADD", DISCOUNT_CODES_BULK_ADD),
+        ("DISCOUNT_BULK_CREATION", DISCOUNT_BULK_CREATION),
+        ("FULFILLMENT_EVENT_CREATE", FULFILLMENT_EVENT_CREATE),
+        ("FULFILLMENT_ORDER_CANCEL", FULFILLMENT_ORDER_CANCEL),
+        ("FULFILLMENT_ORDER_CLOSE", FULFILLMENT_ORDER_CLOSE),
+        ("FULFILLMENT_ORDER_HOLD", FULFILLMENT_ORDER_HOLD),
+        ("FULFILLMENT_ORDER_MOVE", FULFILLMENT_ORDER_MOVE),
+        ("FULFILLMENT_ORDER_OPEN", FULFILLMENT_ORDER_OPEN),
+        (
+            "FULFILLMENT_ORDER_RELEASE_HOLD",
+            FULFILLMENT_ORDER_RELEASE_HOLD,
+        ),
+        ("FULFILLMENT_ORDER_RESCHEDULE", FULFILLMENT_ORDER_RESCHEDULE),
+        ("SHOP", SHOP),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use apollo_compiler::ExecutableDocument;
+
+    use super::*;
+    use crate::core::config::ApiVersion;
+
+    #[test]
+    fn every_document_validates_against_every_supported_schema() {
+        let mut failures = Vec::new();
+        for version in ApiVersion::ALL {
+            let schema = crate::schema::schema(version);
+            for (name, doc) in all() {
+                if let Err(e) =
+                    ExecutableDocument::parse_and_validate(schema, doc, format!("{name}.graphql"))
+                {
+                    failures.push(format!("{name} @ {version}: {}", e.errors));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}

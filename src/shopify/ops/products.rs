@@ -1,0 +1,81 @@
+//! Products: `productSet` with the handle identifier is the upsert; deletes only ever target ids this sync
+//! recorded (the engine passes only those).
+use serde_json::{Map, Value, json};
+
+use super::documents::{PRODUCT_BY_IDENTIFIER, PRODUCT_DELETE, PRODUCT_SET};
+use super::{call, id_of, not_found, rejection, require, succeeded};
+use crate::core::config::{SyncConfig, SyncMode};
+use crate::core::write::WriteOutcome;
+use crate::shopify::error::ShopifyError;
+use crate::shopify::transport::Transport;
+
+pub(super) async fn upsert(
+    t: &Transport,
+    sync: &SyncConfig,
+    key: String,
+    fields: Map<String, Value>,
+    known_id: Option<String>,
+) -> Result<WriteOutcome, ShopifyError> {
+    let handle = match require(&key, &fields, "handle") {
+        Ok(h) => h,
+        Err(rejected) => return Ok(rejected),
+    };
+    let identifier = match (known_id, sync.mode) {
+        (Some(id), _) => Some(json!({ "id": id })),
+        (None, SyncMode::Upsert) => Some(json!({ "handle": handle })),
+        (None, mode) => {
+            let found = call(
+                t,
+                PRODUCT_BY_IDENTIFIER,
+                json!({ "identifier": { "handle": handle } }),
+                "productByIdentifier",
+            )
+            .await?;
+            match (mode, id_of(&found, "/id")) {
+                (SyncMode::Insert, Some(id)) => {
+                    return Ok(WriteOutcome::Skipped {
+                        key,
+                        shopify_id: Some(id),
+                        reason: "a product with this handle exists; mode insert leaves it alone"
+                            .into(),
+                    });
+                }
+                (SyncMode::Insert, None) => None,
+                (_, Some(id)) => Some(json!({ "id": id })),
+                (_, None) => {
+                    return Ok(not_found(&key, &format!("product with handle {handle:?}")));
+                }
+            }
+        }
+    };
+    let created = identifier.is_none();
+    let payload = call(
+        t,
+        PRODUCT_SET,
+        json!({ "input": fields, "identifier": identifier }),
+        "productSet",
+    )
+    .await?;
+    if let Some(rejected) = rejection(&key, &payload) {
+        return Ok(rejected);
+    }
+    Ok(succeeded(key, id_of(&payload, "/product/id"), created))
+}
+
+pub(super) async fn delete(
+    t: &Transport,
+    key: String,
+    shopify_id: String,
+) -> Result<WriteOutcome, ShopifyError> {
+    let payload = call(
+        t,
+        PRODUCT_DELETE,
+        json!({ "input": { "id": shopify_id } }),
+        "productDelete",
+    )
+    .await?;
+    if let Some(rejected) = rejection(&key, &payload) {
+        return Ok(rejected);
+    }
+    Ok(succeeded(key, Some(shopify_id), false))
+}
