@@ -31,7 +31,7 @@ const KUBECTL_WORKERS: usize = 4;
 const SYNC_COLUMNS: &[&str] = &["Ready", "Destination", "Object", "Mode"];
 
 fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    apiserver::repo_root().join(path)
 }
 
 fn fixtures(path: &str) -> PathBuf {

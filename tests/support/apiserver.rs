@@ -41,9 +41,16 @@ const START_ATTEMPTS: usize = 3;
 const DISABLED_ADMISSION: &str = "NamespaceLifecycle,MutatingAdmissionWebhook,\
 ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,MutatingAdmissionPolicy";
 
+/// The repository root. Cargo and nextest set `CARGO_MANIFEST_DIR` when they
+/// run a test; the compile-time value is the fallback for a binary run by hand.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// Directory of the apiserver tier's build inputs and fixtures.
 pub fn tier_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apiserver")
+    repo_root().join("tests/apiserver")
 }
 
 /// Stand-in CRDs for `events.k8s.io/v1` Event and `coordination.k8s.io/v1`
