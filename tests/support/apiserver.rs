@@ -127,7 +127,11 @@ impl ApiServer {
                 .arg("--unsafe-no-fsync"),
             &etcd_log,
         )?;
-        if let Err(err) = wait_until(&mut etcd, "etcd", &etcd_log, || etcd_healthy(client_port)) {
+        // The log line proves that the etcd answering is ours, not one of a
+        // parallel test that won a race for the same port.
+        if let Err(err) = wait_until(&mut etcd, "etcd", &etcd_log, || {
+            log_contains(&etcd_log, "ready to serve client requests") && etcd_healthy(client_port)
+        }) {
             stop(&mut etcd);
             return Err(err);
         }
@@ -249,8 +253,12 @@ impl ApiServer {
             .unwrap_or_else(|e| panic!("cannot run kubectl ({}): {e}", kubectl_bin().display()));
         if let Some(input) = stdin {
             let mut pipe = child.stdin.take().expect("kubectl stdin is piped");
-            pipe.write_all(input.as_bytes())
-                .unwrap_or_else(|e| panic!("cannot write kubectl's stdin: {e}"));
+            // kubectl may exit before reading everything; its output says why.
+            if let Err(e) = pipe.write_all(input.as_bytes())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                panic!("cannot write kubectl's stdin: {e}");
+            }
         }
         child
             .wait_with_output()
@@ -568,6 +576,10 @@ current-context: test
 
 fn write_file(path: &Path, contents: &str) {
     fs::write(path, contents).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+fn log_contains(path: &Path, needle: &str) -> bool {
+    fs::read_to_string(path).is_ok_and(|text| text.contains(needle))
 }
 
 fn log_tail(path: &Path) -> String {
