@@ -432,3 +432,18 @@ spec: {destinationRef: {name: d}, query: select 1, object: product, mode: update
         );
     }
 }
+
+/// Dropping the harness stops the server and removes its directory.
+#[test]
+fn fixture_harness_cleans_up_on_drop() {
+    let server = start("drop");
+    let address = server.url().trim_start_matches("https://").to_owned();
+    let dir = server.dir().to_owned();
+    assert!(std::net::TcpStream::connect(&address).is_ok());
+    drop(server);
+    assert!(
+        std::net::TcpStream::connect(&address).is_err(),
+        "the apiserver still listens on {address} after drop"
+    );
+    assert!(!dir.exists(), "{} survived the drop", dir.display());
+}
