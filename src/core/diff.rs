@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::record::{Record, RejectionCode, RowRejection, Value};
-use crate::core::state::{LedgerEntry, LedgerStatus, Outcome, RowHash, SnapshotChange, SnapshotEntry};
+use crate::core::state::{
+    LedgerEntry, LedgerStatus, Outcome, RowHash, SnapshotChange, SnapshotEntry,
+};
 
 mod index;
 
@@ -43,10 +45,16 @@ impl DeleteGuard {
             return None;
         }
         if let Some(max) = self.max_count.filter(|&max| removed > max) {
-            return Some(format!("{removed} keys would be removed, more than the delete guard's maximum of {max}"));
+            return Some(format!(
+                "{removed} keys would be removed, more than the delete guard's maximum of {max}"
+            ));
         }
         if let Some(max) = self.max_percent {
-            let percent = if previous == 0 { 100.0 } else { removed as f64 * 100.0 / previous as f64 };
+            let percent = if previous == 0 {
+                100.0
+            } else {
+                removed as f64 * 100.0 / previous as f64
+            };
             if percent > max {
                 return Some(format!(
                     "{removed} of {previous} keys ({percent:.2}%) would be removed, more than the delete guard's \
@@ -87,7 +95,10 @@ impl DiffSettings {
 
     /// Settings for an event or action sync.
     pub fn insert_only(fingerprint: impl Into<String>) -> Self {
-        Self { target: TargetKind::InsertOnly, ..Self::objects(fingerprint) }
+        Self {
+            target: TargetKind::InsertOnly,
+            ..Self::objects(fingerprint)
+        }
     }
 }
 
@@ -275,7 +286,9 @@ impl ChangeSink for MemorySink {
 #[derive(Debug, Error)]
 pub enum DiffError<E> {
     /// The sync asked to fail on duplicated keys and some were found.
-    #[error("{count} primary keys appear in more than one row (first: `{first}`); the sync fails on duplicate keys")]
+    #[error(
+        "{count} primary keys appear in more than one row (first: `{first}`); the sync fails on duplicate keys"
+    )]
     DuplicateKeys {
         /// How many keys were duplicated.
         count: usize,
@@ -340,7 +353,13 @@ impl SnapshotIndex {
             Outcome::Rejected => Status::Failed,
             Outcome::Unknown => Status::Unknown,
         };
-        self.insert(&entry.key, entry.hash, status, entry.shopify_id.as_deref(), None);
+        self.insert(
+            &entry.key,
+            entry.hash,
+            status,
+            entry.shopify_id.as_deref(),
+            None,
+        );
     }
 
     /// Adds an event/action ledger entry.
@@ -350,13 +369,34 @@ impl SnapshotIndex {
             LedgerStatus::Rejected => Status::Failed,
             LedgerStatus::Pending => Status::Unknown,
         };
-        self.insert(&entry.key, entry.hash, status, entry.shopify_id.as_deref(), entry.idempotency_key.as_deref());
+        self.insert(
+            &entry.key,
+            entry.hash,
+            status,
+            entry.shopify_id.as_deref(),
+            entry.idempotency_key.as_deref(),
+        );
     }
 
-    fn insert(&mut self, key: &str, hash: RowHash, status: Status, id: Option<&str>, idem: Option<&str>) {
+    fn insert(
+        &mut self,
+        key: &str,
+        hash: RowHash,
+        status: Status,
+        id: Option<&str>,
+        idem: Option<&str>,
+    ) {
         let shopify_id = self.extra.push_opt(id);
         let idempotency_key = self.extra.push_opt(idem);
-        let known = Known { hash, status, shopify_id, idempotency_key, seen: false, verdict: Verdict::Nothing, change: NO_CHANGE };
+        let known = Known {
+            hash,
+            status,
+            shopify_id,
+            idempotency_key,
+            seen: false,
+            verdict: Verdict::Nothing,
+            change: NO_CHANGE,
+        };
         self.known.insert(key, known);
     }
 
@@ -372,7 +412,7 @@ impl SnapshotIndex {
 
     /// Approximate heap use in bytes.
     pub fn heap_bytes(&self) -> usize {
-        self.known.heap_bytes() + self.extra.get(Span::NONE).map_or(0, str::len)
+        self.known.heap_bytes() + self.extra.bytes()
     }
 }
 
@@ -396,9 +436,24 @@ pub struct Differ<S> {
 impl<S: ChangeSink> Differ<S> {
     /// Starts a diff against `index` (ignored when the settings re-baseline an object sync).
     pub fn new(settings: DiffSettings, index: SnapshotIndex, sink: S) -> Self {
-        let index = if settings.rebaseline && settings.target == TargetKind::Objects { SnapshotIndex::new() } else { index };
-        let summary = PlanSummary { rebaseline: settings.rebaseline, ..PlanSummary::default() };
-        Self { settings, index, fresh: KeyMap::default(), duplicates: HashMap::new(), sink, next_change: 0, summary }
+        let index = if settings.rebaseline && settings.target == TargetKind::Objects {
+            SnapshotIndex::new()
+        } else {
+            index
+        };
+        let summary = PlanSummary {
+            rebaseline: settings.rebaseline,
+            ..PlanSummary::default()
+        };
+        Self {
+            settings,
+            index,
+            fresh: KeyMap::default(),
+            duplicates: HashMap::new(),
+            sink,
+            next_change: 0,
+            summary,
+        }
     }
 
     /// Takes one mapped row: a record, or the mapping's rejection of it.
@@ -408,7 +463,11 @@ impl<S: ChangeSink> Differ<S> {
             Ok(record) => self.push_record(record),
             Err(rejection) => {
                 // A rejected row still claims its key: its Shopify record must not be removed for it.
-                if let Some(known) = rejection.key.as_deref().and_then(|k| self.index.known.get_mut(k)) {
+                if let Some(known) = rejection
+                    .key
+                    .as_deref()
+                    .and_then(|k| self.index.known.get_mut(k))
+                {
                     known.seen = true;
                 }
                 self.summary.stats.rejected += 1;
@@ -436,11 +495,15 @@ impl<S: ChangeSink> Differ<S> {
             let kind = match known.status {
                 Status::Succeeded if insert_only || known.hash == hash => None,
                 Status::Succeeded => Some(ChangeKind::Changed),
-                Status::Failed | Status::Unknown if known.hash != hash && !insert_only => Some(ChangeKind::Changed),
+                Status::Failed | Status::Unknown if known.hash != hash && !insert_only => {
+                    Some(ChangeKind::Changed)
+                }
                 Status::Failed => Some(ChangeKind::Retried),
                 // Objects are upserted or updated by identifier, so resending is safe; an insert-only key is
                 // resent only under the idempotency key of its first attempt.
-                Status::Unknown if !insert_only || !known.idempotency_key.is_none() => Some(ChangeKind::Retried),
+                Status::Unknown if !insert_only || !known.idempotency_key.is_none() => {
+                    Some(ChangeKind::Retried)
+                }
                 Status::Unknown => {
                     known.verdict = Verdict::UnknownOutcome;
                     self.summary.unknown_outcome.push(record.key);
@@ -478,11 +541,18 @@ impl<S: ChangeSink> Differ<S> {
             key: record.key,
             hash,
             previous_hash: known.map(|k| k.hash),
-            shopify_id: known.and_then(|k| extra.get(k.shopify_id)).map(str::to_owned),
-            idempotency_key: known.and_then(|k| extra.get(k.idempotency_key)).map(str::to_owned),
+            shopify_id: known
+                .and_then(|k| extra.get(k.shopify_id))
+                .map(str::to_owned),
+            idempotency_key: known
+                .and_then(|k| extra.get(k.idempotency_key))
+                .map(str::to_owned),
             fields: record.fields,
         };
-        self.next_change = self.next_change.checked_add(1).ok_or(DiffError::TooManyChanges)?;
+        self.next_change = self
+            .next_change
+            .checked_add(1)
+            .ok_or(DiffError::TooManyChanges)?;
         let stats = &mut self.summary.stats;
         match kind {
             ChangeKind::Added => stats.added += 1,
@@ -493,7 +563,12 @@ impl<S: ChangeSink> Differ<S> {
     }
 
     /// The second row of a key: drop the first row's change (if any) and count both rows as rejected.
-    fn duplicate(&mut self, key: String, first: Verdict, retract: u32) -> Result<(), DiffError<S::Error>> {
+    fn duplicate(
+        &mut self,
+        key: String,
+        first: Verdict,
+        retract: u32,
+    ) -> Result<(), DiffError<S::Error>> {
         if retract != NO_CHANGE {
             self.sink.retract(retract).map_err(DiffError::Sink)?;
         }
@@ -516,7 +591,10 @@ impl<S: ChangeSink> Differ<S> {
         if self.settings.fail_on_duplicate_keys
             && let Some(first) = self.duplicates.keys().min()
         {
-            return Err(DiffError::DuplicateKeys { count: self.duplicates.len(), first: first.clone() });
+            return Err(DiffError::DuplicateKeys {
+                count: self.duplicates.len(),
+                first: first.clone(),
+            });
         }
         self.settle_duplicates();
         if self.settings.target == TargetKind::Objects && !self.settings.rebaseline {
@@ -546,10 +624,17 @@ impl<S: ChangeSink> Differ<S> {
             .known
             .iter()
             .filter(|(_, known)| !known.seen)
-            .map(|(key, known)| Removal { key: key.to_owned(), shopify_id: extra.get(known.shopify_id).map(str::to_owned) })
+            .map(|(key, known)| Removal {
+                key: key.to_owned(),
+                shopify_id: extra.get(known.shopify_id).map(str::to_owned),
+            })
             .collect();
         let count = removed.len() as u64;
-        match self.settings.delete_guard.check(count, self.index.len() as u64) {
+        match self
+            .settings
+            .delete_guard
+            .check(count, self.index.len() as u64)
+        {
             Some(reason) => self.summary.refused_deletes = Some(RefusedDeletes { count, reason }),
             None => {
                 self.summary.stats.removed = count;
@@ -560,7 +645,11 @@ impl<S: ChangeSink> Differ<S> {
 }
 
 /// Diffs `rows` against `index` and keeps the whole plan in memory.
-pub fn plan<I>(settings: DiffSettings, index: SnapshotIndex, rows: I) -> Result<Plan, DiffError<std::convert::Infallible>>
+pub fn plan<I>(
+    settings: DiffSettings,
+    index: SnapshotIndex,
+    rows: I,
+) -> Result<Plan, DiffError<std::convert::Infallible>>
 where
     I: IntoIterator<Item = Result<Record, RowRejection>>,
 {
@@ -569,5 +658,8 @@ where
         differ.push(row)?;
     }
     let (summary, sink) = differ.finish()?;
-    Ok(Plan { changes: sink.into_changes(), summary })
+    Ok(Plan {
+        changes: sink.into_changes(),
+        summary,
+    })
 }

@@ -128,7 +128,11 @@ pub struct RowRejection {
 impl RowRejection {
     /// A rejection with a code and message.
     pub fn new(key: Option<String>, code: RejectionCode, message: impl Into<String>) -> Self {
-        Self { key, code, message: message.into() }
+        Self {
+            key,
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -174,7 +178,9 @@ mod tests {
     #[test]
     fn columns_find_by_name_and_report_missing() {
         let cols = Columns::new(vec!["id".into(), "email".into()]);
-        let row = SourceRow { values: vec![json!(1), json!("a@b.c")] };
+        let row = SourceRow {
+            values: vec![json!(1), json!("a@b.c")],
+        };
         assert_eq!(cols.get(&row, "email"), Some(&json!("a@b.c")));
         assert_eq!(cols.get(&row, "phone"), None);
         assert_eq!(cols.missing(&["id".into(), "phone".into()]), vec!["phone"]);
@@ -182,7 +188,10 @@ mod tests {
 
     #[test]
     fn primary_key_text_forms() {
-        assert_eq!(primary_key("id", &json!(12345678901234_i64)).unwrap(), "12345678901234");
+        assert_eq!(
+            primary_key("id", &json!(12345678901234_i64)).unwrap(),
+            "12345678901234"
+        );
         assert_eq!(primary_key("id", &json!("x")).unwrap(), "x");
         let err = primary_key("id", &Value::Null).unwrap_err();
         assert_eq!(err.code, RejectionCode::NullPrimaryKey);

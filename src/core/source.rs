@@ -74,14 +74,19 @@ pub struct RowSet {
 
 impl fmt::Debug for RowSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RowSet").field("columns", &self.columns).finish_non_exhaustive()
+        f.debug_struct("RowSet")
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
     }
 }
 
 /// A source of model rows.
 pub trait Warehouse: Send + Sync {
     /// Starts the query read-only with the request's timeout, checks the required columns, and streams the rows.
-    fn stream<'a>(&'a self, request: &'a StreamRequest) -> BoxFuture<'a, Result<RowSet, WarehouseError>>;
+    fn stream<'a>(
+        &'a self,
+        request: &'a StreamRequest,
+    ) -> BoxFuture<'a, Result<RowSet, WarehouseError>>;
 }
 
 /// A warehouse failure; every variant names the sync, and the column where one is involved.

@@ -111,7 +111,9 @@ impl Outcome {
 
     /// Parses the stored form.
     pub fn parse(s: &str) -> Option<Outcome> {
-        [Outcome::Succeeded, Outcome::Rejected, Outcome::Unknown].into_iter().find(|o| o.as_str() == s)
+        [Outcome::Succeeded, Outcome::Rejected, Outcome::Unknown]
+            .into_iter()
+            .find(|o| o.as_str() == s)
     }
 }
 
@@ -166,9 +168,14 @@ impl LedgerStatus {
 
     /// Parses the stored form.
     pub fn parse(s: &str) -> Option<LedgerStatus> {
-        [LedgerStatus::Pending, LedgerStatus::Sent, LedgerStatus::Confirmed, LedgerStatus::Rejected]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [
+            LedgerStatus::Pending,
+            LedgerStatus::Sent,
+            LedgerStatus::Confirmed,
+            LedgerStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 
@@ -217,9 +224,14 @@ impl RunStatus {
 
     /// Parses the stored form.
     pub fn parse(s: &str) -> Option<RunStatus> {
-        [RunStatus::Running, RunStatus::Succeeded, RunStatus::PartiallySucceeded, RunStatus::Failed]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::PartiallySucceeded,
+            RunStatus::Failed,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 
@@ -318,8 +330,13 @@ impl StateError {
     /// Whether a later attempt may succeed.
     pub fn class(&self) -> FailureClass {
         match self {
-            StateError::Database { retryable: true, .. } | StateError::LockHeld { .. } => FailureClass::Retryable,
-            StateError::Database { retryable: false, .. }
+            StateError::Database {
+                retryable: true, ..
+            }
+            | StateError::LockHeld { .. } => FailureClass::Retryable,
+            StateError::Database {
+                retryable: false, ..
+            }
             | StateError::Migration(_)
             | StateError::Corrupt { .. }
             | StateError::LockLost { .. } => FailureClass::Permanent,
@@ -337,15 +354,27 @@ pub trait StateStore: Send + Sync {
     /// Streams the sync's snapshot, in no particular order.
     fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>>;
     /// Applies changes in one transaction and marks the sync as baselined. Callers chunk very large commits.
-    fn commit_snapshot<'a>(&'a self, sync: &'a str, changes: &'a [SnapshotChange]) -> BoxFuture<'a, StateResult<()>>;
+    fn commit_snapshot<'a>(
+        &'a self,
+        sync: &'a str,
+        changes: &'a [SnapshotChange],
+    ) -> BoxFuture<'a, StateResult<()>>;
     /// Forgets the sync's snapshot and baseline (the next plan re-baselines).
     fn reset_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<()>>;
     /// Streams the sync's event/action ledger.
     fn ledger<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<LedgerEntry>>;
     /// Inserts or replaces ledger entries in one transaction (pending before sending, then the result).
-    fn record_ledger<'a>(&'a self, sync: &'a str, entries: &'a [LedgerEntry]) -> BoxFuture<'a, StateResult<()>>;
+    fn record_ledger<'a>(
+        &'a self,
+        sync: &'a str,
+        entries: &'a [LedgerEntry],
+    ) -> BoxFuture<'a, StateResult<()>>;
     /// Records the start of a run and returns its id.
-    fn start_run<'a>(&'a self, sync: &'a str, started_at: DateTime<Utc>) -> BoxFuture<'a, StateResult<i64>>;
+    fn start_run<'a>(
+        &'a self,
+        sync: &'a str,
+        started_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<i64>>;
     /// Records how a run ended (its id, status, stats, end time and error).
     fn finish_run<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, StateResult<()>>;
     /// The sync's most recent runs, newest first.
@@ -360,7 +389,12 @@ pub trait StateStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, StateResult<Lease>>;
     /// Extends a held lease, or fails with [`StateError::LockLost`] if another holder took it.
-    fn renew_lock<'a>(&'a self, lease: &'a Lease, ttl: Duration, now: DateTime<Utc>) -> BoxFuture<'a, StateResult<Lease>>;
+    fn renew_lock<'a>(
+        &'a self,
+        lease: &'a Lease,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Lease>>;
     /// Releases a held lease (no effect if it was already taken over).
     fn release_lock<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, StateResult<()>>;
 }
@@ -379,8 +413,13 @@ mod tests {
     use serde_json::json;
 
     fn record(v: serde_json::Value) -> Record {
-        let serde_json::Value::Object(fields) = v else { panic!("object") };
-        Record { key: "k".into(), fields }
+        let serde_json::Value::Object(fields) = v else {
+            panic!("object")
+        };
+        Record {
+            key: "k".into(),
+            fields,
+        }
     }
 
     #[test]

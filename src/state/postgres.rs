@@ -11,7 +11,8 @@ use sqlx::{PgPool, Row};
 
 use super::{LedgerRow, RunRow, SnapshotRow, db_error, stats_json};
 use crate::core::state::{
-    LedgerEntry, Lease, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult, StateStore, lease_expiry,
+    Lease, LedgerEntry, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult,
+    StateStore, lease_expiry,
 };
 
 /// Rows per `UNNEST` statement.
@@ -34,18 +35,30 @@ impl PostgresStateStore {
     pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> StateResult<Self> {
         let mut options = PgConnectOptions::from_str(url).map_err(db_error)?;
         if let Some(schema) = schema {
-            if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || schema.is_empty() {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || schema.is_empty()
+            {
                 return Err(StateError::Migration(format!(
                     "schema name `{schema}` must be letters, digits and underscores"
                 )));
             }
-            let mut conn: sqlx::PgConnection = sqlx::Connection::connect_with(&options).await.map_err(db_error)?;
+            let mut conn: sqlx::PgConnection = sqlx::Connection::connect_with(&options)
+                .await
+                .map_err(db_error)?;
             // The name was checked above; identifiers cannot be bound as parameters.
             let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-            sqlx::Executor::execute(&mut conn, create.as_str()).await.map_err(db_error)?;
+            sqlx::Executor::execute(&mut conn, create.as_str())
+                .await
+                .map_err(db_error)?;
             options = options.options([("search_path", schema)]);
         }
-        let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await.map_err(db_error)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
         sqlx::migrate!("src/state/migrations/postgres")
             .run(&pool)
             .await
@@ -67,24 +80,30 @@ impl StateStore for PostgresStateStore {
     }
 
     fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>> {
-        sqlx::query("SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot WHERE sync = $1")
-            .bind(sync)
-            .fetch(&self.pool)
-            .map_err(db_error)
-            .and_then(move |row| async move {
-                SnapshotRow {
-                    key: row.try_get(0).map_err(db_error)?,
-                    hash: row.try_get(1).map_err(db_error)?,
-                    shopify_id: row.try_get(2).map_err(db_error)?,
-                    outcome: row.try_get(3).map_err(db_error)?,
-                    error: row.try_get(4).map_err(db_error)?,
-                }
-                .into_entry(sync)
-            })
-            .boxed()
+        sqlx::query(
+            "SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot WHERE sync = $1",
+        )
+        .bind(sync)
+        .fetch(&self.pool)
+        .map_err(db_error)
+        .and_then(move |row| async move {
+            SnapshotRow {
+                key: row.try_get(0).map_err(db_error)?,
+                hash: row.try_get(1).map_err(db_error)?,
+                shopify_id: row.try_get(2).map_err(db_error)?,
+                outcome: row.try_get(3).map_err(db_error)?,
+                error: row.try_get(4).map_err(db_error)?,
+            }
+            .into_entry(sync)
+        })
+        .boxed()
     }
 
-    fn commit_snapshot<'a>(&'a self, sync: &'a str, changes: &'a [SnapshotChange]) -> BoxFuture<'a, StateResult<()>> {
+    fn commit_snapshot<'a>(
+        &'a self,
+        sync: &'a str,
+        changes: &'a [SnapshotChange],
+    ) -> BoxFuture<'a, StateResult<()>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
             let upserts: Vec<&SnapshotEntry> = changes
@@ -97,7 +116,8 @@ impl StateStore for PostgresStateStore {
             for chunk in upserts.chunks(CHUNK) {
                 let keys: Vec<&str> = chunk.iter().map(|e| e.key.as_str()).collect();
                 let hashes: Vec<&[u8]> = chunk.iter().map(|e| &e.hash.0[..]).collect();
-                let ids: Vec<Option<&str>> = chunk.iter().map(|e| e.shopify_id.as_deref()).collect();
+                let ids: Vec<Option<&str>> =
+                    chunk.iter().map(|e| e.shopify_id.as_deref()).collect();
                 let outcomes: Vec<&str> = chunk.iter().map(|e| e.outcome.as_str()).collect();
                 let errors: Vec<Option<&str>> = chunk.iter().map(|e| e.error.as_deref()).collect();
                 sqlx::query(
@@ -146,8 +166,15 @@ impl StateStore for PostgresStateStore {
     fn reset_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<()>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
-            for sql in ["DELETE FROM shopsync_snapshot WHERE sync = $1", "DELETE FROM shopsync_baselines WHERE sync = $1"] {
-                sqlx::query(sql).bind(sync).execute(&mut *tx).await.map_err(db_error)?;
+            for sql in [
+                "DELETE FROM shopsync_snapshot WHERE sync = $1",
+                "DELETE FROM shopsync_baselines WHERE sync = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(sync)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
             }
             tx.commit().await.map_err(db_error)
         })
@@ -174,15 +201,21 @@ impl StateStore for PostgresStateStore {
         .boxed()
     }
 
-    fn record_ledger<'a>(&'a self, sync: &'a str, entries: &'a [LedgerEntry]) -> BoxFuture<'a, StateResult<()>> {
+    fn record_ledger<'a>(
+        &'a self,
+        sync: &'a str,
+        entries: &'a [LedgerEntry],
+    ) -> BoxFuture<'a, StateResult<()>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
             for chunk in entries.chunks(CHUNK) {
                 let keys: Vec<&str> = chunk.iter().map(|e| e.key.as_str()).collect();
                 let hashes: Vec<&[u8]> = chunk.iter().map(|e| &e.hash.0[..]).collect();
                 let statuses: Vec<&str> = chunk.iter().map(|e| e.status.as_str()).collect();
-                let idems: Vec<Option<&str>> = chunk.iter().map(|e| e.idempotency_key.as_deref()).collect();
-                let ids: Vec<Option<&str>> = chunk.iter().map(|e| e.shopify_id.as_deref()).collect();
+                let idems: Vec<Option<&str>> =
+                    chunk.iter().map(|e| e.idempotency_key.as_deref()).collect();
+                let ids: Vec<Option<&str>> =
+                    chunk.iter().map(|e| e.shopify_id.as_deref()).collect();
                 let errors: Vec<Option<&str>> = chunk.iter().map(|e| e.error.as_deref()).collect();
                 sqlx::query(
                     "INSERT INTO shopsync_ledger (sync, key, hash, status, idempotency_key, shopify_id, error) \
@@ -206,7 +239,11 @@ impl StateStore for PostgresStateStore {
         })
     }
 
-    fn start_run<'a>(&'a self, sync: &'a str, started_at: DateTime<Utc>) -> BoxFuture<'a, StateResult<i64>> {
+    fn start_run<'a>(
+        &'a self,
+        sync: &'a str,
+        started_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<i64>> {
         Box::pin(async move {
             let row = sqlx::query(
                 "INSERT INTO shopsync_runs (sync, started_at, status, stats) VALUES ($1, $2, 'running', $3::jsonb) \
@@ -290,7 +327,11 @@ impl StateStore for PostgresStateStore {
             .await
             .map_err(db_error)?;
             if done.rows_affected() == 1 {
-                return Ok(Lease { sync: sync.to_owned(), holder: holder.to_owned(), expires_at });
+                return Ok(Lease {
+                    sync: sync.to_owned(),
+                    holder: holder.to_owned(),
+                    expires_at,
+                });
             }
             let row = sqlx::query("SELECT holder, expires_at FROM shopsync_locks WHERE sync = $1")
                 .bind(sync)
@@ -305,20 +346,33 @@ impl StateStore for PostgresStateStore {
         })
     }
 
-    fn renew_lock<'a>(&'a self, lease: &'a Lease, ttl: Duration, now: DateTime<Utc>) -> BoxFuture<'a, StateResult<Lease>> {
+    fn renew_lock<'a>(
+        &'a self,
+        lease: &'a Lease,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Lease>> {
         Box::pin(async move {
             let expires_at = lease_expiry(now, ttl);
-            let done = sqlx::query("UPDATE shopsync_locks SET expires_at = $1 WHERE sync = $2 AND holder = $3")
-                .bind(expires_at)
-                .bind(&lease.sync)
-                .bind(&lease.holder)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?;
+            let done = sqlx::query(
+                "UPDATE shopsync_locks SET expires_at = $1 WHERE sync = $2 AND holder = $3",
+            )
+            .bind(expires_at)
+            .bind(&lease.sync)
+            .bind(&lease.holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
             if done.rows_affected() == 0 {
-                return Err(StateError::LockLost { sync: lease.sync.clone(), holder: lease.holder.clone() });
+                return Err(StateError::LockLost {
+                    sync: lease.sync.clone(),
+                    holder: lease.holder.clone(),
+                });
             }
-            Ok(Lease { expires_at, ..lease.clone() })
+            Ok(Lease {
+                expires_at,
+                ..lease.clone()
+            })
         })
     }
 

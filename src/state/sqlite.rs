@@ -11,7 +11,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{LedgerRow, RunRow, SnapshotRow, corrupt, db_error, stats_json};
 use crate::core::state::{
-    LedgerEntry, Lease, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult, StateStore, lease_expiry,
+    Lease, LedgerEntry, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult,
+    StateStore, lease_expiry,
 };
 
 /// Rows per multi-row statement: 6 parameters each stays under SQLite's 32766-parameter limit.
@@ -33,7 +34,11 @@ impl SqliteStateStore {
             // WAL with NORMAL is durable across application crashes; only an OS crash can lose the last commit.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(db_error)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
         sqlx::migrate!("src/state/migrations/sqlite")
             .run(&pool)
             .await
@@ -47,7 +52,8 @@ fn millis(t: DateTime<Utc>) -> i64 {
 }
 
 fn from_millis(sync: &str, what: &str, ms: i64) -> StateResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(sync, what, format!("timestamp {ms} is out of range")))
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| corrupt(sync, what, format!("timestamp {ms} is out of range")))
 }
 
 impl StateStore for SqliteStateStore {
@@ -63,24 +69,30 @@ impl StateStore for SqliteStateStore {
     }
 
     fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>> {
-        sqlx::query("SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot WHERE sync = ?")
-            .bind(sync)
-            .fetch(&self.pool)
-            .map_err(db_error)
-            .and_then(move |row| async move {
-                SnapshotRow {
-                    key: row.try_get(0).map_err(db_error)?,
-                    hash: row.try_get(1).map_err(db_error)?,
-                    shopify_id: row.try_get(2).map_err(db_error)?,
-                    outcome: row.try_get(3).map_err(db_error)?,
-                    error: row.try_get(4).map_err(db_error)?,
-                }
-                .into_entry(sync)
-            })
-            .boxed()
+        sqlx::query(
+            "SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot WHERE sync = ?",
+        )
+        .bind(sync)
+        .fetch(&self.pool)
+        .map_err(db_error)
+        .and_then(move |row| async move {
+            SnapshotRow {
+                key: row.try_get(0).map_err(db_error)?,
+                hash: row.try_get(1).map_err(db_error)?,
+                shopify_id: row.try_get(2).map_err(db_error)?,
+                outcome: row.try_get(3).map_err(db_error)?,
+                error: row.try_get(4).map_err(db_error)?,
+            }
+            .into_entry(sync)
+        })
+        .boxed()
     }
 
-    fn commit_snapshot<'a>(&'a self, sync: &'a str, changes: &'a [SnapshotChange]) -> BoxFuture<'a, StateResult<()>> {
+    fn commit_snapshot<'a>(
+        &'a self,
+        sync: &'a str,
+        changes: &'a [SnapshotChange],
+    ) -> BoxFuture<'a, StateResult<()>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
             let upserts: Vec<&SnapshotEntry> = changes
@@ -116,7 +128,8 @@ impl StateStore for SqliteStateStore {
                 })
                 .collect();
             for chunk in removals.chunks(CHUNK) {
-                let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM shopsync_snapshot WHERE sync = ");
+                let mut q =
+                    QueryBuilder::<Sqlite>::new("DELETE FROM shopsync_snapshot WHERE sync = ");
                 q.push_bind(sync).push(" AND key IN (");
                 let mut keys = q.separated(", ");
                 for key in chunk {
@@ -141,8 +154,15 @@ impl StateStore for SqliteStateStore {
     fn reset_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<()>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
-            for sql in ["DELETE FROM shopsync_snapshot WHERE sync = ?", "DELETE FROM shopsync_baselines WHERE sync = ?"] {
-                sqlx::query(sql).bind(sync).execute(&mut *tx).await.map_err(db_error)?;
+            for sql in [
+                "DELETE FROM shopsync_snapshot WHERE sync = ?",
+                "DELETE FROM shopsync_baselines WHERE sync = ?",
+            ] {
+                sqlx::query(sql)
+                    .bind(sync)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
             }
             tx.commit().await.map_err(db_error)
         })
@@ -169,7 +189,11 @@ impl StateStore for SqliteStateStore {
         .boxed()
     }
 
-    fn record_ledger<'a>(&'a self, sync: &'a str, entries: &'a [LedgerEntry]) -> BoxFuture<'a, StateResult<()>> {
+    fn record_ledger<'a>(
+        &'a self,
+        sync: &'a str,
+        entries: &'a [LedgerEntry],
+    ) -> BoxFuture<'a, StateResult<()>> {
         Box::pin(async move {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
             for chunk in entries.chunks(CHUNK) {
@@ -196,7 +220,11 @@ impl StateStore for SqliteStateStore {
         })
     }
 
-    fn start_run<'a>(&'a self, sync: &'a str, started_at: DateTime<Utc>) -> BoxFuture<'a, StateResult<i64>> {
+    fn start_run<'a>(
+        &'a self,
+        sync: &'a str,
+        started_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<i64>> {
         Box::pin(async move {
             let done = sqlx::query(
                 "INSERT INTO shopsync_runs (sync, started_at, status, stats) VALUES (?, ?, 'running', ?)",
@@ -246,7 +274,9 @@ impl StateStore for SqliteStateStore {
                         id,
                         sync: row.try_get(1).map_err(db_error)?,
                         started_at: from_millis(sync, &what, row.try_get(2).map_err(db_error)?)?,
-                        finished_at: finished.map(|ms| from_millis(sync, &what, ms)).transpose()?,
+                        finished_at: finished
+                            .map(|ms| from_millis(sync, &what, ms))
+                            .transpose()?,
                         status: row.try_get(4).map_err(db_error)?,
                         stats: row.try_get(5).map_err(db_error)?,
                         error: row.try_get(6).map_err(db_error)?,
@@ -280,7 +310,11 @@ impl StateStore for SqliteStateStore {
             .await
             .map_err(db_error)?;
             if done.rows_affected() == 1 {
-                return Ok(Lease { sync: sync.to_owned(), holder: holder.to_owned(), expires_at });
+                return Ok(Lease {
+                    sync: sync.to_owned(),
+                    holder: holder.to_owned(),
+                    expires_at,
+                });
             }
             let row = sqlx::query("SELECT holder, expires_at FROM shopsync_locks WHERE sync = ?")
                 .bind(sync)
@@ -289,24 +323,41 @@ impl StateStore for SqliteStateStore {
                 .map_err(db_error)?;
             let current: String = row.try_get(0).map_err(db_error)?;
             let until = from_millis(sync, "lock", row.try_get(1).map_err(db_error)?)?;
-            Err(StateError::LockHeld { sync: sync.to_owned(), holder: current, expires_at: until })
+            Err(StateError::LockHeld {
+                sync: sync.to_owned(),
+                holder: current,
+                expires_at: until,
+            })
         })
     }
 
-    fn renew_lock<'a>(&'a self, lease: &'a Lease, ttl: Duration, now: DateTime<Utc>) -> BoxFuture<'a, StateResult<Lease>> {
+    fn renew_lock<'a>(
+        &'a self,
+        lease: &'a Lease,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Lease>> {
         Box::pin(async move {
             let expires_at = lease_expiry(now, ttl);
-            let done = sqlx::query("UPDATE shopsync_locks SET expires_at = ? WHERE sync = ? AND holder = ?")
-                .bind(millis(expires_at))
-                .bind(&lease.sync)
-                .bind(&lease.holder)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?;
+            let done = sqlx::query(
+                "UPDATE shopsync_locks SET expires_at = ? WHERE sync = ? AND holder = ?",
+            )
+            .bind(millis(expires_at))
+            .bind(&lease.sync)
+            .bind(&lease.holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
             if done.rows_affected() == 0 {
-                return Err(StateError::LockLost { sync: lease.sync.clone(), holder: lease.holder.clone() });
+                return Err(StateError::LockLost {
+                    sync: lease.sync.clone(),
+                    holder: lease.holder.clone(),
+                });
             }
-            Ok(Lease { expires_at, ..lease.clone() })
+            Ok(Lease {
+                expires_at,
+                ..lease.clone()
+            })
         })
     }
 

@@ -33,17 +33,28 @@ pub(crate) fn classify(
             // Administrator shutdown or crash: the server ended the session (e.g. pg_terminate_backend).
             if matches!(code.as_str(), "57P01" | "57P02" | "57P03") {
                 return match phase {
-                    Phase::Stream | Phase::Query => WarehouseError::ConnectionLost { sync, message },
+                    Phase::Stream | Phase::Query => {
+                        WarehouseError::ConnectionLost { sync, message }
+                    }
                     Phase::Connect => WarehouseError::Connect { sync, message },
                 };
             }
             // Authentication, unknown database, too many connections.
             if phase == Phase::Connect
-                || matches!(code.as_str(), "28000" | "28P01" | "3D000" | "53300" | "1045" | "1049" | "1040")
+                || matches!(
+                    code.as_str(),
+                    "28000" | "28P01" | "3D000" | "53300" | "1045" | "1049" | "1040"
+                )
             {
-                return WarehouseError::Connect { sync, message: format!("{message} (code {code})") };
+                return WarehouseError::Connect {
+                    sync,
+                    message: format!("{message} (code {code})"),
+                };
             }
-            WarehouseError::Query { sync, message: format!("{message} (code {code})") }
+            WarehouseError::Query {
+                sync,
+                message: format!("{message} (code {code})"),
+            }
         }
         sqlx::Error::ColumnDecode { index, source } => WarehouseError::Type {
             sync,
@@ -63,7 +74,10 @@ pub(crate) fn classify(
                 Phase::Query | Phase::Stream => WarehouseError::ConnectionLost { sync, message },
             }
         }
-        other => WarehouseError::Query { sync, message: other.to_string() },
+        other => WarehouseError::Query {
+            sync,
+            message: other.to_string(),
+        },
     }
 }
 

@@ -38,8 +38,15 @@ impl SqlWarehouse {
     /// Picks the driver from the URL scheme (`postgres://`, `postgresql://`, `mysql://`, `mariadb://`,
     /// `sqlite:`) without connecting yet. `sync` names the sync in errors.
     pub fn from_url(sync: &str, url: &str) -> Result<Self, WarehouseError> {
-        let invalid = |message: String| WarehouseError::InvalidUrl { sync: sync.to_owned(), message };
-        let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let invalid = |message: String| WarehouseError::InvalidUrl {
+            sync: sync.to_owned(),
+            message,
+        };
+        let scheme = url
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let backend = match scheme.as_str() {
             "postgres" | "postgresql" => Backend::Postgres(postgres::pool(url).map_err(invalid)?),
             "mysql" | "mariadb" => Backend::MySql(mysql::pool(url).map_err(invalid)?),
@@ -52,15 +59,32 @@ impl SqlWarehouse {
         };
         Ok(Self { backend })
     }
+
+    /// Limits how long a query waits for a connection (default 30 s); an unreachable warehouse fails after it.
+    pub fn with_connect_timeout(self, timeout: std::time::Duration) -> Self {
+        let backend = match self.backend {
+            Backend::Postgres(pool) => {
+                Backend::Postgres(postgres::with_acquire_timeout(pool, timeout))
+            }
+            Backend::MySql(pool) => Backend::MySql(mysql::with_acquire_timeout(pool, timeout)),
+            Backend::Sqlite(pool) => Backend::Sqlite(sqlite::with_acquire_timeout(pool, timeout)),
+        };
+        Self { backend }
+    }
 }
 
 impl Warehouse for SqlWarehouse {
-    fn stream<'a>(&'a self, request: &'a StreamRequest) -> BoxFuture<'a, Result<RowSet, WarehouseError>> {
+    fn stream<'a>(
+        &'a self,
+        request: &'a StreamRequest,
+    ) -> BoxFuture<'a, Result<RowSet, WarehouseError>> {
         let (feed, header, rows) = Feed::new(request.sync.clone());
         let owned = request.clone();
         // The task is detached on purpose: it ends when the query ends or when the consumer drops the rows.
         match &self.backend {
-            Backend::Postgres(pool) => drop(tokio::spawn(postgres::read(pool.clone(), owned, feed))),
+            Backend::Postgres(pool) => {
+                drop(tokio::spawn(postgres::read(pool.clone(), owned, feed)))
+            }
             Backend::MySql(pool) => drop(tokio::spawn(mysql::read(pool.clone(), owned, feed))),
             Backend::Sqlite(pool) => drop(tokio::spawn(sqlite::read(pool.clone(), owned, feed))),
         }
@@ -75,7 +99,10 @@ impl Warehouse for SqlWarehouse {
 }
 
 fn reader_stopped(sync: &str) -> WarehouseError {
-    WarehouseError::ConnectionLost { sync: sync.to_owned(), message: "the row reader stopped unexpectedly".into() }
+    WarehouseError::ConnectionLost {
+        sync: sync.to_owned(),
+        message: "the row reader stopped unexpectedly".into(),
+    }
 }
 
 enum Message {
@@ -93,10 +120,21 @@ pub(crate) struct Feed {
 }
 
 impl Feed {
-    fn new(sync: String) -> (Self, oneshot::Receiver<Result<SharedColumns, WarehouseError>>, RowStream) {
+    fn new(
+        sync: String,
+    ) -> (
+        Self,
+        oneshot::Receiver<Result<SharedColumns, WarehouseError>>,
+        RowStream,
+    ) {
         let (header_tx, header_rx) = oneshot::channel();
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
-        let feed = Feed { sync: sync.clone(), header: Some(header_tx), tx, batch: Vec::with_capacity(BATCH_ROWS) };
+        let feed = Feed {
+            sync: sync.clone(),
+            header: Some(header_tx),
+            tx,
+            batch: Vec::with_capacity(BATCH_ROWS),
+        };
         (feed, header_rx, receive(sync, rx))
     }
 
@@ -104,7 +142,10 @@ impl Feed {
     pub(crate) fn header(&mut self, names: Vec<String>, required: &[String]) -> bool {
         let columns = Columns::new(names);
         let result = match columns.missing(required).first() {
-            Some(column) => Err(WarehouseError::MissingColumn { sync: self.sync.clone(), column: (*column).to_owned() }),
+            Some(column) => Err(WarehouseError::MissingColumn {
+                sync: self.sync.clone(),
+                column: (*column).to_owned(),
+            }),
             None => Ok(SharedColumns::new(columns)),
         };
         let ok = result.is_ok();
@@ -162,7 +203,9 @@ fn receive(sync: String, rx: mpsc::Receiver<Message>) -> RowStream {
                 match rx.recv().await {
                     Some(Message::Rows(batch)) => buffered = batch.into_iter(),
                     Some(Message::End) => return None,
-                    Some(Message::Failed(error)) => return Some((Err(error), (rx, buffered, true))),
+                    Some(Message::Failed(error)) => {
+                        return Some((Err(error), (rx, buffered, true)));
+                    }
                     None => return Some((Err(reader_stopped(&sync)), (rx, buffered, true))),
                 }
             }

@@ -14,8 +14,23 @@ use crate::core::source::{StreamRequest, WarehouseError};
 
 /// A lazy read-only pool for `url`.
 pub(super) fn pool(url: &str) -> Result<SqlitePool, String> {
-    let options = SqliteConnectOptions::from_str(url).map_err(|e| e.to_string())?.read_only(true);
-    Ok(SqlitePoolOptions::new().max_connections(2).connect_lazy_with(options))
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| e.to_string())?
+        .read_only(true);
+    Ok(SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_lazy_with(options))
+}
+
+/// The same lazy pool with another acquire timeout (nothing is connected yet, so nothing is lost).
+pub(super) fn with_acquire_timeout(pool: SqlitePool, timeout: std::time::Duration) -> SqlitePool {
+    let options = pool.connect_options().as_ref().clone();
+    let max = pool.options().get_max_connections();
+    pool.options()
+        .clone()
+        .max_connections(max)
+        .acquire_timeout(timeout)
+        .connect_lazy_with(options)
 }
 
 /// Runs the request and feeds its rows; see [`super::Feed`].
@@ -24,7 +39,10 @@ pub(super) async fn read(pool: SqlitePool, request: StreamRequest, mut feed: Fee
     let timeout = request.statement_timeout;
     let deadline = Instant::now() + timeout;
     let fail = |phase, columns: &[String], e| classify(&sync, phase, timeout, columns, e);
-    let timed_out = || WarehouseError::Timeout { sync: sync.clone(), timeout };
+    let timed_out = || WarehouseError::Timeout {
+        sync: sync.clone(),
+        timeout,
+    };
 
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
@@ -34,10 +52,17 @@ pub(super) async fn read(pool: SqlitePool, request: StreamRequest, mut feed: Fee
         Ok(s) => s,
         Err(e) => return feed.fail(fail(Phase::Query, &[], e)).await,
     };
-    let names: Vec<String> = statement.columns().iter().map(|c| c.name().to_owned()).collect();
+    let names: Vec<String> = statement
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
     // The declared type decides booleans; everything else follows the stored value's class.
-    let booleans: Vec<bool> =
-        statement.columns().iter().map(|c| c.type_info().name().eq_ignore_ascii_case("BOOLEAN")).collect();
+    let booleans: Vec<bool> = statement
+        .columns()
+        .iter()
+        .map(|c| c.type_info().name().eq_ignore_ascii_case("BOOLEAN"))
+        .collect();
     if !feed.header(names.clone(), &request.required_columns) {
         return;
     }
@@ -45,7 +70,12 @@ pub(super) async fn read(pool: SqlitePool, request: StreamRequest, mut feed: Fee
     loop {
         let next = match timeout_at(deadline, rows.try_next()).await {
             Ok(next) => next,
-            Err(_) => return feed.fail(timed_out()).await,
+            Err(_) => {
+                // The statement may still be running in the driver's worker: keep that connection out of the pool.
+                drop(rows);
+                drop(conn.detach());
+                return feed.fail(timed_out()).await;
+            }
         };
         match next {
             Ok(Some(row)) => match decode_row(&row, &booleans) {
@@ -64,7 +94,9 @@ pub(super) async fn read(pool: SqlitePool, request: StreamRequest, mut feed: Fee
 }
 
 fn decode_row(row: &SqliteRow, booleans: &[bool]) -> Result<Vec<Value>, sqlx::Error> {
-    (0..row.len()).map(|i| decode(row, i, booleans.get(i).copied().unwrap_or(false))).collect()
+    (0..row.len())
+        .map(|i| decode(row, i, booleans.get(i).copied().unwrap_or(false)))
+        .collect()
 }
 
 fn decode(row: &SqliteRow, i: usize, boolean: bool) -> Result<Value, sqlx::Error> {

@@ -14,7 +14,10 @@ pub(crate) struct Span {
 }
 
 impl Span {
-    pub(crate) const NONE: Span = Span { start: 0, len: u32::MAX };
+    pub(crate) const NONE: Span = Span {
+        start: 0,
+        len: u32::MAX,
+    };
 
     pub(crate) fn is_none(self) -> bool {
         self.len == u32::MAX
@@ -32,8 +35,12 @@ impl Arena {
         // Strings longer than 4 GiB cannot be primary keys or ids; clamp rather than panic.
         let len = u32::try_from(s.len()).unwrap_or(u32::MAX - 1);
         let start = self.text.len();
-        self.text.push_str(&s[..floor_char_boundary(s, len as usize)]);
-        Span { start, len: (self.text.len() - start) as u32 }
+        self.text
+            .push_str(&s[..floor_char_boundary(s, len as usize)]);
+        Span {
+            start,
+            len: (self.text.len() - start) as u32,
+        }
     }
 
     pub(crate) fn push_opt(&mut self, s: Option<&str>) -> Span {
@@ -47,7 +54,7 @@ impl Arena {
         self.text.get(span.start..span.start + span.len as usize)
     }
 
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.text.capacity()
     }
 }
@@ -73,7 +80,12 @@ pub(crate) struct KeyMap<T> {
 
 impl<T> Default for KeyMap<T> {
     fn default() -> Self {
-        Self { keys: Arena::default(), slots: Vec::new(), table: HashTable::new(), state: RandomState::new() }
+        Self {
+            keys: Arena::default(),
+            slots: Vec::new(),
+            table: HashTable::new(),
+            state: RandomState::new(),
+        }
     }
 }
 
@@ -84,7 +96,11 @@ impl<T> KeyMap<T> {
 
     fn find(&self, key: &str) -> Option<u32> {
         let hash = self.state.hash_one(key);
-        self.table.find(hash, |&i| self.keys.get(self.slots[i as usize].0) == Some(key)).copied()
+        self.table
+            .find(hash, |&i| {
+                self.keys.get(self.slots[i as usize].0) == Some(key)
+            })
+            .copied()
     }
 
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut T> {
@@ -109,12 +125,16 @@ impl<T> KeyMap<T> {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
-        self.slots.iter().map(|(span, v)| (self.keys.get(*span).unwrap_or_default(), v))
+        self.slots
+            .iter()
+            .map(|(span, v)| (self.keys.get(*span).unwrap_or_default(), v))
     }
 
     /// Approximate heap use, for diagnostics.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.keys.bytes() + self.slots.capacity() * size_of::<(Span, T)>() + self.table.capacity() * 5
+        self.keys.bytes()
+            + self.slots.capacity() * size_of::<(Span, T)>()
+            + self.table.capacity() * 5
     }
 }
 
@@ -133,7 +153,10 @@ mod tests {
         assert_eq!(map.get_mut("key-5").copied(), Some(55));
         assert_eq!(map.get_mut("key-9999").copied(), Some(9999));
         assert_eq!(map.get_mut("nope"), None);
-        assert_eq!(map.iter().filter(|(k, _)| k.starts_with("key-1")).count(), 1111);
+        assert_eq!(
+            map.iter().filter(|(k, _)| k.starts_with("key-1")).count(),
+            1111
+        );
     }
 
     #[test]
