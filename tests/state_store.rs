@@ -66,7 +66,7 @@ async fn snapshot_round_trip(store: &dyn StateStore) {
 }
 
 async fn large_commit(store: &dyn StateStore) {
-    let n = 25_000;
+    let n = 50_000;
     let changes: Vec<_> = (0..n)
         .map(|i| {
             SnapshotChange::Upsert(entry(&format!("k{i}"), (i % 251) as u8, Outcome::Succeeded))

@@ -9,10 +9,10 @@ use futures::{StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::{LedgerRow, RunRow, SnapshotRow, corrupt, db_error, stats_json};
+use super::{LedgerRow, RunRow, corrupt, db_error, stats_json};
 use crate::core::state::{
-    Lease, LedgerEntry, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult,
-    StateStore, lease_expiry,
+    Lease, LedgerEntry, Outcome, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError,
+    StateResult, StateStore, lease_expiry,
 };
 
 /// Rows per multi-row statement: 6 parameters each stays under SQLite's 32766-parameter limit.
@@ -47,6 +47,53 @@ impl SqliteStateStore {
     }
 }
 
+/// Snapshot entries per page when loading.
+const PAGE: usize = 20_000;
+
+/// One page of a snapshot as JSON: `[key, hash hex, shopify id, outcome, error]` per entry.
+type PageRow = (String, String, Option<String>, String, Option<String>);
+
+impl SqliteStateStore {
+    async fn snapshot_page(
+        &self,
+        sync: &str,
+        after: Option<&str>,
+    ) -> StateResult<(Vec<SnapshotEntry>, Option<String>)> {
+        let row = sqlx::query(
+            "SELECT json_group_array(json_array(key, lower(hex(hash)), shopify_id, outcome, error)), max(key) \
+             FROM (SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot \
+                   WHERE sync = ?1 AND (?2 IS NULL OR key > ?2) ORDER BY key LIMIT ?3)",
+        )
+        .bind(sync)
+        .bind(after)
+        .bind(PAGE as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let json: String = row.try_get(0).map_err(db_error)?;
+        let last: Option<String> = row.try_get(1).map_err(db_error)?;
+        let page: Vec<PageRow> = serde_json::from_str(&json)
+            .map_err(|e| corrupt(sync, after.unwrap_or_default(), e.to_string()))?;
+        let entries = page
+            .into_iter()
+            .map(|(key, hash, shopify_id, outcome, error)| {
+                let hash = RowHash::from_hex(&hash)
+                    .ok_or_else(|| corrupt(sync, &key, "the stored hash is not 16 bytes"))?;
+                let outcome = Outcome::parse(&outcome)
+                    .ok_or_else(|| corrupt(sync, &key, format!("unknown outcome `{outcome}`")))?;
+                Ok(SnapshotEntry {
+                    key,
+                    hash,
+                    shopify_id,
+                    outcome,
+                    error,
+                })
+            })
+            .collect::<StateResult<Vec<_>>>()?;
+        Ok((entries, last))
+    }
+}
+
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -69,22 +116,18 @@ impl StateStore for SqliteStateStore {
     }
 
     fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>> {
-        sqlx::query(
-            "SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot WHERE sync = ?",
-        )
-        .bind(sync)
-        .fetch(&self.pool)
-        .map_err(db_error)
-        .and_then(move |row| async move {
-            SnapshotRow {
-                key: row.try_get(0).map_err(db_error)?,
-                hash: row.try_get(1).map_err(db_error)?,
-                shopify_id: row.try_get(2).map_err(db_error)?,
-                outcome: row.try_get(3).map_err(db_error)?,
-                error: row.try_get(4).map_err(db_error)?,
-            }
-            .into_entry(sync)
+        // Pages of entries aggregated into one JSON row each: sqlx hands SQLite rows over from a worker thread
+        // one at a time, which made a million-entry load take seconds of thread ping-pong.
+        futures::stream::try_unfold(Some(None::<String>), move |after| async move {
+            let Some(after) = after else { return Ok(None) };
+            let (entries, last) = self.snapshot_page(sync, after.as_deref()).await?;
+            let next = (entries.len() == PAGE).then_some(last);
+            Ok(Some((
+                futures::stream::iter(entries.into_iter().map(Ok)),
+                next,
+            )))
         })
+        .try_flatten()
         .boxed()
     }
 
