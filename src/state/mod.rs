@@ -1,1 +1,144 @@
-//! state (see DESIGN.md section 3).
+//! The state store on SQLite (embedded default, one file) and PostgreSQL (for the controller in a cluster).
+//!
+//! Both apply their embedded migrations on open and implement [`crate::core::state::StateStore`]. Snapshot
+//! commits are written in multi-row statements inside one transaction, so a million entries take seconds.
+use crate::core::state::{
+    LedgerEntry, LedgerStatus, Outcome, RowHash, RunRecord, RunStats, RunStatus, SnapshotEntry,
+    StateError,
+};
+
+mod postgres;
+mod spill;
+mod sqlite;
+
+pub use postgres::PostgresStateStore;
+pub use spill::{SpillSink, SpilledChanges};
+pub use sqlite::SqliteStateStore;
+
+fn db_error(error: sqlx::Error) -> StateError {
+    let retryable = matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
+    ) || matches!(&error, sqlx::Error::Database(db) if db.message().contains("locked") || db.message().contains("busy"));
+    StateError::Database {
+        message: error.to_string(),
+        retryable,
+    }
+}
+
+fn corrupt(sync: &str, key: &str, message: impl Into<String>) -> StateError {
+    StateError::Corrupt {
+        sync: sync.to_owned(),
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn hash_from(sync: &str, key: &str, bytes: &[u8]) -> Result<RowHash, StateError> {
+    <[u8; 16]>::try_from(bytes)
+        .map(RowHash)
+        .map_err(|_| corrupt(sync, key, "the stored hash is not 16 bytes"))
+}
+
+/// Columns of a snapshot row, as read from either database.
+struct SnapshotRow {
+    key: String,
+    hash: Vec<u8>,
+    shopify_id: Option<String>,
+    outcome: String,
+    error: Option<String>,
+}
+
+impl SnapshotRow {
+    fn into_entry(self, sync: &str) -> Result<SnapshotEntry, StateError> {
+        let hash = hash_from(sync, &self.key, &self.hash)?;
+        let outcome = Outcome::parse(&self.outcome).ok_or_else(|| {
+            corrupt(
+                sync,
+                &self.key,
+                format!("unknown outcome `{}`", self.outcome),
+            )
+        })?;
+        Ok(SnapshotEntry {
+            key: self.key,
+            hash,
+            shopify_id: self.shopify_id,
+            outcome,
+            error: self.error,
+        })
+    }
+}
+
+/// Columns of a ledger row.
+struct LedgerRow {
+    key: String,
+    hash: Vec<u8>,
+    status: String,
+    idempotency_key: Option<String>,
+    shopify_id: Option<String>,
+    error: Option<String>,
+}
+
+impl LedgerRow {
+    fn into_entry(self, sync: &str) -> Result<LedgerEntry, StateError> {
+        let hash = hash_from(sync, &self.key, &self.hash)?;
+        let status = LedgerStatus::parse(&self.status).ok_or_else(|| {
+            corrupt(
+                sync,
+                &self.key,
+                format!("unknown ledger status `{}`", self.status),
+            )
+        })?;
+        Ok(LedgerEntry {
+            key: self.key,
+            hash,
+            status,
+            idempotency_key: self.idempotency_key,
+            shopify_id: self.shopify_id,
+            error: self.error,
+        })
+    }
+}
+
+/// Columns of a run row (timestamps already converted).
+struct RunRow {
+    id: i64,
+    sync: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    status: String,
+    stats: String,
+    error: Option<String>,
+}
+
+impl RunRow {
+    fn into_record(self) -> Result<RunRecord, StateError> {
+        let key = format!("run {}", self.id);
+        let status = RunStatus::parse(&self.status).ok_or_else(|| {
+            corrupt(
+                &self.sync,
+                &key,
+                format!("unknown run status `{}`", self.status),
+            )
+        })?;
+        let stats: RunStats = serde_json::from_str(&self.stats)
+            .map_err(|e| corrupt(&self.sync, &key, format!("run stats: {e}")))?;
+        Ok(RunRecord {
+            id: self.id,
+            sync: self.sync,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            status,
+            stats,
+            error: self.error,
+        })
+    }
+}
+
+fn stats_json(stats: &RunStats) -> String {
+    // Serialising plain integer fields cannot fail.
+    serde_json::to_string(stats).unwrap_or_else(|_| "{}".to_owned())
+}

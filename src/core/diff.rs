@@ -1,0 +1,665 @@
+//! Change detection: from the model's records and the last snapshot, what to add, change, retry and remove.
+//!
+//! The [`Differ`] is incremental: records are pushed one at a time and only the snapshot index (key, hash, status,
+//! Shopify id) plus the pending changes are kept, so memory does not grow with unchanged rows. Changes go to a
+//! [`ChangeSink`]: [`plan`] keeps them in memory as a [`Plan`]; large syncs can spill them to disk. A change can be
+//! retracted later, when a second row with the same primary key shows up (every row of a duplicated key is
+//! rejected), which is why nothing may be applied before [`Differ::finish`].
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::core::record::{Record, RejectionCode, RowRejection, Value};
+use crate::core::state::{
+    LedgerEntry, LedgerStatus, Outcome, RowHash, SnapshotChange, SnapshotEntry,
+};
+
+mod index;
+
+use index::{Arena, KeyMap, Span};
+
+/// What kind of destination the sync writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// Objects (customers, products, ...): keys are added, changed and removed against the snapshot.
+    Objects,
+    /// Events and actions: each key is sent once, never changed or removed.
+    InsertOnly,
+}
+
+/// Refuse deletes when a run would remove more than this many keys, or this share of the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeleteGuard {
+    /// Most keys one run may remove.
+    pub max_count: Option<u64>,
+    /// Most percent (0-100) of the previous snapshot one run may remove.
+    pub max_percent: Option<f64>,
+}
+
+impl DeleteGuard {
+    /// Why `removed` out of `previous` keys trips the guard, or `None` when it does not.
+    pub fn check(&self, removed: u64, previous: u64) -> Option<String> {
+        if removed == 0 {
+            return None;
+        }
+        if let Some(max) = self.max_count.filter(|&max| removed > max) {
+            return Some(format!(
+                "{removed} keys would be removed, more than the delete guard's maximum of {max}"
+            ));
+        }
+        if let Some(max) = self.max_percent {
+            let percent = if previous == 0 {
+                100.0
+            } else {
+                removed as f64 * 100.0 / previous as f64
+            };
+            if percent > max {
+                return Some(format!(
+                    "{removed} of {previous} keys ({percent:.2}%) would be removed, more than the delete guard's \
+                     maximum of {max}%"
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// How to diff one sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffSettings {
+    /// Objects or insert-only events/actions.
+    pub target: TargetKind,
+    /// A digest of the field mapping (and anything else that changes what is sent): part of every row hash.
+    pub fingerprint: String,
+    /// The delete guard.
+    pub delete_guard: DeleteGuard,
+    /// Fail the whole run on a duplicated primary key instead of rejecting its rows.
+    pub fail_on_duplicate_keys: bool,
+    /// Whether the state has no baseline (missing or reset): everything is upserted, nothing removed.
+    pub rebaseline: bool,
+}
+
+impl DiffSettings {
+    /// Settings for an object sync with no delete guard.
+    pub fn objects(fingerprint: impl Into<String>) -> Self {
+        Self {
+            target: TargetKind::Objects,
+            fingerprint: fingerprint.into(),
+            delete_guard: DeleteGuard::default(),
+            fail_on_duplicate_keys: false,
+            rebaseline: false,
+        }
+    }
+
+    /// Settings for an event or action sync.
+    pub fn insert_only(fingerprint: impl Into<String>) -> Self {
+        Self {
+            target: TargetKind::InsertOnly,
+            ..Self::objects(fingerprint)
+        }
+    }
+}
+
+/// Why a record is in the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// The key is not in the snapshot (or the state re-baselines).
+    Added,
+    /// The values or the mapping changed since the last attempt.
+    Changed,
+    /// Unchanged, but the last attempt did not succeed.
+    Retried,
+}
+
+/// A record to send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Why it is sent.
+    pub kind: ChangeKind,
+    /// The primary key.
+    pub key: String,
+    /// The hash of what is sent now.
+    pub hash: RowHash,
+    /// The hash the snapshot had.
+    pub previous_hash: Option<RowHash>,
+    /// The Shopify record the key maps to, if known.
+    pub shopify_id: Option<String>,
+    /// For a resent event or action: the idempotency key of the first attempt, which makes the resend safe.
+    pub idempotency_key: Option<String>,
+    /// The mapped fields to send.
+    pub fields: serde_json::Map<String, Value>,
+}
+
+impl Change {
+    /// The snapshot entry to commit once Shopify accepted this change.
+    pub fn succeeded(&self, shopify_id: Option<String>) -> SnapshotChange {
+        SnapshotChange::Upsert(SnapshotEntry {
+            key: self.key.clone(),
+            hash: self.hash,
+            shopify_id: shopify_id.or_else(|| self.shopify_id.clone()),
+            outcome: Outcome::Succeeded,
+            error: None,
+        })
+    }
+
+    /// The snapshot entry to commit when Shopify rejected this change (it is retried next run).
+    pub fn rejected(&self, error: impl Into<String>) -> SnapshotChange {
+        SnapshotChange::Upsert(SnapshotEntry {
+            key: self.key.clone(),
+            hash: self.hash,
+            shopify_id: self.shopify_id.clone(),
+            outcome: Outcome::Rejected,
+            error: Some(error.into()),
+        })
+    }
+}
+
+/// A key that left the result set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    /// The primary key.
+    pub key: String,
+    /// The Shopify record to delete (when the sync deletes), if one was ever created.
+    pub shopify_id: Option<String>,
+}
+
+impl Removal {
+    /// The snapshot change once the removal was carried out.
+    pub fn forget(&self) -> SnapshotChange {
+        SnapshotChange::Remove(self.key.clone())
+    }
+}
+
+/// Deletes the guard refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedDeletes {
+    /// How many keys would have been removed.
+    pub count: u64,
+    /// The guard's reason.
+    pub reason: String,
+}
+
+/// Counters of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PlanStats {
+    /// Rows seen (records and rejections).
+    pub rows: u64,
+    /// Changes of kind added.
+    pub added: u64,
+    /// Changes of kind changed.
+    pub changed: u64,
+    /// Changes of kind retried.
+    pub retried: u64,
+    /// Keys planned for removal.
+    pub removed: u64,
+    /// Keys with nothing to do.
+    pub unchanged: u64,
+    /// Rows rejected (mapping, NULL or duplicated keys).
+    pub rejected: u64,
+}
+
+/// Everything a diff decides except the changes themselves (those went to the sink).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PlanSummary {
+    /// The state had no baseline: every row is upsert-matched by its identifier, nothing is removed.
+    pub rebaseline: bool,
+    /// Keys to remove (empty when the guard refused them or on a re-baseline).
+    pub removed: Vec<Removal>,
+    /// Set when the delete guard tripped.
+    pub refused_deletes: Option<RefusedDeletes>,
+    /// Insert-only keys that were sent but never recorded, with no idempotency key to make a resend safe: they
+    /// are reported, not resent.
+    pub unknown_outcome: Vec<String>,
+    /// Rows that are not synced, and why.
+    pub rejections: Vec<RowRejection>,
+    /// The counters.
+    pub stats: PlanStats,
+}
+
+/// A complete plan held in memory: what `shopsync plan` prints and what small syncs apply.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Plan {
+    /// Records to send, in row order.
+    pub changes: Vec<Change>,
+    /// Removals, rejections and counters.
+    #[serde(flatten)]
+    pub summary: PlanSummary,
+}
+
+impl Plan {
+    /// Whether a run would do nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+            && self.summary.removed.is_empty()
+            && self.summary.refused_deletes.is_none()
+            && self.summary.unknown_outcome.is_empty()
+            && self.summary.rejections.is_empty()
+    }
+
+    /// The changes of one kind.
+    pub fn of_kind(&self, kind: ChangeKind) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(move |c| c.kind == kind)
+    }
+}
+
+/// Where a [`Differ`] puts changes until the diff is finished.
+pub trait ChangeSink {
+    /// The sink's failure (e.g. a spill file error).
+    type Error;
+    /// Stores the next change; changes are numbered from 0 in push order.
+    fn push(&mut self, change: Change) -> Result<(), Self::Error>;
+    /// Drops the change with this number (its key turned out to be duplicated).
+    fn retract(&mut self, number: u32) -> Result<(), Self::Error>;
+}
+
+/// The in-memory sink behind [`plan`].
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    changes: Vec<Option<Change>>,
+}
+
+impl MemorySink {
+    /// The surviving changes, in push order.
+    pub fn into_changes(self) -> Vec<Change> {
+        self.changes.into_iter().flatten().collect()
+    }
+}
+
+impl ChangeSink for MemorySink {
+    type Error = std::convert::Infallible;
+    fn push(&mut self, change: Change) -> Result<(), Self::Error> {
+        self.changes.push(Some(change));
+        Ok(())
+    }
+    fn retract(&mut self, number: u32) -> Result<(), Self::Error> {
+        if let Some(slot) = self.changes.get_mut(number as usize) {
+            *slot = None;
+        }
+        Ok(())
+    }
+}
+
+/// A diff failure.
+#[derive(Debug, Error)]
+pub enum DiffError<E> {
+    /// The sync asked to fail on duplicated keys and some were found.
+    #[error(
+        "{count} primary keys appear in more than one row (first: `{first}`); the sync fails on duplicate keys"
+    )]
+    DuplicateKeys {
+        /// How many keys were duplicated.
+        count: usize,
+        /// One of them, for the message.
+        first: String,
+    },
+    /// Too many changes to number them (more than 4 billion).
+    #[error("more than {} changes in one plan", u32::MAX)]
+    TooManyChanges,
+    /// The change sink failed.
+    #[error("change sink: {0}")]
+    Sink(E),
+}
+
+/// How the last attempt at a key ended, as the diff sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+const NO_CHANGE: u32 = u32::MAX;
+
+/// What the first row of a key led to, so that a duplicate can undo it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Nothing,
+    Unchanged,
+    Change(ChangeKind),
+    UnknownOutcome,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    hash: RowHash,
+    status: Status,
+    shopify_id: Span,
+    idempotency_key: Span,
+    seen: bool,
+    verdict: Verdict,
+    change: u32,
+}
+
+/// The snapshot (or ledger) of a sync, indexed by key in compact form.
+#[derive(Debug, Default)]
+pub struct SnapshotIndex {
+    known: KeyMap<Known>,
+    extra: Arena,
+}
+
+impl SnapshotIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an object sync's snapshot entry.
+    pub fn insert_snapshot(&mut self, entry: &SnapshotEntry) {
+        let status = match entry.outcome {
+            Outcome::Succeeded => Status::Succeeded,
+            Outcome::Rejected => Status::Failed,
+            Outcome::Unknown => Status::Unknown,
+        };
+        self.insert(
+            &entry.key,
+            entry.hash,
+            status,
+            entry.shopify_id.as_deref(),
+            None,
+        );
+    }
+
+    /// Adds an event/action ledger entry.
+    pub fn insert_ledger(&mut self, entry: &LedgerEntry) {
+        let status = match entry.status {
+            LedgerStatus::Sent | LedgerStatus::Confirmed => Status::Succeeded,
+            LedgerStatus::Rejected => Status::Failed,
+            LedgerStatus::Pending => Status::Unknown,
+        };
+        self.insert(
+            &entry.key,
+            entry.hash,
+            status,
+            entry.shopify_id.as_deref(),
+            entry.idempotency_key.as_deref(),
+        );
+    }
+
+    fn insert(
+        &mut self,
+        key: &str,
+        hash: RowHash,
+        status: Status,
+        id: Option<&str>,
+        idem: Option<&str>,
+    ) {
+        let shopify_id = self.extra.push_opt(id);
+        let idempotency_key = self.extra.push_opt(idem);
+        let known = Known {
+            hash,
+            status,
+            shopify_id,
+            idempotency_key,
+            seen: false,
+            verdict: Verdict::Nothing,
+            change: NO_CHANGE,
+        };
+        self.known.insert(key, known);
+    }
+
+    /// How many keys the index holds.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.known.len() == 0
+    }
+
+    /// Approximate heap use in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.known.heap_bytes() + self.extra.bytes()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fresh {
+    change: u32,
+}
+
+/// The incremental diff. Push every record (or rejection), then [`finish`](Differ::finish).
+#[derive(Debug)]
+pub struct Differ<S> {
+    settings: DiffSettings,
+    index: SnapshotIndex,
+    fresh: KeyMap<Fresh>,
+    duplicates: HashMap<String, u64>,
+    sink: S,
+    next_change: u32,
+    summary: PlanSummary,
+}
+
+impl<S: ChangeSink> Differ<S> {
+    /// Starts a diff against `index` (ignored when the settings re-baseline an object sync).
+    pub fn new(settings: DiffSettings, index: SnapshotIndex, sink: S) -> Self {
+        let index = if settings.rebaseline && settings.target == TargetKind::Objects {
+            SnapshotIndex::new()
+        } else {
+            index
+        };
+        let summary = PlanSummary {
+            rebaseline: settings.rebaseline,
+            ..PlanSummary::default()
+        };
+        Self {
+            settings,
+            index,
+            fresh: KeyMap::default(),
+            duplicates: HashMap::new(),
+            sink,
+            next_change: 0,
+            summary,
+        }
+    }
+
+    /// Takes one mapped row: a record, or the mapping's rejection of it.
+    pub fn push(&mut self, row: Result<Record, RowRejection>) -> Result<(), DiffError<S::Error>> {
+        self.summary.stats.rows += 1;
+        match row {
+            Ok(record) => self.push_record(record),
+            Err(rejection) => {
+                // A rejected row still claims its key: its Shopify record must not be removed for it.
+                if let Some(known) = rejection
+                    .key
+                    .as_deref()
+                    .and_then(|k| self.index.known.get_mut(k))
+                {
+                    known.seen = true;
+                }
+                self.summary.stats.rejected += 1;
+                self.summary.rejections.push(rejection);
+                Ok(())
+            }
+        }
+    }
+
+    fn push_record(&mut self, record: Record) -> Result<(), DiffError<S::Error>> {
+        if let Some(count) = self.duplicates.get_mut(&record.key) {
+            *count += 1;
+            return Ok(());
+        }
+        let hash = RowHash::of(&self.settings.fingerprint, &record);
+        let insert_only = self.settings.target == TargetKind::InsertOnly;
+        let number = self.next_change;
+        if let Some(known) = self.index.known.get_mut(&record.key) {
+            if known.seen {
+                let retract = std::mem::replace(&mut known.change, NO_CHANGE);
+                let first = known.verdict;
+                return self.duplicate(record.key, first, retract);
+            }
+            known.seen = true;
+            let kind = match known.status {
+                Status::Succeeded if insert_only || known.hash == hash => None,
+                Status::Succeeded => Some(ChangeKind::Changed),
+                Status::Failed | Status::Unknown if known.hash != hash && !insert_only => {
+                    Some(ChangeKind::Changed)
+                }
+                Status::Failed => Some(ChangeKind::Retried),
+                // Objects are upserted or updated by identifier, so resending is safe; an insert-only key is
+                // resent only under the idempotency key of its first attempt.
+                Status::Unknown if !insert_only || !known.idempotency_key.is_none() => {
+                    Some(ChangeKind::Retried)
+                }
+                Status::Unknown => {
+                    known.verdict = Verdict::UnknownOutcome;
+                    self.summary.unknown_outcome.push(record.key);
+                    return Ok(());
+                }
+            };
+            let Some(kind) = kind else {
+                known.verdict = Verdict::Unchanged;
+                self.summary.stats.unchanged += 1;
+                return Ok(());
+            };
+            known.verdict = Verdict::Change(kind);
+            known.change = number;
+            let known = *known;
+            return self.emit(kind, record, hash, Some(known));
+        }
+        if let Some(fresh) = self.fresh.get_mut(&record.key) {
+            let retract = std::mem::replace(&mut fresh.change, NO_CHANGE);
+            return self.duplicate(record.key, Verdict::Change(ChangeKind::Added), retract);
+        }
+        self.fresh.insert(&record.key, Fresh { change: number });
+        self.emit(ChangeKind::Added, record, hash, None)
+    }
+
+    fn emit(
+        &mut self,
+        kind: ChangeKind,
+        record: Record,
+        hash: RowHash,
+        known: Option<Known>,
+    ) -> Result<(), DiffError<S::Error>> {
+        let extra = &self.index.extra;
+        let change = Change {
+            kind,
+            key: record.key,
+            hash,
+            previous_hash: known.map(|k| k.hash),
+            shopify_id: known
+                .and_then(|k| extra.get(k.shopify_id))
+                .map(str::to_owned),
+            idempotency_key: known
+                .and_then(|k| extra.get(k.idempotency_key))
+                .map(str::to_owned),
+            fields: record.fields,
+        };
+        self.next_change = self
+            .next_change
+            .checked_add(1)
+            .ok_or(DiffError::TooManyChanges)?;
+        let stats = &mut self.summary.stats;
+        match kind {
+            ChangeKind::Added => stats.added += 1,
+            ChangeKind::Changed => stats.changed += 1,
+            ChangeKind::Retried => stats.retried += 1,
+        }
+        self.sink.push(change).map_err(DiffError::Sink)
+    }
+
+    /// The second row of a key: drop the first row's change (if any) and count both rows as rejected.
+    fn duplicate(
+        &mut self,
+        key: String,
+        first: Verdict,
+        retract: u32,
+    ) -> Result<(), DiffError<S::Error>> {
+        if retract != NO_CHANGE {
+            self.sink.retract(retract).map_err(DiffError::Sink)?;
+        }
+        let stats = &mut self.summary.stats;
+        match first {
+            Verdict::Nothing => {}
+            Verdict::Unchanged => stats.unchanged -= 1,
+            Verdict::Change(ChangeKind::Added) => stats.added -= 1,
+            Verdict::Change(ChangeKind::Changed) => stats.changed -= 1,
+            Verdict::Change(ChangeKind::Retried) => stats.retried -= 1,
+            Verdict::UnknownOutcome => self.summary.unknown_outcome.retain(|k| *k != key),
+        }
+        self.duplicates.insert(key, 2);
+        Ok(())
+    }
+
+    /// Ends the diff: removals (subject to the delete guard), duplicate-key rejections, counters. Returns the sink
+    /// holding the surviving changes.
+    pub fn finish(mut self) -> Result<(PlanSummary, S), DiffError<S::Error>> {
+        if self.settings.fail_on_duplicate_keys
+            && let Some(first) = self.duplicates.keys().min()
+        {
+            return Err(DiffError::DuplicateKeys {
+                count: self.duplicates.len(),
+                first: first.clone(),
+            });
+        }
+        self.settle_duplicates();
+        if self.settings.target == TargetKind::Objects && !self.settings.rebaseline {
+            self.settle_removals();
+        }
+        Ok((self.summary, self.sink))
+    }
+
+    fn settle_duplicates(&mut self) {
+        let mut duplicates: Vec<_> = std::mem::take(&mut self.duplicates).into_iter().collect();
+        duplicates.sort();
+        let stats = &mut self.summary.stats;
+        for (key, count) in duplicates {
+            stats.rejected += count;
+            self.summary.rejections.push(RowRejection::new(
+                Some(key),
+                RejectionCode::DuplicatePrimaryKey,
+                format!("{count} rows share this primary key; all of them are rejected"),
+            ));
+        }
+    }
+
+    fn settle_removals(&mut self) {
+        let extra = &self.index.extra;
+        let removed: Vec<Removal> = self
+            .index
+            .known
+            .iter()
+            .filter(|(_, known)| !known.seen)
+            .map(|(key, known)| Removal {
+                key: key.to_owned(),
+                shopify_id: extra.get(known.shopify_id).map(str::to_owned),
+            })
+            .collect();
+        let count = removed.len() as u64;
+        match self
+            .settings
+            .delete_guard
+            .check(count, self.index.len() as u64)
+        {
+            Some(reason) => self.summary.refused_deletes = Some(RefusedDeletes { count, reason }),
+            None => {
+                self.summary.stats.removed = count;
+                self.summary.removed = removed;
+            }
+        }
+    }
+}
+
+/// Diffs `rows` against `index` and keeps the whole plan in memory.
+pub fn plan<I>(
+    settings: DiffSettings,
+    index: SnapshotIndex,
+    rows: I,
+) -> Result<Plan, DiffError<std::convert::Infallible>>
+where
+    I: IntoIterator<Item = Result<Record, RowRejection>>,
+{
+    let mut differ = Differ::new(settings, index, MemorySink::default());
+    for row in rows {
+        differ.push(row)?;
+    }
+    let (summary, sink) = differ.finish()?;
+    Ok(Plan {
+        changes: sink.into_changes(),
+        summary,
+    })
+}

@@ -1,0 +1,170 @@
+//! Compact key tables for the diff: one string arena plus a hash table of slot numbers.
+//!
+//! A `HashMap<String, _>` costs an allocation and ~50 bytes of overhead per key; at a million keys that is most of
+//! the memory budget, so keys are packed into a single arena instead.
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
+
+/// A run of bytes in an arena; `len == u32::MAX` means "none".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: usize,
+    len: u32,
+}
+
+impl Span {
+    pub(crate) const NONE: Span = Span {
+        start: 0,
+        len: u32::MAX,
+    };
+
+    pub(crate) fn is_none(self) -> bool {
+        self.len == u32::MAX
+    }
+}
+
+/// Append-only text storage addressed by [`Span`]s.
+#[derive(Debug, Default)]
+pub(crate) struct Arena {
+    text: String,
+}
+
+impl Arena {
+    pub(crate) fn push(&mut self, s: &str) -> Span {
+        // Strings longer than 4 GiB cannot be primary keys or ids; clamp rather than panic.
+        let len = u32::try_from(s.len()).unwrap_or(u32::MAX - 1);
+        let start = self.text.len();
+        self.text
+            .push_str(&s[..floor_char_boundary(s, len as usize)]);
+        Span {
+            start,
+            len: (self.text.len() - start) as u32,
+        }
+    }
+
+    pub(crate) fn push_opt(&mut self, s: Option<&str>) -> Span {
+        s.map_or(Span::NONE, |s| self.push(s))
+    }
+
+    pub(crate) fn get(&self, span: Span) -> Option<&str> {
+        if span.is_none() {
+            return None;
+        }
+        self.text.get(span.start..span.start + span.len as usize)
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.text.capacity()
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// A map from string keys to `T`, with keys in an arena.
+#[derive(Debug)]
+pub(crate) struct KeyMap<T> {
+    keys: Arena,
+    slots: Vec<(Span, T)>,
+    table: HashTable<u32>,
+    state: RandomState,
+}
+
+impl<T> Default for KeyMap<T> {
+    fn default() -> Self {
+        Self {
+            keys: Arena::default(),
+            slots: Vec::new(),
+            table: HashTable::new(),
+            state: RandomState::new(),
+        }
+    }
+}
+
+impl<T> KeyMap<T> {
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn find(&self, key: &str) -> Option<u32> {
+        let hash = self.state.hash_one(key);
+        self.table
+            .find(hash, |&i| {
+                self.keys.get(self.slots[i as usize].0) == Some(key)
+            })
+            .copied()
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut T> {
+        let i = self.find(key)?;
+        Some(&mut self.slots[i as usize].1)
+    }
+
+    /// Inserts or replaces the value for `key`.
+    pub(crate) fn insert(&mut self, key: &str, value: T) {
+        if let Some(i) = self.find(key) {
+            self.slots[i as usize].1 = value;
+            return;
+        }
+        let span = self.keys.push(key);
+        let index = self.slots.len() as u32;
+        self.slots.push((span, value));
+        let (keys, slots, state) = (&self.keys, &self.slots, &self.state);
+        let hash = state.hash_one(key);
+        self.table.insert_unique(hash, index, |&i| {
+            state.hash_one(keys.get(slots[i as usize].0).unwrap_or_default())
+        });
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.slots
+            .iter()
+            .map(|(span, v)| (self.keys.get(*span).unwrap_or_default(), v))
+    }
+
+    /// Approximate heap use, for diagnostics.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.keys.bytes()
+            + self.slots.capacity() * size_of::<(Span, T)>()
+            + self.table.capacity() * 5
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_find_replace_iterate() {
+        let mut map = KeyMap::default();
+        for i in 0..10_000u32 {
+            map.insert(&format!("key-{i}"), i);
+        }
+        map.insert("key-5", 55);
+        assert_eq!(map.len(), 10_000);
+        assert_eq!(map.get_mut("key-5").copied(), Some(55));
+        assert_eq!(map.get_mut("key-9999").copied(), Some(9999));
+        assert_eq!(map.get_mut("nope"), None);
+        assert_eq!(
+            map.iter().filter(|(k, _)| k.starts_with("key-1")).count(),
+            1111
+        );
+    }
+
+    #[test]
+    fn arena_none_and_text() {
+        let mut arena = Arena::default();
+        let a = arena.push("héllo");
+        let n = arena.push_opt(None);
+        assert_eq!(arena.get(a), Some("héllo"));
+        assert_eq!(arena.get(n), None);
+    }
+}

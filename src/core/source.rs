@@ -1,0 +1,181 @@
+//! The warehouse port: run a model's query and stream its rows.
+//!
+//! Adapters (src/warehouse) implement [`Warehouse`]; the engine only sees this trait, so it can be driven by an
+//! in-memory source in tests. Futures and streams are boxed to keep the trait usable as `dyn Warehouse`.
+use std::fmt;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use thiserror::Error;
+
+use crate::core::record::{SharedColumns, SourceRow};
+
+/// How a failure should be handled by whoever runs the sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// Trying again later may succeed (network, timeouts, a restarted server).
+    Retryable,
+    /// Trying again will fail the same way until someone changes the spec or the warehouse.
+    Permanent,
+}
+
+/// What to run and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRequest {
+    /// The sync's name, used in every error message.
+    pub sync: String,
+    /// The model's SQL query.
+    pub query: String,
+    /// Server-side limit on the statement's run time.
+    pub statement_timeout: Duration,
+    /// Columns the mapping reads: a result without one of them fails before any row is read.
+    pub required_columns: Vec<String>,
+}
+
+impl StreamRequest {
+    /// A request with a five-minute timeout and no required columns.
+    pub fn new(sync: impl Into<String>, query: impl Into<String>) -> Self {
+        Self {
+            sync: sync.into(),
+            query: query.into(),
+            statement_timeout: Duration::from_secs(300),
+            required_columns: Vec::new(),
+        }
+    }
+
+    /// Sets the statement timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// Sets the columns that must exist in the result.
+    pub fn with_required_columns<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_columns = columns.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// The stream of rows of one query.
+pub type RowStream = BoxStream<'static, Result<SourceRow, WarehouseError>>;
+
+/// A running query: its column header and its rows. Dropping it cancels the query.
+pub struct RowSet {
+    /// The result's columns, known before the first row.
+    pub columns: SharedColumns,
+    /// The rows, in warehouse order; after an error the stream ends.
+    pub rows: RowStream,
+}
+
+impl fmt::Debug for RowSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowSet")
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A source of model rows.
+pub trait Warehouse: Send + Sync {
+    /// Starts the query read-only with the request's timeout, checks the required columns, and streams the rows.
+    fn stream<'a>(
+        &'a self,
+        request: &'a StreamRequest,
+    ) -> BoxFuture<'a, Result<RowSet, WarehouseError>>;
+}
+
+/// A warehouse failure; every variant names the sync, and the column where one is involved.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WarehouseError {
+    /// The connection URL cannot be used.
+    #[error("sync `{sync}`: invalid warehouse URL: {message}")]
+    InvalidUrl {
+        /// The sync.
+        sync: String,
+        /// What is wrong (the URL itself is not repeated: it may hold a password).
+        message: String,
+    },
+    /// The warehouse could not be reached or refused the login.
+    #[error("sync `{sync}`: cannot connect to the warehouse: {message}")]
+    Connect {
+        /// The sync.
+        sync: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// The warehouse rejected the query.
+    #[error("sync `{sync}`: the warehouse rejected the query: {message}")]
+    Query {
+        /// The sync.
+        sync: String,
+        /// The database's message.
+        message: String,
+    },
+    /// The query ran longer than the statement timeout.
+    #[error("sync `{sync}`: the query exceeded its statement timeout of {timeout:?}")]
+    Timeout {
+        /// The sync.
+        sync: String,
+        /// The configured timeout.
+        timeout: Duration,
+    },
+    /// The result lacks a column the mapping reads.
+    #[error("sync `{sync}`: the query result has no column `{column}` (the mapping reads it)")]
+    MissingColumn {
+        /// The sync.
+        sync: String,
+        /// The missing column.
+        column: String,
+    },
+    /// A column's type or value cannot be read without loss.
+    #[error("sync `{sync}`: column `{column}`: {message}")]
+    Type {
+        /// The sync.
+        sync: String,
+        /// The column.
+        column: String,
+        /// What went wrong, with the database type.
+        message: String,
+    },
+    /// The connection broke while rows were streaming.
+    #[error("sync `{sync}`: the warehouse connection was lost while reading rows: {message}")]
+    ConnectionLost {
+        /// The sync.
+        sync: String,
+        /// The driver's message.
+        message: String,
+    },
+}
+
+impl WarehouseError {
+    /// Whether a later attempt may succeed.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            WarehouseError::Connect { .. }
+            | WarehouseError::Timeout { .. }
+            | WarehouseError::ConnectionLost { .. } => FailureClass::Retryable,
+            WarehouseError::InvalidUrl { .. }
+            | WarehouseError::Query { .. }
+            | WarehouseError::MissingColumn { .. }
+            | WarehouseError::Type { .. } => FailureClass::Permanent,
+        }
+    }
+
+    /// The sync the error belongs to.
+    pub fn sync(&self) -> &str {
+        match self {
+            WarehouseError::InvalidUrl { sync, .. }
+            | WarehouseError::Connect { sync, .. }
+            | WarehouseError::Query { sync, .. }
+            | WarehouseError::Timeout { sync, .. }
+            | WarehouseError::MissingColumn { sync, .. }
+            | WarehouseError::Type { sync, .. }
+            | WarehouseError::ConnectionLost { sync, .. } => sync,
+        }
+    }
+}

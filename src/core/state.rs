@@ -1,0 +1,435 @@
+//! The state port: what was synced, the event/action ledger, run history and the per-sync lock.
+//!
+//! Adapters (src/state) implement [`StateStore`] on SQLite and PostgreSQL. Everything here is plain data so the
+//! diff and the engine can be tested against an in-memory store.
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::core::record::Record;
+use crate::core::source::FailureClass;
+
+/// A 128-bit digest of a record's mapped values and the mapping fingerprint.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct RowHash(pub [u8; 16]);
+
+impl RowHash {
+    /// Hashes `record`'s fields (in mapping order) together with the mapping `fingerprint`, so that a change of
+    /// either makes the row changed. The key is not part of the hash: it is the lookup.
+    pub fn of(fingerprint: &str, record: &Record) -> RowHash {
+        let mut hasher = HashWriter(Sha256::new());
+        hasher.0.update((fingerprint.len() as u64).to_le_bytes());
+        hasher.0.update(fingerprint.as_bytes());
+        // Writing into a hasher cannot fail, and serde_json only fails on non-string map keys, which a
+        // `serde_json::Map` cannot hold; the fallback still yields a deterministic digest.
+        if serde_json::to_writer(&mut hasher, &record.fields).is_err() {
+            hasher.0.update(b"\xff");
+        }
+        let digest = hasher.0.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        RowHash(out)
+    }
+
+    /// Lowercase hex, as stored and shown.
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 32 hex digits.
+    pub fn from_hex(s: &str) -> Option<RowHash> {
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(RowHash(out))
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RowHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowHash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for RowHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for RowHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for RowHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RowHash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("a row hash is 32 hex digits"))
+    }
+}
+
+/// How the last attempt to sync a key ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Shopify accepted it: the snapshot holds what Shopify has.
+    Succeeded,
+    /// Shopify rejected it: retried on every run until it succeeds.
+    Rejected,
+    /// It was sent but the result was never recorded (a crash in between).
+    Unknown,
+}
+
+impl Outcome {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Rejected => "rejected",
+            Outcome::Unknown => "unknown",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [Outcome::Succeeded, Outcome::Rejected, Outcome::Unknown]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// What the snapshot remembers about one primary key of an object sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotEntry {
+    /// The primary key.
+    pub key: String,
+    /// The hash of what was last sent (or attempted).
+    pub hash: RowHash,
+    /// The Shopify record it maps to, once known.
+    pub shopify_id: Option<String>,
+    /// How the last attempt ended.
+    pub outcome: Outcome,
+    /// Shopify's error when it was rejected.
+    pub error: Option<String>,
+}
+
+/// A change to a sync's snapshot, written after a run for the keys it attempted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotChange {
+    /// Insert or replace the entry for its key.
+    Upsert(SnapshotEntry),
+    /// Forget a key (its Shopify record was deleted, or it left the model with `doNothing`).
+    Remove(String),
+}
+
+/// Where an event or action key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerStatus {
+    /// Recorded before sending; if a run finds it still pending, the outcome is unknown.
+    Pending,
+    /// Shopify answered with success.
+    Sent,
+    /// A later read confirmed it exists in Shopify.
+    Confirmed,
+    /// Shopify rejected it: retried on later runs.
+    Rejected,
+}
+
+impl LedgerStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerStatus::Pending => "pending",
+            LedgerStatus::Sent => "sent",
+            LedgerStatus::Confirmed => "confirmed",
+            LedgerStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<LedgerStatus> {
+        [
+            LedgerStatus::Pending,
+            LedgerStatus::Sent,
+            LedgerStatus::Confirmed,
+            LedgerStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+/// One event or action key in the insert-only ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The primary key.
+    pub key: String,
+    /// The hash of the payload sent.
+    pub hash: RowHash,
+    /// Where it stands.
+    pub status: LedgerStatus,
+    /// The idempotency key sent with it, when the Shopify operation takes one: resending with the same key is
+    /// safe.
+    pub idempotency_key: Option<String>,
+    /// The Shopify id of what it created, once known.
+    pub shopify_id: Option<String>,
+    /// Shopify's error when it was rejected.
+    pub error: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still running (or its process died; the lock's expiry tells).
+    Running,
+    /// Every row succeeded.
+    Succeeded,
+    /// The run finished but some rows were rejected.
+    PartiallySucceeded,
+    /// The run failed as a whole.
+    Failed,
+}
+
+impl RunStatus {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::PartiallySucceeded => "partially_succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::PartiallySucceeded,
+            RunStatus::Failed,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Rows the query returned.
+    pub rows_queried: u64,
+    /// Keys new since the last run.
+    pub added: u64,
+    /// Keys whose values (or mapping) changed.
+    pub changed: u64,
+    /// Keys that left the result set.
+    pub removed: u64,
+    /// Keys sent and accepted.
+    pub succeeded: u64,
+    /// Rows rejected (by the mapping or by Shopify).
+    pub rejected: u64,
+}
+
+/// One row of a sync's run history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The store's id of the run.
+    pub id: i64,
+    /// The sync.
+    pub sync: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended, if it did.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Its counters.
+    pub stats: RunStats,
+    /// The run's error when it failed.
+    pub error: Option<String>,
+}
+
+/// A held lock on a sync: valid until `expires_at` unless renewed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The sync it locks.
+    pub sync: String,
+    /// Who holds it (a process or pod identity).
+    pub holder: String,
+    /// When it lapses if not renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A state store failure.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StateError {
+    /// The database could not be reached or a statement failed.
+    #[error("state store: {message}")]
+    Database {
+        /// The driver's message.
+        message: String,
+        /// Whether a retry may help.
+        retryable: bool,
+    },
+    /// The schema migrations could not be applied.
+    #[error("state store migration failed: {0}")]
+    Migration(String),
+    /// A stored value is unreadable.
+    #[error("state store: sync `{sync}`: corrupt entry for key `{key}`: {message}")]
+    Corrupt {
+        /// The sync.
+        sync: String,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Another holder owns an unexpired lock on the sync.
+    #[error("sync `{sync}` is already running (lock held by `{holder}` until {expires_at})")]
+    LockHeld {
+        /// The sync.
+        sync: String,
+        /// The current holder.
+        holder: String,
+        /// When its lease lapses.
+        expires_at: DateTime<Utc>,
+    },
+    /// The lease expired and someone else took the lock.
+    #[error("sync `{sync}`: lock lost by `{holder}` (it expired and was taken over)")]
+    LockLost {
+        /// The sync.
+        sync: String,
+        /// The holder that lost it.
+        holder: String,
+    },
+}
+
+impl StateError {
+    /// Whether a later attempt may succeed.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            StateError::Database {
+                retryable: true, ..
+            }
+            | StateError::LockHeld { .. } => FailureClass::Retryable,
+            StateError::Database {
+                retryable: false, ..
+            }
+            | StateError::Migration(_)
+            | StateError::Corrupt { .. }
+            | StateError::LockLost { .. } => FailureClass::Permanent,
+        }
+    }
+}
+
+/// Result of state store calls.
+pub type StateResult<T> = Result<T, StateError>;
+
+/// Persistent sync state. Every method is scoped to one sync by name.
+pub trait StateStore: Send + Sync {
+    /// Whether the sync has a baseline: `false` means missing or reset state, so the next plan re-baselines.
+    fn has_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<bool>>;
+    /// Streams the sync's snapshot, in no particular order.
+    fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>>;
+    /// Applies changes in one transaction and marks the sync as baselined. Callers chunk very large commits.
+    fn commit_snapshot<'a>(
+        &'a self,
+        sync: &'a str,
+        changes: &'a [SnapshotChange],
+    ) -> BoxFuture<'a, StateResult<()>>;
+    /// Forgets the sync's snapshot and baseline (the next plan re-baselines).
+    fn reset_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<()>>;
+    /// Streams the sync's event/action ledger.
+    fn ledger<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<LedgerEntry>>;
+    /// Inserts or replaces ledger entries in one transaction (pending before sending, then the result).
+    fn record_ledger<'a>(
+        &'a self,
+        sync: &'a str,
+        entries: &'a [LedgerEntry],
+    ) -> BoxFuture<'a, StateResult<()>>;
+    /// Records the start of a run and returns its id.
+    fn start_run<'a>(
+        &'a self,
+        sync: &'a str,
+        started_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<i64>>;
+    /// Records how a run ended (its id, status, stats, end time and error).
+    fn finish_run<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, StateResult<()>>;
+    /// The sync's most recent runs, newest first.
+    fn runs<'a>(&'a self, sync: &'a str, limit: u32) -> BoxFuture<'a, StateResult<Vec<RunRecord>>>;
+    /// Takes the sync's lock for `ttl` from `now`, or fails with [`StateError::LockHeld`] while another holder's
+    /// lease is unexpired. The same holder may re-acquire.
+    fn acquire_lock<'a>(
+        &'a self,
+        sync: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Lease>>;
+    /// Extends a held lease, or fails with [`StateError::LockLost`] if another holder took it.
+    fn renew_lock<'a>(
+        &'a self,
+        lease: &'a Lease,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Lease>>;
+    /// Releases a held lease (no effect if it was already taken over).
+    fn release_lock<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, StateResult<()>>;
+}
+
+/// The expiry of a lease taken at `now` for `ttl`, saturating far in the future.
+pub fn lease_expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(v: serde_json::Value) -> Record {
+        let serde_json::Value::Object(fields) = v else {
+            panic!("object")
+        };
+        Record {
+            key: "k".into(),
+            fields,
+        }
+    }
+
+    #[test]
+    fn hash_depends_on_values_order_and_fingerprint() {
+        let a = record(json!({"a": 1, "b": "x"}));
+        let b = record(json!({"b": "x", "a": 1}));
+        assert_eq!(RowHash::of("m1", &a), RowHash::of("m1", &a.clone()));
+        assert_ne!(RowHash::of("m1", &a), RowHash::of("m2", &a));
+        assert_ne!(RowHash::of("m1", &a), RowHash::of("m1", &b));
+        let h = RowHash::of("m1", &a);
+        assert_eq!(RowHash::from_hex(&h.to_hex()), Some(h));
+    }
+}

@@ -1,0 +1,418 @@
+//! The embedded state store: one SQLite file in WAL mode.
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{LedgerRow, RunRow, corrupt, db_error, stats_json};
+use crate::core::state::{
+    Lease, LedgerEntry, Outcome, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError,
+    StateResult, StateStore, lease_expiry,
+};
+
+/// Rows per multi-row statement: 6 parameters each stays under SQLite's 32766-parameter limit.
+const CHUNK: usize = 1000;
+
+/// The SQLite state store.
+#[derive(Debug, Clone)]
+pub struct SqliteStateStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStateStore {
+    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    pub async fn open(path: &Path) -> StateResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL is durable across application crashes; only an OS crash can lose the last commit.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        sqlx::migrate!("src/state/migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StateError::Migration(e.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+/// Snapshot entries per page when loading.
+const PAGE: usize = 20_000;
+
+/// One page of a snapshot as JSON: `[key, hash hex, shopify id, outcome, error]` per entry.
+type PageRow = (String, String, Option<String>, String, Option<String>);
+
+impl SqliteStateStore {
+    async fn snapshot_page(
+        &self,
+        sync: &str,
+        after: Option<&str>,
+    ) -> StateResult<(Vec<SnapshotEntry>, Option<String>)> {
+        let row = sqlx::query(
+            "SELECT json_group_array(json_array(key, lower(hex(hash)), shopify_id, outcome, error)), max(key) \
+             FROM (SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot \
+                   WHERE sync = ?1 AND (?2 IS NULL OR key > ?2) ORDER BY key LIMIT ?3)",
+        )
+        .bind(sync)
+        .bind(after)
+        .bind(PAGE as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let json: String = row.try_get(0).map_err(db_error)?;
+        let last: Option<String> = row.try_get(1).map_err(db_error)?;
+        let page: Vec<PageRow> = serde_json::from_str(&json)
+            .map_err(|e| corrupt(sync, after.unwrap_or_default(), e.to_string()))?;
+        let entries = page
+            .into_iter()
+            .map(|(key, hash, shopify_id, outcome, error)| {
+                let hash = RowHash::from_hex(&hash)
+                    .ok_or_else(|| corrupt(sync, &key, "the stored hash is not 16 bytes"))?;
+                let outcome = Outcome::parse(&outcome)
+                    .ok_or_else(|| corrupt(sync, &key, format!("unknown outcome `{outcome}`")))?;
+                Ok(SnapshotEntry {
+                    key,
+                    hash,
+                    shopify_id,
+                    outcome,
+                    error,
+                })
+            })
+            .collect::<StateResult<Vec<_>>>()?;
+        Ok((entries, last))
+    }
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(sync: &str, what: &str, ms: i64) -> StateResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| corrupt(sync, what, format!("timestamp {ms} is out of range")))
+}
+
+impl StateStore for SqliteStateStore {
+    fn has_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<bool>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT 1 FROM shopsync_baselines WHERE sync = ?")
+                .bind(sync)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>> {
+        // Pages of entries aggregated into one JSON row each: sqlx hands SQLite rows over from a worker thread
+        // one at a time, which made a million-entry load take seconds of thread ping-pong.
+        futures::stream::try_unfold(Some(None::<String>), move |after| async move {
+            let Some(after) = after else { return Ok(None) };
+            let (entries, last) = self.snapshot_page(sync, after.as_deref()).await?;
+            let next = (entries.len() == PAGE).then_some(last);
+            Ok(Some((
+                futures::stream::iter(entries.into_iter().map(Ok)),
+                next,
+            )))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    fn commit_snapshot<'a>(
+        &'a self,
+        sync: &'a str,
+        changes: &'a [SnapshotChange],
+    ) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(db_error)?;
+            let upserts: Vec<&SnapshotEntry> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    SnapshotChange::Upsert(e) => Some(e),
+                    SnapshotChange::Remove(_) => None,
+                })
+                .collect();
+            for chunk in upserts.chunks(CHUNK) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO shopsync_snapshot (sync, key, hash, shopify_id, outcome, error) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(sync)
+                        .push_bind(&e.key)
+                        .push_bind(&e.hash.0[..])
+                        .push_bind(&e.shopify_id)
+                        .push_bind(e.outcome.as_str())
+                        .push_bind(&e.error);
+                });
+                q.push(
+                    " ON CONFLICT (sync, key) DO UPDATE SET hash = excluded.hash, shopify_id = excluded.shopify_id, \
+                     outcome = excluded.outcome, error = excluded.error",
+                );
+                q.build().execute(&mut *tx).await.map_err(db_error)?;
+            }
+            let removals: Vec<&String> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    SnapshotChange::Remove(k) => Some(k),
+                    SnapshotChange::Upsert(_) => None,
+                })
+                .collect();
+            for chunk in removals.chunks(CHUNK) {
+                let mut q =
+                    QueryBuilder::<Sqlite>::new("DELETE FROM shopsync_snapshot WHERE sync = ");
+                q.push_bind(sync).push(" AND key IN (");
+                let mut keys = q.separated(", ");
+                for key in chunk {
+                    keys.push_bind(*key);
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await.map_err(db_error)?;
+            }
+            sqlx::query(
+                "INSERT INTO shopsync_baselines (sync, updated_at) VALUES (?, ?) \
+                 ON CONFLICT (sync) DO UPDATE SET updated_at = excluded.updated_at",
+            )
+            .bind(sync)
+            .bind(millis(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)
+        })
+    }
+
+    fn reset_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(db_error)?;
+            for sql in [
+                "DELETE FROM shopsync_snapshot WHERE sync = ?",
+                "DELETE FROM shopsync_baselines WHERE sync = ?",
+            ] {
+                sqlx::query(sql)
+                    .bind(sync)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            tx.commit().await.map_err(db_error)
+        })
+    }
+
+    fn ledger<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<LedgerEntry>> {
+        sqlx::query(
+            "SELECT key, hash, status, idempotency_key, shopify_id, error FROM shopsync_ledger WHERE sync = ?",
+        )
+        .bind(sync)
+        .fetch(&self.pool)
+        .map_err(db_error)
+        .and_then(move |row| async move {
+            LedgerRow {
+                key: row.try_get(0).map_err(db_error)?,
+                hash: row.try_get(1).map_err(db_error)?,
+                status: row.try_get(2).map_err(db_error)?,
+                idempotency_key: row.try_get(3).map_err(db_error)?,
+                shopify_id: row.try_get(4).map_err(db_error)?,
+                error: row.try_get(5).map_err(db_error)?,
+            }
+            .into_entry(sync)
+        })
+        .boxed()
+    }
+
+    fn record_ledger<'a>(
+        &'a self,
+        sync: &'a str,
+        entries: &'a [LedgerEntry],
+    ) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(db_error)?;
+            for chunk in entries.chunks(CHUNK) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO shopsync_ledger (sync, key, hash, status, idempotency_key, shopify_id, error) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(sync)
+                        .push_bind(&e.key)
+                        .push_bind(&e.hash.0[..])
+                        .push_bind(e.status.as_str())
+                        .push_bind(&e.idempotency_key)
+                        .push_bind(&e.shopify_id)
+                        .push_bind(&e.error);
+                });
+                q.push(
+                    " ON CONFLICT (sync, key) DO UPDATE SET hash = excluded.hash, status = excluded.status, \
+                     idempotency_key = excluded.idempotency_key, shopify_id = excluded.shopify_id, \
+                     error = excluded.error",
+                );
+                q.build().execute(&mut *tx).await.map_err(db_error)?;
+            }
+            tx.commit().await.map_err(db_error)
+        })
+    }
+
+    fn start_run<'a>(
+        &'a self,
+        sync: &'a str,
+        started_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<i64>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "INSERT INTO shopsync_runs (sync, started_at, status, stats) VALUES (?, ?, 'running', ?)",
+            )
+            .bind(sync)
+            .bind(millis(started_at))
+            .bind(stats_json(&Default::default()))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            Ok(done.last_insert_rowid())
+        })
+    }
+
+    fn finish_run<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            sqlx::query("UPDATE shopsync_runs SET finished_at = ?, status = ?, stats = ?, error = ? WHERE id = ?")
+                .bind(run.finished_at.map(millis))
+                .bind(run.status.as_str())
+                .bind(stats_json(&run.stats))
+                .bind(&run.error)
+                .bind(run.id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+    }
+
+    fn runs<'a>(&'a self, sync: &'a str, limit: u32) -> BoxFuture<'a, StateResult<Vec<RunRecord>>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, sync, started_at, finished_at, status, stats, error FROM shopsync_runs \
+                 WHERE sync = ? ORDER BY id DESC LIMIT ?",
+            )
+            .bind(sync)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+            rows.into_iter()
+                .map(|row| {
+                    let id: i64 = row.try_get(0).map_err(db_error)?;
+                    let what = format!("run {id}");
+                    let finished: Option<i64> = row.try_get(3).map_err(db_error)?;
+                    RunRow {
+                        id,
+                        sync: row.try_get(1).map_err(db_error)?,
+                        started_at: from_millis(sync, &what, row.try_get(2).map_err(db_error)?)?,
+                        finished_at: finished
+                            .map(|ms| from_millis(sync, &what, ms))
+                            .transpose()?,
+                        status: row.try_get(4).map_err(db_error)?,
+                        stats: row.try_get(5).map_err(db_error)?,
+                        error: row.try_get(6).map_err(db_error)?,
+                    }
+                    .into_record()
+                })
+                .collect()
+        })
+    }
+
+    fn acquire_lock<'a>(
+        &'a self,
+        sync: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Lease>> {
+        Box::pin(async move {
+            let expires_at = lease_expiry(now, ttl);
+            // One statement decides atomically: take a free, expired or own lock; leave anyone else's.
+            let done = sqlx::query(
+                "INSERT INTO shopsync_locks (sync, holder, expires_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (sync) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE shopsync_locks.expires_at <= ? OR shopsync_locks.holder = excluded.holder",
+            )
+            .bind(sync)
+            .bind(holder)
+            .bind(millis(expires_at))
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            if done.rows_affected() == 1 {
+                return Ok(Lease {
+                    sync: sync.to_owned(),
+                    holder: holder.to_owned(),
+                    expires_at,
+                });
+            }
+            let row = sqlx::query("SELECT holder, expires_at FROM shopsync_locks WHERE sync = ?")
+                .bind(sync)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+            let current: String = row.try_get(0).map_err(db_error)?;
+            let until = from_millis(sync, "lock", row.try_get(1).map_err(db_error)?)?;
+            Err(StateError::LockHeld {
+                sync: sync.to_owned(),
+                holder: current,
+                expires_at: until,
+            })
+        })
+    }
+
+    fn renew_lock<'a>(
+        &'a self,
+        lease: &'a Lease,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<Lease>> {
+        Box::pin(async move {
+            let expires_at = lease_expiry(now, ttl);
+            let done = sqlx::query(
+                "UPDATE shopsync_locks SET expires_at = ? WHERE sync = ? AND holder = ?",
+            )
+            .bind(millis(expires_at))
+            .bind(&lease.sync)
+            .bind(&lease.holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            if done.rows_affected() == 0 {
+                return Err(StateError::LockLost {
+                    sync: lease.sync.clone(),
+                    holder: lease.holder.clone(),
+                });
+            }
+            Ok(Lease {
+                expires_at,
+                ..lease.clone()
+            })
+        })
+    }
+
+    fn release_lock<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM shopsync_locks WHERE sync = ? AND holder = ?")
+                .bind(&lease.sync)
+                .bind(&lease.holder)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,338 @@
+//! PostgreSQL: a `READ ONLY` transaction with `statement_timeout`, rows in binary format, decoded by column type.
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use futures::TryStreamExt;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgTypeKind};
+use sqlx::{Column, Executor, PgPool, Row, Statement, TypeInfo, ValueRef};
+use std::fmt::Write;
+
+use super::Feed;
+use super::errors::{Phase, classify, unsupported};
+use super::values::{date, datetime_utc, float, naive_datetime, time};
+use crate::core::record::{SourceRow, Value};
+use crate::core::source::StreamRequest;
+
+/// A lazy pool for `url`.
+pub(super) fn pool(url: &str) -> Result<PgPool, String> {
+    let options = PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+    Ok(PgPoolOptions::new()
+        .max_connections(4)
+        .connect_lazy_with(options))
+}
+
+/// How one column is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Oid,
+    Float4,
+    Float8,
+    Numeric,
+    Text,
+    Uuid,
+    Date,
+    Time,
+    Timestamp,
+    Timestamptz,
+    Json,
+    Bytea,
+    Array(Elem),
+}
+
+/// Element types of arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Elem {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    Text,
+    Date,
+    Timestamp,
+    Timestamptz,
+    Json,
+}
+
+fn kind_of(type_info: &sqlx::postgres::PgTypeInfo) -> Option<Kind> {
+    let kind = match type_info.name() {
+        "BOOL" => Kind::Bool,
+        "INT2" => Kind::Int2,
+        "INT4" => Kind::Int4,
+        "INT8" => Kind::Int8,
+        "OID" => Kind::Oid,
+        "FLOAT4" => Kind::Float4,
+        "FLOAT8" => Kind::Float8,
+        "NUMERIC" => Kind::Numeric,
+        "TEXT" | "VARCHAR" | "CHAR" | "BPCHAR" | "NAME" | "CITEXT" | "\"CHAR\"" | "UNKNOWN" => {
+            Kind::Text
+        }
+        "UUID" => Kind::Uuid,
+        "DATE" => Kind::Date,
+        "TIME" => Kind::Time,
+        "TIMESTAMP" => Kind::Timestamp,
+        "TIMESTAMPTZ" => Kind::Timestamptz,
+        "JSON" | "JSONB" => Kind::Json,
+        "BYTEA" => Kind::Bytea,
+        "BOOL[]" => Kind::Array(Elem::Bool),
+        "INT2[]" => Kind::Array(Elem::Int2),
+        "INT4[]" => Kind::Array(Elem::Int4),
+        "INT8[]" => Kind::Array(Elem::Int8),
+        "FLOAT4[]" => Kind::Array(Elem::Float4),
+        "FLOAT8[]" => Kind::Array(Elem::Float8),
+        "TEXT[]" | "VARCHAR[]" | "CHAR[]" | "BPCHAR[]" | "NAME[]" => Kind::Array(Elem::Text),
+        "DATE[]" => Kind::Array(Elem::Date),
+        "TIMESTAMP[]" => Kind::Array(Elem::Timestamp),
+        "TIMESTAMPTZ[]" => Kind::Array(Elem::Timestamptz),
+        "JSON[]" | "JSONB[]" => Kind::Array(Elem::Json),
+        // Enum labels travel as text.
+        _ if matches!(type_info.kind(), PgTypeKind::Enum(_)) => Kind::Text,
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// The same lazy pool with another acquire timeout (nothing is connected yet, so nothing is lost).
+pub(super) fn with_acquire_timeout(pool: PgPool, timeout: std::time::Duration) -> PgPool {
+    let options = pool.connect_options().as_ref().clone();
+    let max = pool.options().get_max_connections();
+    pool.options()
+        .clone()
+        .max_connections(max)
+        .acquire_timeout(timeout)
+        .connect_lazy_with(options)
+}
+
+/// Runs the request and feeds its rows; see [`super::Feed`].
+pub(super) async fn read(pool: PgPool, request: StreamRequest, mut feed: Feed) {
+    let sync = request.sync.clone();
+    let timeout = request.statement_timeout;
+    let fail = |phase, columns: &[String], e| classify(&sync, phase, timeout, columns, e);
+
+    let mut tx = match pool.begin_with("BEGIN READ ONLY").await {
+        Ok(tx) => tx,
+        Err(e) => return feed.fail(fail(Phase::Connect, &[], e)).await,
+    };
+    // SET cannot take a bind parameter; the value is an integer we format ourselves.
+    let set_timeout = format!(
+        "SET LOCAL statement_timeout = {}",
+        timeout.as_millis().max(1)
+    );
+    if let Err(e) = tx.execute(set_timeout.as_str()).await {
+        return feed.fail(fail(Phase::Query, &[], e)).await;
+    }
+    let statement = match tx.prepare(request.query.as_str()).await {
+        Ok(s) => s,
+        Err(e) => return feed.fail(fail(Phase::Query, &[], e)).await,
+    };
+    let names: Vec<String> = statement
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let mut kinds = Vec::with_capacity(names.len());
+    for (column, name) in statement.columns().iter().zip(&names) {
+        match kind_of(column.type_info()) {
+            Some(kind) => kinds.push(kind),
+            None => {
+                let hint = format!("cast it in the query, e.g. `{name}::text`");
+                return feed
+                    .fail(unsupported(&sync, name, column.type_info().name(), &hint))
+                    .await;
+            }
+        }
+    }
+    if !feed.header(names.clone(), &request.required_columns) {
+        return;
+    }
+    let mut rows = statement.query().fetch(&mut *tx);
+    loop {
+        match rows.try_next().await {
+            Ok(Some(row)) => match decode_row(&row, &kinds) {
+                Ok(values) => {
+                    if !feed.row(SourceRow { values }).await {
+                        return;
+                    }
+                }
+                Err(e) => return feed.fail(fail(Phase::Stream, &names, e)).await,
+            },
+            Ok(None) => break,
+            Err(e) => return feed.fail(fail(Phase::Stream, &names, e)).await,
+        }
+    }
+    drop(rows);
+    // Read-only: nothing to commit; the rollback only ends the transaction.
+    let _ = tx.rollback().await;
+    feed.end().await;
+}
+
+fn decode_row(row: &PgRow, kinds: &[Kind]) -> Result<Vec<Value>, sqlx::Error> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| decode(row, i, *kind))
+        .collect()
+}
+
+fn decode(row: &PgRow, i: usize, kind: Kind) -> Result<Value, sqlx::Error> {
+    if row.try_get_raw(i)?.is_null() {
+        return Ok(Value::Null);
+    }
+    Ok(match kind {
+        Kind::Bool => Value::Bool(row.try_get(i)?),
+        Kind::Int2 => Value::from(row.try_get::<i16, _>(i)?),
+        Kind::Int4 => Value::from(row.try_get::<i32, _>(i)?),
+        Kind::Int8 => Value::from(row.try_get::<i64, _>(i)?),
+        Kind::Oid => Value::from(row.try_get::<sqlx::postgres::types::Oid, _>(i)?.0),
+        Kind::Float4 => float(f64::from(row.try_get::<f32, _>(i)?)),
+        Kind::Float8 => float(row.try_get::<f64, _>(i)?),
+        Kind::Numeric => Value::String(numeric(row, i)?),
+        Kind::Text => Value::String(row.try_get_unchecked::<String, _>(i)?),
+        Kind::Uuid => Value::String(uuid(row, i)?),
+        Kind::Date => date(row.try_get::<NaiveDate, _>(i)?),
+        Kind::Time => time(row.try_get::<NaiveTime, _>(i)?),
+        Kind::Timestamp => naive_datetime(row.try_get::<NaiveDateTime, _>(i)?),
+        Kind::Timestamptz => datetime_utc(row.try_get::<DateTime<Utc>, _>(i)?),
+        Kind::Json => row.try_get::<sqlx::types::Json<Value>, _>(i)?.0,
+        Kind::Bytea => Value::String(hex::encode(row.try_get::<Vec<u8>, _>(i)?)),
+        Kind::Array(elem) => array(row, i, elem)?,
+    })
+}
+
+/// NUMERIC from its binary form, keeping the column's display scale (`1.50` stays `1.50`), which decoding
+/// through a decimal type would lose.
+fn numeric(row: &PgRow, i: usize) -> Result<String, sqlx::Error> {
+    let raw = row.try_get_raw(i)?;
+    let decode_error = |source: String| sqlx::Error::ColumnDecode {
+        index: i.to_string(),
+        source: source.into(),
+    };
+    let bytes = raw.as_bytes().map_err(|source| sqlx::Error::ColumnDecode {
+        index: i.to_string(),
+        source,
+    })?;
+    numeric_text(bytes).map_err(decode_error)
+}
+
+fn numeric_text(bytes: &[u8]) -> Result<String, String> {
+    let word = |at: usize| -> Result<u16, String> {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| "truncated NUMERIC".to_owned())
+    };
+    let ndigits = i32::from(word(0)?);
+    let weight = i32::from(word(2)? as i16);
+    let sign = word(4)?;
+    let dscale = usize::from(word(6)?);
+    match sign {
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        0x0000 | 0x4000 => {}
+        other => return Err(format!("unknown NUMERIC sign {other:#x}")),
+    }
+    // Base-10000 digits; positions outside the stored ones are zero.
+    let digit = |n: i32| -> Result<u16, String> {
+        if n < 0 || n >= ndigits {
+            Ok(0)
+        } else {
+            word(8 + 2 * n as usize)
+        }
+    };
+    let mut out = String::new();
+    if sign == 0x4000 {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        for n in 0..=weight {
+            let d = digit(n)?;
+            let _ = if n == 0 {
+                write!(out, "{d}")
+            } else {
+                write!(out, "{d:04}")
+            };
+        }
+    }
+    if dscale > 0 {
+        let mut fraction = String::with_capacity(dscale + 4);
+        let mut n = weight + 1;
+        while fraction.len() < dscale {
+            let _ = write!(fraction, "{:04}", digit(n)?);
+            n += 1;
+        }
+        fraction.truncate(dscale);
+        out.push('.');
+        out.push_str(&fraction);
+    }
+    Ok(out)
+}
+
+fn uuid(row: &PgRow, i: usize) -> Result<String, sqlx::Error> {
+    let raw = row.try_get_raw(i)?;
+    let bytes = raw.as_bytes().map_err(|source| sqlx::Error::ColumnDecode {
+        index: i.to_string(),
+        source,
+    })?;
+    let hex = hex::encode(bytes);
+    if hex.len() != 32 {
+        let source = format!("a UUID has 16 bytes, got {}", bytes.len()).into();
+        return Err(sqlx::Error::ColumnDecode {
+            index: i.to_string(),
+            source,
+        });
+    }
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+fn array(row: &PgRow, i: usize, elem: Elem) -> Result<Value, sqlx::Error> {
+    fn list<T>(items: Vec<Option<T>>, f: impl Fn(T) -> Value) -> Value {
+        Value::Array(
+            items
+                .into_iter()
+                .map(|v| v.map_or(Value::Null, &f))
+                .collect(),
+        )
+    }
+    Ok(match elem {
+        Elem::Bool => list(row.try_get::<Vec<Option<bool>>, _>(i)?, Value::Bool),
+        Elem::Int2 => list(row.try_get::<Vec<Option<i16>>, _>(i)?, Value::from),
+        Elem::Int4 => list(row.try_get::<Vec<Option<i32>>, _>(i)?, Value::from),
+        Elem::Int8 => list(row.try_get::<Vec<Option<i64>>, _>(i)?, Value::from),
+        Elem::Float4 => list(row.try_get::<Vec<Option<f32>>, _>(i)?, |f| {
+            float(f64::from(f))
+        }),
+        Elem::Float8 => list(row.try_get::<Vec<Option<f64>>, _>(i)?, float),
+        Elem::Text => list(
+            row.try_get_unchecked::<Vec<Option<String>>, _>(i)?,
+            Value::String,
+        ),
+        Elem::Date => list(row.try_get::<Vec<Option<NaiveDate>>, _>(i)?, date),
+        Elem::Timestamp => list(
+            row.try_get::<Vec<Option<NaiveDateTime>>, _>(i)?,
+            naive_datetime,
+        ),
+        Elem::Timestamptz => list(
+            row.try_get::<Vec<Option<DateTime<Utc>>>, _>(i)?,
+            datetime_utc,
+        ),
+        Elem::Json => list(
+            row.try_get::<Vec<Option<sqlx::types::Json<Value>>>, _>(i)?,
+            |j| j.0,
+        ),
+    })
+}

@@ -1,0 +1,308 @@
+//! State store round trips on SQLite (temporary file) and PostgreSQL (a schema per test), through the trait.
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use futures::TryStreamExt;
+use shopsync::core::state::{
+    LedgerEntry, LedgerStatus, Outcome, RowHash, RunRecord, RunStats, RunStatus, SnapshotChange,
+    SnapshotEntry, StateError, StateStore,
+};
+use shopsync::state::{PostgresStateStore, SqliteStateStore};
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn entry(key: &str, byte: u8, outcome: Outcome) -> SnapshotEntry {
+    SnapshotEntry {
+        key: key.into(),
+        hash: RowHash([byte; 16]),
+        shopify_id: (outcome == Outcome::Succeeded).then(|| format!("gid://shopify/Product/{key}")),
+        outcome,
+        error: (outcome == Outcome::Rejected).then(|| "Title can't be blank".to_owned()),
+    }
+}
+
+async fn snapshot(store: &dyn StateStore, sync: &str) -> Vec<SnapshotEntry> {
+    let mut all: Vec<SnapshotEntry> = store.snapshot(sync).try_collect().await.unwrap();
+    all.sort_by(|a, b| a.key.cmp(&b.key));
+    all
+}
+
+async fn snapshot_round_trip(store: &dyn StateStore) {
+    assert!(!store.has_snapshot("products").await.unwrap());
+    let first = vec![
+        entry("a", 1, Outcome::Succeeded),
+        entry("b", 2, Outcome::Rejected),
+        entry("c", 3, Outcome::Unknown),
+    ];
+    let changes: Vec<_> = first.iter().cloned().map(SnapshotChange::Upsert).collect();
+    store.commit_snapshot("products", &changes).await.unwrap();
+    assert!(store.has_snapshot("products").await.unwrap());
+    assert_eq!(snapshot(store, "products").await, first);
+    assert!(
+        snapshot(store, "other").await.is_empty(),
+        "syncs are isolated"
+    );
+
+    let second = [
+        SnapshotChange::Upsert(entry("b", 9, Outcome::Succeeded)),
+        SnapshotChange::Remove("c".into()),
+    ];
+    store.commit_snapshot("products", &second).await.unwrap();
+    assert_eq!(
+        snapshot(store, "products").await,
+        [
+            entry("a", 1, Outcome::Succeeded),
+            entry("b", 9, Outcome::Succeeded)
+        ]
+    );
+
+    // An empty commit still records the baseline (an empty model synced successfully).
+    store.commit_snapshot("empty", &[]).await.unwrap();
+    assert!(store.has_snapshot("empty").await.unwrap());
+
+    store.reset_snapshot("products").await.unwrap();
+    assert!(!store.has_snapshot("products").await.unwrap());
+    assert!(snapshot(store, "products").await.is_empty());
+}
+
+async fn large_commit(store: &dyn StateStore) {
+    let n = 50_000;
+    let changes: Vec<_> = (0..n)
+        .map(|i| {
+            SnapshotChange::Upsert(entry(&format!("k{i}"), (i % 251) as u8, Outcome::Succeeded))
+        })
+        .collect();
+    store.commit_snapshot("big", &changes).await.unwrap();
+    let removals: Vec<_> = (0..n)
+        .step_by(2)
+        .map(|i| SnapshotChange::Remove(format!("k{i}")))
+        .collect();
+    store.commit_snapshot("big", &removals).await.unwrap();
+    let all = snapshot(store, "big").await;
+    assert_eq!(all.len(), n / 2);
+    assert!(
+        all.iter()
+            .all(|e| e.key[1..].parse::<usize>().unwrap() % 2 == 1)
+    );
+}
+
+async fn ledger_round_trip(store: &dyn StateStore) {
+    let pending = LedgerEntry {
+        key: "evt-1".into(),
+        hash: RowHash([5; 16]),
+        status: LedgerStatus::Pending,
+        idempotency_key: Some("idem-evt-1".into()),
+        shopify_id: None,
+        error: None,
+    };
+    store
+        .record_ledger("events", std::slice::from_ref(&pending))
+        .await
+        .unwrap();
+    let sent = LedgerEntry {
+        status: LedgerStatus::Sent,
+        shopify_id: Some("gid://shopify/FulfillmentEvent/1".into()),
+        ..pending.clone()
+    };
+    let other = LedgerEntry {
+        key: "evt-2".into(),
+        status: LedgerStatus::Rejected,
+        error: Some("bad status".into()),
+        ..pending
+    };
+    store
+        .record_ledger("events", &[sent.clone(), other.clone()])
+        .await
+        .unwrap();
+    let mut all: Vec<LedgerEntry> = store.ledger("events").try_collect().await.unwrap();
+    all.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(all, [sent, other]);
+}
+
+async fn run_history(store: &dyn StateStore) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap();
+    let first = store.start_run("customers", t0).await.unwrap();
+    let second = store
+        .start_run("customers", t0 + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    let stats = RunStats {
+        rows_queried: 10,
+        added: 2,
+        changed: 3,
+        removed: 1,
+        succeeded: 5,
+        rejected: 1,
+    };
+    let finished = RunRecord {
+        id: first,
+        sync: "customers".into(),
+        started_at: t0,
+        finished_at: Some(t0 + chrono::Duration::seconds(42)),
+        status: RunStatus::PartiallySucceeded,
+        stats,
+        error: None,
+    };
+    store.finish_run(&finished).await.unwrap();
+    let runs = store.runs("customers", 10).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].id, second, "newest first");
+    assert_eq!(runs[0].status, RunStatus::Running);
+    assert_eq!(runs[1], finished);
+    assert_eq!(store.runs("customers", 1).await.unwrap().len(), 1);
+}
+
+async fn lock_expiry(store: &dyn StateStore) {
+    let ttl = Duration::from_secs(30);
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap();
+    let lease = store
+        .acquire_lock("customers", "pod-a", ttl, t0)
+        .await
+        .unwrap();
+    assert_eq!(lease.expires_at, t0 + chrono::Duration::seconds(30));
+
+    let held = store
+        .acquire_lock(
+            "customers",
+            "pod-b",
+            ttl,
+            t0 + chrono::Duration::seconds(10),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&held, StateError::LockHeld { holder, .. } if holder == "pod-a"),
+        "{held}"
+    );
+    // Another sync is independent.
+    store
+        .acquire_lock("products", "pod-b", ttl, t0)
+        .await
+        .unwrap();
+
+    // Renewal keeps it; the same holder may re-acquire.
+    let lease = store
+        .renew_lock(&lease, ttl, t0 + chrono::Duration::seconds(20))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .acquire_lock(
+                "customers",
+                "pod-b",
+                ttl,
+                t0 + chrono::Duration::seconds(40)
+            )
+            .await
+            .is_err()
+    );
+    store
+        .acquire_lock(
+            "customers",
+            "pod-a",
+            ttl,
+            t0 + chrono::Duration::seconds(41),
+        )
+        .await
+        .unwrap();
+
+    // pod-a dies: once its lease has expired, pod-b takes over and pod-a has lost it.
+    let late = t0 + chrono::Duration::seconds(72);
+    let taken = store
+        .acquire_lock("customers", "pod-b", ttl, late)
+        .await
+        .unwrap();
+    assert_eq!(taken.holder, "pod-b");
+    let lost = store.renew_lock(&lease, ttl, late).await.unwrap_err();
+    assert!(matches!(lost, StateError::LockLost { .. }), "{lost}");
+    // Releasing a lost lease does not free the new holder's lock.
+    store.release_lock(&lease).await.unwrap();
+    assert!(
+        store
+            .acquire_lock("customers", "pod-a", ttl, late)
+            .await
+            .is_err()
+    );
+    store.release_lock(&taken).await.unwrap();
+    store
+        .acquire_lock("customers", "pod-a", ttl, late)
+        .await
+        .unwrap();
+}
+
+async fn sqlite() -> (tempfile::TempDir, SqliteStateStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStateStore::open(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+async fn postgres() -> PostgresStateStore {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schema = format!("state_{}_{nanos}", std::process::id());
+    PostgresStateStore::connect_in_schema(PG, Some(&schema))
+        .await
+        .expect("PostgreSQL must be running on 127.0.0.1:5432")
+}
+
+#[tokio::test]
+async fn sqlite_snapshot_round_trip() {
+    let (_dir, store) = sqlite().await;
+    snapshot_round_trip(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_large_commit() {
+    let (_dir, store) = sqlite().await;
+    large_commit(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_ledger_runs_and_locks() {
+    let (_dir, store) = sqlite().await;
+    ledger_round_trip(&store).await;
+    run_history(&store).await;
+    lock_expiry(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_reopen_keeps_state_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let store = SqliteStateStore::open(&path).await.unwrap();
+    store
+        .commit_snapshot(
+            "s",
+            &[SnapshotChange::Upsert(entry("a", 1, Outcome::Succeeded))],
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let store = SqliteStateStore::open(&path).await.unwrap();
+    assert_eq!(
+        snapshot(&store, "s").await,
+        [entry("a", 1, Outcome::Succeeded)]
+    );
+}
+
+#[tokio::test]
+async fn postgres_snapshot_round_trip() {
+    snapshot_round_trip(&postgres().await).await;
+}
+
+#[tokio::test]
+async fn postgres_large_commit() {
+    large_commit(&postgres().await).await;
+}
+
+#[tokio::test]
+async fn postgres_ledger_runs_and_locks() {
+    let store = postgres().await;
+    ledger_round_trip(&store).await;
+    run_history(&store).await;
+    lock_expiry(&store).await;
+}
