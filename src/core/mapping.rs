@@ -3,14 +3,11 @@
 //! A mapping is compiled once per run against the query's columns (so a missing column fails the run before
 //! anything is sent, naming the sync and the column), then applied to each row. Problems with one row's data
 //! reject that row only, with a code and a message naming the column.
-use std::collections::HashMap;
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::config::{FieldMapping, MappingSource, MappingTarget, SyncConfig, ValueFormat};
+use super::record::{Columns, Record, RejectionCode, RowRejection};
 
 /// Why a mapping cannot run against a query's result at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,53 +26,6 @@ pub enum MappingError {
         /// The columns the query does return.
         available: String,
     },
-}
-
-/// Why one row cannot be sent. Rejections are reported per row and retried on later runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct RowRejection {
-    /// A stable code, e.g. `NULL_PRIMARY_KEY`, `INVALID_JSON`.
-    pub code: RejectionCode,
-    /// What is wrong, naming the column.
-    pub message: String,
-}
-
-/// Codes of rows rejected before they reach Shopify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RejectionCode {
-    /// The primary key column is NULL.
-    NullPrimaryKey,
-    /// Several rows share the primary key.
-    DuplicatePrimaryKey,
-    /// A `format: json` column does not hold valid JSON.
-    InvalidJson,
-    /// The match key's column is NULL, so the row cannot be matched to a record.
-    NullMatchKey,
-}
-
-impl fmt::Display for RejectionCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RejectionCode::NullPrimaryKey => "NULL_PRIMARY_KEY",
-            RejectionCode::DuplicatePrimaryKey => "DUPLICATE_PRIMARY_KEY",
-            RejectionCode::InvalidJson => "INVALID_JSON",
-            RejectionCode::NullMatchKey => "NULL_MATCH_KEY",
-        })
-    }
-}
-
-/// A row after mapping: its primary key and the input fields for Shopify.
-///
-/// Metafields, when mapped, are under `metafields` in Shopify's `MetafieldInput` shape (`namespace`, `key`,
-/// `type`, `value` as a string), so the payload hashes and diffs like any other field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MappedRow {
-    /// The primary key, as text.
-    pub key: String,
-    /// The values to send, keyed by Shopify input field (nested for dotted targets such as `seo.title`).
-    pub fields: Map<String, Value>,
 }
 
 /// A mapping resolved against a result's columns.
@@ -100,22 +50,16 @@ enum CompiledSource {
     Static(Value),
 }
 
-/// Resolves `config`'s columns in `columns` (the query's result header, in order).
-pub fn compile(config: &SyncConfig, columns: &[String]) -> Result<CompiledMapping, MappingError> {
-    let positions: HashMap<&str, usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i))
-        .collect();
+/// Resolves `config`'s columns in `columns` (the query's result header).
+pub fn compile(config: &SyncConfig, columns: &Columns) -> Result<CompiledMapping, MappingError> {
     let find = |column: &str, purpose: &str| {
-        positions
-            .get(column)
-            .copied()
+        columns
+            .position(column)
             .ok_or_else(|| MappingError::MissingColumn {
                 sync: config.id.clone(),
                 column: column.to_string(),
                 purpose: purpose.to_string(),
-                available: columns.join(", "),
+                available: columns.names().join(", "),
             })
     };
     let primary_key = find(&config.primary_key, "the primary key")?;
@@ -163,13 +107,14 @@ impl CompiledMapping {
         &self,
         values: &[Value],
         match_field: Option<&str>,
-    ) -> Result<MappedRow, RowRejection> {
+    ) -> Result<Record, RowRejection> {
         let key = match values.get(self.primary_key) {
             None | Some(Value::Null) => {
-                return Err(RowRejection {
-                    code: RejectionCode::NullPrimaryKey,
-                    message: format!("primary key column {:?} is NULL", self.primary_key_name),
-                });
+                return Err(RowRejection::new(
+                    None,
+                    RejectionCode::NullPrimaryKey,
+                    format!("primary key column {:?} is NULL", self.primary_key_name),
+                ));
             }
             Some(v) => key_text(v),
         };
@@ -183,7 +128,9 @@ impl CompiledMapping {
                 ),
                 CompiledSource::Static(v) => (v.clone(), None),
             };
-            let value = convert(raw, step.format, column)?;
+            let value = convert(raw, step.format, column).map_err(|message| {
+                RowRejection::new(Some(key.clone()), RejectionCode::Mapping, message)
+            })?;
             match &step.target {
                 MappingTarget::Field(path) => insert_path(&mut fields, path, value),
                 MappingTarget::Metafield {
@@ -206,10 +153,13 @@ impl CompiledMapping {
         if let (Some((index, name)), Some(field)) = (&self.match_column, match_field) {
             match values.get(*index) {
                 None | Some(Value::Null) => {
-                    return Err(RowRejection {
-                        code: RejectionCode::NullMatchKey,
-                        message: format!("match column {name:?} is NULL"),
-                    });
+                    return Err(RowRejection::new(
+                        Some(key),
+                        RejectionCode::Mapping,
+                        format!(
+                            "match column {name:?} is NULL, so the row cannot be matched to a record"
+                        ),
+                    ));
                 }
                 Some(v) => {
                     fields.entry(field.to_string()).or_insert_with(|| v.clone());
@@ -219,7 +169,7 @@ impl CompiledMapping {
         if !metafields.is_empty() {
             fields.insert("metafields".into(), Value::Array(metafields));
         }
-        Ok(MappedRow { key, fields })
+        Ok(Record { key, fields })
     }
 }
 
@@ -238,17 +188,14 @@ fn metafield_text(v: &Value) -> String {
     }
 }
 
-fn convert(value: Value, format: ValueFormat, column: Option<&str>) -> Result<Value, RowRejection> {
+fn convert(value: Value, format: ValueFormat, column: Option<&str>) -> Result<Value, String> {
     match (format, value) {
-        (ValueFormat::Json, Value::String(text)) => {
-            serde_json::from_str(&text).map_err(|e| RowRejection {
-                code: RejectionCode::InvalidJson,
-                message: format!(
-                    "column {:?} is not valid JSON: {e}",
-                    column.unwrap_or("(static value)")
-                ),
-            })
-        }
+        (ValueFormat::Json, Value::String(text)) => serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "column {:?} is not valid JSON: {e}",
+                column.unwrap_or("(static value)")
+            )
+        }),
         (ValueFormat::String, Value::Null) => Ok(Value::Null),
         (ValueFormat::String, Value::String(s)) => Ok(Value::String(s)),
         (ValueFormat::String, other) => Ok(Value::String(other.to_string())),
@@ -289,21 +236,11 @@ pub fn fingerprint(config: &SyncConfig) -> String {
     hex_digest(shape.to_string().as_bytes())
 }
 
-/// The hash a row is compared by across runs: its payload and the mapping fingerprint.
-pub fn row_hash(row: &MappedRow, mapping_fingerprint: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(mapping_fingerprint.as_bytes());
-    h.update([0]);
-    h.update(Value::Object(row.fields.clone()).to_string().as_bytes());
-    hex(&h.finalize()[..16])
-}
-
 fn hex_digest(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes)[..16])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -314,6 +251,7 @@ mod tests {
 
     use super::*;
     use crate::core::config::*;
+    use crate::core::state::RowHash;
 
     fn config(mappings: Vec<FieldMapping>) -> SyncConfig {
         SyncConfig {
@@ -344,8 +282,8 @@ mod tests {
         }
     }
 
-    fn cols(names: &[&str]) -> Vec<String> {
-        names.iter().map(|s| s.to_string()).collect()
+    fn cols(names: &[&str]) -> Columns {
+        Columns::new(names.iter().map(|s| s.to_string()).collect())
     }
 
     #[test]
@@ -407,7 +345,7 @@ mod tests {
         let err = compiled
             .apply(&[json!("k"), json!("[{")], None)
             .unwrap_err();
-        assert_eq!(err.code, RejectionCode::InvalidJson);
+        assert_eq!(err.code, RejectionCode::Mapping);
         assert!(err.message.contains("\"variants\""));
         let ok = compiled
             .apply(&[json!("k"), json!("[{\"sku\":\"A\"}]")], None)
@@ -424,9 +362,9 @@ mod tests {
         let r1 = ca.apply(&[json!(1), json!("x@example.com")], None).unwrap();
         let r2 = ca.apply(&[json!(1), json!("y@example.com")], None).unwrap();
         let fa = fingerprint(&a);
-        assert_ne!(row_hash(&r1, &fa), row_hash(&r2, &fa));
-        assert_eq!(row_hash(&r1, &fa), row_hash(&r1.clone(), &fa));
-        assert_ne!(row_hash(&r1, &fa), row_hash(&r1, &fingerprint(&b)));
+        assert_ne!(RowHash::of(&fa, &r1), RowHash::of(&fa, &r2));
+        assert_eq!(RowHash::of(&fa, &r1), RowHash::of(&fa, &r1.clone()));
+        assert_ne!(RowHash::of(&fa, &r1), RowHash::of(&fingerprint(&b), &r1));
     }
 
     #[test]
@@ -444,6 +382,6 @@ mod tests {
         let err = compiled
             .apply(&[json!(1), Value::Null, json!("S")], Some("id"))
             .unwrap_err();
-        assert_eq!(err.code, RejectionCode::NullMatchKey);
+        assert_eq!(err.code, RejectionCode::Mapping);
     }
 }

@@ -4,6 +4,7 @@
 //! module, never the reverse (`tests/architecture.rs` keeps it so).
 pub mod config;
 pub mod diff;
+pub mod engine;
 pub mod mapping;
 pub mod record;
 pub mod source;

@@ -1,0 +1,528 @@
+//! The engine: plan a sync (query, map, diff against the state), then apply the plan through
+//! [`ShopifyApi`], writing each row's outcome back to the state store as it lands.
+//!
+//! Planning never writes anything anywhere: `shopsync plan` is [`Engine::plan`] and nothing else. Applying
+//! holds the sync's lock for the whole run, commits the snapshot batch by batch (so a crash loses at most the
+//! batch in flight), and records events and actions in the ledger before sending them, so that a crash between
+//! sending and recording is reported as an unknown outcome instead of a silent resend.
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::config::{DeleteBehavior, OnDuplicateKey, SyncConfig, Target};
+use super::diff::{self, Change, DiffSettings, Plan, SnapshotIndex, TargetKind};
+use super::mapping::{self, MappingError};
+use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
+use super::state::{
+    Lease, LedgerEntry, LedgerStatus, Outcome, RunRecord, RunStats, RunStatus, SnapshotChange,
+    SnapshotEntry, StateError, StateStore,
+};
+use super::write::{ApiFailure, ShopifyApi, WriteOp, WriteOutcome};
+
+/// Rows per write batch: the state is committed after each.
+pub const BATCH: usize = 250;
+/// How long a run's lock lasts without renewal; renewed after every batch.
+pub const LOCK_TTL: Duration = Duration::from_secs(300);
+
+/// Why a run could not plan or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The warehouse query failed.
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The mapping does not fit the query's columns.
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    /// The sync fails on duplicate keys and found some.
+    #[error("{0}")]
+    Duplicates(String),
+    /// Shopify refused the whole run (credentials, shop state).
+    #[error("Shopify: {0}")]
+    Shopify(#[from] ApiFailure),
+}
+
+impl EngineError {
+    /// Whether trying again later may help.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            EngineError::Warehouse(e) => e.class(),
+            EngineError::State(e) => e.class(),
+            EngineError::Shopify(f) if !f.fails_run => FailureClass::Retryable,
+            EngineError::Mapping(_) | EngineError::Duplicates(_) | EngineError::Shopify(_) => {
+                FailureClass::Permanent
+            }
+        }
+    }
+}
+
+/// A row Shopify (or the mapping) refused, for reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedRow {
+    /// The primary key, when the row had one.
+    pub key: Option<String>,
+    /// Shopify's or shopsync's code.
+    pub code: Option<String>,
+    /// The field blamed, as a path.
+    pub field: Vec<String>,
+    /// The message.
+    pub message: String,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// The sync.
+    pub sync: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished.
+    pub finished_at: DateTime<Utc>,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Counters for the status and the summary table.
+    pub stats: RunStats,
+    /// Writes sent to Shopify (creates, updates, deletes, events, actions).
+    pub writes: u64,
+    /// Records created.
+    pub created: u64,
+    /// Records deleted.
+    pub deleted: u64,
+    /// Rows insert mode left alone because their record exists.
+    pub skipped: u64,
+    /// Rejected rows, at most [`RunReport::MAX_REJECTIONS`] of them.
+    pub rejections: Vec<RejectedRow>,
+    /// Keys whose outcome is unknown (sent, but the answer was lost); never resent blindly.
+    pub unknown: Vec<String>,
+    /// Why deletes were refused, when the delete guard tripped.
+    pub refused_deletes: Option<String>,
+    /// Why the run failed, when it did.
+    pub error: Option<String>,
+}
+
+impl RunReport {
+    /// Rejections kept in a report; the count is in the stats.
+    pub const MAX_REJECTIONS: usize = 100;
+
+    /// The run took this long.
+    pub fn duration(&self) -> Duration {
+        (self.finished_at - self.started_at)
+            .to_std()
+            .unwrap_or_default()
+    }
+}
+
+/// Plans and applies syncs over the three ports.
+pub struct Engine<'a> {
+    warehouse: &'a dyn Warehouse,
+    state: &'a dyn StateStore,
+    shopify: &'a dyn ShopifyApi,
+    holder: String,
+}
+
+impl<'a> Engine<'a> {
+    /// An engine; `holder` names this process in locks.
+    pub fn new(
+        warehouse: &'a dyn Warehouse,
+        state: &'a dyn StateStore,
+        shopify: &'a dyn ShopifyApi,
+        holder: impl Into<String>,
+    ) -> Engine<'a> {
+        Engine {
+            warehouse,
+            state,
+            shopify,
+            holder: holder.into(),
+        }
+    }
+
+    /// What a run would do now. Reads the warehouse and the state; writes nothing.
+    pub async fn plan(&self, sync: &SyncConfig) -> Result<Plan, EngineError> {
+        plan(self.warehouse, self.state, sync).await
+    }
+
+    /// Runs the sync once: plan, apply, record. A failure after some batches keeps what they synced.
+    pub async fn run(&self, sync: &SyncConfig) -> Result<RunReport, EngineError> {
+        let started_at = Utc::now();
+        let lease = self
+            .state
+            .acquire_lock(&sync.id, &self.holder, LOCK_TTL, started_at)
+            .await?;
+        let run_id = match self.state.start_run(&sync.id, started_at).await {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = self.state.release_lock(&lease).await;
+                return Err(e.into());
+            }
+        };
+        let mut report = RunReport {
+            sync: sync.id.clone(),
+            started_at,
+            finished_at: started_at,
+            status: RunStatus::Running,
+            stats: RunStats::default(),
+            writes: 0,
+            created: 0,
+            deleted: 0,
+            skipped: 0,
+            rejections: Vec::new(),
+            unknown: Vec::new(),
+            refused_deletes: None,
+            error: None,
+        };
+        let result = self.plan_and_apply(sync, lease, &mut report).await;
+        let lease = match result {
+            Ok(lease) => Some(lease),
+            Err((e, lease)) => {
+                report.error = Some(e.to_string());
+                report.status = RunStatus::Failed;
+                lease
+            }
+        };
+        report.finished_at = Utc::now();
+        if report.status == RunStatus::Running {
+            report.status = if report.stats.rejected > 0 || !report.unknown.is_empty() {
+                RunStatus::PartiallySucceeded
+            } else {
+                RunStatus::Succeeded
+            };
+        }
+        let record = RunRecord {
+            id: run_id,
+            sync: sync.id.clone(),
+            started_at,
+            finished_at: Some(report.finished_at),
+            status: report.status,
+            stats: report.stats,
+            error: report.error.clone(),
+        };
+        let finished = self.state.finish_run(&record).await;
+        if let Some(lease) = lease {
+            let _ = self.state.release_lock(&lease).await;
+        }
+        finished?;
+        Ok(report)
+    }
+
+    async fn plan_and_apply(
+        &self,
+        sync: &SyncConfig,
+        mut lease: Lease,
+        report: &mut RunReport,
+    ) -> Result<Lease, (EngineError, Option<Lease>)> {
+        let plan = match plan(self.warehouse, self.state, sync).await {
+            Ok(p) => p,
+            Err(e) => return Err((e, Some(lease))),
+        };
+        let s = &plan.summary;
+        report.stats.rows_queried = s.stats.rows;
+        report.stats.added = s.stats.added;
+        report.stats.changed = s.stats.changed + s.stats.retried;
+        report.stats.removed = s.stats.removed;
+        report.stats.rejected = s.stats.rejected;
+        report.refused_deletes = s.refused_deletes.as_ref().map(|r| r.reason.clone());
+        report.unknown = s.unknown_outcome.clone();
+        for r in &s.rejections {
+            push_rejection(
+                report,
+                r.key.clone(),
+                Some(r.code.to_string()),
+                vec![],
+                r.message.clone(),
+            );
+        }
+        let insert_only = sync.target.is_insert_only();
+        for chunk in plan.changes.chunks(BATCH) {
+            if insert_only {
+                // Recorded before sending: a crash before the answer is recorded leaves them pending.
+                let pending: Vec<LedgerEntry> = chunk
+                    .iter()
+                    .map(|c| ledger(c, LedgerStatus::Pending, None, None))
+                    .collect();
+                if let Err(e) = self.state.record_ledger(&sync.id, &pending).await {
+                    return Err((e.into(), Some(lease)));
+                }
+            }
+            let ops = chunk.iter().map(|c| op_for(sync, c)).collect();
+            let outcomes = match self.shopify.write(sync, ops).await {
+                Ok(o) => o,
+                Err(f) => return Err((f.into(), Some(lease))),
+            };
+            if let Err(e) = self.record(sync, chunk, outcomes, report).await {
+                return Err((e, Some(lease)));
+            }
+            lease = match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
+                Ok(l) => l,
+                Err(e) => return Err((e.into(), None)),
+            };
+        }
+        if let Err(e) = self.apply_removals(sync, &plan, report).await {
+            return Err((e, Some(lease)));
+        }
+        Ok(lease)
+    }
+
+    async fn record(
+        &self,
+        sync: &SyncConfig,
+        chunk: &[Change],
+        outcomes: Vec<WriteOutcome>,
+        report: &mut RunReport,
+    ) -> Result<(), EngineError> {
+        let by_key: std::collections::HashMap<&str, &Change> =
+            chunk.iter().map(|c| (c.key.as_str(), c)).collect();
+        let mut snapshot = Vec::new();
+        let mut entries = Vec::new();
+        for outcome in outcomes {
+            let Some(change) = by_key.get(outcome.key()) else {
+                continue;
+            };
+            match outcome {
+                WriteOutcome::Succeeded {
+                    shopify_id,
+                    created,
+                    ..
+                } => {
+                    report.writes += 1;
+                    report.stats.succeeded += 1;
+                    report.created += u64::from(created);
+                    snapshot.push(change.succeeded(shopify_id.clone()));
+                    entries.push(ledger(change, LedgerStatus::Sent, shopify_id, None));
+                }
+                WriteOutcome::Skipped { shopify_id, .. } => {
+                    report.skipped += 1;
+                    report.stats.succeeded += 1;
+                    snapshot.push(change.succeeded(shopify_id.clone()));
+                    entries.push(ledger(change, LedgerStatus::Sent, shopify_id, None));
+                }
+                WriteOutcome::Rejected {
+                    key,
+                    code,
+                    field,
+                    message,
+                } => {
+                    report.writes += 1;
+                    report.stats.rejected += 1;
+                    snapshot.push(change.rejected(message.clone()));
+                    entries.push(ledger(
+                        change,
+                        LedgerStatus::Rejected,
+                        None,
+                        Some(message.clone()),
+                    ));
+                    push_rejection(report, Some(key), code, field, message);
+                }
+                WriteOutcome::Unknown { key, message } => {
+                    report.writes += 1;
+                    report.unknown.push(key);
+                    snapshot.push(SnapshotChange::Upsert(SnapshotEntry {
+                        key: change.key.clone(),
+                        hash: change.hash,
+                        shopify_id: change.shopify_id.clone(),
+                        outcome: Outcome::Unknown,
+                        error: Some(message),
+                    }));
+                    // The ledger keeps the pending entry: the next run reports it instead of resending.
+                }
+            }
+        }
+        if sync.target.is_insert_only() {
+            self.state.record_ledger(&sync.id, &entries).await?;
+        } else {
+            self.state.commit_snapshot(&sync.id, &snapshot).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_removals(
+        &self,
+        sync: &SyncConfig,
+        plan: &Plan,
+        report: &mut RunReport,
+    ) -> Result<(), EngineError> {
+        let removed = &plan.summary.removed;
+        if removed.is_empty() {
+            return Ok(());
+        }
+        if sync.delete_behavior != DeleteBehavior::Delete || !sync.target.supports_delete() {
+            // Rows that left the model are forgotten; their records stay in Shopify.
+            let forget: Vec<SnapshotChange> = removed.iter().map(|r| r.forget()).collect();
+            self.state.commit_snapshot(&sync.id, &forget).await?;
+            return Ok(());
+        }
+        let (with_id, without): (Vec<_>, Vec<_>) =
+            removed.iter().partition(|r| r.shopify_id.is_some());
+        let forget: Vec<SnapshotChange> = without.iter().map(|r| r.forget()).collect();
+        self.state.commit_snapshot(&sync.id, &forget).await?;
+        for chunk in with_id.chunks(BATCH) {
+            let ops = chunk
+                .iter()
+                .filter_map(|r| {
+                    r.shopify_id.clone().map(|id| WriteOp::Delete {
+                        key: r.key.clone(),
+                        shopify_id: id,
+                    })
+                })
+                .collect();
+            let outcomes = self.shopify.write(sync, ops).await?;
+            let mut changes = Vec::new();
+            for outcome in outcomes {
+                match outcome {
+                    WriteOutcome::Succeeded { key, .. } | WriteOutcome::Skipped { key, .. } => {
+                        report.writes += 1;
+                        report.deleted += 1;
+                        changes.push(SnapshotChange::Remove(key));
+                    }
+                    WriteOutcome::Rejected {
+                        key,
+                        code,
+                        field,
+                        message,
+                    } => {
+                        report.writes += 1;
+                        report.stats.rejected += 1;
+                        push_rejection(report, Some(key), code, field, message);
+                    }
+                    WriteOutcome::Unknown { key, .. } => {
+                        report.writes += 1;
+                        report.unknown.push(key);
+                    }
+                }
+            }
+            self.state.commit_snapshot(&sync.id, &changes).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Plans `sync`: streams the query, maps each row and diffs it against the state. Writes nothing.
+pub async fn plan(
+    warehouse: &dyn Warehouse,
+    state: &dyn StateStore,
+    sync: &SyncConfig,
+) -> Result<Plan, EngineError> {
+    let insert_only = sync.target.is_insert_only();
+    let mut index = SnapshotIndex::new();
+    let baselined = state.has_snapshot(&sync.id).await?;
+    if insert_only {
+        let mut ledger = state.ledger(&sync.id);
+        while let Some(entry) = ledger.next().await {
+            index.insert_ledger(&entry?);
+        }
+    } else {
+        let mut snapshot = state.snapshot(&sync.id);
+        while let Some(entry) = snapshot.next().await {
+            index.insert_snapshot(&entry?);
+        }
+    }
+    let fingerprint = mapping::fingerprint(sync);
+    let settings = DiffSettings {
+        target: if insert_only {
+            TargetKind::InsertOnly
+        } else {
+            TargetKind::Objects
+        },
+        fingerprint: fingerprint.clone(),
+        delete_guard: diff::DeleteGuard {
+            max_count: sync.delete_guard.max_count,
+            max_percent: sync.delete_guard.max_percent,
+        },
+        fail_on_duplicate_keys: sync.on_duplicate_key == OnDuplicateKey::FailRun,
+        // Events and actions have no baseline to lose: their ledger is the record of what was sent.
+        rebaseline: !insert_only && !baselined,
+    };
+    let required: Vec<String> = sync
+        .required_columns()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let request = StreamRequest::new(sync.id.clone(), sync.query.clone())
+        .with_timeout(sync.query_timeout)
+        .with_required_columns(required);
+    let rowset = warehouse.stream(&request).await?;
+    let compiled = mapping::compile(sync, &rowset.columns)?;
+    let match_field = match (sync.target, sync.match_key, &sync.match_column) {
+        (Target::Object(_), Some(k), Some(_)) => Some(k.as_str()),
+        _ => None,
+    };
+    let mut differ = diff::Differ::new(settings, index, diff::MemorySink::default());
+    let mut rows = rowset.rows;
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let mapped = compiled.apply(&row.values, match_field);
+        if let Err(e) = differ.push(mapped) {
+            return Err(EngineError::Duplicates(e.to_string()));
+        }
+    }
+    let (summary, sink) = differ
+        .finish()
+        .map_err(|e| EngineError::Duplicates(e.to_string()))?;
+    Ok(Plan {
+        changes: sink.into_changes(),
+        summary,
+    })
+}
+
+fn op_for(sync: &SyncConfig, change: &Change) -> WriteOp {
+    if sync.target.is_insert_only() {
+        WriteOp::Send {
+            key: change.key.clone(),
+            fields: change.fields.clone(),
+            idempotency_key: change
+                .idempotency_key
+                .clone()
+                .unwrap_or_else(|| idempotency_key(sync, change)),
+        }
+    } else {
+        WriteOp::Upsert {
+            key: change.key.clone(),
+            fields: change.fields.clone(),
+            known_id: change.shopify_id.clone(),
+        }
+    }
+}
+
+/// A key that names this sync, row and payload: stable across restarts, different for a changed payload.
+fn idempotency_key(sync: &SyncConfig, change: &Change) -> String {
+    format!("shopsync:{}:{}:{}", sync.id, change.key, change.hash)
+}
+
+/// A ledger entry for `change`. Its idempotency key is only ever the one the diff carried over: events and
+/// actions have no Shopify idempotency key, so a pending entry found later must read as "unknown outcome".
+fn ledger(
+    change: &Change,
+    status: LedgerStatus,
+    shopify_id: Option<String>,
+    error: Option<String>,
+) -> LedgerEntry {
+    LedgerEntry {
+        key: change.key.clone(),
+        hash: change.hash,
+        status,
+        idempotency_key: change.idempotency_key.clone(),
+        shopify_id,
+        error,
+    }
+}
+
+fn push_rejection(
+    report: &mut RunReport,
+    key: Option<String>,
+    code: Option<String>,
+    field: Vec<String>,
+    message: String,
+) {
+    if report.rejections.len() < RunReport::MAX_REJECTIONS {
+        report.rejections.push(RejectedRow {
+            key,
+            code,
+            field,
+            message,
+        });
+    }
+}
