@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::core::config::{
-    ApiVersion, DeleteBehavior, DeleteGuard, FieldMapping, MappingSource, MappingTarget,
+    ApiVersion, DeleteBehavior, DeleteGuard, FieldMapping, MappingSource, MappingTarget, MatchKey,
     OnDuplicateKey, Schedule, SyncConfig, SyncMode, ValueFormat, parse_duration,
 };
 
@@ -138,7 +138,10 @@ pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<C
             max_percent: g.max_percent.map(f64::from),
         })
         .unwrap_or(DeleteGuard::DEFAULT);
+    // Insert by id cannot look anything up (a new record has no id yet): state alone tells known keys apart.
+    let needs_match_value = !(mode == SyncMode::Insert && match_key == Some(MatchKey::Id));
     if let Some(key) = match_key
+        && needs_match_value
         && spec
             .match_
             .as_ref()

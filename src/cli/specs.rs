@@ -1,0 +1,197 @@
+//! Spec files for `run` and `plan`: destinations, syncs and Secrets read from files, validated, and resolved
+//! into what the engine needs (credentials from Secret manifests among the files, or the environment).
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::api::manifest;
+use crate::api::validate::{Severity, validate};
+use crate::api::{SecretKeyRef, ShopifyDestination, ShopifySync, destination_config, sync_config};
+use crate::core::config::{ApiVersion, SyncConfig};
+use crate::shopify::Store;
+
+/// A sync ready to run: its config, its warehouse URL and its store.
+pub struct ResolvedSync {
+    /// The engine's config.
+    pub config: SyncConfig,
+    /// The warehouse URL (may carry a password: never print it).
+    pub warehouse_url: String,
+    /// The store it writes to.
+    pub store: Store,
+    /// The store's key, shared by syncs writing to the same store (one cost budget each).
+    pub store_key: String,
+}
+
+/// Every sync in `paths`, resolved; fails on the first invalid spec with validate's messages.
+pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSync>> {
+    let docs = manifest::load(paths)?;
+    let report = validate(&docs);
+    if report.has_errors() {
+        let errors: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.to_string())
+            .collect();
+        bail!(
+            "the specs are invalid (run `shopsync validate` for details):\n{}",
+            errors.join("\n")
+        );
+    }
+    let mut secrets: BTreeMap<(String, String), BTreeMap<String, String>> = BTreeMap::new();
+    let mut destinations = BTreeMap::new();
+    let mut syncs = Vec::new();
+    for doc in &docs {
+        let Ok(value) = &doc.content else { continue };
+        let ns = value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match value.get("kind").and_then(Value::as_str) {
+            Some("Secret") => {
+                secrets.insert(
+                    (ns, name),
+                    secret_data(value).with_context(|| format!("{}", doc.origin))?,
+                );
+            }
+            Some("ShopifyDestination") => {
+                let d: ShopifyDestination = serde_json::from_value(value.clone())?;
+                destinations.insert((ns, name), d);
+            }
+            Some("ShopifySync") => {
+                let s: ShopifySync = serde_json::from_value(value.clone())?;
+                syncs.push((ns, name, s));
+            }
+            _ => {}
+        }
+    }
+    let lookup = |ns: &str, r: &SecretKeyRef, what: &str| -> anyhow::Result<String> {
+        if let Some(v) = secrets
+            .get(&(ns.to_string(), r.name.clone()))
+            .and_then(|s| s.get(&r.key))
+        {
+            return Ok(v.clone());
+        }
+        let var = env_name(&r.name, &r.key);
+        std::env::var(&var).map_err(|_| {
+            anyhow!(
+                "{what}: Secret {}/{} key {:?} is not among the files and ${var} is not set",
+                ns,
+                r.name,
+                r.key
+            )
+        })
+    };
+    let mut out = Vec::new();
+    for (ns, name, s) in syncs {
+        if !only.is_empty() && !only.contains(&name) {
+            continue;
+        }
+        let id = format!("{ns}/{name}");
+        let config = sync_config(&id, &s.spec).map_err(|errors| {
+            anyhow!(
+                "ShopifySync {id}: {}",
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
+        let dest_name = &s.spec.destination_ref.name;
+        let dest = destinations
+            .get(&(ns.clone(), dest_name.clone()))
+            .ok_or_else(|| {
+                anyhow!(
+                    "ShopifySync {id}: ShopifyDestination {ns}/{dest_name} is not among the files"
+                )
+            })?;
+        let version: ApiVersion = destination_config(&dest.spec).map_err(|e| anyhow!("{e}"))?;
+        let token = lookup(
+            &ns,
+            &dest.spec.credentials.access_token_secret_ref,
+            &format!("ShopifyDestination {ns}/{dest_name}"),
+        )?;
+        let base_url = dest
+            .spec
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| Store::default_base_url(&dest.spec.store));
+        let warehouse_url = match (&s.spec.source.url, &s.spec.source.url_secret_ref) {
+            (Some(url), _) => url.clone(),
+            (None, Some(r)) => lookup(&ns, r, &format!("ShopifySync {id} source"))?,
+            (None, None) => bail!("ShopifySync {id}: source has neither url nor urlSecretRef"),
+        };
+        let store_key = format!("{base_url}|{}", dest.spec.store);
+        out.push(ResolvedSync {
+            config,
+            warehouse_url,
+            store: Store {
+                base_url,
+                version,
+                token,
+            },
+            store_key,
+        });
+    }
+    if out.is_empty() {
+        bail!(
+            "no ShopifySync found{}",
+            if only.is_empty() {
+                String::new()
+            } else {
+                format!(" named {}", only.join(", "))
+            }
+        );
+    }
+    Ok(out)
+}
+
+/// `SHOPSYNC_SECRET_<NAME>_<KEY>`, upper-cased with non-alphanumerics as `_`: where a Secret's value comes from
+/// when no manifest of it is among the files.
+pub fn env_name(secret: &str, key: &str) -> String {
+    let clean = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+    };
+    format!("SHOPSYNC_SECRET_{}_{}", clean(secret), clean(key))
+}
+
+fn secret_data(value: &Value) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    if let Some(data) = value.get("data").and_then(Value::as_object) {
+        for (k, v) in data {
+            let text = v.as_str().unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .with_context(|| format!("Secret data.{k} is not base64"))?;
+            out.insert(
+                k.clone(),
+                String::from_utf8(bytes)
+                    .with_context(|| format!("Secret data.{k} is not UTF-8"))?,
+            );
+        }
+    }
+    if let Some(data) = value.get("stringData").and_then(Value::as_object) {
+        for (k, v) in data {
+            out.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+        }
+    }
+    Ok(out)
+}
