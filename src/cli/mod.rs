@@ -1,4 +1,6 @@
 //! The `shopsync` command line.
+pub mod emulator;
+
 use std::process::ExitCode;
 
 /// Entry point of the binary.
