@@ -13,7 +13,11 @@ pub enum ApiVersion {
 
 impl ApiVersion {
     /// Every supported version, oldest first.
-    pub const ALL: [ApiVersion; 3] = [ApiVersion::V2026_01, ApiVersion::V2026_04, ApiVersion::V2026_07];
+    pub const ALL: [ApiVersion; 3] = [
+        ApiVersion::V2026_01,
+        ApiVersion::V2026_04,
+        ApiVersion::V2026_07,
+    ];
     /// The version used when a destination names none.
     pub const DEFAULT: ApiVersion = ApiVersion::V2026_07;
 

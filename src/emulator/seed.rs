@@ -17,8 +17,8 @@ use super::store::State;
 pub struct Fixture {
     /// Shop settings.
     pub shop: Option<ShopSeed>,
-    /// Locations by name (the first is the default; a default "Shop location" exists when none is given).
-    pub locations: Vec<String>,
+    /// Locations, by name or `{id, name}` (the first is the default; "Shop location" exists when none is given).
+    pub locations: Vec<LocationSeed>,
     /// Customers.
     pub customers: Vec<CustomerSeed>,
     /// Products.
@@ -27,6 +27,21 @@ pub struct Fixture {
     pub orders: Vec<OrderSeed>,
     /// Code discounts (the GraphQL equivalent of a price rule with its codes).
     pub discounts: Vec<DiscountSeed>,
+}
+
+/// A location: a name, or an explicit numeric id and name (to mirror a recorded store).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LocationSeed {
+    /// Just a name; the id is allocated.
+    Name(String),
+    /// Explicit id and name.
+    WithId {
+        /// Numeric id (the GID tail).
+        id: u64,
+        /// Name.
+        name: String,
+    },
 }
 
 /// Shop settings.
@@ -177,9 +192,12 @@ impl Fixture {
         }
         if !self.locations.is_empty() {
             st.locations.clear();
-            for name in &self.locations {
-                let id = st.next_id();
-                st.locations.insert(id, Location::new(id, name));
+            for l in &self.locations {
+                let (id, name) = match l {
+                    LocationSeed::Name(n) => (st.next_id(), n.clone()),
+                    LocationSeed::WithId { id, name } => (*id, name.clone()),
+                };
+                st.locations.insert(id, Location::new(id, &name));
             }
         }
         let location_id = |st: &State, name: Option<&str>| -> Result<u64, EmulatorError> {

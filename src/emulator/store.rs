@@ -51,6 +51,8 @@ pub struct State {
     pub fulfillments: BTreeMap<u64, Fulfillment>,
     /// Fulfillment events.
     pub fulfillment_events: BTreeMap<u64, FulfillmentEvent>,
+    /// Asynchronous product operations (already complete), as their GraphQL objects.
+    pub operations: BTreeMap<u64, Value>,
     /// Idempotency keys seen on inventory mutations: key -> (arguments fingerprint, stored response).
     pub idempotency: BTreeMap<String, (String, Value)>,
 }

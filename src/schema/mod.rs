@@ -24,7 +24,8 @@ pub fn sdl(version: ApiVersion) -> &'static str {
 
 /// The parsed and validated schema of `version`, built on first use and shared afterwards.
 pub fn schema(version: ApiVersion) -> &'static Valid<Schema> {
-    static CACHE: [OnceLock<Valid<Schema>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static CACHE: [OnceLock<Valid<Schema>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let slot = match version {
         ApiVersion::V2026_01 => &CACHE[0],
         ApiVersion::V2026_04 => &CACHE[1],
@@ -33,7 +34,10 @@ pub fn schema(version: ApiVersion) -> &'static Valid<Schema> {
     slot.get_or_init(|| {
         // The pinned files are checked by the `pinned_schemas_parse` test; a failure here is a build defect,
         // never a consequence of user input.
-        match Schema::parse_and_validate(sdl(version), format!("admin-{}.graphql", version.as_str())) {
+        match Schema::parse_and_validate(
+            sdl(version),
+            format!("admin-{}.graphql", version.as_str()),
+        ) {
             Ok(valid) => valid,
             Err(with_errors) => panic!(
                 "pinned Shopify schema {} does not validate: {}",
@@ -52,8 +56,16 @@ mod tests {
     fn pinned_schemas_parse() {
         for v in ApiVersion::ALL {
             let s = schema(v);
-            assert!(s.types.contains_key("CustomerSetInput"), "{} lacks CustomerSetInput", v.as_str());
-            assert!(s.types.contains_key("ProductSetInput"), "{} lacks ProductSetInput", v.as_str());
+            assert!(
+                s.types.contains_key("CustomerSetInput"),
+                "{} lacks CustomerSetInput",
+                v.as_str()
+            );
+            assert!(
+                s.types.contains_key("ProductSetInput"),
+                "{} lacks ProductSetInput",
+                v.as_str()
+            );
         }
     }
 }

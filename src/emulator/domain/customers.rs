@@ -5,7 +5,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{FieldError, RootCtx, gid, parse_gid, user_error};
+use super::{FieldError, RootCtx, gid, parse_gid, reference, user_error};
 use crate::emulator::store::State;
 
 /// A stored customer.
@@ -167,7 +167,7 @@ pub fn normalize_tags(raw: &[Value]) -> Vec<String> {
             }
         }
     }
-    out.sort();
+    out.sort_by_key(|t| t.to_lowercase());
     out
 }
 
@@ -516,7 +516,7 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
 }
 
 fn delete(st: &mut State, input: &Map<String, Value>) -> Value {
-    let shop = json!({"id": gid("Shop", 1)});
+    let shop = reference("Shop", 1);
     match parse_gid(input.get("id"), "Customer").and_then(|id| st.customers.get(&id)) {
         None => {
             json!({"deletedCustomerId": null, "shop": shop, "userErrors": [user_error(Some(&["id"]), "Customer can't be found")]})

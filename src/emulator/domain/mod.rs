@@ -133,7 +133,7 @@ pub fn resolve_root(
 
 /// The shop object.
 pub fn shop_json(st: &State) -> Value {
-    json!({"__typename": "Shop", "id": gid("Shop", 1), "name": st.shop_name, "currencyCode": "USD"})
+    json!({"__typename": "Shop", "id": gid("Shop", 1), "name": st.shop_name, "currencyCode": "USD", "myshopifyDomain": format!("{}.myshopify.com", st.shop_name)})
 }
 
 /// Loads any object by GID (for `__ref` values and `node`).
