@@ -104,6 +104,8 @@ pub struct VariantSeed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OrderSeed {
+    /// Explicit numeric id (to mirror a recorded store).
+    pub id: Option<u64>,
     /// Name, e.g. `#1001`.
     pub name: Option<String>,
     /// Line items.
@@ -130,6 +132,12 @@ pub struct LineItemSeed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FulfillmentOrderSeed {
+    /// Explicit numeric id.
+    pub id: Option<u64>,
+    /// Explicit ids of its line items, in the order of `line_items`.
+    pub line_item_ids: Vec<u64>,
+    /// Location id (wins over `location`).
+    pub location_id: Option<u64>,
     /// Location name (first location when absent).
     pub location: Option<String>,
     /// Status (OPEN by default; SCHEDULED, IN_PROGRESS, ON_HOLD, CLOSED, ...).
@@ -146,6 +154,8 @@ pub struct FulfillmentOrderSeed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FulfillmentSeed {
+    /// Explicit numeric id.
+    pub id: Option<u64>,
     /// SUCCESS (default) or CANCELLED.
     pub status: Option<String>,
 }
@@ -335,7 +345,7 @@ impl Fixture {
             );
         }
         for (oi, o) in self.orders.iter().enumerate() {
-            let oid = st.next_id();
+            let oid = o.id.unwrap_or_else(|| st.next_id());
             let mut lines = Vec::new();
             for l in &o.line_items {
                 lines.push(LineItem {
@@ -351,9 +361,13 @@ impl Fixture {
                 o.fulfillment_orders.clone()
             };
             for (fi, f) in fos.iter().enumerate() {
-                let fid = st.next_id();
-                let lid = location_id(&st, f.location.as_deref())
-                    .map_err(|e| err(format!("orders[{oi}].fulfillment_orders[{fi}]: {e}")))?;
+                let fid = f.id.unwrap_or_else(|| st.next_id());
+                let lid = match f.location_id {
+                    Some(id) if st.locations.contains_key(&id) => Ok(id),
+                    Some(id) => Err(err(format!("unknown location id {id}"))),
+                    None => location_id(&st, f.location.as_deref()),
+                }
+                .map_err(|e| err(format!("orders[{oi}].fulfillment_orders[{fi}]: {e}")))?;
                 let idx: Vec<usize> = if f.line_items.is_empty() {
                     (0..lines.len()).collect()
                 } else {
@@ -388,7 +402,7 @@ impl Fixture {
                 );
             }
             for f in &o.fulfillments {
-                let id = st.next_id();
+                let id = f.id.unwrap_or_else(|| st.next_id());
                 let status = f.status.clone().unwrap_or_else(|| "SUCCESS".into());
                 let display = if status == "CANCELLED" {
                     "CANCELED"
@@ -433,6 +447,23 @@ impl Fixture {
                 },
             );
         }
+        // Explicit ids may sit above the sequence; keep new ids clear of them.
+        let max = [
+            st.orders.keys().max(),
+            st.fulfillment_orders.keys().max(),
+            st.fulfillments.keys().max(),
+            st.locations.keys().max(),
+            st.fulfillment_orders
+                .values()
+                .flat_map(|f| f.line_items.iter().map(|l| &l.0))
+                .max(),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .copied()
+        .unwrap_or(0);
+        st.next_id = st.next_id.max(max + 1);
         Ok(st)
     }
 }

@@ -81,14 +81,32 @@ pub fn handleize(title: &str) -> String {
 
 /// The Product object.
 pub fn product_json(st: &State, p: &Product) -> Value {
-    let variants: Vec<Value> = p.variant_ids.iter().map(|v| reference("ProductVariant", *v)).collect();
+    let variants: Vec<Value> = p
+        .variant_ids
+        .iter()
+        .map(|v| reference("ProductVariant", *v))
+        .collect();
     let total: i64 = p
         .variant_ids
         .iter()
         .filter_map(|v| st.variants.get(v))
-        .map(|v| st.levels.values().filter(|l| l.item_id == v.inventory_item_id).map(|l| l.available).sum::<i64>())
+        .map(|v| {
+            st.levels
+                .values()
+                .filter(|l| l.item_id == v.inventory_item_id)
+                .map(|l| l.available)
+                .sum::<i64>()
+        })
         .sum();
-    let tracks = p.variant_ids.iter().filter_map(|v| st.variants.get(v)).any(|v| st.inventory_items.get(&v.inventory_item_id).is_some_and(|i| i.tracked));
+    let tracks = p
+        .variant_ids
+        .iter()
+        .filter_map(|v| st.variants.get(v))
+        .any(|v| {
+            st.inventory_items
+                .get(&v.inventory_item_id)
+                .is_some_and(|i| i.tracked)
+        });
     let options: Vec<Value> = p
         .options
         .iter()
@@ -134,7 +152,12 @@ pub fn product_json(st: &State, p: &Product) -> Value {
 
 /// The ProductVariant object.
 pub fn variant_json(st: &State, v: &Variant) -> Value {
-    let qty: i64 = st.levels.values().filter(|l| l.item_id == v.inventory_item_id).map(|l| l.available).sum();
+    let qty: i64 = st
+        .levels
+        .values()
+        .filter(|l| l.item_id == v.inventory_item_id)
+        .map(|l| l.available)
+        .sum();
     json!({
         "__typename": "ProductVariant",
         "id": gid("ProductVariant", v.id),
@@ -169,18 +192,32 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
 /// A free handle: a taken handle ending in a number gets the number incremented, others get `-1`, `-2`, ...
 fn unique_handle(st: &State, base: &str, except: Option<u64>) -> String {
     let base = if base.is_empty() { "product" } else { base };
-    let taken = |h: &str| st.products.values().any(|p| Some(p.id) != except && p.handle == h);
+    let taken = |h: &str| {
+        st.products
+            .values()
+            .any(|p| Some(p.id) != except && p.handle == h)
+    };
     if !taken(base) {
         return base.to_string();
     }
     let digits = base.len() - base.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-    if digits > 0 && digits < 19 && base.len() > digits && base.as_bytes()[base.len() - digits - 1] == b'-' {
+    if digits > 0
+        && digits < 19
+        && base.len() > digits
+        && base.as_bytes()[base.len() - digits - 1] == b'-'
+    {
         let (stem, num) = base.split_at(base.len() - digits);
         if let Ok(n) = num.parse::<u64>() {
-            return (n + 1..).map(|i| format!("{stem}{i}")).find(|h| !taken(h)).unwrap_or_default();
+            return (n + 1..)
+                .map(|i| format!("{stem}{i}"))
+                .find(|h| !taken(h))
+                .unwrap_or_default();
         }
     }
-    (1..).map(|i| format!("{base}-{i}")).find(|h| !taken(h)).unwrap_or_default()
+    (1..)
+        .map(|i| format!("{base}-{i}"))
+        .find(|h| !taken(h))
+        .unwrap_or_default()
 }
 
 /// Where errors point: productSet prefixes `input`, productCreate/Update use bare names.
@@ -191,19 +228,39 @@ enum Flavor {
 }
 
 fn field(flavor: Flavor, parts: &[&str]) -> Vec<String> {
-    let mut v = if flavor == Flavor::Set { vec!["input".to_string()] } else { vec![] };
+    let mut v = if flavor == Flavor::Set {
+        vec!["input".to_string()]
+    } else {
+        vec![]
+    };
     v.extend(parts.iter().map(|s| s.to_string()));
     v
 }
 
 fn err(flavor: Flavor, parts: &[&str], message: &str, code: &str) -> Value {
-    if flavor == Flavor::Set { coded_error(Some(field(flavor, parts)), message, Some(code)) } else { json!({"field": field(flavor, parts), "message": message}) }
+    if flavor == Flavor::Set {
+        coded_error(Some(field(flavor, parts)), message, Some(code))
+    } else {
+        json!({"field": field(flavor, parts), "message": message})
+    }
 }
 
 /// Applies scalar product fields; returns userErrors.
-fn apply_scalars(st: &State, p: &mut Product, input: &Map<String, Value>, flavor: Flavor, creating: bool) -> Vec<Value> {
+fn apply_scalars(
+    st: &State,
+    p: &mut Product,
+    input: &Map<String, Value>,
+    flavor: Flavor,
+    creating: bool,
+) -> Vec<Value> {
     let mut errors = Vec::new();
-    let whole = |msg: &str| if flavor == Flavor::Set { coded_error(Some(vec!["input".into()]), msg, Some("INVALID")) } else { json!({"field": ["input"], "message": msg}) };
+    let whole = |msg: &str| {
+        if flavor == Flavor::Set {
+            coded_error(Some(vec!["input".into()]), msg, Some("INVALID"))
+        } else {
+            json!({"field": ["input"], "message": msg})
+        }
+    };
     if let Some(t) = input.get("title").and_then(Value::as_str) {
         p.title = t.to_string();
     }
@@ -216,12 +273,20 @@ fn apply_scalars(st: &State, p: &mut Product, input: &Map<String, Value>, flavor
     for (key, label) in [("vendor", "Vendor"), ("productType", "Product type")] {
         if let Some(v) = input.get(key).and_then(Value::as_str) {
             if v.chars().count() > 255 {
-                errors.push(whole(&format!("{label} is too long (maximum is 255 characters)")));
+                errors.push(whole(&format!(
+                    "{label} is too long (maximum is 255 characters)"
+                )));
                 if key == "productType" {
-                    errors.push(whole("Custom product type is too long (maximum is 255 characters)"));
+                    errors.push(whole(
+                        "Custom product type is too long (maximum is 255 characters)",
+                    ));
                 }
             }
-            if key == "vendor" { p.vendor = v.to_string() } else { p.product_type = v.to_string() }
+            if key == "vendor" {
+                p.vendor = v.to_string()
+            } else {
+                p.product_type = v.to_string()
+            }
         }
     }
     if let Some(v) = input.get("descriptionHtml").and_then(Value::as_str) {
@@ -233,12 +298,22 @@ fn apply_scalars(st: &State, p: &mut Product, input: &Map<String, Value>, flavor
     if let Some(v) = input.get("tags").and_then(Value::as_array) {
         p.tags = super::customers::normalize_tags(v);
     }
-    match input.get("handle").and_then(Value::as_str).filter(|h| !h.trim().is_empty()) {
+    match input
+        .get("handle")
+        .and_then(Value::as_str)
+        .filter(|h| !h.trim().is_empty())
+    {
         Some(h) => {
             let normalized = handleize(h);
-            if st.products.values().any(|o| o.id != p.id && o.handle == normalized) {
+            if st
+                .products
+                .values()
+                .any(|o| o.id != p.id && o.handle == normalized)
+            {
                 errors.push(json!({"field": field(Flavor::Set, &["handle"]), "message": format!("Handle '{h}' already in use. Please provide a new handle.")}));
-                if flavor == Flavor::Set && let Some(o) = errors.last_mut().and_then(Value::as_object_mut) {
+                if flavor == Flavor::Set
+                    && let Some(o) = errors.last_mut().and_then(Value::as_object_mut)
+                {
                     o.insert("code".into(), json!("HANDLE_NOT_UNIQUE"));
                 }
             } else if normalized.chars().count() > 255 {
@@ -258,26 +333,56 @@ fn apply_scalars(st: &State, p: &mut Product, input: &Map<String, Value>, flavor
     errors
 }
 
+/// Product options: (name, values).
+type Options = Vec<(String, Vec<String>)>;
+
 struct VariantPlan {
     options: Vec<(String, String)>,
     input: Map<String, Value>,
 }
 
 /// productSet variants/options: validates and returns the planned variants.
-fn plan_variants(input: &Map<String, Value>, existing: Option<&Product>) -> Result<Option<(Vec<(String, Vec<String>)>, Vec<VariantPlan>)>, Vec<Value>> {
+fn plan_variants(
+    input: &Map<String, Value>,
+    existing: Option<&Product>,
+) -> Result<Option<(Options, Vec<VariantPlan>)>, Vec<Value>> {
     let variants = input.get("variants").and_then(Value::as_array);
     let options = input.get("productOptions").and_then(Value::as_array);
     match (variants, options) {
         (None, None) => Ok(None),
-        (Some(_), None) if existing.is_some() => Err(vec![coded_error(Some(vec!["input".into()]), "Must specify product options when updating variants.", Some("PRODUCT_OPTIONS_INPUT_MISSING"))]),
-        (None, Some(_)) => Err(vec![coded_error(Some(vec!["input".into()]), "Must specify variants when updating options.", Some("VARIANTS_INPUT_MISSING"))]),
+        (Some(_), None) if existing.is_some() => Err(vec![coded_error(
+            Some(vec!["input".into()]),
+            "Must specify product options when updating variants.",
+            Some("PRODUCT_OPTIONS_INPUT_MISSING"),
+        )]),
+        (None, Some(_)) => Err(vec![coded_error(
+            Some(vec!["input".into()]),
+            "Must specify variants when updating options.",
+            Some("VARIANTS_INPUT_MISSING"),
+        )]),
         (variants, options) => {
             let mut opts: Vec<(String, Vec<String>)> = options
                 .map(|o| {
                     o.iter()
                         .map(|opt| {
-                            let name = opt.get("name").and_then(Value::as_str).unwrap_or("Title").to_string();
-                            let values = opt.get("values").and_then(Value::as_array).map(|vs| vs.iter().filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string)).collect()).unwrap_or_default();
+                            let name = opt
+                                .get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("Title")
+                                .to_string();
+                            let values = opt
+                                .get("values")
+                                .and_then(Value::as_array)
+                                .map(|vs| {
+                                    vs.iter()
+                                        .filter_map(|v| {
+                                            v.get("name")
+                                                .and_then(Value::as_str)
+                                                .map(str::to_string)
+                                        })
+                                        .collect()
+                                })
+                                .unwrap_or_default();
                             (name, values)
                         })
                         .collect()
@@ -291,7 +396,22 @@ fn plan_variants(input: &Map<String, Value>, existing: Option<&Product>) -> Resu
                 let selected: Vec<(String, String)> = m
                     .get("optionValues")
                     .and_then(Value::as_array)
-                    .map(|ov| ov.iter().map(|o| (o.get("optionName").and_then(Value::as_str).unwrap_or("Title").to_string(), o.get("name").and_then(Value::as_str).unwrap_or("").to_string())).collect())
+                    .map(|ov| {
+                        ov.iter()
+                            .map(|o| {
+                                (
+                                    o.get("optionName")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or("Title")
+                                        .to_string(),
+                                    o.get("name")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or("")
+                                        .to_string(),
+                                )
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
                 for (n, val) in &selected {
                     match opts.iter_mut().find(|(on, _)| on == n) {
@@ -300,44 +420,108 @@ fn plan_variants(input: &Map<String, Value>, existing: Option<&Product>) -> Resu
                         None => opts.push((n.clone(), vec![val.clone()])),
                     }
                 }
-                let title = selected.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" / ");
+                let title = selected
+                    .iter()
+                    .map(|(_, v)| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" / ");
                 if seen.contains(&title) {
                     errors.push(json!({"field": ["input", "variants", i.to_string()], "message": format!("The variant '{title}' already exists. Please change at least one option value."), "code": "INVALID_VARIANT"}));
                 }
                 seen.push(title);
-                if let Some(cost) = m.get("inventoryItem").and_then(|ii| ii.get("cost")).and_then(|c| c.as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| c.as_f64())) {
-                    let f = vec!["input".to_string(), "variants".into(), i.to_string(), "inventoryItem".into(), "cost".into()];
+                if let Some(cost) = m
+                    .get("inventoryItem")
+                    .and_then(|ii| ii.get("cost"))
+                    .and_then(|c| {
+                        c.as_str()
+                            .and_then(|s| s.parse::<f64>().ok())
+                            .or_else(|| c.as_f64())
+                    })
+                {
+                    let f = vec![
+                        "input".to_string(),
+                        "variants".into(),
+                        i.to_string(),
+                        "inventoryItem".into(),
+                        "cost".into(),
+                    ];
                     if cost < 0.0 {
-                        errors.push(coded_error(Some(f), "Cost per item must be greater than or equal to 0", Some("INVALID_VARIANT")));
+                        errors.push(coded_error(
+                            Some(f),
+                            "Cost per item must be greater than or equal to 0",
+                            Some("INVALID_VARIANT"),
+                        ));
                     } else if cost >= 1e18 {
-                        errors.push(coded_error(Some(f), "Cost per item must be less than 1000000000000000000", Some("INVALID_VARIANT")));
+                        errors.push(coded_error(
+                            Some(f),
+                            "Cost per item must be less than 1000000000000000000",
+                            Some("INVALID_VARIANT"),
+                        ));
                     }
                 }
-                plans.push(VariantPlan { options: selected, input: m });
+                plans.push(VariantPlan {
+                    options: selected,
+                    input: m,
+                });
             }
             if !errors.is_empty() {
                 return Err(errors);
             }
             if opts.len() > 3 {
-                return Err(vec![coded_error(Some(vec!["input".into(), "productOptions".into()]), "Can only specify a maximum of 3 options", Some("OPTIONS_OVER_LIMIT"))]);
+                return Err(vec![coded_error(
+                    Some(vec!["input".into(), "productOptions".into()]),
+                    "Can only specify a maximum of 3 options",
+                    Some("OPTIONS_OVER_LIMIT"),
+                )]);
             }
             Ok(Some((opts, plans)))
         }
     }
 }
 
-fn create_variant(st: &mut State, product_id: u64, position: u32, options: Vec<(String, String)>, input: &Map<String, Value>) -> u64 {
+fn create_variant(
+    st: &mut State,
+    product_id: u64,
+    position: u32,
+    options: Vec<(String, String)>,
+    input: &Map<String, Value>,
+) -> u64 {
     let vid = st.next_id();
     let iid = st.next_id();
-    let title = if options.is_empty() { "Default Title".to_string() } else { options.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" / ") };
-    let options = if options.is_empty() { vec![("Title".into(), "Default Title".into())] } else { options };
-    let mut item = InventoryItem { id: iid, variant_id: vid, tracked: false, requires_shipping: true, ..InventoryItem::default() };
+    let title = if options.is_empty() {
+        "Default Title".to_string()
+    } else {
+        options
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let options = if options.is_empty() {
+        vec![("Title".into(), "Default Title".into())]
+    } else {
+        options
+    };
+    let mut item = InventoryItem {
+        id: iid,
+        variant_id: vid,
+        tracked: false,
+        requires_shipping: true,
+        ..InventoryItem::default()
+    };
     item.sku = input.get("sku").and_then(Value::as_str).map(str::to_string);
     if let Some(ii) = input.get("inventoryItem").and_then(Value::as_object) {
         let _ = apply_item_input(&mut item, ii, &[]);
     }
     let now = st.now_str();
-    let price = input.get("price").map(|p| p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string())).unwrap_or_else(|| "0.00".into());
+    let price = input
+        .get("price")
+        .map(|p| {
+            p.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| p.to_string())
+        })
+        .unwrap_or_else(|| "0.00".into());
     st.variants.insert(
         vid,
         Variant {
@@ -345,22 +529,53 @@ fn create_variant(st: &mut State, product_id: u64, position: u32, options: Vec<(
             product_id,
             title,
             price,
-            compare_at_price: input.get("compareAtPrice").and_then(|p| p.as_str().map(str::to_string)),
+            compare_at_price: input
+                .get("compareAtPrice")
+                .and_then(|p| p.as_str().map(str::to_string)),
             sku: item.sku.clone(),
-            barcode: input.get("barcode").and_then(Value::as_str).map(str::to_string),
+            barcode: input
+                .get("barcode")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             options,
             inventory_item_id: iid,
-            inventory_policy: input.get("inventoryPolicy").and_then(Value::as_str).unwrap_or("DENY").to_string(),
-            taxable: input.get("taxable").and_then(Value::as_bool).unwrap_or(true),
+            inventory_policy: input
+                .get("inventoryPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("DENY")
+                .to_string(),
+            taxable: input
+                .get("taxable")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
             position,
         },
     );
     st.inventory_items.insert(iid, item);
-    for q in input.get("inventoryQuantities").and_then(Value::as_array).into_iter().flatten() {
-        let Some(loc) = parse_gid(q.get("locationId"), "Location").filter(|l| st.locations.contains_key(l)) else { continue };
+    for q in input
+        .get("inventoryQuantities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(loc) =
+            parse_gid(q.get("locationId"), "Location").filter(|l| st.locations.contains_key(l))
+        else {
+            continue;
+        };
         let qty = q.get("quantity").and_then(Value::as_i64).unwrap_or(0);
         let id = st.next_id();
-        st.levels.insert(id, InventoryLevel { id, item_id: iid, location_id: loc, available: qty, on_hand: qty, updated_at: now.clone() });
+        st.levels.insert(
+            id,
+            InventoryLevel {
+                id,
+                item_id: iid,
+                location_id: loc,
+                available: qty,
+                on_hand: qty,
+                updated_at: now.clone(),
+            },
+        );
     }
     vid
 }
@@ -373,42 +588,83 @@ fn remove_variant(st: &mut State, vid: u64) {
 }
 
 fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
-    let input = args.get("input").and_then(Value::as_object).cloned().unwrap_or_default();
-    let synchronous = args.get("synchronous").and_then(Value::as_bool).unwrap_or(true);
+    let input = args
+        .get("input")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let synchronous = args
+        .get("synchronous")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let fail = |errors: Vec<Value>| json!({"product": null, "productSetOperation": null, "userErrors": errors});
     let mut target = None;
     if let Some(ident) = args.get("identifier").and_then(Value::as_object) {
         if ident.get("customId").is_some_and(|v| !v.is_null()) {
-            let mut e = FieldError::new("NOT_FOUND", "Metafield definition of type 'id' is required when using custom ids.");
+            let mut e = FieldError::new(
+                "NOT_FOUND",
+                "Metafield definition of type 'id' is required when using custom ids.",
+            );
             e.path = Some(vec![json!("productSet")]);
             return Err(e);
         }
         if input.get("id").is_some_and(|v| !v.is_null()) {
-            return Ok(fail(vec![coded_error(Some(vec!["input".into()]), "The id field is not allowed if identifier is provided.", Some("ID_NOT_ALLOWED"))]));
+            return Ok(fail(vec![coded_error(
+                Some(vec!["input".into()]),
+                "The id field is not allowed if identifier is provided.",
+                Some("ID_NOT_ALLOWED"),
+            )]));
         }
         if let Some(idv) = ident.get("id").filter(|v| !v.is_null()) {
             match parse_gid(Some(idv), "Product").filter(|id| st.products.contains_key(id)) {
                 Some(id) => target = Some(id),
-                None => return Ok(fail(vec![coded_error(Some(vec!["input".into()]), "Resource matching the identifier was not found.", Some("NOT_FOUND"))])),
+                None => {
+                    return Ok(fail(vec![coded_error(
+                        Some(vec!["input".into()]),
+                        "Resource matching the identifier was not found.",
+                        Some("NOT_FOUND"),
+                    )]));
+                }
             }
         } else if let Some(h) = ident.get("handle").and_then(Value::as_str) {
             let Some(given) = input.get("handle").and_then(Value::as_str) else {
-                return Ok(fail(vec![coded_error(Some(vec!["input".into()]), "The input field corresponding to the identifier is required.", Some("MISSING_FIELD_REQUIRED"))]));
+                return Ok(fail(vec![coded_error(
+                    Some(vec!["input".into()]),
+                    "The input field corresponding to the identifier is required.",
+                    Some("MISSING_FIELD_REQUIRED"),
+                )]));
             };
             if handleize(given) != handleize(h) {
-                return Ok(fail(vec![coded_error(Some(vec!["input".into()]), "The identifier value does not match the value of the corresponding field in the input.", Some("INPUT_MISMATCH"))]));
+                return Ok(fail(vec![coded_error(
+                    Some(vec!["input".into()]),
+                    "The identifier value does not match the value of the corresponding field in the input.",
+                    Some("INPUT_MISMATCH"),
+                )]));
             }
-            target = st.products.values().find(|p| p.handle == handleize(h)).map(|p| p.id);
+            target = st
+                .products
+                .values()
+                .find(|p| p.handle == handleize(h))
+                .map(|p| p.id);
         }
     } else if let Some(idv) = input.get("id").filter(|v| !v.is_null()) {
         match parse_gid(Some(idv), "Product").filter(|id| st.products.contains_key(id)) {
             Some(id) => target = Some(id),
-            None => return Ok(fail(vec![coded_error(Some(vec!["input".into(), "id".into()]), "Product does not exist", Some("PRODUCT_DOES_NOT_EXIST"))])),
+            None => {
+                return Ok(fail(vec![coded_error(
+                    Some(vec!["input".into(), "id".into()]),
+                    "Product does not exist",
+                    Some("PRODUCT_DOES_NOT_EXIST"),
+                )]));
+            }
         }
     }
     let creating = target.is_none();
     let existing = target.and_then(|id| st.products.get(&id)).cloned();
-    let mut p = existing.clone().unwrap_or_else(|| Product { status: "ACTIVE".into(), ..Product::default() });
+    let mut p = existing.clone().unwrap_or_else(|| Product {
+        status: "ACTIVE".into(),
+        ..Product::default()
+    });
     let mut errors = apply_scalars(st, &mut p, &input, Flavor::Set, creating);
     let plan = match plan_variants(&input, existing.as_ref()) {
         Ok(plan) => plan,
@@ -451,22 +707,37 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
         let op_id = st.next_id();
         let op = json!({"__typename": "ProductSetOperation", "id": gid("ProductSetOperation", op_id), "status": "COMPLETE", "product": reference("Product", pid), "userErrors": []});
         st.operations.insert(op_id, op);
-        return Ok(json!({"product": null, "productSetOperation": {"__typename": "ProductSetOperation", "id": gid("ProductSetOperation", op_id), "status": "CREATED", "product": null, "userErrors": []}, "userErrors": []}));
+        return Ok(
+            json!({"product": null, "productSetOperation": {"__typename": "ProductSetOperation", "id": gid("ProductSetOperation", op_id), "status": "CREATED", "product": null, "userErrors": []}, "userErrors": []}),
+        );
     }
     Ok(json!({"product": reference("Product", pid), "productSetOperation": null, "userErrors": []}))
 }
 
 fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
-    let (input, legacy) = match (args.get("product").filter(|v| !v.is_null()), args.get("input").filter(|v| !v.is_null())) {
+    let (input, legacy) = match (
+        args.get("product").filter(|v| !v.is_null()),
+        args.get("input").filter(|v| !v.is_null()),
+    ) {
         (Some(p), None) => (p.as_object().cloned().unwrap_or_default(), false),
         (None, Some(i)) => (i.as_object().cloned().unwrap_or_default(), true),
-        _ => return Err(FieldError::new("INVALID_FIELD_ARGUMENTS", "productCreate must include exactly one of the following arguments: input, product.")),
+        _ => {
+            return Err(FieldError::new(
+                "INVALID_FIELD_ARGUMENTS",
+                "productCreate must include exactly one of the following arguments: input, product.",
+            ));
+        }
     };
     let shop = reference("Shop", 1);
     if legacy && input.get("id").is_some_and(|v| !v.is_null()) {
-        return Ok(json!({"product": null, "shop": shop, "userErrors": [user_error(Some(&["input"]), "id cannot be specified during creation")]}));
+        return Ok(
+            json!({"product": null, "shop": shop, "userErrors": [user_error(Some(&["input"]), "id cannot be specified during creation")]}),
+        );
     }
-    let mut p = Product { status: "ACTIVE".into(), ..Product::default() };
+    let mut p = Product {
+        status: "ACTIVE".into(),
+        ..Product::default()
+    };
     let errors = apply_scalars(st, &mut p, &input, Flavor::Plain, true);
     if !errors.is_empty() {
         return Ok(json!({"product": null, "shop": shop, "userErrors": errors}));
@@ -478,11 +749,40 @@ fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     let opts: Vec<(String, Vec<String>)> = input
         .get("productOptions")
         .and_then(Value::as_array)
-        .map(|o| o.iter().map(|opt| (opt.get("name").and_then(Value::as_str).unwrap_or("Title").to_string(), opt.get("values").and_then(Value::as_array).map(|vs| vs.iter().filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string)).take(1).collect()).unwrap_or_default())).collect())
+        .map(|o| {
+            o.iter()
+                .map(|opt| {
+                    (
+                        opt.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("Title")
+                            .to_string(),
+                        opt.get("values")
+                            .and_then(Value::as_array)
+                            .map(|vs| {
+                                vs.iter()
+                                    .filter_map(|v| {
+                                        v.get("name").and_then(Value::as_str).map(str::to_string)
+                                    })
+                                    .take(1)
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let pid = p.id;
-    let first: Vec<(String, String)> = opts.iter().filter_map(|(n, v)| v.first().map(|x| (n.clone(), x.clone()))).collect();
-    p.options = if opts.is_empty() { vec![("Title".into(), vec!["Default Title".into()])] } else { opts };
+    let first: Vec<(String, String)> = opts
+        .iter()
+        .filter_map(|(n, v)| v.first().map(|x| (n.clone(), x.clone())))
+        .collect();
+    p.options = if opts.is_empty() {
+        vec![("Title".into(), vec!["Default Title".into()])]
+    } else {
+        opts
+    };
     let vid = create_variant(st, pid, 1, first, &Map::new());
     p.variant_ids.push(vid);
     st.products.insert(pid, p);
@@ -491,13 +791,29 @@ fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
 }
 
 fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
-    let input = args.get("product").or_else(|| args.get("input")).and_then(Value::as_object).cloned().unwrap_or_default();
+    let input = args
+        .get("product")
+        .or_else(|| args.get("input"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let ident = args.get("identifier").and_then(Value::as_object);
     let id = ident
-        .and_then(|i| parse_gid(i.get("id"), "Product").or_else(|| i.get("handle").and_then(Value::as_str).and_then(|h| st.products.values().find(|p| p.handle == handleize(h)).map(|p| p.id))))
+        .and_then(|i| {
+            parse_gid(i.get("id"), "Product").or_else(|| {
+                i.get("handle").and_then(Value::as_str).and_then(|h| {
+                    st.products
+                        .values()
+                        .find(|p| p.handle == handleize(h))
+                        .map(|p| p.id)
+                })
+            })
+        })
         .or_else(|| parse_gid(input.get("id"), "Product"));
     let Some(mut p) = id.and_then(|id| st.products.get(&id)).cloned() else {
-        return Ok(json!({"product": null, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]}));
+        return Ok(
+            json!({"product": null, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]}),
+        );
     };
     let errors = apply_scalars(st, &mut p, &input, Flavor::Plain, false);
     if !errors.is_empty() {
@@ -511,10 +827,18 @@ fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
 }
 
 fn product_delete(st: &mut State, args: &Map<String, Value>) -> Value {
-    let input = args.get("input").and_then(Value::as_object).cloned().unwrap_or_default();
-    let synchronous = args.get("synchronous").and_then(Value::as_bool).unwrap_or(true);
+    let input = args
+        .get("input")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let synchronous = args
+        .get("synchronous")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let shop = reference("Shop", 1);
-    let Some(p) = parse_gid(input.get("id"), "Product").and_then(|id| st.products.remove(&id)) else {
+    let Some(p) = parse_gid(input.get("id"), "Product").and_then(|id| st.products.remove(&id))
+    else {
         return json!({"deletedProductId": null, "productDeleteOperation": null, "shop": shop, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]});
     };
     for v in &p.variant_ids {
@@ -531,29 +855,63 @@ fn product_delete(st: &mut State, args: &Map<String, Value>) -> Value {
 }
 
 /// Product root fields; `None` when `field` is not one of them.
-pub fn resolve(st: &mut State, field: &str, args: &Map<String, Value>, _cx: &RootCtx) -> Option<Result<Value, FieldError>> {
+pub fn resolve(
+    st: &mut State,
+    field: &str,
+    args: &Map<String, Value>,
+    _cx: &RootCtx,
+) -> Option<Result<Value, FieldError>> {
     Some(match field {
         "productSet" => product_set(st, args),
         "productCreate" => product_create(st, args),
         "productUpdate" => product_update(st, args),
         "productDelete" => Ok(product_delete(st, args)),
-        "product" => Ok(parse_gid(args.get("id"), "Product").and_then(|id| st.products.get(&id)).map(|p| product_json(st, p)).unwrap_or(Value::Null)),
-        "productVariant" => Ok(parse_gid(args.get("id"), "ProductVariant").and_then(|id| st.variants.get(&id)).map(|v| variant_json(st, v)).unwrap_or(Value::Null)),
-        "productOperation" => Ok(args.get("id").and_then(Value::as_str).and_then(|g| super::load(st, g)).unwrap_or(Value::Null)),
-        "productByHandle" => Ok(args.get("handle").and_then(Value::as_str).and_then(|h| st.products.values().find(|p| p.handle == h)).map(|p| product_json(st, p)).unwrap_or(Value::Null)),
+        "product" => Ok(parse_gid(args.get("id"), "Product")
+            .and_then(|id| st.products.get(&id))
+            .map(|p| product_json(st, p))
+            .unwrap_or(Value::Null)),
+        "productVariant" => Ok(parse_gid(args.get("id"), "ProductVariant")
+            .and_then(|id| st.variants.get(&id))
+            .map(|v| variant_json(st, v))
+            .unwrap_or(Value::Null)),
+        "productOperation" => Ok(args
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|g| super::load(st, g))
+            .unwrap_or(Value::Null)),
+        "productByHandle" => Ok(args
+            .get("handle")
+            .and_then(Value::as_str)
+            .and_then(|h| st.products.values().find(|p| p.handle == h))
+            .map(|p| product_json(st, p))
+            .unwrap_or(Value::Null)),
         "productByIdentifier" => {
-            let ident = args.get("identifier").and_then(Value::as_object).cloned().unwrap_or_default();
+            let ident = args
+                .get("identifier")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             if ident.get("customId").is_some_and(|v| !v.is_null()) {
-                let mut e = FieldError::new("NOT_FOUND", "Metafield definition of type 'id' is required when using custom ids.");
+                let mut e = FieldError::new(
+                    "NOT_FOUND",
+                    "Metafield definition of type 'id' is required when using custom ids.",
+                );
                 e.path = Some(vec![json!("productByIdentifier")]);
                 return Some(Err(e));
             }
             let found = parse_gid(ident.get("id"), "Product")
                 .and_then(|id| st.products.get(&id))
-                .or_else(|| ident.get("handle").and_then(Value::as_str).and_then(|h| st.products.values().find(|p| p.handle == h)));
+                .or_else(|| {
+                    ident
+                        .get("handle")
+                        .and_then(Value::as_str)
+                        .and_then(|h| st.products.values().find(|p| p.handle == h))
+                });
             Ok(found.map(|p| product_json(st, p)).unwrap_or(Value::Null))
         }
-        "products" => Ok(Value::Array(st.products.values().map(|p| product_json(st, p)).collect())),
+        "products" => Ok(Value::Array(
+            st.products.values().map(|p| product_json(st, p)).collect(),
+        )),
         "productsCount" => Ok(json!({"count": st.products.len(), "precision": "EXACT"})),
         _ => return None,
     })
@@ -561,5 +919,9 @@ pub fn resolve(st: &mut State, field: &str, args: &Map<String, Value>, _cx: &Roo
 
 /// Levels of an item, for `InventoryItem.inventoryLevels`.
 pub fn item_levels(st: &State, item: u64) -> Vec<Value> {
-    st.levels.values().filter(|l| l.item_id == item).map(|l| level_json(st, l)).collect()
+    st.levels
+        .values()
+        .filter(|l| l.item_id == item)
+        .map(|l| level_json(st, l))
+        .collect()
 }
