@@ -1,4 +1,5 @@
 //! The `shopsync` command line.
+pub mod bench_emulator;
 pub mod emulator;
 
 use std::process::ExitCode;

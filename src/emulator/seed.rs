@@ -447,6 +447,7 @@ impl Fixture {
                 },
             );
         }
+        st.reindex_customers();
         // Explicit ids may sit above the sequence; keep new ids clear of them.
         let max = [
             st.orders.keys().max(),

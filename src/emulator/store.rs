@@ -29,6 +29,9 @@ pub struct State {
     pub now: Option<DateTime<Utc>>,
     /// Customers.
     pub customers: BTreeMap<u64, Customer>,
+    /// Customer id by normalised email and by E.164 phone (uniqueness checks stay O(log n)).
+    #[serde(skip)]
+    pub customer_keys: BTreeMap<String, u64>,
     /// Products.
     pub products: BTreeMap<u64, Product>,
     /// Product variants.
@@ -75,6 +78,30 @@ impl State {
         let id = self.next_id;
         self.next_id += 1;
         id
+    }
+
+    /// Rebuilds [`State::customer_keys`] from the customers.
+    pub fn reindex_customers(&mut self) {
+        self.customer_keys = self
+            .customers
+            .values()
+            .flat_map(|c| {
+                [
+                    c.email.clone().map(|e| (format!("e:{e}"), c.id)),
+                    c.phone.clone().map(|p| (format!("p:{p}"), c.id)),
+                ]
+            })
+            .flatten()
+            .collect();
+    }
+
+    /// The customer holding `email` (normalised) or `phone` (E.164), if any.
+    pub fn customer_by_key(&self, email: Option<&str>, phone: Option<&str>) -> Option<u64> {
+        match (email, phone) {
+            (Some(e), _) => self.customer_keys.get(&format!("e:{e}")).copied(),
+            (None, Some(p)) => self.customer_keys.get(&format!("p:{p}")).copied(),
+            _ => None,
+        }
     }
 
     /// Records that the state changed.

@@ -240,14 +240,15 @@ fn apply(st: &State, c: &mut Customer, input: &Map<String, Value>, flavor: Flavo
             None => c.email = None,
             Some(e) => {
                 if e.chars().count() > 255 {
+                    // Shopify reports the length and the format check (long local parts fail it too).
                     errors
                         .push(flavor.err("email", "Email is too long (maximum is 255 characters)"));
+                    errors.push(flavor.err("email", "Email is invalid"));
                 } else if !email_re().is_match(&e) {
                     errors.push(flavor.err("email", "Email is invalid"));
                 } else if st
-                    .customers
-                    .values()
-                    .any(|o| o.id != c.id && o.email.as_deref() == Some(e.as_str()))
+                    .customer_by_key(Some(&e), None)
+                    .is_some_and(|o| o != c.id)
                 {
                     errors.push(flavor.err("email", "Email has already been taken"));
                 }
@@ -262,9 +263,8 @@ fn apply(st: &State, c: &mut Customer, input: &Map<String, Value>, flavor: Flavo
                 None => errors.push(flavor.err("phone", "Phone is invalid")),
                 Some(p) => {
                     if st
-                        .customers
-                        .values()
-                        .any(|o| o.id != c.id && o.phone.as_deref() == Some(p.as_str()))
+                        .customer_by_key(None, Some(&p))
+                        .is_some_and(|o| o != c.id)
                     {
                         errors.push(flavor.err("phone", "Phone has already been taken"));
                     }
@@ -342,6 +342,24 @@ fn store(st: &mut State, mut c: Customer, create: bool) -> u64 {
     }
     c.updated_at = now;
     let id = c.id;
+    if let Some(old) = st.customers.get(&id) {
+        let keys = [
+            old.email.clone().map(|e| format!("e:{e}")),
+            old.phone.clone().map(|p| format!("p:{p}")),
+        ];
+        for k in keys.into_iter().flatten() {
+            st.customer_keys.remove(&k);
+        }
+    }
+    for k in [
+        c.email.clone().map(|e| format!("e:{e}")),
+        c.phone.clone().map(|p| format!("p:{p}")),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        st.customer_keys.insert(k, id);
+    }
     st.customers.insert(id, c);
     st.touch();
     id
@@ -528,6 +546,7 @@ fn delete(st: &mut State, input: &Map<String, Value>) -> Value {
         Some(c) => {
             let id = c.id;
             st.customers.remove(&id);
+            st.reindex_customers();
             st.touch();
             json!({"deletedCustomerId": gid("Customer", id), "shop": shop, "userErrors": []})
         }

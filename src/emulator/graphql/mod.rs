@@ -5,7 +5,11 @@ pub mod exec;
 pub mod validate;
 pub mod values;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use apollo_compiler::executable::{Field, OperationType};
+use apollo_compiler::validation::Valid;
 use apollo_compiler::{ExecutableDocument, Node};
 use serde_json::{Map, Value, json};
 
@@ -28,6 +32,31 @@ impl Answer {
     fn ok(body: Value) -> Self {
         Answer { status: 200, body }
     }
+}
+
+/// Validated documents by (version, text): clients send the same few documents over and over.
+fn cached_document(
+    version: ApiVersion,
+    query: &str,
+) -> Result<Arc<Valid<ExecutableDocument>>, Vec<Value>> {
+    const CAPACITY: usize = 1024;
+    static CACHE: OnceLock<Mutex<HashMap<(ApiVersion, String), Arc<Valid<ExecutableDocument>>>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = (version, query.to_string());
+    if let Some(doc) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(doc.clone());
+    }
+    let doc = Arc::new(validate::parse_and_validate(
+        crate::schema::schema(version),
+        query,
+    )?);
+    let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.len() >= CAPACITY {
+        guard.clear();
+    }
+    guard.insert(key, doc.clone());
+    Ok(doc)
 }
 
 fn location(node: &Node<Field>, doc: &ExecutableDocument) -> Value {
@@ -68,10 +97,11 @@ pub fn execute(shared: &Shared, version: ApiVersion, body: &[u8]) -> Answer {
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
     let schema = crate::schema::schema(version);
-    let doc = match validate::parse_and_validate(schema, query) {
+    let doc = match cached_document(version, query) {
         Ok(doc) => doc,
         Err(errors) => return Answer::ok(json!({"errors": errors})),
     };
+    let doc: &Valid<ExecutableDocument> = &doc;
     let op = match doc.operations.get(operation_name) {
         Ok(op) => op,
         Err(_) => {
@@ -192,10 +222,10 @@ pub fn execute(shared: &Shared, version: ApiVersion, body: &[u8]) -> Answer {
         let f = fields[0];
         let args = exec.field_args(f);
         if let Some(err) = domain::check_input_sizes(f.name.as_str(), &args) {
-            let mut e = err.into_json(location(f, &doc), json!([]));
+            let mut e = err.into_json(location(f, doc), json!([]));
             if let Some(obj) = e.as_object_mut() {
                 obj.remove("locations");
-                obj.insert("locations".into(), location(f, &doc));
+                obj.insert("locations".into(), location(f, doc));
             }
             return Answer::ok(json!({"errors": [e], "extensions": cost_ext(Value::Null, status)}));
         }
@@ -234,7 +264,7 @@ pub fn execute(shared: &Shared, version: ApiVersion, body: &[u8]) -> Answer {
                 data.insert(key, out);
             }
             Err(err) => {
-                field_errors.push(err.into_json(location(f, &doc), json!([key.clone()])));
+                field_errors.push(err.into_json(location(f, doc), json!([key.clone()])));
                 data.insert(key, Value::Null);
             }
         }
