@@ -34,14 +34,16 @@ impl Answer {
     }
 }
 
+/// Validated documents keyed by version and text.
+type DocCache = HashMap<(ApiVersion, String), Arc<Valid<ExecutableDocument>>>;
+
 /// Validated documents by (version, text): clients send the same few documents over and over.
 fn cached_document(
     version: ApiVersion,
     query: &str,
 ) -> Result<Arc<Valid<ExecutableDocument>>, Vec<Value>> {
     const CAPACITY: usize = 1024;
-    static CACHE: OnceLock<Mutex<HashMap<(ApiVersion, String), Arc<Valid<ExecutableDocument>>>>> =
-        OnceLock::new();
+    static CACHE: OnceLock<Mutex<DocCache>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     let key = (version, query.to_string());
     if let Some(doc) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
@@ -182,7 +184,7 @@ pub fn execute(shared: &Shared, version: ApiVersion, body: &[u8]) -> Answer {
 
     let mut exec = Exec {
         schema,
-        doc: &doc,
+        doc,
         vars: &vars,
         errors: Vec::new(),
     };
