@@ -305,6 +305,12 @@ fn apply_scalars(
     {
         Some(h) => {
             let normalized = handleize(h);
+            // A handle with nothing usable falls back to a generated `product`, `product-1`, ...
+            let normalized = if normalized.is_empty() {
+                unique_handle(st, "product", Some(p.id).filter(|_| !creating))
+            } else {
+                normalized
+            };
             if st
                 .products
                 .values()
