@@ -16,6 +16,7 @@ pub mod controls;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod rest;
 pub mod seed;
 pub mod server;
 pub mod store;

@@ -193,6 +193,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/admin/api/{version}/graphql.json", post(graphql))
         .merge(super::controls::router())
+        .merge(super::rest::router())
         .fallback(|| async { json_response(404, json!({"errors": "Not Found"})) })
         .with_state(shared)
 }
