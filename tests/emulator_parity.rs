@@ -385,6 +385,7 @@ fn seed_from_capture(capture: &Value) -> Fixture {
     if !orders.is_empty() {
         doc["orders"] = Value::Array(orders);
     }
+
     if !locations.is_empty() {
         doc["locations"] = Value::Array(
             locations
@@ -394,6 +395,44 @@ fn seed_from_capture(capture: &Value) -> Fixture {
         );
     }
     Fixture::parse(doc.to_string().as_bytes(), "capture seed").unwrap()
+}
+
+/// Learns which emulator GID stands for which recorded GID by walking Shopify's and the emulator's answers
+/// side by side.
+fn learn_ids(expected: &Value, actual: &Value, map: &mut BTreeMap<String, String>) {
+    match (expected, actual) {
+        (Value::String(e), Value::String(a))
+            if e.starts_with("gid://shopify/") && a.starts_with("gid://shopify/") && e != a =>
+        {
+            let ty = |s: &str| s.split('/').nth(3).map(str::to_string);
+            if ty(e) == ty(a) {
+                map.insert(e.clone(), a.clone());
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => x.iter().for_each(|(k, v)| {
+            if let Some(w) = y.get(k) {
+                learn_ids(v, w, map)
+            }
+        }),
+        (Value::Array(x), Value::Array(y)) => {
+            x.iter().zip(y).for_each(|(v, w)| learn_ids(v, w, map))
+        }
+        _ => {}
+    }
+}
+
+/// Rewrites recorded GIDs in request variables to the emulator's equivalents.
+fn translate_ids(v: &Value, map: &BTreeMap<String, String>) -> Value {
+    match v {
+        Value::String(s) => Value::String(map.get(s).cloned().unwrap_or_else(|| s.clone())),
+        Value::Array(a) => Value::Array(a.iter().map(|x| translate_ids(x, map)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), translate_ids(x, map)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 struct Outcome {
@@ -431,6 +470,7 @@ async fn run_file(file: &Path, out: &mut Vec<Outcome>) {
                 .to_string()
         };
         let mut named: BTreeMap<String, Value> = BTreeMap::new();
+        let mut ids: BTreeMap<String, String> = BTreeMap::new();
         let run_req = |req: &Value| {
             let doc = req["document"]
                 .as_str()
@@ -473,7 +513,7 @@ async fn run_file(file: &Path, out: &mut Vec<Outcome>) {
             };
             let (doc, vars) = run_req(req);
             let primary_answer = primary.clone();
-            let vars = substitute(&vars, &capture, &primary_answer, &named);
+            let vars = translate_ids(&substitute(&vars, &capture, &primary_answer, &named), &ids);
             let response = if target["request"].is_null() {
                 primary_answer
             } else {
@@ -490,6 +530,9 @@ async fn run_file(file: &Path, out: &mut Vec<Outcome>) {
             let expected = get(&capture, target["capturePath"].as_str().unwrap_or("$"));
             let actual =
                 get(&response, target["proxyPath"].as_str().unwrap_or("$")).unwrap_or(Value::Null);
+            if let Some(e) = &expected {
+                learn_ids(e, &actual, &mut ids);
+            }
             let Some(expected) = expected else {
                 out.push(Outcome {
                     domain: domain.clone(),

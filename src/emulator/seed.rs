@@ -56,6 +56,8 @@ pub struct ShopSeed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CustomerSeed {
+    /// Explicit numeric id (to mirror a recorded store).
+    pub id: Option<u64>,
     /// Email.
     pub email: Option<String>,
     /// Phone.
@@ -227,7 +229,7 @@ impl Fixture {
             }
         };
         for (i, c) in self.customers.iter().enumerate() {
-            let id = st.next_id();
+            let id = c.id.unwrap_or_else(|| st.next_id());
             let phone = match &c.phone {
                 Some(p) => Some(normalize_phone(p).ok_or_else(|| {
                     err(format!("customers[{i}].phone `{p}` is not a phone number"))
@@ -454,6 +456,7 @@ impl Fixture {
             st.fulfillment_orders.keys().max(),
             st.fulfillments.keys().max(),
             st.locations.keys().max(),
+            st.customers.keys().max(),
             st.fulfillment_orders
                 .values()
                 .flat_map(|f| f.line_items.iter().map(|l| &l.0))
