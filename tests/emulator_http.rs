@@ -235,3 +235,33 @@ async fn faults_and_reset_controls() {
     assert_eq!(v["data"]["customers"]["nodes"], json!([]));
     let _ = ApiVersion::DEFAULT;
 }
+
+#[tokio::test]
+async fn actual_cost_is_refunded_like_the_captures() {
+    // Captured on a live store: this selection requests 11 and, when the customer is null, costs 10.
+    // A frozen clock keeps refill out of the bucket arithmetic.
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let emu = Emulator::builder()
+        .clock(clock)
+        .start_on_loopback()
+        .await
+        .unwrap();
+    let q = "mutation C($input: CustomerInput!) { customerCreate(input: $input) { customer { id email defaultEmailAddress { emailAddress } } userErrors { field message } } }";
+    let ok = gql(&emu, q, json!({"input": {"email": "cost@example.com"}})).await;
+    assert_eq!(ok["extensions"]["cost"]["requestedQueryCost"], 11);
+    assert_eq!(ok["extensions"]["cost"]["actualQueryCost"], 11);
+    assert_eq!(
+        ok["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"],
+        1989
+    );
+    let dup = gql(&emu, q, json!({"input": {"email": "cost@example.com"}})).await;
+    assert_eq!(dup["extensions"]["cost"]["requestedQueryCost"], 11);
+    assert_eq!(dup["extensions"]["cost"]["actualQueryCost"], 10);
+    assert_eq!(
+        dup["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"],
+        1979
+    );
+    let read = gql(&emu, "{ customers(first: 10) { nodes { id } } }", json!({})).await;
+    assert_eq!(read["extensions"]["cost"]["requestedQueryCost"], 12);
+    assert_eq!(read["extensions"]["cost"]["actualQueryCost"], 3);
+}

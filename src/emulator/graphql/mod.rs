@@ -276,8 +276,15 @@ pub fn execute(shared: &Shared, version: ApiVersion, body: &[u8]) -> Answer {
     if !field_errors.is_empty() {
         body.insert("errors".into(), Value::Array(field_errors));
     }
+    let actual = cost::actual(&exec, op, &data).min(requested);
+    let status = if inner.throttling || inner.faults.force_throttle {
+        inner.bucket.refund(requested - actual);
+        inner.bucket.status_at(now)
+    } else {
+        status
+    };
     body.insert("data".into(), Value::Object(data));
-    body.insert("extensions".into(), cost_ext(json!(requested), status));
+    body.insert("extensions".into(), cost_ext(json!(actual), status));
     Answer::ok(Value::Object(body))
 }
 
