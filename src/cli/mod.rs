@@ -3,8 +3,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench_emulator;
 pub mod bench_warehouse;
 mod crd;
+pub mod emulator;
 mod plan;
 mod run;
 mod specs;
@@ -28,6 +30,36 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Run syncs from spec files, once or on their schedules, with no cluster.
     Run(run::RunArgs),
+    /// Run the local Shopify Admin API emulator.
+    Emulator(emulator::EmulatorArgs),
+    /// Benchmarks (not tests) behind the figures in BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Simple mutations a second the emulator answers on loopback, throttling off.
+    Emulator {
+        /// Mutations to send.
+        #[arg(long, default_value_t = 20_000)]
+        mutations: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+    /// Plans over a large PostgreSQL table against the cost of copying it out with psql.
+    Warehouse {
+        /// The PostgreSQL warehouse (psql must accept the same URL).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+        postgres_url: String,
+        /// Rows in the generated table.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Where the state and spill files go.
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        work_dir: std::path::PathBuf,
+    },
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
@@ -54,6 +86,31 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => block_on(plan::run(args)),
         Command::Run(args) => block_on(run::run(args)),
+        Command::Emulator(args) => {
+            block_on(async move { emulator::run(args).await.map(|()| ExitCode::SUCCESS) })
+        }
+        Command::Bench(BenchCommand::Emulator {
+            mutations,
+            concurrency,
+        }) => block_on(async move {
+            bench_emulator::run(mutations, concurrency)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }),
+        Command::Bench(BenchCommand::Warehouse {
+            postgres_url,
+            rows,
+            work_dir,
+        }) => block_on(async move {
+            let options = bench_warehouse::Options {
+                postgres_url,
+                rows,
+                work_dir,
+            };
+            let report = bench_warehouse::run(&options).await?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,581 @@
+//! Code discounts and redeem codes.
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{FieldError, RootCtx, gid, parse_gid, reference};
+use crate::emulator::store::State;
+
+/// A code discount (DiscountCodeNode + DiscountCodeBasic).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Discount {
+    /// Numeric id.
+    pub id: u64,
+    /// Title.
+    pub title: String,
+    /// Start time.
+    pub starts_at: Option<String>,
+    /// End time.
+    pub ends_at: Option<String>,
+    /// ACTIVE, EXPIRED, SCHEDULED.
+    pub status: String,
+    /// The input as given (for fields not modelled separately).
+    pub input: Value,
+    /// Redeem codes: (id, code).
+    pub codes: Vec<(u64, String)>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last update time.
+    pub updated_at: String,
+}
+
+/// An asynchronous redeem-code bulk creation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BulkCreation {
+    /// Numeric id.
+    pub id: u64,
+    /// Discount.
+    pub discount_id: u64,
+    /// Per code: (code, error message if any, created redeem code id).
+    pub results: Vec<(String, Option<String>, Option<u64>)>,
+}
+
+fn derr(field: Option<Vec<&str>>, message: &str, code: Option<&str>) -> Value {
+    json!({"field": field, "message": message, "code": code, "extraInfo": null})
+}
+
+fn money(amount: &Value) -> Value {
+    let a = amount
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| amount.as_f64().map(|f| f.to_string()))
+        .unwrap_or_else(|| "0.0".into());
+    let a = if a.contains('.') { a } else { format!("{a}.0") };
+    json!({"amount": a, "currencyCode": "USD"})
+}
+
+fn percent_text(p: f64) -> String {
+    let v = p * 100.0;
+    if v.fract() == 0.0 {
+        format!("{}%", v as i64)
+    } else {
+        format!("{v}%")
+    }
+}
+
+/// The DiscountCodeBasic object.
+pub fn basic_json(_st: &State, d: &Discount) -> Value {
+    let i = &d.input;
+    let value = &i["customerGets"]["value"];
+    let (value_json, summary) = if let Some(p) = value.get("percentage").and_then(Value::as_f64) {
+        (
+            json!({"__typename": "DiscountPercentage", "percentage": p}),
+            format!("{} off", percent_text(p)),
+        )
+    } else if let Some(a) = value.get("discountAmount") {
+        let m = money(&a["amount"]);
+        let s = format!("${} off", m["amount"].as_str().unwrap_or("0"));
+        (
+            json!({"__typename": "DiscountAmount", "amount": m, "appliesOnEachItem": a.get("appliesOnEachItem").and_then(Value::as_bool).unwrap_or(false)}),
+            s,
+        )
+    } else {
+        (Value::Null, String::new())
+    };
+    let all_items = i["customerGets"]["items"]
+        .get("all")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let items = if all_items {
+        json!({"__typename": "AllDiscountItems", "allItems": true})
+    } else {
+        json!({"__typename": "DiscountProducts", "products": [], "productVariants": []})
+    };
+    let mut summary = format!("{summary} one-time purchase products");
+    if let Some(sub) = i["minimumRequirement"]["subtotal"].get("greaterThanOrEqualToSubtotal") {
+        let m = money(sub);
+        let amount: f64 = m["amount"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0.0);
+        summary.push_str(&format!(" \u{2022} Minimum purchase of ${amount:.2}"));
+    }
+    let min = match (
+        &i["minimumRequirement"]["subtotal"],
+        &i["minimumRequirement"]["quantity"],
+    ) {
+        (s, _) if s.is_object() => {
+            json!({"__typename": "DiscountMinimumSubtotal", "greaterThanOrEqualToSubtotal": money(&s["greaterThanOrEqualToSubtotal"])})
+        }
+        (_, q) if q.is_object() => {
+            json!({"__typename": "DiscountMinimumQuantity", "greaterThanOrEqualToQuantity": q["greaterThanOrEqualToQuantity"].as_str().map(str::to_string).unwrap_or_else(|| q["greaterThanOrEqualToQuantity"].to_string())})
+        }
+        _ => Value::Null,
+    };
+    let cw = &i["combinesWith"];
+    let b = |k: &str| cw.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let codes: Vec<Value> = d.codes.iter().map(|(id, code)| json!({"__typename": "DiscountRedeemCode", "id": gid("DiscountRedeemCode", *id), "code": code, "asyncUsageCount": 0})).collect();
+    json!({
+        "__typename": "DiscountCodeBasic",
+        "title": d.title,
+        "status": d.status,
+        "summary": summary,
+        "startsAt": d.starts_at,
+        "endsAt": d.ends_at,
+        "createdAt": d.created_at,
+        "updatedAt": d.updated_at,
+        "asyncUsageCount": 0,
+        "usageLimit": i.get("usageLimit").cloned().unwrap_or(Value::Null),
+        "appliesOncePerCustomer": i.get("appliesOncePerCustomer").and_then(Value::as_bool).unwrap_or(false),
+        "discountClasses": [if all_items { "ORDER" } else { "PRODUCT" }],
+        "discountClass": if all_items { "ORDER" } else { "PRODUCT" },
+        "combinesWith": {"productDiscounts": b("productDiscounts"), "orderDiscounts": b("orderDiscounts"), "shippingDiscounts": b("shippingDiscounts")},
+        "codes": codes,
+        "codesCount": {"count": d.codes.len(), "precision": "EXACT"},
+        "context": {"__typename": "DiscountBuyerSelectionAll", "all": "ALL"},
+        "customerGets": {
+            "value": value_json,
+            "items": items,
+            "appliesOnOneTimePurchase": i["customerGets"].get("appliesOnOneTimePurchase").and_then(Value::as_bool).unwrap_or(true),
+            "appliesOnSubscription": i["customerGets"].get("appliesOnSubscription").and_then(Value::as_bool).unwrap_or(false),
+        },
+        "minimumRequirement": min,
+        "tags": i.get("tags").cloned().unwrap_or(json!([])),
+    })
+}
+
+fn node_json(st: &State, d: &Discount) -> Value {
+    let basic = basic_json(st, d);
+    json!({"__typename": "DiscountCodeNode", "id": gid("DiscountCodeNode", d.id), "codeDiscount": basic, "discount": basic})
+}
+
+fn code_taken(st: &State, code: &str, except: Option<u64>) -> bool {
+    st.discounts
+        .values()
+        .any(|d| Some(d.id) != except && d.codes.iter().any(|(_, c)| c.eq_ignore_ascii_case(code)))
+}
+
+/// Validates a `DiscountCodeBasicInput` (`arg` names the argument in error paths).
+fn validate(
+    st: &State,
+    arg: &str,
+    input: &Map<String, Value>,
+    creating: bool,
+    except: Option<u64>,
+) -> Vec<Value> {
+    let mut errors = Vec::new();
+    match input.get("title").and_then(Value::as_str) {
+        Some(t) if t.trim().is_empty() => errors.push(derr(
+            Some(vec![arg, "title"]),
+            "Title can't be blank",
+            Some("BLANK"),
+        )),
+        Some(t) if t.chars().count() > 255 => errors.push(derr(
+            Some(vec![arg, "title"]),
+            "Title is too long (maximum is 255 characters)",
+            Some("TOO_LONG"),
+        )),
+        None if creating => errors.push(derr(
+            Some(vec![arg, "title"]),
+            "Title can't be blank",
+            Some("BLANK"),
+        )),
+        _ => {}
+    }
+    match input.get("code").and_then(Value::as_str) {
+        None if creating => errors.push(derr(
+            Some(vec![arg, "code"]),
+            "Code can't be blank",
+            Some("BLANK"),
+        )),
+        Some("") => errors.push(derr(
+            Some(vec![arg, "code"]),
+            "Code is too short (minimum is 1 character)",
+            Some("TOO_SHORT"),
+        )),
+        Some(c) if c.contains('\n') || c.contains('\r') => errors.push(derr(
+            Some(vec![arg, "code"]),
+            "Code cannot contain newline characters.",
+            Some("INVALID"),
+        )),
+        Some(c) if c.chars().count() > 255 => errors.push(derr(
+            Some(vec![arg, "code"]),
+            "Code is too long (maximum is 255 characters)",
+            Some("TOO_LONG"),
+        )),
+        Some(c) if code_taken(st, c, except) => errors.push(derr(
+            Some(vec![arg, "code"]),
+            "Code must be unique. Please try a different code.",
+            Some("TAKEN"),
+        )),
+        _ => {}
+    }
+    if (creating && input.get("startsAt").is_none_or(Value::is_null))
+        || input.get("startsAt").is_some_and(Value::is_null)
+    {
+        errors.push(derr(
+            Some(vec![arg, "startsAt"]),
+            "Starts at can't be blank",
+            Some("BLANK"),
+        ));
+    }
+    if let Some(p) = input
+        .get("customerGets")
+        .and_then(|c| c.get("value"))
+        .and_then(|v| v.get("percentage"))
+        .and_then(Value::as_f64)
+        && !(0.0..=1.0).contains(&p)
+    {
+        errors.push(derr(
+            Some(vec![arg, "customerGets", "value", "percentage"]),
+            "Value must be between 0.0 and 1.0",
+            Some("VALUE_OUTSIDE_RANGE"),
+        ));
+    }
+    errors
+}
+
+fn status_for(starts: Option<&str>, ends: Option<&str>, now: &str) -> &'static str {
+    match (starts, ends) {
+        (_, Some(e)) if e <= now => "EXPIRED",
+        (Some(s), _) if s > now => "SCHEDULED",
+        _ => "ACTIVE",
+    }
+}
+
+fn normalize_time(v: Option<&Value>) -> Option<String> {
+    let s = v?.as_str()?;
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| {
+        t.with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    })
+}
+
+fn basic_create(st: &mut State, args: &Map<String, Value>) -> Value {
+    let input = args
+        .get("basicCodeDiscount")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let errors = validate(st, "basicCodeDiscount", &input, true, None);
+    if !errors.is_empty() {
+        return json!({"codeDiscountNode": null, "userErrors": errors});
+    }
+    let now = st.now_str();
+    let id = st.next_id();
+    let code_id = st.next_id();
+    let starts = normalize_time(input.get("startsAt"));
+    let ends = normalize_time(input.get("endsAt"));
+    let d = Discount {
+        id,
+        title: input
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        status: status_for(starts.as_deref(), ends.as_deref(), &now).into(),
+        starts_at: starts,
+        ends_at: ends,
+        input: Value::Object(input.clone()),
+        codes: vec![(
+            code_id,
+            input
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        )],
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    st.discounts.insert(id, d);
+    st.touch();
+    json!({"codeDiscountNode": reference("DiscountCodeNode", id), "userErrors": []})
+}
+
+fn unknown(field: &str) -> Value {
+    derr(
+        Some(vec![field]),
+        "Code discount does not exist.",
+        Some("INVALID"),
+    )
+}
+
+fn basic_update(st: &mut State, args: &Map<String, Value>) -> Value {
+    let input = args
+        .get("basicCodeDiscount")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let Some(mut d) = parse_gid(args.get("id"), "DiscountCodeNode")
+        .and_then(|id| st.discounts.get(&id))
+        .cloned()
+    else {
+        return json!({"codeDiscountNode": null, "userErrors": [unknown("id")]});
+    };
+    let errors = validate(st, "basicCodeDiscount", &input, false, Some(d.id));
+    if !errors.is_empty() {
+        return json!({"codeDiscountNode": null, "userErrors": errors});
+    }
+    if let (Some(obj), Value::Object(old)) = (Some(&input), &mut d.input) {
+        for (k, v) in obj {
+            old.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(t) = input.get("title").and_then(Value::as_str) {
+        d.title = t.to_string();
+    }
+    if input.contains_key("startsAt") {
+        d.starts_at = normalize_time(input.get("startsAt"));
+    }
+    if input.contains_key("endsAt") {
+        d.ends_at = normalize_time(input.get("endsAt"));
+    }
+    if let Some(c) = input.get("code").and_then(Value::as_str)
+        && let Some(first) = d.codes.first_mut()
+    {
+        first.1 = c.to_string();
+    }
+    let now = st.now_str();
+    d.status = status_for(d.starts_at.as_deref(), d.ends_at.as_deref(), &now).into();
+    d.updated_at = now;
+    let id = d.id;
+    st.discounts.insert(id, d);
+    st.touch();
+    json!({"codeDiscountNode": reference("DiscountCodeNode", id), "userErrors": []})
+}
+
+fn set_active(st: &mut State, args: &Map<String, Value>, active: bool) -> Value {
+    let now = st.now_str();
+    let Some(d) =
+        parse_gid(args.get("id"), "DiscountCodeNode").and_then(|id| st.discounts.get_mut(&id))
+    else {
+        return json!({"codeDiscountNode": null, "userErrors": [unknown("id")]});
+    };
+    if active {
+        d.ends_at = None;
+        if d.starts_at.as_deref().is_some_and(|s| s > now.as_str()) {
+            d.starts_at = Some(now.clone());
+        }
+    } else {
+        d.ends_at = Some(now.clone());
+    }
+    d.status = if active { "ACTIVE" } else { "EXPIRED" }.into();
+    d.updated_at = now;
+    let id = d.id;
+    st.touch();
+    json!({"codeDiscountNode": reference("DiscountCodeNode", id), "userErrors": []})
+}
+
+fn bulk_add(st: &mut State, args: &Map<String, Value>) -> Value {
+    let Some(did) = parse_gid(args.get("discountId"), "DiscountCodeNode")
+        .filter(|id| st.discounts.contains_key(id))
+    else {
+        return json!({"bulkCreation": null, "userErrors": [unknown("discountId")]});
+    };
+    let codes: Vec<String> = args
+        .get("codes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.get("code").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if codes.is_empty() {
+        return json!({"bulkCreation": null, "userErrors": [derr(Some(vec!["codes"]), "Codes can't be blank", Some("BLANK"))]});
+    }
+    let mut results = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let error = if code.is_empty() {
+            Some("is too short (minimum is 1 character)")
+        } else if code.contains('\n') || code.contains('\r') {
+            Some("cannot contain newline characters.")
+        } else if code.chars().count() > 255 {
+            Some("is too long (maximum is 255 characters)")
+        } else if codes[..i].iter().any(|c| c.eq_ignore_ascii_case(code)) {
+            Some("Codes must be unique within BulkDiscountCodeCreation")
+        } else if code_taken(st, code, None) {
+            Some("must be unique. Please try a different code.")
+        } else {
+            None
+        };
+        let created = if error.is_none() {
+            let cid = st.next_id();
+            if let Some(d) = st.discounts.get_mut(&did) {
+                d.codes.push((cid, code.clone()));
+            }
+            Some(cid)
+        } else {
+            None
+        };
+        results.push((code.clone(), error.map(str::to_string), created));
+    }
+    let id = st.next_id();
+    let count = results.len();
+    st.bulk_creations.insert(
+        id,
+        BulkCreation {
+            id,
+            discount_id: did,
+            results,
+        },
+    );
+    st.touch();
+    // Shopify answers before the asynchronous job runs; polling shows the outcome.
+    json!({"bulkCreation": {"__typename": "DiscountRedeemCodeBulkCreation", "id": gid("DiscountRedeemCodeBulkCreation", id), "done": false, "codesCount": count, "importedCount": 0, "failedCount": 0, "createdAt": st.now_str(), "discountCode": reference("DiscountCodeNode", did), "codes": []}, "userErrors": []})
+}
+
+fn bulk_creation_json(b: &BulkCreation) -> Value {
+    let imported = b.results.iter().filter(|r| r.2.is_some()).count();
+    let codes: Vec<Value> = b
+        .results
+        .iter()
+        .map(|(code, err, id)| {
+            json!({
+                "code": code,
+                "errors": err.as_ref().map(|m| vec![json!({"field": ["code"], "message": m, "code": null, "extraInfo": null})]).unwrap_or_default(),
+                "discountRedeemCode": id.map(|i| json!({"id": gid("DiscountRedeemCode", i), "code": code, "asyncUsageCount": 0})),
+            })
+        })
+        .collect();
+    json!({
+        "__typename": "DiscountRedeemCodeBulkCreation",
+        "id": gid("DiscountRedeemCodeBulkCreation", b.id),
+        "done": true,
+        "codesCount": b.results.len(),
+        "importedCount": imported,
+        "failedCount": b.results.len() - imported,
+        "discountCode": reference("DiscountCodeNode", b.discount_id),
+        "codes": codes,
+    })
+}
+
+fn bulk_delete(st: &mut State, args: &Map<String, Value>) -> Value {
+    let given: Vec<&str> = ["ids", "search", "savedSearchId"]
+        .into_iter()
+        .filter(|k| args.get(*k).is_some_and(|v| !v.is_null()))
+        .collect();
+    let fail = |e: Value| json!({"job": null, "userErrors": [e]});
+    if given.is_empty() {
+        return fail(derr(
+            None,
+            "Missing expected argument key: 'ids', 'search' or 'saved_search_id'.",
+            Some("MISSING_ARGUMENT"),
+        ));
+    }
+    if given.len() > 1 {
+        return fail(derr(
+            None,
+            "Only one of 'ids', 'search' or 'saved_search_id' is allowed.",
+            Some("TOO_MANY_ARGUMENTS"),
+        ));
+    }
+    let Some(did) = parse_gid(args.get("discountId"), "DiscountCodeNode")
+        .filter(|id| st.discounts.contains_key(id))
+    else {
+        return fail(unknown("discountId"));
+    };
+    match given[0] {
+        "search"
+            if args
+                .get("search")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.trim().is_empty()) =>
+        {
+            fail(derr(
+                Some(vec!["search"]),
+                "'Search' can't be blank.",
+                Some("BLANK"),
+            ))
+        }
+        "search" => fail(derr(
+            None,
+            "The emulator does not support redeem-code searches.",
+            None,
+        )),
+        "savedSearchId" => fail(derr(
+            Some(vec!["savedSearchId"]),
+            "Invalid 'saved_search_id'.",
+            Some("INVALID"),
+        )),
+        _ => {
+            let ids: Vec<u64> = args
+                .get("ids")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| parse_gid(Some(v), "DiscountRedeemCode"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if ids.is_empty() {
+                return fail(derr(None, "Something went wrong, please try again.", None));
+            }
+            if let Some(d) = st.discounts.get_mut(&did) {
+                d.codes.retain(|(id, _)| !ids.contains(id));
+            }
+            st.touch();
+            let job = st.next_id();
+            json!({"job": {"id": gid("Job", job), "done": true}, "userErrors": []})
+        }
+    }
+}
+
+/// Discount root fields; `None` when `field` is not one of them.
+pub fn resolve(
+    st: &mut State,
+    field: &str,
+    args: &Map<String, Value>,
+    _cx: &RootCtx,
+) -> Option<Result<Value, FieldError>> {
+    Some(Ok(match field {
+        "discountCodeBasicCreate" => basic_create(st, args),
+        "discountCodeBasicUpdate" => basic_update(st, args),
+        "discountCodeActivate" => set_active(st, args, true),
+        "discountCodeDeactivate" => set_active(st, args, false),
+        "discountCodeDelete" => match parse_gid(args.get("id"), "DiscountCodeNode")
+            .and_then(|id| st.discounts.remove(&id))
+        {
+            Some(d) => {
+                st.touch();
+                json!({"deletedCodeDiscountId": gid("DiscountCodeNode", d.id), "userErrors": []})
+            }
+            None => json!({"deletedCodeDiscountId": null, "userErrors": [unknown("id")]}),
+        },
+        "discountAutomaticDelete" => {
+            json!({"deletedAutomaticDiscountId": null, "userErrors": [derr(Some(vec!["id"]), "Automatic discount does not exist.", Some("INVALID"))]})
+        }
+        "discountRedeemCodeBulkAdd" => bulk_add(st, args),
+        "discountCodeRedeemCodeBulkDelete" => bulk_delete(st, args),
+        "discountRedeemCodeBulkCreation" => {
+            parse_gid(args.get("id"), "DiscountRedeemCodeBulkCreation")
+                .and_then(|id| st.bulk_creations.get(&id))
+                .map(bulk_creation_json)
+                .unwrap_or(Value::Null)
+        }
+        "codeDiscountNode" | "discountNode" => parse_gid(args.get("id"), "DiscountCodeNode")
+            .and_then(|id| st.discounts.get(&id))
+            .map(|d| node_json(st, d))
+            .unwrap_or(Value::Null),
+        "codeDiscountNodeByCode" => {
+            let code = args.get("code").and_then(Value::as_str).unwrap_or_default();
+            st.discounts
+                .values()
+                .find(|d| d.codes.iter().any(|(_, c)| c.eq_ignore_ascii_case(code)))
+                .map(|d| node_json(st, d))
+                .unwrap_or(Value::Null)
+        }
+        _ => return None,
+    }))
+}
+
+/// Loads a discount-domain object.
+pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
+    match ty {
+        "DiscountCodeNode" | "DiscountNode" => st.discounts.get(&id).map(|d| node_json(st, d)),
+        "DiscountRedeemCodeBulkCreation" => st.bulk_creations.get(&id).map(bulk_creation_json),
+        _ => None,
+    }
+}

@@ -1,0 +1,738 @@
+//! Orders, fulfillment orders, fulfillments and fulfillment events.
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{FieldError, RootCtx, gid, parse_gid, reference};
+use crate::emulator::store::State;
+
+/// An order (seeded).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Order {
+    /// Numeric id.
+    pub id: u64,
+    /// Name, e.g. `#1001`.
+    pub name: String,
+    /// Line items.
+    pub line_items: Vec<LineItem>,
+}
+
+/// An order line item.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LineItem {
+    /// Numeric id.
+    pub id: u64,
+    /// Title.
+    pub title: String,
+    /// Quantity.
+    pub quantity: i64,
+    /// SKU.
+    pub sku: Option<String>,
+}
+
+/// A fulfillment order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FulfillmentOrder {
+    /// Numeric id.
+    pub id: u64,
+    /// Order.
+    pub order_id: u64,
+    /// Assigned location.
+    pub location_id: u64,
+    /// FulfillmentOrderStatus.
+    pub status: String,
+    /// FulfillmentOrderRequestStatus.
+    pub request_status: String,
+    /// Line items: (FO line item id, order line item id, remaining quantity, total quantity).
+    pub line_items: Vec<(u64, u64, i64, i64)>,
+    /// Active holds: (hold id, reason, handle, reason notes).
+    pub holds: Vec<(u64, String, String, Option<String>)>,
+    /// When a scheduled FO becomes open.
+    pub fulfill_at: Option<String>,
+    /// Whether progress was reported.
+    pub progress_reported: bool,
+    /// Creation time.
+    pub created_at: String,
+    /// Last update.
+    pub updated_at: String,
+}
+
+/// A fulfillment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Fulfillment {
+    /// Numeric id.
+    pub id: u64,
+    /// Order.
+    pub order_id: u64,
+    /// FulfillmentStatus (SUCCESS, CANCELLED, ...).
+    pub status: String,
+    /// Fulfillment events, oldest first.
+    pub events: Vec<u64>,
+    /// FulfillmentDisplayStatus.
+    pub display_status: String,
+    /// Time the latest in-transit event happened.
+    pub in_transit_at: Option<String>,
+    /// Estimated delivery.
+    pub estimated_delivery_at: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// A fulfillment event.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FulfillmentEvent {
+    /// Numeric id.
+    pub id: u64,
+    /// Fulfillment.
+    pub fulfillment_id: u64,
+    /// The input as given, plus status.
+    pub fields: Map<String, Value>,
+    /// Creation time.
+    pub created_at: String,
+}
+
+fn display_reason(reason: &str) -> String {
+    match reason {
+        "AWAITING_RETURN_ITEMS" => "Exchange items awaiting return delivery".into(),
+        other => {
+            let lower = other.replace('_', " ").to_lowercase();
+            let mut c = lower.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        }
+    }
+}
+
+fn supported_actions(fo: &FulfillmentOrder) -> Vec<&'static str> {
+    let remaining: i64 = fo.line_items.iter().map(|l| l.2).sum();
+    match fo.status.as_str() {
+        "OPEN" => {
+            let mut a = vec!["CREATE_FULFILLMENT", "REPORT_PROGRESS", "MOVE", "HOLD"];
+            if remaining > 1 {
+                a.push("SPLIT");
+            }
+            a
+        }
+        "ON_HOLD" => vec!["RELEASE_HOLD", "HOLD", "MOVE"],
+        "IN_PROGRESS" => vec![
+            "CREATE_FULFILLMENT",
+            "REPORT_PROGRESS",
+            "HOLD",
+            "MARK_AS_OPEN",
+        ],
+        "SCHEDULED" => vec!["MARK_AS_OPEN"],
+        "INCOMPLETE" => vec!["REQUEST_FULFILLMENT", "CREATE_FULFILLMENT", "HOLD", "MOVE"],
+        _ => vec![],
+    }
+}
+
+fn hold_json(h: &(u64, String, String, Option<String>)) -> Value {
+    json!({"__typename": "FulfillmentHold", "id": gid("FulfillmentHold", h.0), "reason": h.1, "handle": h.2, "reasonNotes": h.3, "displayReason": display_reason(&h.1), "heldByRequestingApp": true})
+}
+
+/// The FulfillmentOrder object.
+pub fn fo_json(st: &State, fo: &FulfillmentOrder) -> Value {
+    let order = st.orders.get(&fo.order_id);
+    let location_name = st
+        .locations
+        .get(&fo.location_id)
+        .map(|l| l.name.clone())
+        .unwrap_or_default();
+    let lines: Vec<Value> = fo
+        .line_items
+        .iter()
+        .filter(|l| l.2 > 0 || fo.status != "CLOSED")
+        .map(|(id, li, remaining, total)| {
+            let line = order.and_then(|o| o.line_items.iter().find(|x| x.id == *li));
+            json!({
+                "__typename": "FulfillmentOrderLineItem",
+                "id": gid("FulfillmentOrderLineItem", *id),
+                "totalQuantity": total,
+                "remainingQuantity": remaining,
+                "lineItem": {"id": gid("LineItem", *li), "title": line.map(|l| l.title.clone()), "quantity": line.map(|l| l.quantity), "sku": line.and_then(|l| l.sku.clone())},
+            })
+        })
+        .collect();
+    let lines = if fo.status == "CLOSED" || fo.status == "CANCELLED" {
+        vec![]
+    } else {
+        lines
+    };
+    json!({
+        "__typename": "FulfillmentOrder",
+        "id": gid("FulfillmentOrder", fo.id),
+        "status": fo.status,
+        "requestStatus": fo.request_status,
+        // Unscheduled fulfillment orders report their creation time as `fulfillAt`.
+        "fulfillAt": fo.fulfill_at.clone().or_else(|| (fo.status != "SCHEDULED").then(|| fo.created_at.clone())),
+        "fulfillBy": null,
+        "createdAt": fo.created_at,
+        "updatedAt": fo.updated_at,
+        "supportedActions": supported_actions(fo).iter().map(|a| json!({"action": a})).collect::<Vec<_>>(),
+        "assignedLocation": {"name": location_name, "location": reference("Location", fo.location_id)},
+        "fulfillmentHolds": fo.holds.iter().map(hold_json).collect::<Vec<_>>(),
+        "lineItems": lines,
+        "order": reference("Order", fo.order_id),
+        "orderId": gid("Order", fo.order_id),
+        "orderName": order.map(|o| o.name.clone()),
+    })
+}
+
+fn order_json(st: &State, o: &Order) -> Value {
+    let fos: Vec<&FulfillmentOrder> = st
+        .fulfillment_orders
+        .values()
+        .filter(|f| f.order_id == o.id)
+        .collect();
+    let display = if fos.iter().any(|f| f.status == "IN_PROGRESS") {
+        "IN_PROGRESS"
+    } else if st
+        .fulfillments
+        .values()
+        .any(|f| f.order_id == o.id && f.status == "SUCCESS")
+    {
+        if fos.iter().any(|f| {
+            f.line_items.iter().any(|l| l.2 > 0)
+                && !matches!(f.status.as_str(), "CLOSED" | "CANCELLED")
+        }) {
+            "PARTIALLY_FULFILLED"
+        } else {
+            "FULFILLED"
+        }
+    } else {
+        "UNFULFILLED"
+    };
+    json!({
+        "__typename": "Order",
+        "id": gid("Order", o.id),
+        "name": o.name,
+        "displayFulfillmentStatus": display,
+        "fulfillmentOrders": st.fulfillment_orders.values().filter(|f| f.order_id == o.id).map(|f| reference("FulfillmentOrder", f.id)).collect::<Vec<_>>(),
+        "fulfillments": st.fulfillments.values().filter(|f| f.order_id == o.id).map(|f| reference("Fulfillment", f.id)).collect::<Vec<_>>(),
+        "lineItems": o.line_items.iter().map(|l| json!({"id": gid("LineItem", l.id), "title": l.title, "quantity": l.quantity, "sku": l.sku})).collect::<Vec<_>>(),
+    })
+}
+
+fn fulfillment_json(st: &State, f: &Fulfillment) -> Value {
+    json!({
+        "__typename": "Fulfillment",
+        "id": gid("Fulfillment", f.id),
+        "status": f.status,
+        "displayStatus": f.display_status,
+        "inTransitAt": f.in_transit_at,
+        "estimatedDeliveryAt": f.estimated_delivery_at,
+        "createdAt": f.created_at,
+        "order": reference("Order", f.order_id),
+        "events": f.events.iter().filter_map(|e| st.fulfillment_events.get(e)).map(event_json).collect::<Vec<_>>(),
+    })
+}
+
+fn event_json(e: &FulfillmentEvent) -> Value {
+    let mut m = e.fields.clone();
+    m.remove("fulfillmentId");
+    m.insert("__typename".into(), json!("FulfillmentEvent"));
+    m.insert("id".into(), json!(gid("FulfillmentEvent", e.id)));
+    m.insert("createdAt".into(), json!(e.created_at));
+    for k in [
+        "message",
+        "happenedAt",
+        "estimatedDeliveryAt",
+        "city",
+        "province",
+        "country",
+        "zip",
+        "address1",
+        "latitude",
+        "longitude",
+    ] {
+        m.entry(k.to_string()).or_insert(Value::Null);
+    }
+    Value::Object(m)
+}
+
+fn ue(field: Option<&[&str]>, message: &str, code: Option<&str>) -> Value {
+    json!({"field": field.map(|f| f.iter().map(|s| s.to_string()).collect::<Vec<_>>()), "message": message, "code": code})
+}
+
+fn find_fo(st: &State, args: &Map<String, Value>, root: &str) -> Result<u64, FieldError> {
+    let raw = args
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match parse_gid(args.get("id"), "FulfillmentOrder")
+        .filter(|id| st.fulfillment_orders.contains_key(id))
+    {
+        Some(id) => Ok(id),
+        None => {
+            let mut e = FieldError::new("RESOURCE_NOT_FOUND", format!("Invalid id: {raw}"));
+            e.path = Some(vec![json!(root)]);
+            Err(e)
+        }
+    }
+}
+
+/// Splits `quantities` (FO line item id -> quantity) off `fo_id` into a new FO; returns the new FO's id.
+fn split_off(st: &mut State, fo_id: u64, quantities: &[(u64, i64)], status: &str) -> Option<u64> {
+    let new_id = st.next_id();
+    let mut fo = st.fulfillment_orders.get(&fo_id)?.clone();
+    let mut new_lines = Vec::new();
+    for (line_id, qty) in quantities {
+        if let Some(l) = fo.line_items.iter_mut().find(|l| l.0 == *line_id) {
+            l.2 -= qty;
+            l.3 -= qty;
+            let nid = st.next_id();
+            new_lines.push((nid, l.1, *qty, *qty));
+        }
+    }
+    fo.line_items.retain(|l| l.3 > 0);
+    let now = st.now_str();
+    let new = FulfillmentOrder {
+        id: new_id,
+        line_items: new_lines,
+        holds: vec![],
+        status: status.into(),
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        progress_reported: false,
+        ..fo.clone()
+    };
+    fo.updated_at = now;
+    st.fulfillment_orders.insert(fo_id, fo);
+    st.fulfillment_orders.insert(new_id, new);
+    Some(new_id)
+}
+
+fn requested_lines(fo: &FulfillmentOrder, arg: Option<&Value>) -> Vec<(u64, i64)> {
+    arg.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| {
+                    Some((
+                        parse_gid(l.get("id"), "FulfillmentOrderLineItem")?,
+                        l.get("quantity").and_then(Value::as_i64).unwrap_or(0),
+                    ))
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(id, _)| fo.line_items.iter().any(|l| l.0 == *id))
+        .collect()
+}
+
+fn is_partial(fo: &FulfillmentOrder, lines: &[(u64, i64)]) -> bool {
+    !lines.is_empty()
+        && fo.line_items.iter().any(|l| {
+            lines
+                .iter()
+                .find(|(id, _)| *id == l.0)
+                .map(|(_, q)| *q)
+                .unwrap_or(0)
+                < l.2
+        })
+}
+
+fn hold(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let id = find_fo(st, args, "fulfillmentOrderHold")?;
+    let fo = st.fulfillment_orders.get(&id).cloned().unwrap_or_default();
+    let input = args
+        .get("fulfillmentHold")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let fail = |e: Value| json!({"fulfillmentHold": null, "fulfillmentOrder": null, "remainingFulfillmentOrder": null, "userErrors": [e]});
+    let handle = input
+        .get("handle")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let raw_lines = input
+        .get("fulfillmentOrderLineItems")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, l) in raw_lines.iter().enumerate() {
+        if l.get("quantity").and_then(Value::as_i64).unwrap_or(0) <= 0 {
+            let idx = i.to_string();
+            return Ok(fail(ue(
+                Some(&[
+                    "fulfillmentHold",
+                    "fulfillmentOrderLineItems",
+                    &idx,
+                    "quantity",
+                ]),
+                "You must select at least one item to place on partial hold.",
+                Some("GREATER_THAN_ZERO"),
+            )));
+        }
+        if raw_lines[..i].iter().any(|o| o.get("id") == l.get("id")) {
+            return Ok(fail(ue(
+                Some(&["fulfillmentHold", "fulfillmentOrderLineItems"]),
+                "must contain unique line item ids",
+                Some("DUPLICATED_FULFILLMENT_ORDER_LINE_ITEMS"),
+            )));
+        }
+    }
+    if !matches!(
+        fo.status.as_str(),
+        "OPEN" | "ON_HOLD" | "IN_PROGRESS" | "INCOMPLETE" | "SCHEDULED"
+    ) {
+        return Ok(fail(ue(
+            Some(&["id"]),
+            "The fulfillment order is not in a holdable state.",
+            None,
+        )));
+    }
+    if fo.holds.len() >= 10 {
+        return Ok(fail(ue(
+            Some(&["id"]),
+            "The maximum number of fulfillment holds for this fulfillment order has been reached for this app. An app can only have up to 10 holds on a single fulfillment order at any one time.",
+            Some("FULFILLMENT_ORDER_HOLD_LIMIT_REACHED"),
+        )));
+    }
+    if fo.holds.iter().any(|h| h.2 == handle) {
+        return Ok(fail(ue(
+            Some(&["fulfillmentHold", "handle"]),
+            "The handle provided for the fulfillment hold is already in use by this app for another hold on this fulfillment order.",
+            Some("DUPLICATE_FULFILLMENT_HOLD_HANDLE"),
+        )));
+    }
+    let lines = requested_lines(&fo, input.get("fulfillmentOrderLineItems"));
+    let partial = is_partial(&fo, &lines);
+    if partial && fo.status == "ON_HOLD" {
+        return Ok(fail(ue(
+            Some(&["fulfillmentHold", "fulfillmentOrderLineItems"]),
+            "The fulfillment order is not in a splittable state.",
+            Some("FULFILLMENT_ORDER_NOT_SPLITTABLE"),
+        )));
+    }
+    let remaining = if partial {
+        // The unheld quantities move to a new OPEN fulfillment order.
+        let rest: Vec<(u64, i64)> = fo
+            .line_items
+            .iter()
+            .map(|l| {
+                (
+                    l.0,
+                    l.2 - lines
+                        .iter()
+                        .find(|(id, _)| *id == l.0)
+                        .map(|(_, q)| *q)
+                        .unwrap_or(0),
+                )
+            })
+            .filter(|(_, q)| *q > 0)
+            .collect();
+        split_off(st, id, &rest, "OPEN")
+    } else {
+        None
+    };
+    let hold_id = st.next_id();
+    let hold = (
+        hold_id,
+        input
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("OTHER")
+            .to_string(),
+        handle,
+        input
+            .get("reasonNotes")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    );
+    let now = st.now_str();
+    if let Some(f) = st.fulfillment_orders.get_mut(&id) {
+        f.holds.push(hold.clone());
+        f.status = "ON_HOLD".into();
+        f.updated_at = now;
+    }
+    st.touch();
+    Ok(
+        json!({"fulfillmentHold": hold_json(&hold), "fulfillmentOrder": reference("FulfillmentOrder", id), "remainingFulfillmentOrder": remaining.map(|r| reference("FulfillmentOrder", r)), "userErrors": []}),
+    )
+}
+
+fn release_hold(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let id = find_fo(st, args, "fulfillmentOrderReleaseHold")?;
+    let ids: Option<Vec<u64>> = args.get("holdIds").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|v| parse_gid(Some(v), "FulfillmentHold"))
+            .collect()
+    });
+    let now = st.now_str();
+    let Some(fo) = st.fulfillment_orders.get_mut(&id) else {
+        return Ok(Value::Null);
+    };
+    if fo.status != "ON_HOLD" {
+        return Ok(
+            json!({"fulfillmentOrder": null, "userErrors": [ue(None, "The fulfillment order is not on hold.", None)]}),
+        );
+    }
+    match ids {
+        Some(ids) => fo.holds.retain(|h| !ids.contains(&h.0)),
+        None => fo.holds.clear(),
+    }
+    if fo.holds.is_empty() {
+        fo.status = "OPEN".into();
+    }
+    fo.updated_at = now;
+    st.touch();
+    Ok(json!({"fulfillmentOrder": reference("FulfillmentOrder", id), "userErrors": []}))
+}
+
+fn simple_transition(
+    st: &mut State,
+    args: &Map<String, Value>,
+    root: &str,
+) -> Result<Value, FieldError> {
+    let id = find_fo(st, args, root)?;
+    let now = st.now_str();
+    let Some(fo) = st.fulfillment_orders.get_mut(&id) else {
+        return Ok(Value::Null);
+    };
+    let err = |m: String| Ok(json!({"fulfillmentOrder": null, "userErrors": [ue(None, &m, None)]}));
+    match root {
+        "fulfillmentOrderOpen" => {
+            if !(fo.status == "SCHEDULED" || (fo.status == "IN_PROGRESS" && fo.progress_reported)) {
+                return err(format!(
+                    "Expected fulfillment order status to be valid but it was {}.",
+                    fo.status.to_lowercase()
+                ));
+            }
+            fo.status = "OPEN".into();
+            fo.progress_reported = false;
+            fo.fulfill_at = None;
+        }
+        "fulfillmentOrderClose" => {
+            return err(
+                "The fulfillment order's assigned fulfillment service must be of api type".into(),
+            );
+        }
+        "fulfillmentOrderReschedule" => {
+            if fo.status != "SCHEDULED" {
+                return err("Fulfillment order must be scheduled.".into());
+            }
+            fo.fulfill_at = args
+                .get("fulfillAt")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        "fulfillmentOrderReportProgress" => {
+            if !matches!(fo.status.as_str(), "OPEN" | "IN_PROGRESS") {
+                return err(format!(
+                    "Expected fulfillment order status to be valid but it was {}.",
+                    fo.status.to_lowercase()
+                ));
+            }
+            fo.status = "IN_PROGRESS".into();
+            fo.progress_reported = true;
+        }
+        _ => return Ok(Value::Null),
+    }
+    fo.updated_at = now;
+    st.touch();
+    Ok(json!({"fulfillmentOrder": reference("FulfillmentOrder", id), "userErrors": []}))
+}
+
+fn cancel(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let id = find_fo(st, args, "fulfillmentOrderCancel")?;
+    let fo = st.fulfillment_orders.get(&id).cloned().unwrap_or_default();
+    let fail = |e: Value| {
+        Ok(
+            json!({"fulfillmentOrder": null, "replacementFulfillmentOrder": null, "userErrors": [e]}),
+        )
+    };
+    if fo.progress_reported {
+        return fail(ue(
+            Some(&["id"]),
+            "Cannot cancel fulfillment order that has had progress reported. Mark as unfulfilled first.",
+            Some("FULFILLMENT_ORDER_HAS_MANUALLY_REPORTED_PROGRESS"),
+        ));
+    }
+    if matches!(fo.status.as_str(), "CANCELLED" | "INCOMPLETE")
+        || (fo.status == "CLOSED" && fo.line_items.iter().all(|l| l.2 == 0))
+    {
+        return fail(ue(
+            None,
+            "Fulfillment order is not in cancelable request state and can't be canceled.",
+            None,
+        ));
+    }
+    let rest: Vec<(u64, i64)> = fo
+        .line_items
+        .iter()
+        .map(|l| (l.0, l.2))
+        .filter(|(_, q)| *q > 0)
+        .collect();
+    let replacement = split_off(st, id, &rest, "OPEN");
+    if let Some(f) = st.fulfillment_orders.get_mut(&id) {
+        f.status = "CLOSED".into();
+        f.holds.clear();
+    }
+    if let Some(r) = replacement.and_then(|r| st.fulfillment_orders.get_mut(&r)) {
+        r.request_status = "UNSUBMITTED".into();
+    }
+    st.touch();
+    Ok(
+        json!({"fulfillmentOrder": reference("FulfillmentOrder", id), "replacementFulfillmentOrder": replacement.map(|r| reference("FulfillmentOrder", r)), "userErrors": []}),
+    )
+}
+
+fn move_fo(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let id = find_fo(st, args, "fulfillmentOrderMove")?;
+    let fo = st.fulfillment_orders.get(&id).cloned().unwrap_or_default();
+    let fail = |e: Value| {
+        Ok(
+            json!({"movedFulfillmentOrder": null, "originalFulfillmentOrder": null, "remainingFulfillmentOrder": null, "userErrors": [e]}),
+        )
+    };
+    if matches!(fo.status.as_str(), "CLOSED" | "CANCELLED") {
+        return fail(ue(None, "Cannot change location.", None));
+    }
+    if fo.progress_reported {
+        return fail(ue(
+            Some(&["id"]),
+            "Cannot move a fulfillment order that has had progress reported. To move a fulfillment order that has had progress reported, the fulfillment order must first be marked as open resolving the ongoing progress state.",
+            Some("CANNOT_MOVE_FULFILLMENT_ORDER_WITH_REPORTED_PROGRESS"),
+        ));
+    }
+    if matches!(
+        fo.request_status.as_str(),
+        "SUBMITTED" | "ACCEPTED" | "CANCELLATION_REQUESTED" | "CANCELLATION_REJECTED"
+    ) {
+        return fail(ue(
+            None,
+            "Cannot move submitted fulfillment order that is at a 3PL fulfillment service.",
+            None,
+        ));
+    }
+    let Some(loc) =
+        parse_gid(args.get("newLocationId"), "Location").filter(|l| st.locations.contains_key(l))
+    else {
+        return fail(ue(Some(&["id"]), "Location not found.", None));
+    };
+    let lines = requested_lines(&fo, args.get("fulfillmentOrderLineItems"));
+    let now = st.now_str();
+    let moved = if is_partial(&fo, &lines) {
+        let new = split_off(st, id, &lines, &fo.status);
+        if let Some(n) = new.and_then(|n| st.fulfillment_orders.get_mut(&n)) {
+            n.location_id = loc;
+            n.updated_at = now;
+        }
+        new.unwrap_or(id)
+    } else {
+        if let Some(f) = st.fulfillment_orders.get_mut(&id) {
+            f.location_id = loc;
+            f.updated_at = now;
+        }
+        id
+    };
+    st.touch();
+    Ok(
+        json!({"movedFulfillmentOrder": reference("FulfillmentOrder", moved), "originalFulfillmentOrder": reference("FulfillmentOrder", id), "remainingFulfillmentOrder": reference("FulfillmentOrder", id), "userErrors": []}),
+    )
+}
+
+fn event_create(st: &mut State, args: &Map<String, Value>) -> Value {
+    let input = args
+        .get("fulfillmentEvent")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let Some(fid) = parse_gid(input.get("fulfillmentId"), "Fulfillment")
+        .filter(|f| st.fulfillments.contains_key(f))
+    else {
+        return json!({"fulfillmentEvent": null, "userErrors": [{"field": ["fulfillmentEvent", "fulfillmentId"], "message": "Fulfillment does not exist."}]});
+    };
+    let id = st.next_id();
+    let now = st.now_str();
+    let mut fields = input.clone();
+    fields
+        .entry("happenedAt".to_string())
+        .or_insert(json!(now.clone()));
+    let status = fields
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("CONFIRMED")
+        .to_string();
+    let happened = fields
+        .get("happenedAt")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let eta = fields
+        .get("estimatedDeliveryAt")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    st.fulfillment_events.insert(
+        id,
+        FulfillmentEvent {
+            id,
+            fulfillment_id: fid,
+            fields,
+            created_at: now,
+        },
+    );
+    if let Some(f) = st.fulfillments.get_mut(&fid) {
+        f.events.push(id);
+        f.display_status = status.clone();
+        if status == "IN_TRANSIT" {
+            f.in_transit_at = happened;
+        }
+        if eta.is_some() {
+            f.estimated_delivery_at = eta;
+        }
+    }
+    st.touch();
+    json!({"fulfillmentEvent": st.fulfillment_events.get(&id).map(event_json), "userErrors": []})
+}
+
+/// Fulfillment root fields; `None` when `field` is not one of them.
+pub fn resolve(
+    st: &mut State,
+    field: &str,
+    args: &Map<String, Value>,
+    _cx: &RootCtx,
+) -> Option<Result<Value, FieldError>> {
+    Some(match field {
+        "fulfillmentOrderHold" => hold(st, args),
+        "fulfillmentOrderReleaseHold" => release_hold(st, args),
+        "fulfillmentOrderOpen"
+        | "fulfillmentOrderClose"
+        | "fulfillmentOrderReschedule"
+        | "fulfillmentOrderReportProgress" => simple_transition(st, args, field),
+        "fulfillmentOrderCancel" => cancel(st, args),
+        "fulfillmentOrderMove" => move_fo(st, args),
+        "fulfillmentEventCreate" => Ok(event_create(st, args)),
+        "fulfillmentOrder" => Ok(parse_gid(args.get("id"), "FulfillmentOrder")
+            .and_then(|id| st.fulfillment_orders.get(&id))
+            .map(|f| fo_json(st, f))
+            .unwrap_or(Value::Null)),
+        "order" => Ok(parse_gid(args.get("id"), "Order")
+            .and_then(|id| st.orders.get(&id))
+            .map(|o| order_json(st, o))
+            .unwrap_or(Value::Null)),
+        "fulfillment" => Ok(parse_gid(args.get("id"), "Fulfillment")
+            .and_then(|id| st.fulfillments.get(&id))
+            .map(|f| fulfillment_json(st, f))
+            .unwrap_or(Value::Null)),
+        _ => return None,
+    })
+}
+
+/// Loads a fulfillment-domain object.
+pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
+    match ty {
+        "FulfillmentOrder" => st.fulfillment_orders.get(&id).map(|f| fo_json(st, f)),
+        "Order" => st.orders.get(&id).map(|o| order_json(st, o)),
+        "Fulfillment" => st.fulfillments.get(&id).map(|f| fulfillment_json(st, f)),
+        "FulfillmentEvent" => st.fulfillment_events.get(&id).map(event_json),
+        _ => None,
+    }
+}

@@ -1,0 +1,637 @@
+//! Inventory items, levels, locations and quantity mutations.
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{FieldError, RootCtx, coded_error, gid, parse_gid, reference, user_error};
+use crate::core::config::ApiVersion;
+use crate::emulator::store::State;
+
+/// A location.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Location {
+    /// Numeric id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Whether the location is active.
+    pub is_active: bool,
+}
+
+impl Location {
+    /// An active location.
+    pub fn new(id: u64, name: &str) -> Self {
+        Location {
+            id,
+            name: name.to_string(),
+            is_active: true,
+        }
+    }
+}
+
+/// An inventory item (one per variant).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InventoryItem {
+    /// Numeric id.
+    pub id: u64,
+    /// Owning variant.
+    pub variant_id: u64,
+    /// SKU.
+    pub sku: Option<String>,
+    /// Whether quantities are tracked.
+    pub tracked: bool,
+    /// Unit cost.
+    pub cost: Option<String>,
+    /// Country of origin.
+    pub country_code_of_origin: Option<String>,
+    /// HS code.
+    pub harmonized_system_code: Option<String>,
+    /// Province of origin.
+    pub province_code_of_origin: Option<String>,
+    /// Requires shipping.
+    pub requires_shipping: bool,
+    /// Weight value and unit.
+    pub weight: Option<(f64, String)>,
+}
+
+/// Stock of one item at one location.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InventoryLevel {
+    /// Numeric id.
+    pub id: u64,
+    /// Item.
+    pub item_id: u64,
+    /// Location.
+    pub location_id: u64,
+    /// Available quantity.
+    pub available: i64,
+    /// On-hand quantity.
+    pub on_hand: i64,
+    /// Last update.
+    pub updated_at: String,
+}
+
+/// The Location object.
+pub fn location_json(l: &Location) -> Value {
+    json!({"__typename": "Location", "id": gid("Location", l.id), "name": l.name, "isActive": l.is_active, "legacyResourceId": l.id.to_string()})
+}
+
+fn level_gid(l: &InventoryLevel) -> String {
+    format!(
+        "gid://shopify/InventoryLevel/{}?inventory_item_id={}",
+        l.id, l.item_id
+    )
+}
+
+/// The InventoryLevel object; `quantities(names:)` is answered by [`field_with_args`].
+pub fn level_json(_st: &State, l: &InventoryLevel) -> Value {
+    json!({
+        "__typename": "InventoryLevel",
+        "id": level_gid(l),
+        "isActive": true,
+        "canDeactivate": true,
+        "location": reference("Location", l.location_id),
+        "item": reference("InventoryItem", l.item_id),
+        "updatedAt": l.updated_at,
+        "createdAt": l.updated_at,
+        "__quantities": {"available": l.available, "on_hand": l.on_hand, "committed": 0, "damaged": 0, "incoming": 0, "quality_control": 0, "reserved": 0, "safety_stock": 0},
+    })
+}
+
+/// The InventoryItem object.
+pub fn item_json(st: &State, i: &InventoryItem) -> Value {
+    let unit = |u: &str| match u {
+        "GRAMS" => "GRAMS",
+        "POUNDS" => "POUNDS",
+        "OUNCES" => "OUNCES",
+        _ => "KILOGRAMS",
+    };
+    json!({
+        "__typename": "InventoryItem",
+        "id": gid("InventoryItem", i.id),
+        "legacyResourceId": i.id.to_string(),
+        "sku": i.sku,
+        "tracked": i.tracked,
+        "requiresShipping": i.requires_shipping,
+        "unitCost": i.cost.as_ref().map(|c| json!({"amount": c, "currencyCode": "USD"})),
+        "countryCodeOfOrigin": i.country_code_of_origin,
+        "provinceCodeOfOrigin": i.province_code_of_origin,
+        "harmonizedSystemCode": i.harmonized_system_code,
+        "measurement": {"weight": i.weight.as_ref().map(|(v, u)| json!({"value": v, "unit": unit(u)}))},
+        "variant": reference("ProductVariant", i.variant_id),
+        "inventoryLevels": super::products::item_levels(st, i.id),
+        "createdAt": st.now_str(),
+        "updatedAt": st.now_str(),
+    })
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
+}
+
+/// Applies an `InventoryItemInput`; errors carry `prefix` before the field names.
+pub fn apply_item_input(
+    item: &mut InventoryItem,
+    input: &Map<String, Value>,
+    prefix: &[&str],
+) -> Vec<Value> {
+    let mut errors = Vec::new();
+    let at = |parts: &[&str]| -> Vec<String> {
+        prefix
+            .iter()
+            .chain(parts.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    if let Some(v) = input.get("sku") {
+        item.sku = v.as_str().map(str::to_string);
+    }
+    if let Some(v) = input.get("tracked").and_then(Value::as_bool) {
+        item.tracked = v;
+    }
+    if let Some(v) = input.get("requiresShipping").and_then(Value::as_bool) {
+        item.requires_shipping = v;
+    }
+    if let Some(v) = input.get("cost") {
+        let parsed = v
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .or_else(|| v.as_f64());
+        match parsed {
+            Some(c) if c < 0.0 => errors.push(json!({"field": at(&["cost"]), "message": "Cost must be greater than or equal to 0"})),
+            Some(c) => item.cost = Some(format!("{c:.2}")),
+            None => item.cost = None,
+        }
+    }
+    if let Some(w) = input
+        .get("measurement")
+        .and_then(|m| m.get("weight"))
+        .and_then(Value::as_object)
+    {
+        let value = w.get("value").and_then(Value::as_f64).unwrap_or(0.0);
+        let unit = w
+            .get("unit")
+            .and_then(Value::as_str)
+            .unwrap_or("KILOGRAMS")
+            .to_string();
+        if value < 0.0 {
+            let abbr = match unit.as_str() {
+                "GRAMS" => "g",
+                "POUNDS" => "lb",
+                "OUNCES" => "oz",
+                _ => "kg",
+            };
+            errors.push(json!({"field": at(&["measurement", "weight"]), "message": format!("Measurement weight value {} {abbr} must be >= 0 {abbr}", fmt_num(value))}));
+        } else {
+            item.weight = Some((value, unit));
+        }
+    }
+    if let Some(v) = input.get("countryCodeOfOrigin") {
+        item.country_code_of_origin = v.as_str().map(str::to_string);
+    }
+    if let Some(v) = input.get("provinceCodeOfOrigin") {
+        item.province_code_of_origin = v.as_str().map(str::to_string);
+    }
+    if let Some(v) = input.get("harmonizedSystemCode") {
+        match v.as_str() {
+            Some(code)
+                if !(code.len() >= 6
+                    && code.len() <= 13
+                    && code.chars().all(|c| c.is_ascii_digit())) =>
+            {
+                errors.push(json!({"field": at(&["harmonizedSystemCode"]), "message": "Harmonized system code must be a number between six and thirteen digits"}));
+            }
+            other => item.harmonized_system_code = other.map(str::to_string),
+        }
+    }
+    errors
+}
+
+fn item_update(st: &mut State, args: &Map<String, Value>) -> Value {
+    let input = args
+        .get("input")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let Some(mut item) = parse_gid(args.get("id"), "InventoryItem")
+        .and_then(|id| st.inventory_items.get(&id))
+        .cloned()
+    else {
+        return json!({"inventoryItem": null, "userErrors": [user_error(Some(&["id"]), "The product couldn't be updated because it does not exist.")]});
+    };
+    let errors = apply_item_input(&mut item, &input, &["input"]);
+    if !errors.is_empty() {
+        return json!({"inventoryItem": null, "userErrors": errors});
+    }
+    let id = item.id;
+    st.inventory_items.insert(id, item);
+    st.touch();
+    json!({"inventoryItem": reference("InventoryItem", id), "userErrors": []})
+}
+
+const BILLION: i64 = 1_000_000_000;
+
+fn activate(st: &mut State, args: &Map<String, Value>) -> Value {
+    let item = parse_gid(args.get("inventoryItemId"), "InventoryItem")
+        .filter(|i| st.inventory_items.contains_key(i));
+    let loc = parse_gid(args.get("locationId"), "Location")
+        .and_then(|l| st.locations.get(&l))
+        .cloned();
+    let fail = |errors: Vec<Value>| json!({"inventoryLevel": null, "userErrors": errors});
+    let Some(item) = item else {
+        let at = loc
+            .as_ref()
+            .map(|l| format!(" at {}", l.name))
+            .unwrap_or_default();
+        return fail(vec![user_error(
+            Some(&["inventoryItemId"]),
+            format!("The product couldn't be stocked{at} because the product was deleted."),
+        )]);
+    };
+    let Some(loc) = loc else {
+        return fail(vec![user_error(
+            Some(&["locationId"]),
+            "The product couldn't be stocked because the location was not found.",
+        )]);
+    };
+    let available = args.get("available").and_then(Value::as_i64);
+    let on_hand = args.get("onHand").and_then(Value::as_i64);
+    if available.is_some() && on_hand.is_some() {
+        let m = format!(
+            "The product couldn't be stocked at {} because not allowed to set available and on_hand quantities at the same time.",
+            loc.name
+        );
+        return fail(vec![
+            user_error(Some(&["available"]), m.clone()),
+            user_error(Some(&["onHand"]), m),
+        ]);
+    }
+    for (key, v) in [("available", available), ("onHand", on_hand)] {
+        if v.is_some_and(|q| !(-BILLION..=BILLION).contains(&q)) {
+            return fail(vec![user_error(
+                Some(&[key]),
+                format!(
+                    "The product couldn't be stocked at {} because the quantity needs to be between -1 billion and 1 billion.",
+                    loc.name
+                ),
+            )]);
+        }
+    }
+    if let Some(level) = st
+        .levels
+        .values()
+        .find(|l| l.item_id == item && l.location_id == loc.id)
+    {
+        let mut errors = vec![];
+        if on_hand.is_some() {
+            errors.push(user_error(Some(&["onHand"]), "Not allowed to set an on_hand quantity when the item is already active at the location."));
+        }
+        return json!({"inventoryLevel": level_json(st, level), "userErrors": errors});
+    }
+    let q = available.or(on_hand).unwrap_or(0);
+    let id = st.next_id();
+    let level = InventoryLevel {
+        id,
+        item_id: item,
+        location_id: loc.id,
+        available: q,
+        on_hand: q,
+        updated_at: st.now_str(),
+    };
+    st.levels.insert(id, level);
+    st.touch();
+    json!({"inventoryLevel": st.levels.get(&id).map(|l| level_json(st, l)), "userErrors": []})
+}
+
+const REASONS: &[&str] = &[
+    "correction",
+    "cycle_count_available",
+    "damaged",
+    "movement_canceled",
+    "movement_created",
+    "movement_received",
+    "movement_updated",
+    "other",
+    "promotion",
+    "quality_control",
+    "received",
+    "reservation_created",
+    "reservation_deleted",
+    "reservation_updated",
+    "restock",
+    "safety_stock",
+    "shrinkage",
+];
+
+/// From 2026-04 the key is required and `changeFromQuantity` must be passed explicitly.
+fn contract_2026_04(
+    field: &str,
+    list_key: &str,
+    input_type: &str,
+    args: &Map<String, Value>,
+    cx: &RootCtx,
+) -> Result<(), FieldError> {
+    if cx.version < ApiVersion::V2026_04 {
+        return Ok(());
+    }
+    let rows = args
+        .get("input")
+        .and_then(|i| i.get(list_key))
+        .and_then(Value::as_array);
+    if rows
+        .into_iter()
+        .flatten()
+        .any(|r| r.get("changeFromQuantity").is_none())
+    {
+        let mut e = FieldError::new(
+            "INVALID_FIELD_ARGUMENTS",
+            format!("{input_type} must include the following argument: changeFromQuantity."),
+        );
+        e.path = Some(vec![json!(field)]);
+        return Err(e);
+    }
+    if cx.idempotency_key.is_none() {
+        let mut e = FieldError::new(
+            "BAD_REQUEST",
+            "The @idempotent directive is required for this mutation but was not provided.",
+        );
+        e.path = Some(vec![json!(field)]);
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn set_quantities(
+    st: &mut State,
+    args: &Map<String, Value>,
+    cx: &RootCtx,
+) -> Result<Value, FieldError> {
+    contract_2026_04(
+        "inventorySetQuantities",
+        "quantities",
+        "InventoryQuantityInput",
+        args,
+        cx,
+    )?;
+    let fingerprint = Value::Object(args.clone()).to_string();
+    let key = cx
+        .idempotency_key
+        .as_ref()
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(k) = &key {
+        if k.trim().is_empty() {
+            return Err(FieldError::new(
+                "BAD_REQUEST",
+                "The idempotency key cannot be an empty string or whitespace only.",
+            ));
+        }
+        if let Some((fp, stored)) = st.idempotency.get(k) {
+            if *fp == fingerprint {
+                return Ok(stored.clone());
+            }
+            return Ok(
+                json!({"inventoryAdjustmentGroup": null, "userErrors": [coded_error(None, "The same idempotency key was used with different parameters.", Some("IDEMPOTENCY_KEY_PARAMETER_MISMATCH"))]}),
+            );
+        }
+    }
+    let input = args
+        .get("input")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let name = input
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let reason = input
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let rows = input
+        .get("quantities")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut errors = Vec::new();
+    let f = |parts: &[&str]| -> Option<Vec<String>> {
+        Some(parts.iter().map(|s| s.to_string()).collect())
+    };
+    if name != "available" && name != "on_hand" {
+        errors.push(coded_error(
+            f(&["input", "name"]),
+            "The quantity name must be either 'available' or 'on_hand'.",
+            Some("INVALID_NAME"),
+        ));
+    }
+    if !REASONS.contains(&reason.as_str()) {
+        errors.push(coded_error(
+            f(&["input", "reason"]),
+            format!(
+                "The specified reason is invalid. Valid values are: {}.",
+                REASONS.join(", ")
+            ),
+            Some("INVALID_REASON"),
+        ));
+    }
+    let mut targets = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let idx = i.to_string();
+        let item = parse_gid(r.get("inventoryItemId"), "InventoryItem")
+            .filter(|id| st.inventory_items.contains_key(id));
+        let loc =
+            parse_gid(r.get("locationId"), "Location").filter(|id| st.locations.contains_key(id));
+        let qty = r.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        if item.is_none() {
+            errors.push(coded_error(
+                f(&["input", "quantities", &idx, "inventoryItemId"]),
+                "The specified inventory item could not be found.",
+                Some("INVALID_INVENTORY_ITEM"),
+            ));
+        }
+        if loc.is_none() {
+            errors.push(coded_error(
+                f(&["input", "quantities", &idx, "locationId"]),
+                "The specified location could not be found.",
+                Some("INVALID_LOCATION"),
+            ));
+        }
+        if qty > BILLION {
+            errors.push(coded_error(
+                f(&["input", "quantities", &idx, "quantity"]),
+                "The quantity can't be higher than 1,000,000,000.",
+                Some("INVALID_QUANTITY_TOO_HIGH"),
+            ));
+        } else if qty < -BILLION {
+            errors.push(coded_error(
+                f(&["input", "quantities", &idx, "quantity"]),
+                "The quantity can't be lower than -1,000,000,000.",
+                Some("INVALID_QUANTITY_TOO_LOW"),
+            ));
+        } else if qty < 0 && name == "on_hand" {
+            errors.push(coded_error(
+                f(&["input", "quantities", &idx, "quantity"]),
+                "The quantity can't be negative.",
+                Some("INVALID_QUANTITY_NEGATIVE"),
+            ));
+        }
+        let dup = rows.iter().enumerate().any(|(j, o)| {
+            j != i
+                && o.get("inventoryItemId") == r.get("inventoryItemId")
+                && o.get("locationId") == r.get("locationId")
+        });
+        if dup {
+            errors.push(coded_error(
+                f(&["input", "quantities", &idx, "locationId"]),
+                "The combination of inventoryItemId and locationId must be unique.",
+                Some("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR"),
+            ));
+        }
+        if let (Some(item), Some(loc)) = (item, loc) {
+            match st
+                .levels
+                .values()
+                .find(|l| l.item_id == item && l.location_id == loc)
+            {
+                None => errors.push(coded_error(
+                    f(&["input", "quantities", &idx, "locationId"]),
+                    "The specified inventory item is not stocked at the location.",
+                    Some("ITEM_NOT_STOCKED_AT_LOCATION"),
+                )),
+                Some(level) => {
+                    let current = if name == "on_hand" {
+                        level.on_hand
+                    } else {
+                        level.available
+                    };
+                    if let Some(expected) = r.get("changeFromQuantity").and_then(Value::as_i64)
+                        && expected != current
+                    {
+                        errors.push(coded_error(
+                            f(&["input", "quantities", &idx, "changeFromQuantity"]),
+                            "The specified changeFromQuantity does not match the current quantity.",
+                            Some("CHANGE_FROM_QUANTITY_STALE"),
+                        ));
+                    }
+                    targets.push((level.id, qty));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(json!({"inventoryAdjustmentGroup": null, "userErrors": errors}));
+    }
+    let now = st.now_str();
+    let mut changes = Vec::new();
+    for (level_id, qty) in targets {
+        let Some(level) = st.levels.get_mut(&level_id) else {
+            continue;
+        };
+        let delta = if name == "on_hand" {
+            qty - level.on_hand
+        } else {
+            qty - level.available
+        };
+        level.available += delta;
+        level.on_hand += delta;
+        level.updated_at = now.clone();
+        for n in ["available", "on_hand"] {
+            changes.push(json!({"name": n, "delta": delta, "quantityAfterChange": null, "item": reference("InventoryItem", level.item_id), "location": reference("Location", level.location_id)}));
+        }
+    }
+    let group_id = st.next_id();
+    st.touch();
+    let answer = json!({
+        "inventoryAdjustmentGroup": {
+            "__typename": "InventoryAdjustmentGroup",
+            "id": gid("InventoryAdjustmentGroup", group_id),
+            "createdAt": now,
+            "reason": reason,
+            "referenceDocumentUri": input.get("referenceDocumentUri").cloned().unwrap_or(Value::Null),
+            "changes": changes,
+        },
+        "userErrors": [],
+    });
+    if let Some(k) = key {
+        st.idempotency.insert(k, (fingerprint, answer.clone()));
+    }
+    Ok(answer)
+}
+
+/// Inventory root fields; `None` when `field` is not one of them.
+pub fn resolve(
+    st: &mut State,
+    field: &str,
+    args: &Map<String, Value>,
+    cx: &RootCtx,
+) -> Option<Result<Value, FieldError>> {
+    Some(match field {
+        "location" => Ok(parse_gid(args.get("id"), "Location").and_then(|id| st.locations.get(&id)).map(location_json).unwrap_or(Value::Null)),
+        "locations" => Ok(Value::Array(st.locations.values().map(location_json).collect())),
+        "inventoryItem" => Ok(parse_gid(args.get("id"), "InventoryItem").and_then(|id| st.inventory_items.get(&id)).map(|i| item_json(st, i)).unwrap_or(Value::Null)),
+        "inventoryLevel" => Ok(parse_gid(args.get("id"), "InventoryLevel").and_then(|id| st.levels.get(&id)).map(|l| level_json(st, l)).unwrap_or(Value::Null)),
+        "inventoryItemUpdate" => Ok(item_update(st, args)),
+        "inventoryActivate" => Ok(activate(st, args)),
+        "inventorySetQuantities" => set_quantities(st, args, cx),
+        "inventoryAdjustQuantities" => contract_2026_04(field, "changes", "InventoryChangeInput", args, cx).and(Err(FieldError::new(
+            "EMULATOR_UNSUPPORTED_FIELD",
+            "The emulator does not implement inventoryAdjustQuantities beyond its 2026-04 argument contract.",
+        ))),
+        "inventorySetOnHandQuantities" => contract_2026_04(field, "setQuantities", "InventorySetQuantityInput", args, cx).and(Err(FieldError::new(
+            "EMULATOR_UNSUPPORTED_FIELD",
+            "The emulator does not implement inventorySetOnHandQuantities beyond its 2026-04 argument contract.",
+        ))),
+        _ => return None,
+    })
+}
+
+/// Loads an inventory-domain object.
+pub fn load(st: &State, ty: &str, id: u64, _gid: &str) -> Option<Value> {
+    match ty {
+        "Location" => st.locations.get(&id).map(location_json),
+        "InventoryItem" => st.inventory_items.get(&id).map(|i| item_json(st, i)),
+        "InventoryLevel" => st.levels.get(&id).map(|l| level_json(st, l)),
+        _ => None,
+    }
+}
+
+/// Argument-dependent fields of inventory objects.
+pub fn field_with_args(
+    st: &State,
+    obj: &Map<String, Value>,
+    field: &str,
+    args: &Map<String, Value>,
+) -> Option<Value> {
+    match field {
+        "quantities" => {
+            let q = obj.get("__quantities")?;
+            let names = args.get("names").and_then(Value::as_array)?;
+            let updated = obj.get("updatedAt").cloned().unwrap_or(Value::Null);
+            Some(Value::Array(
+                names.iter().filter_map(Value::as_str).map(|n| json!({"name": n, "quantity": q.get(n).cloned().unwrap_or(json!(0)), "updatedAt": updated})).collect(),
+            ))
+        }
+        "inventoryLevel"
+            if obj.get("__typename").and_then(Value::as_str) == Some("InventoryItem") =>
+        {
+            let item = super::parse_gid(obj.get("id"), "InventoryItem")?;
+            let loc = parse_gid(args.get("locationId"), "Location")?;
+            Some(
+                st.levels
+                    .values()
+                    .find(|l| l.item_id == item && l.location_id == loc)
+                    .map(|l| level_json(st, l))
+                    .unwrap_or(Value::Null),
+            )
+        }
+        _ => None,
+    }
+}

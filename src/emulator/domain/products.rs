@@ -1,0 +1,933 @@
+//! Products, variants and options.
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::inventory::{InventoryItem, InventoryLevel, apply_item_input, level_json};
+use super::{FieldError, RootCtx, coded_error, gid, parse_gid, reference, user_error};
+use crate::emulator::store::State;
+
+/// A stored product.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Product {
+    /// Numeric id.
+    pub id: u64,
+    /// Title.
+    pub title: String,
+    /// Unique handle.
+    pub handle: String,
+    /// Status (ACTIVE, ARCHIVED, DRAFT).
+    pub status: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Product type.
+    pub product_type: String,
+    /// HTML description.
+    pub description_html: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Options: (name, values).
+    pub options: Vec<(String, Vec<String>)>,
+    /// Variant ids in position order.
+    pub variant_ids: Vec<u64>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last update time.
+    pub updated_at: String,
+}
+
+/// A stored variant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Variant {
+    /// Numeric id.
+    pub id: u64,
+    /// Owning product.
+    pub product_id: u64,
+    /// Title ("Default Title" or option values joined by " / ").
+    pub title: String,
+    /// Price as a decimal string.
+    pub price: String,
+    /// Compare-at price.
+    pub compare_at_price: Option<String>,
+    /// SKU (mirrors the inventory item's).
+    pub sku: Option<String>,
+    /// Barcode.
+    pub barcode: Option<String>,
+    /// Selected option values: (option name, value).
+    pub options: Vec<(String, String)>,
+    /// Inventory item id.
+    pub inventory_item_id: u64,
+    /// DENY or CONTINUE.
+    pub inventory_policy: String,
+    /// Taxable flag.
+    pub taxable: bool,
+    /// Position (1-based).
+    pub position: u32,
+}
+
+/// Shopify's handle derivation: lower-case, non-alphanumerics collapsed to single dashes.
+pub fn handleize(title: &str) -> String {
+    let mut out = String::new();
+    for c in title.to_lowercase().chars() {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// The Product object.
+pub fn product_json(st: &State, p: &Product) -> Value {
+    let variants: Vec<Value> = p
+        .variant_ids
+        .iter()
+        .map(|v| reference("ProductVariant", *v))
+        .collect();
+    let total: i64 = p
+        .variant_ids
+        .iter()
+        .filter_map(|v| st.variants.get(v))
+        .map(|v| {
+            st.levels
+                .values()
+                .filter(|l| l.item_id == v.inventory_item_id)
+                .map(|l| l.available)
+                .sum::<i64>()
+        })
+        .sum();
+    let tracks = p
+        .variant_ids
+        .iter()
+        .filter_map(|v| st.variants.get(v))
+        .any(|v| {
+            st.inventory_items
+                .get(&v.inventory_item_id)
+                .is_some_and(|i| i.tracked)
+        });
+    let options: Vec<Value> = p
+        .options
+        .iter()
+        .enumerate()
+        .map(|(i, (name, values))| {
+            json!({
+                "__typename": "ProductOption",
+                "id": gid("ProductOption", p.id * 10 + i as u64),
+                "name": name,
+                "position": i + 1,
+                "values": values,
+                "optionValues": values.iter().enumerate().map(|(j, v)| json!({
+                    "id": gid("ProductOptionValue", (p.id * 10 + i as u64) * 1000 + j as u64),
+                    "name": v,
+                    "hasVariants": p.variant_ids.iter().filter_map(|id| st.variants.get(id)).any(|var| var.options.iter().any(|(n, val)| n == name && val == v)),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "__typename": "Product",
+        "id": gid("Product", p.id),
+        "legacyResourceId": p.id.to_string(),
+        "title": p.title,
+        "handle": p.handle,
+        "status": p.status,
+        "vendor": p.vendor,
+        "productType": p.product_type,
+        "descriptionHtml": p.description_html,
+        "description": p.description_html,
+        "tags": p.tags,
+        "createdAt": p.created_at,
+        "updatedAt": p.updated_at,
+        "options": options,
+        "variants": variants,
+        "variantsCount": {"count": p.variant_ids.len(), "precision": "EXACT"},
+        "totalInventory": total,
+        "tracksInventory": tracks,
+        "hasOnlyDefaultVariant": p.options.len() == 1 && p.options[0].1 == ["Default Title"],
+        "metafields": [],
+    })
+}
+
+/// The ProductVariant object.
+pub fn variant_json(st: &State, v: &Variant) -> Value {
+    let qty: i64 = st
+        .levels
+        .values()
+        .filter(|l| l.item_id == v.inventory_item_id)
+        .map(|l| l.available)
+        .sum();
+    json!({
+        "__typename": "ProductVariant",
+        "id": gid("ProductVariant", v.id),
+        "legacyResourceId": v.id.to_string(),
+        "title": v.title,
+        "displayName": st.products.get(&v.product_id).map(|p| format!("{} - {}", p.title, v.title)),
+        "price": v.price,
+        "compareAtPrice": v.compare_at_price,
+        "sku": st.inventory_items.get(&v.inventory_item_id).and_then(|i| i.sku.clone()),
+        "barcode": v.barcode,
+        "position": v.position,
+        "inventoryPolicy": v.inventory_policy,
+        "taxable": v.taxable,
+        "inventoryQuantity": qty,
+        "selectedOptions": v.options.iter().map(|(n, val)| json!({"name": n, "value": val})).collect::<Vec<_>>(),
+        "inventoryItem": reference("InventoryItem", v.inventory_item_id),
+        "product": reference("Product", v.product_id),
+        "metafields": [],
+    })
+}
+
+/// Loads a product-domain object.
+pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
+    match ty {
+        "Product" => st.products.get(&id).map(|p| product_json(st, p)),
+        "ProductVariant" => st.variants.get(&id).map(|v| variant_json(st, v)),
+        "ProductSetOperation" | "ProductDeleteOperation" => st.operations.get(&id).cloned(),
+        _ => None,
+    }
+}
+
+/// A free handle: a taken handle ending in a number gets the number incremented, others get `-1`, `-2`, ...
+fn unique_handle(st: &State, base: &str, except: Option<u64>) -> String {
+    let base = if base.is_empty() { "product" } else { base };
+    let taken = |h: &str| {
+        st.products
+            .values()
+            .any(|p| Some(p.id) != except && p.handle == h)
+    };
+    if !taken(base) {
+        return base.to_string();
+    }
+    let digits = base.len() - base.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if digits > 0
+        && digits < 19
+        && base.len() > digits
+        && base.as_bytes()[base.len() - digits - 1] == b'-'
+    {
+        let (stem, num) = base.split_at(base.len() - digits);
+        if let Ok(n) = num.parse::<u64>() {
+            return (n + 1..)
+                .map(|i| format!("{stem}{i}"))
+                .find(|h| !taken(h))
+                .unwrap_or_default();
+        }
+    }
+    (1..)
+        .map(|i| format!("{base}-{i}"))
+        .find(|h| !taken(h))
+        .unwrap_or_default()
+}
+
+/// Where errors point: productSet prefixes `input`, productCreate/Update use bare names.
+#[derive(Clone, Copy, PartialEq)]
+enum Flavor {
+    Plain,
+    Set,
+}
+
+fn field(flavor: Flavor, parts: &[&str]) -> Vec<String> {
+    let mut v = if flavor == Flavor::Set {
+        vec!["input".to_string()]
+    } else {
+        vec![]
+    };
+    v.extend(parts.iter().map(|s| s.to_string()));
+    v
+}
+
+fn err(flavor: Flavor, parts: &[&str], message: &str, code: &str) -> Value {
+    if flavor == Flavor::Set {
+        coded_error(Some(field(flavor, parts)), message, Some(code))
+    } else {
+        json!({"field": field(flavor, parts), "message": message})
+    }
+}
+
+/// Applies scalar product fields; returns userErrors.
+fn apply_scalars(
+    st: &State,
+    p: &mut Product,
+    input: &Map<String, Value>,
+    flavor: Flavor,
+    creating: bool,
+) -> Vec<Value> {
+    let mut errors = Vec::new();
+    let whole = |msg: &str| {
+        if flavor == Flavor::Set {
+            coded_error(Some(vec!["input".into()]), msg, Some("INVALID"))
+        } else {
+            json!({"field": ["input"], "message": msg})
+        }
+    };
+    if let Some(t) = input.get("title").and_then(Value::as_str) {
+        p.title = t.to_string();
+    }
+    if p.title.trim().is_empty() && (creating || input.contains_key("title")) {
+        errors.push(err(flavor, &["title"], "Title can't be blank", "BLANK"));
+    }
+    if p.title.chars().count() > 255 {
+        errors.push(if flavor == Flavor::Set { json!({"field": ["input", "title"], "message": "is too long (maximum is 255 characters)", "code": "INVALID"}) } else { json!({"field": ["title"], "message": "Title is too long (maximum is 255 characters)"}) });
+    }
+    for (key, label) in [("vendor", "Vendor"), ("productType", "Product type")] {
+        if let Some(v) = input.get(key).and_then(Value::as_str) {
+            if v.chars().count() > 255 {
+                errors.push(whole(&format!(
+                    "{label} is too long (maximum is 255 characters)"
+                )));
+                if key == "productType" {
+                    errors.push(whole(
+                        "Custom product type is too long (maximum is 255 characters)",
+                    ));
+                }
+            }
+            if key == "vendor" {
+                p.vendor = v.to_string()
+            } else {
+                p.product_type = v.to_string()
+            }
+        }
+    }
+    if let Some(v) = input.get("descriptionHtml").and_then(Value::as_str) {
+        p.description_html = v.to_string();
+    }
+    if let Some(v) = input.get("status").and_then(Value::as_str) {
+        p.status = v.to_string();
+    }
+    if let Some(v) = input.get("tags").and_then(Value::as_array) {
+        p.tags = super::customers::normalize_tags(v);
+    }
+    match input
+        .get("handle")
+        .and_then(Value::as_str)
+        .filter(|h| !h.trim().is_empty())
+    {
+        Some(h) => {
+            let normalized = handleize(h);
+            // A handle with nothing usable falls back to a generated `product`, `product-1`, ...
+            let normalized = if normalized.is_empty() {
+                unique_handle(st, "product", Some(p.id).filter(|_| !creating))
+            } else {
+                normalized
+            };
+            if st
+                .products
+                .values()
+                .any(|o| o.id != p.id && o.handle == normalized)
+            {
+                errors.push(json!({"field": field(Flavor::Set, &["handle"]), "message": format!("Handle '{h}' already in use. Please provide a new handle.")}));
+                if flavor == Flavor::Set
+                    && let Some(o) = errors.last_mut().and_then(Value::as_object_mut)
+                {
+                    o.insert("code".into(), json!("HANDLE_NOT_UNIQUE"));
+                }
+            } else if normalized.chars().count() > 255 {
+                errors.push(if flavor == Flavor::Set { whole("Handle is too long (maximum is 255 characters)") } else { json!({"field": ["handle"], "message": "Handle is too long (maximum is 255 characters)"}) });
+            }
+            p.handle = normalized;
+        }
+        None if creating || input.contains_key("handle") => {
+            let base = handleize(&p.title);
+            if base.chars().count() > 255 {
+                errors.push(whole("Handle is too long (maximum is 255 characters)"));
+            }
+            p.handle = unique_handle(st, &base, Some(p.id).filter(|_| !creating));
+        }
+        None => {}
+    }
+    errors
+}
+
+/// Product options: (name, values).
+type Options = Vec<(String, Vec<String>)>;
+
+struct VariantPlan {
+    options: Vec<(String, String)>,
+    input: Map<String, Value>,
+}
+
+/// productSet variants/options: validates and returns the planned variants.
+fn plan_variants(
+    input: &Map<String, Value>,
+    existing: Option<&Product>,
+) -> Result<Option<(Options, Vec<VariantPlan>)>, Vec<Value>> {
+    let variants = input.get("variants").and_then(Value::as_array);
+    let options = input.get("productOptions").and_then(Value::as_array);
+    match (variants, options) {
+        (None, None) => Ok(None),
+        (Some(_), None) if existing.is_some() => Err(vec![coded_error(
+            Some(vec!["input".into()]),
+            "Must specify product options when updating variants.",
+            Some("PRODUCT_OPTIONS_INPUT_MISSING"),
+        )]),
+        (None, Some(_)) => Err(vec![coded_error(
+            Some(vec!["input".into()]),
+            "Must specify variants when updating options.",
+            Some("VARIANTS_INPUT_MISSING"),
+        )]),
+        (variants, options) => {
+            let mut opts: Vec<(String, Vec<String>)> = options
+                .map(|o| {
+                    o.iter()
+                        .map(|opt| {
+                            let name = opt
+                                .get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("Title")
+                                .to_string();
+                            let values = opt
+                                .get("values")
+                                .and_then(Value::as_array)
+                                .map(|vs| {
+                                    vs.iter()
+                                        .filter_map(|v| {
+                                            v.get("name")
+                                                .and_then(Value::as_str)
+                                                .map(str::to_string)
+                                        })
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            (name, values)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut plans = Vec::new();
+            let mut errors = Vec::new();
+            let mut seen: Vec<String> = Vec::new();
+            for (i, v) in variants.into_iter().flatten().enumerate() {
+                let m = v.as_object().cloned().unwrap_or_default();
+                let selected: Vec<(String, String)> = m
+                    .get("optionValues")
+                    .and_then(Value::as_array)
+                    .map(|ov| {
+                        ov.iter()
+                            .map(|o| {
+                                (
+                                    o.get("optionName")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or("Title")
+                                        .to_string(),
+                                    o.get("name")
+                                        .and_then(Value::as_str)
+                                        .unwrap_or("")
+                                        .to_string(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for (n, val) in &selected {
+                    match opts.iter_mut().find(|(on, _)| on == n) {
+                        Some((_, vals)) if !vals.contains(val) => vals.push(val.clone()),
+                        Some(_) => {}
+                        None => opts.push((n.clone(), vec![val.clone()])),
+                    }
+                }
+                let title = selected
+                    .iter()
+                    .map(|(_, v)| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" / ");
+                if seen.contains(&title) {
+                    errors.push(json!({"field": ["input", "variants", i.to_string()], "message": format!("The variant '{title}' already exists. Please change at least one option value."), "code": "INVALID_VARIANT"}));
+                }
+                seen.push(title);
+                if let Some(cost) = m
+                    .get("inventoryItem")
+                    .and_then(|ii| ii.get("cost"))
+                    .and_then(|c| {
+                        c.as_str()
+                            .and_then(|s| s.parse::<f64>().ok())
+                            .or_else(|| c.as_f64())
+                    })
+                {
+                    let f = vec![
+                        "input".to_string(),
+                        "variants".into(),
+                        i.to_string(),
+                        "inventoryItem".into(),
+                        "cost".into(),
+                    ];
+                    if cost < 0.0 {
+                        errors.push(coded_error(
+                            Some(f),
+                            "Cost per item must be greater than or equal to 0",
+                            Some("INVALID_VARIANT"),
+                        ));
+                    } else if cost >= 1e18 {
+                        errors.push(coded_error(
+                            Some(f),
+                            "Cost per item must be less than 1000000000000000000",
+                            Some("INVALID_VARIANT"),
+                        ));
+                    }
+                }
+                plans.push(VariantPlan {
+                    options: selected,
+                    input: m,
+                });
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            if opts.len() > 3 {
+                return Err(vec![coded_error(
+                    Some(vec!["input".into(), "productOptions".into()]),
+                    "Can only specify a maximum of 3 options",
+                    Some("OPTIONS_OVER_LIMIT"),
+                )]);
+            }
+            Ok(Some((opts, plans)))
+        }
+    }
+}
+
+fn create_variant(
+    st: &mut State,
+    product_id: u64,
+    position: u32,
+    options: Vec<(String, String)>,
+    input: &Map<String, Value>,
+) -> u64 {
+    let vid = st.next_id();
+    let iid = st.next_id();
+    let title = if options.is_empty() {
+        "Default Title".to_string()
+    } else {
+        options
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let options = if options.is_empty() {
+        vec![("Title".into(), "Default Title".into())]
+    } else {
+        options
+    };
+    let mut item = InventoryItem {
+        id: iid,
+        variant_id: vid,
+        tracked: false,
+        requires_shipping: true,
+        ..InventoryItem::default()
+    };
+    item.sku = input.get("sku").and_then(Value::as_str).map(str::to_string);
+    if let Some(ii) = input.get("inventoryItem").and_then(Value::as_object) {
+        let _ = apply_item_input(&mut item, ii, &[]);
+    }
+    let now = st.now_str();
+    let price = input
+        .get("price")
+        .map(|p| {
+            p.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| p.to_string())
+        })
+        .unwrap_or_else(|| "0.00".into());
+    st.variants.insert(
+        vid,
+        Variant {
+            id: vid,
+            product_id,
+            title,
+            price,
+            compare_at_price: input
+                .get("compareAtPrice")
+                .and_then(|p| p.as_str().map(str::to_string)),
+            sku: item.sku.clone(),
+            barcode: input
+                .get("barcode")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            options,
+            inventory_item_id: iid,
+            inventory_policy: input
+                .get("inventoryPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("DENY")
+                .to_string(),
+            taxable: input
+                .get("taxable")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            position,
+        },
+    );
+    st.inventory_items.insert(iid, item);
+    for q in input
+        .get("inventoryQuantities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(loc) =
+            parse_gid(q.get("locationId"), "Location").filter(|l| st.locations.contains_key(l))
+        else {
+            continue;
+        };
+        let qty = q.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        let id = st.next_id();
+        st.levels.insert(
+            id,
+            InventoryLevel {
+                id,
+                item_id: iid,
+                location_id: loc,
+                available: qty,
+                on_hand: qty,
+                updated_at: now.clone(),
+            },
+        );
+    }
+    vid
+}
+
+fn remove_variant(st: &mut State, vid: u64) {
+    if let Some(v) = st.variants.remove(&vid) {
+        st.inventory_items.remove(&v.inventory_item_id);
+        st.levels.retain(|_, l| l.item_id != v.inventory_item_id);
+    }
+}
+
+fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let input = args
+        .get("input")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let synchronous = args
+        .get("synchronous")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let fail = |errors: Vec<Value>| json!({"product": null, "productSetOperation": null, "userErrors": errors});
+    let mut target = None;
+    if let Some(ident) = args.get("identifier").and_then(Value::as_object) {
+        if ident.get("customId").is_some_and(|v| !v.is_null()) {
+            let mut e = FieldError::new(
+                "NOT_FOUND",
+                "Metafield definition of type 'id' is required when using custom ids.",
+            );
+            e.path = Some(vec![json!("productSet")]);
+            return Err(e);
+        }
+        if input.get("id").is_some_and(|v| !v.is_null()) {
+            return Ok(fail(vec![coded_error(
+                Some(vec!["input".into()]),
+                "The id field is not allowed if identifier is provided.",
+                Some("ID_NOT_ALLOWED"),
+            )]));
+        }
+        if let Some(idv) = ident.get("id").filter(|v| !v.is_null()) {
+            match parse_gid(Some(idv), "Product").filter(|id| st.products.contains_key(id)) {
+                Some(id) => target = Some(id),
+                None => {
+                    return Ok(fail(vec![coded_error(
+                        Some(vec!["input".into()]),
+                        "Resource matching the identifier was not found.",
+                        Some("NOT_FOUND"),
+                    )]));
+                }
+            }
+        } else if let Some(h) = ident.get("handle").and_then(Value::as_str) {
+            let Some(given) = input.get("handle").and_then(Value::as_str) else {
+                return Ok(fail(vec![coded_error(
+                    Some(vec!["input".into()]),
+                    "The input field corresponding to the identifier is required.",
+                    Some("MISSING_FIELD_REQUIRED"),
+                )]));
+            };
+            if handleize(given) != handleize(h) {
+                return Ok(fail(vec![coded_error(
+                    Some(vec!["input".into()]),
+                    "The identifier value does not match the value of the corresponding field in the input.",
+                    Some("INPUT_MISMATCH"),
+                )]));
+            }
+            target = st
+                .products
+                .values()
+                .find(|p| p.handle == handleize(h))
+                .map(|p| p.id);
+        }
+    } else if let Some(idv) = input.get("id").filter(|v| !v.is_null()) {
+        match parse_gid(Some(idv), "Product").filter(|id| st.products.contains_key(id)) {
+            Some(id) => target = Some(id),
+            None => {
+                return Ok(fail(vec![coded_error(
+                    Some(vec!["input".into(), "id".into()]),
+                    "Product does not exist",
+                    Some("PRODUCT_DOES_NOT_EXIST"),
+                )]));
+            }
+        }
+    }
+    let creating = target.is_none();
+    let existing = target.and_then(|id| st.products.get(&id)).cloned();
+    let mut p = existing.clone().unwrap_or_else(|| Product {
+        status: "ACTIVE".into(),
+        ..Product::default()
+    });
+    let mut errors = apply_scalars(st, &mut p, &input, Flavor::Set, creating);
+    let plan = match plan_variants(&input, existing.as_ref()) {
+        Ok(plan) => plan,
+        Err(mut e) => {
+            errors.append(&mut e);
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Ok(fail(errors));
+    }
+    let now = st.now_str();
+    if creating {
+        p.id = st.next_id();
+        p.created_at = now.clone();
+    }
+    p.updated_at = now;
+    let pid = p.id;
+    match plan {
+        Some((opts, plans)) => {
+            for old in std::mem::take(&mut p.variant_ids) {
+                remove_variant(st, old);
+            }
+            p.options = opts;
+            for (i, v) in plans.into_iter().enumerate() {
+                let vid = create_variant(st, pid, i as u32 + 1, v.options, &v.input);
+                p.variant_ids.push(vid);
+            }
+        }
+        None if creating => {
+            p.options = vec![("Title".into(), vec!["Default Title".into()])];
+            let vid = create_variant(st, pid, 1, vec![], &Map::new());
+            p.variant_ids.push(vid);
+        }
+        None => {}
+    }
+    st.products.insert(pid, p);
+    st.touch();
+    if !synchronous {
+        let op_id = st.next_id();
+        let op = json!({"__typename": "ProductSetOperation", "id": gid("ProductSetOperation", op_id), "status": "COMPLETE", "product": reference("Product", pid), "userErrors": []});
+        st.operations.insert(op_id, op);
+        return Ok(
+            json!({"product": null, "productSetOperation": {"__typename": "ProductSetOperation", "id": gid("ProductSetOperation", op_id), "status": "CREATED", "product": null, "userErrors": []}, "userErrors": []}),
+        );
+    }
+    Ok(json!({"product": reference("Product", pid), "productSetOperation": null, "userErrors": []}))
+}
+
+fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let (input, legacy) = match (
+        args.get("product").filter(|v| !v.is_null()),
+        args.get("input").filter(|v| !v.is_null()),
+    ) {
+        (Some(p), None) => (p.as_object().cloned().unwrap_or_default(), false),
+        (None, Some(i)) => (i.as_object().cloned().unwrap_or_default(), true),
+        _ => {
+            return Err(FieldError::new(
+                "INVALID_FIELD_ARGUMENTS",
+                "productCreate must include exactly one of the following arguments: input, product.",
+            ));
+        }
+    };
+    let shop = reference("Shop", 1);
+    if legacy && input.get("id").is_some_and(|v| !v.is_null()) {
+        return Ok(
+            json!({"product": null, "shop": shop, "userErrors": [user_error(Some(&["input"]), "id cannot be specified during creation")]}),
+        );
+    }
+    let mut p = Product {
+        status: "ACTIVE".into(),
+        ..Product::default()
+    };
+    let errors = apply_scalars(st, &mut p, &input, Flavor::Plain, true);
+    if !errors.is_empty() {
+        return Ok(json!({"product": null, "shop": shop, "userErrors": errors}));
+    }
+    let now = st.now_str();
+    p.id = st.next_id();
+    p.created_at = now.clone();
+    p.updated_at = now;
+    let opts: Vec<(String, Vec<String>)> = input
+        .get("productOptions")
+        .and_then(Value::as_array)
+        .map(|o| {
+            o.iter()
+                .map(|opt| {
+                    (
+                        opt.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("Title")
+                            .to_string(),
+                        opt.get("values")
+                            .and_then(Value::as_array)
+                            .map(|vs| {
+                                vs.iter()
+                                    .filter_map(|v| {
+                                        v.get("name").and_then(Value::as_str).map(str::to_string)
+                                    })
+                                    .take(1)
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let pid = p.id;
+    let first: Vec<(String, String)> = opts
+        .iter()
+        .filter_map(|(n, v)| v.first().map(|x| (n.clone(), x.clone())))
+        .collect();
+    p.options = if opts.is_empty() {
+        vec![("Title".into(), vec!["Default Title".into()])]
+    } else {
+        opts
+    };
+    let vid = create_variant(st, pid, 1, first, &Map::new());
+    p.variant_ids.push(vid);
+    st.products.insert(pid, p);
+    st.touch();
+    Ok(json!({"product": reference("Product", pid), "shop": shop, "userErrors": []}))
+}
+
+fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let input = args
+        .get("product")
+        .or_else(|| args.get("input"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let ident = args.get("identifier").and_then(Value::as_object);
+    let id = ident
+        .and_then(|i| {
+            parse_gid(i.get("id"), "Product").or_else(|| {
+                i.get("handle").and_then(Value::as_str).and_then(|h| {
+                    st.products
+                        .values()
+                        .find(|p| p.handle == handleize(h))
+                        .map(|p| p.id)
+                })
+            })
+        })
+        .or_else(|| parse_gid(input.get("id"), "Product"));
+    let Some(mut p) = id.and_then(|id| st.products.get(&id)).cloned() else {
+        return Ok(
+            json!({"product": null, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]}),
+        );
+    };
+    let errors = apply_scalars(st, &mut p, &input, Flavor::Plain, false);
+    if !errors.is_empty() {
+        return Ok(json!({"product": null, "userErrors": errors}));
+    }
+    p.updated_at = st.now_str();
+    let pid = p.id;
+    st.products.insert(pid, p);
+    st.touch();
+    Ok(json!({"product": reference("Product", pid), "userErrors": []}))
+}
+
+fn product_delete(st: &mut State, args: &Map<String, Value>) -> Value {
+    let input = args
+        .get("input")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let synchronous = args
+        .get("synchronous")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let shop = reference("Shop", 1);
+    let Some(p) = parse_gid(input.get("id"), "Product").and_then(|id| st.products.remove(&id))
+    else {
+        return json!({"deletedProductId": null, "productDeleteOperation": null, "shop": shop, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]});
+    };
+    for v in &p.variant_ids {
+        remove_variant(st, *v);
+    }
+    st.touch();
+    if !synchronous {
+        let op_id = st.next_id();
+        let op = json!({"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "COMPLETE", "deletedProductId": gid("Product", p.id), "product": null, "userErrors": []});
+        st.operations.insert(op_id, op);
+        return json!({"deletedProductId": null, "productDeleteOperation": {"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "CREATED", "deletedProductId": null, "product": null, "userErrors": []}, "shop": shop, "userErrors": []});
+    }
+    json!({"deletedProductId": gid("Product", p.id), "productDeleteOperation": null, "shop": shop, "userErrors": []})
+}
+
+/// Product root fields; `None` when `field` is not one of them.
+pub fn resolve(
+    st: &mut State,
+    field: &str,
+    args: &Map<String, Value>,
+    _cx: &RootCtx,
+) -> Option<Result<Value, FieldError>> {
+    Some(match field {
+        "productSet" => product_set(st, args),
+        "productCreate" => product_create(st, args),
+        "productUpdate" => product_update(st, args),
+        "productDelete" => Ok(product_delete(st, args)),
+        "product" => Ok(parse_gid(args.get("id"), "Product")
+            .and_then(|id| st.products.get(&id))
+            .map(|p| product_json(st, p))
+            .unwrap_or(Value::Null)),
+        "productVariant" => Ok(parse_gid(args.get("id"), "ProductVariant")
+            .and_then(|id| st.variants.get(&id))
+            .map(|v| variant_json(st, v))
+            .unwrap_or(Value::Null)),
+        "productOperation" => Ok(args
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|g| super::load(st, g))
+            .unwrap_or(Value::Null)),
+        "productByHandle" => Ok(args
+            .get("handle")
+            .and_then(Value::as_str)
+            .and_then(|h| st.products.values().find(|p| p.handle == h))
+            .map(|p| product_json(st, p))
+            .unwrap_or(Value::Null)),
+        "productByIdentifier" => {
+            let ident = args
+                .get("identifier")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if ident.get("customId").is_some_and(|v| !v.is_null()) {
+                let mut e = FieldError::new(
+                    "NOT_FOUND",
+                    "Metafield definition of type 'id' is required when using custom ids.",
+                );
+                e.path = Some(vec![json!("productByIdentifier")]);
+                return Some(Err(e));
+            }
+            let found = parse_gid(ident.get("id"), "Product")
+                .and_then(|id| st.products.get(&id))
+                .or_else(|| {
+                    ident
+                        .get("handle")
+                        .and_then(Value::as_str)
+                        .and_then(|h| st.products.values().find(|p| p.handle == h))
+                });
+            Ok(found.map(|p| product_json(st, p)).unwrap_or(Value::Null))
+        }
+        "products" => Ok(Value::Array(
+            st.products.values().map(|p| product_json(st, p)).collect(),
+        )),
+        "productsCount" => Ok(json!({"count": st.products.len(), "precision": "EXACT"})),
+        _ => return None,
+    })
+}
+
+/// Levels of an item, for `InventoryItem.inventoryLevels`.
+pub fn item_levels(st: &State, item: u64) -> Vec<Value> {
+    st.levels
+        .values()
+        .filter(|l| l.item_id == item)
+        .map(|l| level_json(st, l))
+        .collect()
+}

@@ -1,0 +1,217 @@
+//! The shop's in-memory state and everything shared between requests.
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::clock::Clock;
+use super::config::EmulatorConfig;
+use super::domain::customers::Customer;
+use super::domain::discounts::{BulkCreation, Discount};
+use super::domain::fulfillment::{Fulfillment, FulfillmentEvent, FulfillmentOrder, Order};
+use super::domain::inventory::{InventoryItem, InventoryLevel, Location};
+use super::domain::products::{Product, Variant};
+use super::throttle::{CostBucket, RequestBucket};
+
+/// Every resource of the shop. Maps are keyed by the numeric part of the GID.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Shop name.
+    pub shop_name: String,
+    /// Next numeric id to hand out (shared by all resource types, like a database sequence).
+    pub next_id: u64,
+    /// Bumped by every change; the write counter compares it around each mutation.
+    pub revision: u64,
+    /// Current time of the request being served (set by the pipeline; not part of the shop).
+    #[serde(skip)]
+    pub now: Option<DateTime<Utc>>,
+    /// Customers.
+    pub customers: BTreeMap<u64, Customer>,
+    /// Customer id by normalised email and by E.164 phone (uniqueness checks stay O(log n)).
+    #[serde(skip)]
+    pub customer_keys: BTreeMap<String, u64>,
+    /// Products.
+    pub products: BTreeMap<u64, Product>,
+    /// Product variants.
+    pub variants: BTreeMap<u64, Variant>,
+    /// Inventory items (one per variant).
+    pub inventory_items: BTreeMap<u64, InventoryItem>,
+    /// Locations.
+    pub locations: BTreeMap<u64, Location>,
+    /// Inventory levels, keyed by level id.
+    pub levels: BTreeMap<u64, InventoryLevel>,
+    /// Code discounts.
+    pub discounts: BTreeMap<u64, Discount>,
+    /// Redeem-code bulk creations.
+    pub bulk_creations: BTreeMap<u64, BulkCreation>,
+    /// Orders.
+    pub orders: BTreeMap<u64, Order>,
+    /// Fulfillment orders.
+    pub fulfillment_orders: BTreeMap<u64, FulfillmentOrder>,
+    /// Fulfillments.
+    pub fulfillments: BTreeMap<u64, Fulfillment>,
+    /// Fulfillment events.
+    pub fulfillment_events: BTreeMap<u64, FulfillmentEvent>,
+    /// Asynchronous product operations (already complete), as their GraphQL objects.
+    pub operations: BTreeMap<u64, Value>,
+    /// Idempotency keys seen on inventory mutations: key -> (arguments fingerprint, stored response).
+    pub idempotency: BTreeMap<String, (String, Value)>,
+}
+
+impl State {
+    /// An empty shop with one default location, like a new development store.
+    pub fn new() -> Self {
+        let mut s = State {
+            shop_name: "emulator".into(),
+            next_id: 1_000_001,
+            ..State::default()
+        };
+        let id = s.next_id();
+        s.locations.insert(id, Location::new(id, "Shop location"));
+        s
+    }
+
+    /// Hands out the next numeric id.
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Rebuilds [`State::customer_keys`] from the customers.
+    pub fn reindex_customers(&mut self) {
+        self.customer_keys = self
+            .customers
+            .values()
+            .flat_map(|c| {
+                [
+                    c.email.clone().map(|e| (format!("e:{e}"), c.id)),
+                    c.phone.clone().map(|p| (format!("p:{p}"), c.id)),
+                ]
+            })
+            .flatten()
+            .collect();
+    }
+
+    /// The customer holding `email` (normalised) or `phone` (E.164), if any.
+    pub fn customer_by_key(&self, email: Option<&str>, phone: Option<&str>) -> Option<u64> {
+        match (email, phone) {
+            (Some(e), _) => self.customer_keys.get(&format!("e:{e}")).copied(),
+            (None, Some(p)) => self.customer_keys.get(&format!("p:{p}")).copied(),
+            _ => None,
+        }
+    }
+
+    /// Records that the state changed.
+    pub fn touch(&mut self) {
+        self.revision += 1;
+    }
+
+    /// The request time as Shopify prints it (`2026-07-04T23:37:19Z`).
+    pub fn now_str(&self) -> String {
+        self.now
+            .unwrap_or_else(Utc::now)
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+}
+
+/// Fault injection settings, changed through `/__emulator/faults`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Fraction (0..1) of API requests answered with a 5xx.
+    pub error_rate: f64,
+    /// Extra latency added to every API request, in milliseconds.
+    pub latency_ms: u64,
+    /// Fraction (0..1) of API requests whose connection is dropped mid-answer.
+    pub drop_rate: f64,
+    /// When set, every GraphQL request is THROTTLED (the bucket is kept empty).
+    pub force_throttle: bool,
+}
+
+/// Whether the shop answers normally.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ShopStatus {
+    /// Normal.
+    #[default]
+    Active,
+    /// 423 Locked.
+    Locked,
+    /// 402 Payment Required ("Unavailable Shop").
+    Frozen,
+}
+
+/// Mutable per-shop data behind one lock (requests are short and never await while holding it).
+#[derive(Debug)]
+pub struct Inner {
+    /// Resources.
+    pub state: State,
+    /// GraphQL leaky bucket.
+    pub bucket: CostBucket,
+    /// REST leaky bucket.
+    pub rest: RequestBucket,
+    /// Fault injection.
+    pub faults: Faults,
+    /// Mutations that changed state.
+    pub writes: u64,
+    /// Locked/frozen switch.
+    pub status: ShopStatus,
+    /// Whether buckets are charged.
+    pub throttling: bool,
+    /// The state seeded at start, restored by reset.
+    pub baseline: State,
+}
+
+/// What all request handlers share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Static settings.
+    pub config: EmulatorConfig,
+    /// Injectable clock.
+    pub clock: Arc<dyn Clock>,
+    inner: Mutex<Inner>,
+}
+
+impl Shared {
+    /// A shop with `state` as its baseline.
+    pub fn new(config: EmulatorConfig, clock: Arc<dyn Clock>, state: State) -> Self {
+        let now = clock.elapsed();
+        let plan = config.plan;
+        let inner = Inner {
+            baseline: state.clone(),
+            state,
+            bucket: CostBucket::new(plan.bucket_size(), plan.restore_rate(), now),
+            rest: RequestBucket::new(40, plan.rest_leak_rate(), now),
+            faults: Faults::default(),
+            writes: 0,
+            status: ShopStatus::Active,
+            throttling: config.throttling,
+        };
+        Shared {
+            config,
+            clock,
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// Locks the shop. A poisoned lock is recovered: every handler leaves the state consistent between steps.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Restores the baseline state, full buckets, no faults, zero writes.
+    pub fn reset(&self) {
+        let now = self.clock.elapsed();
+        let plan = self.config.plan;
+        let mut g = self.lock();
+        g.state = g.baseline.clone();
+        g.bucket = CostBucket::new(plan.bucket_size(), plan.restore_rate(), now);
+        g.rest = RequestBucket::new(40, plan.rest_leak_rate(), now);
+        g.faults = Faults::default();
+        g.writes = 0;
+        g.status = ShopStatus::Active;
+    }
+}

@@ -1,0 +1,412 @@
+//! Domain behaviour over loopback: products and inventory, the 2026-04 inventory contract, discounts,
+//! fulfillment orders and events, seeding.
+use serde_json::{Value, json};
+use shopsync::emulator::seed::Fixture;
+use shopsync::emulator::{Emulator, RunningEmulator};
+
+async fn gql(emu: &RunningEmulator, version: &str, query: &str, variables: Value) -> Value {
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/admin/api/{version}/graphql.json",
+            emu.base_url()
+        ))
+        .header("X-Shopify-Access-Token", emu.token())
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+const SEED: &str = r##"
+shop: {name: seeded}
+locations: [Warehouse, Store]
+products:
+  - title: Blue Shirt
+    variants:
+      - {sku: BLUE-S, price: "10.00", option: S, inventory: {Warehouse: 5}}
+orders:
+  - name: "#1001"
+    line_items: [{title: Blue Shirt, quantity: 2, sku: BLUE-S}]
+    fulfillments: [{status: SUCCESS}]
+"##;
+
+async fn seeded() -> RunningEmulator {
+    let fixture = Fixture::parse(SEED.as_bytes(), "inline").unwrap();
+    Emulator::builder()
+        .seed(fixture)
+        .start_on_loopback()
+        .await
+        .unwrap()
+}
+
+const SET_QTY: &str = "mutation S($input: InventorySetQuantitiesInput!, $key: String!) { inventorySetQuantities(input: $input) @idempotent(key: $key) { inventoryAdjustmentGroup { changes { name delta } } userErrors { field message code } } }";
+const SET_QTY_NO_KEY: &str = "mutation S($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input) { userErrors { code } } }";
+
+#[tokio::test]
+async fn product_set_creates_variants_with_inventory_items_and_levels() {
+    let emu = seeded().await;
+    let loc = gql(
+        &emu,
+        "2026-07",
+        "{ locations(first: 5) { nodes { id name } } }",
+        json!({}),
+    )
+    .await;
+    let warehouse = loc["data"]["locations"]["nodes"][0]["id"].clone();
+    let q = "mutation P($input: ProductSetInput!) { productSet(input: $input) { product { handle variants(first: 5) { nodes { title sku inventoryItem { id tracked inventoryLevel(locationId: \"LOC\") { quantities(names: [\"available\", \"on_hand\"]) { name quantity } } } } } } userErrors { field message code } } }"
+        .replace("LOC", warehouse.as_str().unwrap());
+    let input = json!({"input": {"title": "Red Hat!", "productOptions": [{"name": "Size", "values": [{"name": "M"}, {"name": "L"}]}],
+        "variants": [
+            {"optionValues": [{"optionName": "Size", "name": "M"}], "sku": "RH-M", "inventoryItem": {"tracked": true}, "inventoryQuantities": [{"locationId": warehouse, "name": "available", "quantity": 7}]},
+            {"optionValues": [{"optionName": "Size", "name": "L"}], "sku": "RH-L"}]}});
+    let v = gql(&emu, "2026-07", &q, input).await;
+    let p = &v["data"]["productSet"]["product"];
+    assert_eq!(p["handle"], "red-hat");
+    let variants = p["variants"]["nodes"].as_array().unwrap();
+    assert_eq!(variants.len(), 2);
+    assert_eq!(variants[0]["title"], "M");
+    assert_eq!(variants[0]["inventoryItem"]["tracked"], true);
+    assert_eq!(
+        variants[0]["inventoryItem"]["inventoryLevel"]["quantities"],
+        json!([{"name": "available", "quantity": 7}, {"name": "on_hand", "quantity": 7}])
+    );
+    assert_eq!(variants[1]["inventoryItem"]["inventoryLevel"], Value::Null);
+
+    let dup = json!({"input": {"title": "X", "productOptions": [{"name": "Size", "values": [{"name": "M"}]}],
+        "variants": [{"optionValues": [{"optionName": "Size", "name": "M"}]}, {"optionValues": [{"optionName": "Size", "name": "M"}]}]}});
+    let v = gql(&emu, "2026-07", "mutation P($input: ProductSetInput!) { productSet(input: $input) { product { id } userErrors { field message code } } }", dup).await;
+    assert_eq!(
+        v["data"]["productSet"]["userErrors"],
+        json!([{"field": ["input", "variants", "1"], "message": "The variant 'M' already exists. Please change at least one option value.", "code": "INVALID_VARIANT"}])
+    );
+}
+
+#[tokio::test]
+async fn inventory_set_quantities_follows_the_2026_04_contract() {
+    let emu = seeded().await;
+    let dump = emu.dump();
+    let item = format!(
+        "gid://shopify/InventoryItem/{}",
+        dump["inventory_items"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+    );
+    let level = dump["levels"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    let loc = format!("gid://shopify/Location/{}", level["location_id"]);
+    let row = |change: Value| json!({"inventoryItemId": item, "locationId": loc, "quantity": 9, "changeFromQuantity": change});
+    let input = json!({"name": "available", "reason": "correction", "quantities": [row(json!(5))]});
+
+    // 2026-01 accepts a missing key; 2026-04 does not.
+    let v = gql(&emu, "2026-04", SET_QTY_NO_KEY, json!({"input": input})).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+    assert_eq!(v["data"]["inventorySetQuantities"], Value::Null);
+    let mut no_change = input.clone();
+    no_change["quantities"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("changeFromQuantity");
+    let v = gql(
+        &emu,
+        "2026-04",
+        SET_QTY,
+        json!({"input": no_change, "key": "k0"}),
+    )
+    .await;
+    assert_eq!(
+        v["errors"][0]["message"],
+        "InventoryQuantityInput must include the following argument: changeFromQuantity."
+    );
+    assert_eq!(emu.write_count(), 0);
+
+    let v = gql(
+        &emu,
+        "2026-04",
+        SET_QTY,
+        json!({"input": input, "key": "k1"}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["inventorySetQuantities"]["inventoryAdjustmentGroup"]["changes"],
+        json!([{"name": "available", "delta": 4}, {"name": "on_hand", "delta": 4}])
+    );
+    // The same key and arguments replay the stored answer without applying twice.
+    let again = gql(
+        &emu,
+        "2026-04",
+        SET_QTY,
+        json!({"input": input, "key": "k1"}),
+    )
+    .await;
+    assert_eq!(again["data"], v["data"]);
+    assert_eq!(emu.write_count(), 1);
+    // A stale changeFromQuantity is refused.
+    let stale = json!({"name": "available", "reason": "correction", "quantities": [row(json!(5))]});
+    let v = gql(
+        &emu,
+        "2026-04",
+        SET_QTY,
+        json!({"input": stale, "key": "k2"}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["inventorySetQuantities"]["userErrors"][0]["code"],
+        "CHANGE_FROM_QUANTITY_STALE"
+    );
+    let bad = json!({"name": "damaged", "reason": "nope", "quantities": [row(Value::Null)]});
+    let v = gql(&emu, "2026-04", SET_QTY, json!({"input": bad, "key": "k3"})).await;
+    let codes: Vec<&str> = v["data"]["inventorySetQuantities"]["userErrors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["INVALID_NAME", "INVALID_REASON"]);
+}
+
+#[tokio::test]
+async fn discount_codes_validate_and_redeem_codes_are_capped() {
+    let emu = seeded().await;
+    let create = "mutation C($d: DiscountCodeBasicInput!) { discountCodeBasicCreate(basicCodeDiscount: $d) { codeDiscountNode { id codeDiscount { ... on DiscountCodeBasic { title status codesCount { count } } } } userErrors { field message code extraInfo } } }";
+    let d = json!({"title": "Ten", "code": "TEN", "startsAt": "2026-01-01T00:00:00Z", "customerGets": {"value": {"percentage": 0.1}, "items": {"all": true}}, "context": {"all": "ALL"}});
+    let v = gql(&emu, "2026-04", create, json!({"d": d})).await;
+    let node = &v["data"]["discountCodeBasicCreate"]["codeDiscountNode"];
+    assert_eq!(node["codeDiscount"]["status"], "ACTIVE");
+    let id = node["id"].as_str().unwrap().to_string();
+    let v = gql(&emu, "2026-04", create, json!({"d": d})).await;
+    assert_eq!(
+        v["data"]["discountCodeBasicCreate"]["userErrors"],
+        json!([{"field": ["basicCodeDiscount", "code"], "message": "Code must be unique. Please try a different code.", "code": "TAKEN", "extraInfo": null}])
+    );
+    let mut no_start = d.clone();
+    no_start.as_object_mut().unwrap().remove("startsAt");
+    no_start["code"] = json!("OTHER");
+    let v = gql(&emu, "2026-04", create, json!({"d": no_start})).await;
+    assert_eq!(
+        v["data"]["discountCodeBasicCreate"]["userErrors"][0]["message"],
+        "Starts at can't be blank"
+    );
+
+    let add = "mutation A($id: ID!, $codes: [DiscountRedeemCodeInput!]!) { discountRedeemCodeBulkAdd(discountId: $id, codes: $codes) { bulkCreation { id done } userErrors { field message code } } }";
+    let too_many: Vec<Value> = (0..251).map(|i| json!({"code": format!("C{i}")})).collect();
+    let v = gql(&emu, "2026-04", add, json!({"id": id, "codes": too_many})).await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"],
+        "MAX_INPUT_SIZE_EXCEEDED"
+    );
+    assert_eq!(
+        v["errors"][0]["message"],
+        "The input array size of 251 is greater than the maximum allowed of 250."
+    );
+    assert_eq!(
+        v["errors"][0]["path"],
+        json!(["discountRedeemCodeBulkAdd", "codes"])
+    );
+    assert!(v.get("data").is_none());
+    let v = gql(
+        &emu,
+        "2026-04",
+        add,
+        json!({"id": id, "codes": [{"code": "A1"}, {"code": "a1"}, {"code": "TEN"}]}),
+    )
+    .await;
+    let bulk = v["data"]["discountRedeemCodeBulkAdd"]["bulkCreation"]["id"].clone();
+    let poll = gql(&emu, "2026-04", "query B($id: ID!) { discountRedeemCodeBulkCreation(id: $id) { done importedCount failedCount codes(first: 5) { nodes { code errors { message } } } } }", json!({"id": bulk})).await;
+    let b = &poll["data"]["discountRedeemCodeBulkCreation"];
+    assert_eq!(
+        (
+            b["done"].clone(),
+            b["importedCount"].clone(),
+            b["failedCount"].clone()
+        ),
+        (json!(true), json!(1), json!(2))
+    );
+    assert_eq!(
+        b["codes"]["nodes"][1]["errors"][0]["message"],
+        "Codes must be unique within BulkDiscountCodeCreation"
+    );
+    let by_code = gql(
+        &emu,
+        "2026-04",
+        "{ codeDiscountNodeByCode(code: \"a1\") { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(by_code["data"]["codeDiscountNodeByCode"]["id"], json!(id));
+}
+
+#[tokio::test]
+async fn fulfillment_order_actions_apply_status_rules() {
+    let emu = seeded().await;
+    let fo_id = format!(
+        "gid://shopify/FulfillmentOrder/{}",
+        emu.dump()["fulfillment_orders"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+    );
+    let hold = "mutation H($id: ID!, $h: FulfillmentOrderHoldInput!) { fulfillmentOrderHold(id: $id, fulfillmentHold: $h) { fulfillmentHold { id handle displayReason } fulfillmentOrder { status supportedActions { action } } userErrors { field message code } } }";
+    let v = gql(
+        &emu,
+        "2026-04",
+        hold,
+        json!({"id": fo_id, "h": {"reason": "OTHER", "handle": "a"}}),
+    )
+    .await;
+    let out = &v["data"]["fulfillmentOrderHold"];
+    assert_eq!(out["fulfillmentOrder"]["status"], "ON_HOLD");
+    assert_eq!(
+        out["fulfillmentOrder"]["supportedActions"],
+        json!([{"action": "RELEASE_HOLD"}, {"action": "HOLD"}, {"action": "MOVE"}])
+    );
+    let v = gql(
+        &emu,
+        "2026-04",
+        hold,
+        json!({"id": fo_id, "h": {"reason": "OTHER", "handle": "a"}}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["fulfillmentOrderHold"]["userErrors"][0]["code"],
+        "DUPLICATE_FULFILLMENT_HOLD_HANDLE"
+    );
+    let open = "mutation O($id: ID!) { fulfillmentOrderOpen(id: $id) { fulfillmentOrder { status } userErrors { field message } } }";
+    let v = gql(&emu, "2026-04", open, json!({"id": fo_id})).await;
+    assert_eq!(
+        v["data"]["fulfillmentOrderOpen"]["userErrors"],
+        json!([{"field": null, "message": "Expected fulfillment order status to be valid but it was on_hold."}])
+    );
+    let release = "mutation R($id: ID!) { fulfillmentOrderReleaseHold(id: $id) { fulfillmentOrder { status } userErrors { field message } } }";
+    let v = gql(&emu, "2026-04", release, json!({"id": fo_id})).await;
+    assert_eq!(
+        v["data"]["fulfillmentOrderReleaseHold"]["fulfillmentOrder"]["status"],
+        "OPEN"
+    );
+    let resched = "mutation S($id: ID!) { fulfillmentOrderReschedule(id: $id, fulfillAt: \"2030-01-01T00:00:00Z\") { fulfillmentOrder { status } userErrors { field message } } }";
+    let v = gql(&emu, "2026-04", resched, json!({"id": fo_id})).await;
+    assert_eq!(
+        v["data"]["fulfillmentOrderReschedule"]["userErrors"][0]["message"],
+        "Fulfillment order must be scheduled."
+    );
+    let cancel = "mutation C($id: ID!) { fulfillmentOrderCancel(id: $id) { fulfillmentOrder { status } replacementFulfillmentOrder { status requestStatus } userErrors { field message } } }";
+    let v = gql(&emu, "2026-04", cancel, json!({"id": fo_id})).await;
+    assert_eq!(
+        v["data"]["fulfillmentOrderCancel"]["fulfillmentOrder"]["status"],
+        "CLOSED"
+    );
+    assert_eq!(
+        v["data"]["fulfillmentOrderCancel"]["replacementFulfillmentOrder"],
+        json!({"status": "OPEN", "requestStatus": "UNSUBMITTED"})
+    );
+    let v = gql(&emu, "2026-04", cancel, json!({"id": fo_id})).await;
+    assert_eq!(
+        v["data"]["fulfillmentOrderCancel"]["userErrors"][0]["message"],
+        "Fulfillment order is not in cancelable request state and can't be canceled."
+    );
+    let v = gql(
+        &emu,
+        "2026-04",
+        cancel,
+        json!({"id": "gid://shopify/FulfillmentOrder/0"}),
+    )
+    .await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "RESOURCE_NOT_FOUND");
+    assert_eq!(
+        v["errors"][0]["message"],
+        "Invalid id: gid://shopify/FulfillmentOrder/0"
+    );
+    assert_eq!(v["data"]["fulfillmentOrderCancel"], Value::Null);
+}
+
+#[tokio::test]
+async fn fulfillment_events_update_the_fulfillment() {
+    let emu = seeded().await;
+    let f = format!(
+        "gid://shopify/Fulfillment/{}",
+        emu.dump()["fulfillments"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+    );
+    let q = "mutation E($e: FulfillmentEventInput!) { fulfillmentEventCreate(fulfillmentEvent: $e) { fulfillmentEvent { status city } userErrors { field message } } }";
+    let v = gql(&emu, "2026-04", q, json!({"e": {"fulfillmentId": f, "status": "IN_TRANSIT", "city": "Ottawa", "happenedAt": "2026-05-01T10:00:00Z"}})).await;
+    assert_eq!(
+        v["data"]["fulfillmentEventCreate"]["fulfillmentEvent"],
+        json!({"status": "IN_TRANSIT", "city": "Ottawa"})
+    );
+    let read = gql(
+        &emu,
+        "2026-04",
+        "query F($id: ID!) { fulfillment(id: $id) { displayStatus inTransitAt } }",
+        json!({"id": f}),
+    )
+    .await;
+    assert_eq!(
+        read["data"]["fulfillment"],
+        json!({"displayStatus": "IN_TRANSIT", "inTransitAt": "2026-05-01T10:00:00Z"})
+    );
+    let v = gql(
+        &emu,
+        "2026-04",
+        q,
+        json!({"e": {"fulfillmentId": "gid://shopify/Fulfillment/1", "status": "DELIVERED"}}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["fulfillmentEventCreate"]["userErrors"],
+        json!([{"field": ["fulfillmentEvent", "fulfillmentId"], "message": "Fulfillment does not exist."}])
+    );
+    let v = gql(
+        &emu,
+        "2026-04",
+        q,
+        json!({"e": {"fulfillmentId": f, "status": "TELEPORTED"}}),
+    )
+    .await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "INVALID_VARIABLE");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Expected \"TELEPORTED\" to be one of: LABEL_PURCHASED")
+    );
+}
+
+#[tokio::test]
+async fn seed_control_replaces_state_and_bad_fixtures_are_named() {
+    let emu = Emulator::builder().start_on_loopback().await.unwrap();
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/__emulator/seed", emu.base_url()))
+        .body(SEED)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v = gql(&emu, "2026-07", "{ shop { name } }", json!({})).await;
+    assert_eq!(v["data"]["shop"]["name"], "seeded");
+    assert_eq!(emu.write_count(), 0);
+    let r = client
+        .post(format!("{}/__emulator/seed", emu.base_url()))
+        .body("products: [{title: x, colour: red}]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("colour"), "{body}");
+}
