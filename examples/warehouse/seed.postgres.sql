@@ -55,7 +55,7 @@ INSERT INTO fulfillment_order_actions (action_id, action, fulfillment_order_id, 
   ('a-1', 'hold', 'gid://shopify/FulfillmentOrder/5001', 'HIGH_RISK_OF_FRAUD', 'Flagged by the risk model', TRUE, NULL, NULL, NULL),
   ('a-2', 'release-hold', 'gid://shopify/FulfillmentOrder/5002', NULL, NULL, NULL, NULL, NULL, NULL),
   ('a-3', 'move', 'gid://shopify/FulfillmentOrder/5003', NULL, NULL, NULL, 'gid://shopify/Location/1002', NULL, NULL),
-  ('a-4', 'reschedule', 'gid://shopify/FulfillmentOrder/5004', NULL, NULL, NULL, NULL, '2026-12-15T09:00:00Z', NULL),
+  ('a-4', 'reschedule', 'gid://shopify/FulfillmentOrder/5007', NULL, NULL, NULL, NULL, '2026-12-15T09:00:00Z', NULL),
   ('a-5', 'open', 'gid://shopify/FulfillmentOrder/5004', NULL, NULL, NULL, NULL, NULL, NULL),
   ('a-6', 'cancel', 'gid://shopify/FulfillmentOrder/5005', NULL, NULL, NULL, NULL, NULL, NULL),
   ('a-7', 'close', 'gid://shopify/FulfillmentOrder/5006', NULL, NULL, NULL, NULL, NULL, 'Partially fulfilled by the 3PL');

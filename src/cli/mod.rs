@@ -8,6 +8,7 @@ pub mod bench_warehouse;
 mod crd;
 pub mod emulator;
 mod plan;
+mod quickstart;
 mod run;
 mod specs;
 mod validate;
@@ -30,6 +31,8 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Run syncs from spec files, once or on their schedules, with no cluster.
     Run(run::RunArgs),
+    /// The main job end to end on embedded defaults: example warehouse, built-in emulator, every example sync.
+    Quickstart(quickstart::QuickstartArgs),
     /// Run the local Shopify Admin API emulator.
     Emulator(emulator::EmulatorArgs),
     /// Benchmarks (not tests) behind the figures in BENCHMARKS.md.
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => block_on(plan::run(args)),
         Command::Run(args) => block_on(run::run(args)),
+        Command::Quickstart(args) => block_on(quickstart::run(args)),
         Command::Emulator(args) => {
             block_on(async move { emulator::run(args).await.map(|()| ExitCode::SUCCESS) })
         }

@@ -106,7 +106,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn run_one(
+pub(super) async fn run_one(
     s: &ResolvedSync,
     state: &SqliteStateStore,
     client: &ShopifyClient,
@@ -154,7 +154,7 @@ pub fn next_run(schedule: &Schedule, last: chrono::DateTime<Utc>) -> Option<chro
     }
 }
 
-fn print_line(r: &RunReport) {
+pub(super) fn print_line(r: &RunReport) {
     let status = match r.status {
         RunStatus::Succeeded => "ok",
         RunStatus::PartiallySucceeded => "partial",
@@ -206,7 +206,7 @@ fn print_line(r: &RunReport) {
     }
 }
 
-fn print_summary(reports: &[RunReport]) {
+pub(super) fn print_summary(reports: &[RunReport]) {
     if reports.is_empty() {
         return;
     }

@@ -100,6 +100,8 @@ pub struct VariantSeed {
     pub option: Option<String>,
     /// Available quantity per location name.
     pub inventory: std::collections::BTreeMap<String, i64>,
+    /// Explicit numeric id of the variant's inventory item (to give a warehouse stable ids to refer to).
+    pub inventory_item_id: Option<u64>,
 }
 
 /// An order.
@@ -166,6 +168,8 @@ pub struct FulfillmentSeed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiscountSeed {
+    /// Explicit numeric id of the code discount (`gid://shopify/DiscountCodeNode/<id>`).
+    pub id: Option<u64>,
     /// Title.
     pub title: String,
     /// Redeem codes.
@@ -273,7 +277,7 @@ impl Fixture {
             let mut values = Vec::new();
             for (vi, v) in seeds.iter().enumerate() {
                 let vid = st.next_id();
-                let iid = st.next_id();
+                let iid = v.inventory_item_id.unwrap_or_else(|| st.next_id());
                 let value = v.option.clone().unwrap_or_else(|| {
                     if seeds.len() == 1 {
                         "Default Title".into()
@@ -433,7 +437,7 @@ impl Fixture {
             );
         }
         for d in &self.discounts {
-            let id = st.next_id();
+            let id = d.id.unwrap_or_else(|| st.next_id());
             let codes = d.codes.iter().map(|c| (st.next_id(), c.clone())).collect();
             st.discounts.insert(
                 id,
