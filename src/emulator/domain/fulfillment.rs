@@ -118,6 +118,8 @@ fn supported_actions(fo: &FulfillmentOrder) -> Vec<&'static str> {
             }
             a
         }
+        // HOLD disappears once the app holds the maximum of 10.
+        "ON_HOLD" if fo.holds.len() >= 10 => vec!["RELEASE_HOLD", "MOVE"],
         "ON_HOLD" => vec!["RELEASE_HOLD", "HOLD", "MOVE"],
         "IN_PROGRESS" => vec![
             "CREATE_FULFILLMENT",
