@@ -75,7 +75,7 @@ pub struct InventoryLevel {
 
 /// The Location object.
 pub fn location_json(l: &Location) -> Value {
-    json!({"__typename": "Location", "id": gid("Location", l.id), "name": l.name, "isActive": l.is_active, "legacyResourceId": l.id.to_string()})
+    json!({"__typename": "Location", "id": gid("Location", l.id), "name": l.name, "isActive": l.is_active, "legacyResourceId": l.id.to_string(), "localPickupSettingsV2": null})
 }
 
 fn level_gid(l: &InventoryLevel) -> String {
@@ -623,7 +623,8 @@ pub fn resolve(
             .and_then(|id| st.locations.get(&id))
             .map(location_json)
             .unwrap_or(Value::Null)),
-        "locations" => Ok(Value::Array(
+        // Every emulated location is merchant-managed and ships, so both lists are the same.
+        "locations" | "locationsAvailableForDeliveryProfilesConnection" => Ok(Value::Array(
             st.locations.values().map(location_json).collect(),
         )),
         "inventoryItem" => Ok(parse_gid(args.get("id"), "InventoryItem")
