@@ -410,3 +410,49 @@ async fn seed_control_replaces_state_and_bad_fixtures_are_named() {
     let body: Value = r.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("colour"), "{body}");
 }
+
+#[tokio::test]
+async fn inventory_adjust_applies_deltas_and_set_on_hand_refuses_negatives() {
+    let emu = seeded().await;
+    let dump = emu.dump();
+    let item = format!(
+        "gid://shopify/InventoryItem/{}",
+        dump["inventory_items"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+    );
+    let level = dump["levels"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    let loc = format!("gid://shopify/Location/{}", level["location_id"]);
+    let adjust = "mutation A($input: InventoryAdjustQuantitiesInput!) { inventoryAdjustQuantities(input: $input) @idempotent(key: \"adj-1\") { inventoryAdjustmentGroup { changes { name delta } } userErrors { field code } } }";
+    let input = json!({"name": "available", "reason": "correction", "changes": [{"inventoryItemId": item, "locationId": loc, "delta": -2, "changeFromQuantity": 5}]});
+    let v = gql(&emu, "2026-04", adjust, json!({"input": input})).await;
+    assert_eq!(
+        v["data"]["inventoryAdjustQuantities"]["inventoryAdjustmentGroup"]["changes"],
+        json!([{"name": "available", "delta": -2}, {"name": "on_hand", "delta": -2}])
+    );
+    assert_eq!(
+        emu.dump()["levels"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()["available"],
+        3
+    );
+    let on_hand = "mutation S($input: InventorySetOnHandQuantitiesInput!) { inventorySetOnHandQuantities(input: $input) @idempotent(key: \"oh-1\") { userErrors { field code } } }";
+    let input = json!({"reason": "correction", "setQuantities": [{"inventoryItemId": item, "locationId": loc, "quantity": -1, "changeFromQuantity": 3}]});
+    let v = gql(&emu, "2026-04", on_hand, json!({"input": input})).await;
+    assert_eq!(
+        v["data"]["inventorySetOnHandQuantities"]["userErrors"],
+        json!([{"field": ["input", "setQuantities", "0", "quantity"], "code": "INVALID_QUANTITY_NEGATIVE"}])
+    );
+}

@@ -35,8 +35,9 @@ async fn seed(AxState(shared): AxState<Arc<Shared>>, body: Bytes) -> Response {
         Err(e) => return json_response(400, json!({"error": e.to_string()})),
     };
     match fixture.build(shared.clock.now()) {
-        Ok(state) => {
+        Ok(mut state) => {
             let mut g = shared.lock();
+            state.base_url = g.state.base_url.clone();
             g.baseline = state.clone();
             g.state = state;
             g.writes = 0;

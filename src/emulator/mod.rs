@@ -10,6 +10,7 @@
 //! This module never imports the project's Shopify client.
 
 pub mod bench;
+pub mod bulk;
 pub mod clock;
 pub mod config;
 pub mod controls;

@@ -89,9 +89,10 @@ impl EmulatorBuilder {
         if let Some(f) = &self.seed {
             state = f.build(clock.now())?;
         }
-        let shared = Arc::new(Shared::new(self.config, clock, state));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
+        state.base_url = format!("http://{local}");
+        let shared = Arc::new(Shared::new(self.config, clock, state));
         let (tx, rx) = oneshot::channel::<()>();
         let app = router(shared.clone());
         let task = tokio::spawn(async move {
@@ -194,6 +195,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/api/{version}/graphql.json", post(graphql))
         .merge(super::controls::router())
         .merge(super::rest::router())
+        .merge(super::bulk::router())
         .fallback(|| async { json_response(404, json!({"errors": "Not Found"})) })
         .with_state(shared)
 }
@@ -305,6 +307,7 @@ async fn graphql(
     } else {
         super::graphql::execute(&shared, api, &body)
     };
+    super::bulk::spawn_pending(&shared);
     let mut resp = json_response(answer.status, answer.body);
     if let Ok(v) = HeaderValue::from_str(api.as_str()) {
         resp.headers_mut().insert("x-shopify-api-version", v);

@@ -27,6 +27,17 @@ pub struct State {
     /// Current time of the request being served (set by the pipeline; not part of the shop).
     #[serde(skip)]
     pub now: Option<DateTime<Utc>>,
+    /// API version of the request being served (not part of the shop).
+    #[serde(skip)]
+    pub api_version: Option<crate::core::config::ApiVersion>,
+    /// The emulator's own base URL, for staged-upload targets and result files.
+    #[serde(skip)]
+    pub base_url: String,
+    /// Staged uploads by key.
+    #[serde(skip)]
+    pub staged: BTreeMap<String, Vec<u8>>,
+    /// Bulk operations.
+    pub bulk_operations: BTreeMap<u64, super::bulk::BulkOperation>,
     /// Customers.
     pub customers: BTreeMap<u64, Customer>,
     /// Customer id by normalised email and by E.164 phone (uniqueness checks stay O(log n)).

@@ -118,6 +118,8 @@ fn supported_actions(fo: &FulfillmentOrder) -> Vec<&'static str> {
             }
             a
         }
+        // HOLD disappears once the app holds the maximum of 10.
+        "ON_HOLD" if fo.holds.len() >= 10 => vec!["RELEASE_HOLD", "MOVE"],
         "ON_HOLD" => vec!["RELEASE_HOLD", "HOLD", "MOVE"],
         "IN_PROGRESS" => vec![
             "CREATE_FULFILLMENT",
@@ -154,7 +156,9 @@ pub fn fo_json(st: &State, fo: &FulfillmentOrder) -> Value {
                 "id": gid("FulfillmentOrderLineItem", *id),
                 "totalQuantity": total,
                 "remainingQuantity": remaining,
-                "lineItem": {"id": gid("LineItem", *li), "title": line.map(|l| l.title.clone()), "quantity": line.map(|l| l.quantity), "sku": line.and_then(|l| l.sku.clone())},
+                "lineItem": {"id": gid("LineItem", *li), "title": line.map(|l| l.title.clone()), "quantity": line.map(|l| l.quantity),
+                    // Nothing is fulfilled in the emulator yet, so the whole line stays fulfillable.
+                    "fulfillableQuantity": line.map(|l| l.quantity), "sku": line.and_then(|l| l.sku.clone())},
             })
         })
         .collect();
@@ -189,7 +193,14 @@ fn order_json(st: &State, o: &Order) -> Value {
         .values()
         .filter(|f| f.order_id == o.id)
         .collect();
-    let display = if fos.iter().any(|f| f.status == "IN_PROGRESS") {
+    let open: Vec<&&FulfillmentOrder> = fos
+        .iter()
+        .filter(|f| !matches!(f.status.as_str(), "CLOSED" | "CANCELLED"))
+        .collect();
+    // The order reads ON_HOLD only when every open fulfillment order is held.
+    let display = if !open.is_empty() && open.iter().all(|f| f.status == "ON_HOLD") {
+        "ON_HOLD"
+    } else if fos.iter().any(|f| f.status == "IN_PROGRESS") {
         "IN_PROGRESS"
     } else if st
         .fulfillments

@@ -75,7 +75,7 @@ pub struct InventoryLevel {
 
 /// The Location object.
 pub fn location_json(l: &Location) -> Value {
-    json!({"__typename": "Location", "id": gid("Location", l.id), "name": l.name, "isActive": l.is_active, "legacyResourceId": l.id.to_string()})
+    json!({"__typename": "Location", "id": gid("Location", l.id), "name": l.name, "isActive": l.is_active, "legacyResourceId": l.id.to_string(), "localPickupSettingsV2": null})
 }
 
 fn level_gid(l: &InventoryLevel) -> String {
@@ -367,18 +367,51 @@ fn contract_2026_04(
     Ok(())
 }
 
-fn set_quantities(
+/// The three quantity mutations share their validation and bookkeeping.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// inventorySetQuantities: absolute `quantity` of the named quantity.
+    Set,
+    /// inventorySetOnHandQuantities: absolute on-hand `quantity`.
+    SetOnHand,
+    /// inventoryAdjustQuantities: `delta` of the named quantity.
+    Adjust,
+}
+
+impl Kind {
+    /// (root field, list argument, list item input type, per-row amount field).
+    fn names(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Kind::Set => (
+                "inventorySetQuantities",
+                "quantities",
+                "InventoryQuantityInput",
+                "quantity",
+            ),
+            Kind::SetOnHand => (
+                "inventorySetOnHandQuantities",
+                "setQuantities",
+                "InventorySetQuantityInput",
+                "quantity",
+            ),
+            Kind::Adjust => (
+                "inventoryAdjustQuantities",
+                "changes",
+                "InventoryChangeInput",
+                "delta",
+            ),
+        }
+    }
+}
+
+fn quantities_mutation(
     st: &mut State,
     args: &Map<String, Value>,
     cx: &RootCtx,
+    kind: Kind,
 ) -> Result<Value, FieldError> {
-    contract_2026_04(
-        "inventorySetQuantities",
-        "quantities",
-        "InventoryQuantityInput",
-        args,
-        cx,
-    )?;
+    let (root, list, input_ty, amount) = kind.names();
+    contract_2026_04(root, list, input_ty, args, cx)?;
     let fingerprint = Value::Object(args.clone()).to_string();
     let key = cx
         .idempotency_key
@@ -406,18 +439,22 @@ fn set_quantities(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let name = input
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let name = if kind == Kind::SetOnHand {
+        "on_hand".to_string()
+    } else {
+        input
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let reason = input
         .get("reason")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     let rows = input
-        .get("quantities")
+        .get(list)
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
@@ -449,36 +486,36 @@ fn set_quantities(
             .filter(|id| st.inventory_items.contains_key(id));
         let loc =
             parse_gid(r.get("locationId"), "Location").filter(|id| st.locations.contains_key(id));
-        let qty = r.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        let qty = r.get(amount).and_then(Value::as_i64).unwrap_or(0);
         if item.is_none() {
             errors.push(coded_error(
-                f(&["input", "quantities", &idx, "inventoryItemId"]),
+                f(&["input", list, &idx, "inventoryItemId"]),
                 "The specified inventory item could not be found.",
                 Some("INVALID_INVENTORY_ITEM"),
             ));
         }
         if loc.is_none() {
             errors.push(coded_error(
-                f(&["input", "quantities", &idx, "locationId"]),
+                f(&["input", list, &idx, "locationId"]),
                 "The specified location could not be found.",
                 Some("INVALID_LOCATION"),
             ));
         }
         if qty > BILLION {
             errors.push(coded_error(
-                f(&["input", "quantities", &idx, "quantity"]),
+                f(&["input", list, &idx, amount]),
                 "The quantity can't be higher than 1,000,000,000.",
                 Some("INVALID_QUANTITY_TOO_HIGH"),
             ));
         } else if qty < -BILLION {
             errors.push(coded_error(
-                f(&["input", "quantities", &idx, "quantity"]),
+                f(&["input", list, &idx, amount]),
                 "The quantity can't be lower than -1,000,000,000.",
                 Some("INVALID_QUANTITY_TOO_LOW"),
             ));
-        } else if qty < 0 && name == "on_hand" {
+        } else if qty < 0 && name == "on_hand" && kind != Kind::Adjust {
             errors.push(coded_error(
-                f(&["input", "quantities", &idx, "quantity"]),
+                f(&["input", list, &idx, amount]),
                 "The quantity can't be negative.",
                 Some("INVALID_QUANTITY_NEGATIVE"),
             ));
@@ -490,7 +527,7 @@ fn set_quantities(
         });
         if dup {
             errors.push(coded_error(
-                f(&["input", "quantities", &idx, "locationId"]),
+                f(&["input", list, &idx, "locationId"]),
                 "The combination of inventoryItemId and locationId must be unique.",
                 Some("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR"),
             ));
@@ -502,7 +539,7 @@ fn set_quantities(
                 .find(|l| l.item_id == item && l.location_id == loc)
             {
                 None => errors.push(coded_error(
-                    f(&["input", "quantities", &idx, "locationId"]),
+                    f(&["input", list, &idx, "locationId"]),
                     "The specified inventory item is not stocked at the location.",
                     Some("ITEM_NOT_STOCKED_AT_LOCATION"),
                 )),
@@ -516,12 +553,20 @@ fn set_quantities(
                         && expected != current
                     {
                         errors.push(coded_error(
-                            f(&["input", "quantities", &idx, "changeFromQuantity"]),
+                            f(&["input", list, &idx, "changeFromQuantity"]),
                             "The specified changeFromQuantity does not match the current quantity.",
                             Some("CHANGE_FROM_QUANTITY_STALE"),
                         ));
                     }
-                    targets.push((level.id, qty));
+                    // Adjustments are deltas on the current value; sets are absolute.
+                    targets.push((
+                        level.id,
+                        if kind == Kind::Adjust {
+                            current + qty
+                        } else {
+                            qty
+                        },
+                    ));
                 }
             }
         }
@@ -574,21 +619,27 @@ pub fn resolve(
     cx: &RootCtx,
 ) -> Option<Result<Value, FieldError>> {
     Some(match field {
-        "location" => Ok(parse_gid(args.get("id"), "Location").and_then(|id| st.locations.get(&id)).map(location_json).unwrap_or(Value::Null)),
-        "locations" => Ok(Value::Array(st.locations.values().map(location_json).collect())),
-        "inventoryItem" => Ok(parse_gid(args.get("id"), "InventoryItem").and_then(|id| st.inventory_items.get(&id)).map(|i| item_json(st, i)).unwrap_or(Value::Null)),
-        "inventoryLevel" => Ok(parse_gid(args.get("id"), "InventoryLevel").and_then(|id| st.levels.get(&id)).map(|l| level_json(st, l)).unwrap_or(Value::Null)),
+        "location" => Ok(parse_gid(args.get("id"), "Location")
+            .and_then(|id| st.locations.get(&id))
+            .map(location_json)
+            .unwrap_or(Value::Null)),
+        // Every emulated location is merchant-managed and ships, so both lists are the same.
+        "locations" | "locationsAvailableForDeliveryProfilesConnection" => Ok(Value::Array(
+            st.locations.values().map(location_json).collect(),
+        )),
+        "inventoryItem" => Ok(parse_gid(args.get("id"), "InventoryItem")
+            .and_then(|id| st.inventory_items.get(&id))
+            .map(|i| item_json(st, i))
+            .unwrap_or(Value::Null)),
+        "inventoryLevel" => Ok(parse_gid(args.get("id"), "InventoryLevel")
+            .and_then(|id| st.levels.get(&id))
+            .map(|l| level_json(st, l))
+            .unwrap_or(Value::Null)),
         "inventoryItemUpdate" => Ok(item_update(st, args)),
         "inventoryActivate" => Ok(activate(st, args)),
-        "inventorySetQuantities" => set_quantities(st, args, cx),
-        "inventoryAdjustQuantities" => contract_2026_04(field, "changes", "InventoryChangeInput", args, cx).and(Err(FieldError::new(
-            "EMULATOR_UNSUPPORTED_FIELD",
-            "The emulator does not implement inventoryAdjustQuantities beyond its 2026-04 argument contract.",
-        ))),
-        "inventorySetOnHandQuantities" => contract_2026_04(field, "setQuantities", "InventorySetQuantityInput", args, cx).and(Err(FieldError::new(
-            "EMULATOR_UNSUPPORTED_FIELD",
-            "The emulator does not implement inventorySetOnHandQuantities beyond its 2026-04 argument contract.",
-        ))),
+        "inventorySetQuantities" => quantities_mutation(st, args, cx, Kind::Set),
+        "inventorySetOnHandQuantities" => quantities_mutation(st, args, cx, Kind::SetOnHand),
+        "inventoryAdjustQuantities" => quantities_mutation(st, args, cx, Kind::Adjust),
         _ => return None,
     })
 }

@@ -107,6 +107,9 @@ pub fn resolve_root(
     if let Some(r) = fulfillment::resolve(st, field, args, cx) {
         return r;
     }
+    if let Some(r) = crate::emulator::bulk::resolve(st, field, args, cx) {
+        return r;
+    }
     match field {
         "shop" => Ok(shop_json(st)),
         "node" => Ok(args
@@ -147,7 +150,8 @@ pub fn load(st: &State, gid_str: &str) -> Option<Value> {
         _ => products::load(st, ty, id)
             .or_else(|| inventory::load(st, ty, id, gid_str))
             .or_else(|| discounts::load(st, ty, id))
-            .or_else(|| fulfillment::load(st, ty, id)),
+            .or_else(|| fulfillment::load(st, ty, id))
+            .or_else(|| crate::emulator::bulk::load(st, ty, id)),
     }
 }
 

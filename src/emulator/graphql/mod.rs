@@ -69,6 +69,11 @@ fn location(node: &Node<Field>, doc: &ExecutableDocument) -> Value {
 
 /// Serves one GraphQL request body for `version`.
 pub fn execute(shared: &Shared, version: ApiVersion, body: &[u8]) -> Answer {
+    execute_with(shared, version, body, true)
+}
+
+/// Like [`execute`]; with `charge` false the bucket is left alone (bulk operation lines are exempt).
+pub fn execute_with(shared: &Shared, version: ApiVersion, body: &[u8], charge: bool) -> Answer {
     let request: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => {
@@ -199,10 +204,11 @@ pub fn execute(shared: &Shared, version: ApiVersion, body: &[u8]) -> Answer {
     let now = shared.clock.elapsed();
     let mut guard = shared.lock();
     let inner = &mut *guard;
-    if inner.faults.force_throttle {
+    let charge = charge && (inner.throttling || inner.faults.force_throttle);
+    if charge && inner.faults.force_throttle {
         inner.bucket.drain(now);
     }
-    let status = if inner.throttling || inner.faults.force_throttle {
+    let status = if charge {
         match inner.bucket.charge(requested, now) {
             Ok(s) => s,
             Err(s) => {
@@ -234,6 +240,7 @@ pub fn execute(shared: &Shared, version: ApiVersion, body: &[u8]) -> Answer {
     }
 
     inner.state.now = Some(shared.clock.now());
+    inner.state.api_version = Some(version);
     let mut data = Map::new();
     let mut field_errors: Vec<Value> = Vec::new();
     let is_mutation = op.operation_type == OperationType::Mutation;
@@ -277,7 +284,7 @@ pub fn execute(shared: &Shared, version: ApiVersion, body: &[u8]) -> Answer {
         body.insert("errors".into(), Value::Array(field_errors));
     }
     let actual = cost::actual(&exec, op, &data).min(requested);
-    let status = if inner.throttling || inner.faults.force_throttle {
+    let status = if charge {
         inner.bucket.refund(requested - actual);
         inner.bucket.status_at(now)
     } else {

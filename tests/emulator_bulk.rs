@@ -1,0 +1,129 @@
+//! Bulk mutations end to end: staged upload, run, poll, JSONL results, limits.
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shopsync::emulator::{Emulator, RunningEmulator};
+
+async fn gql(emu: &RunningEmulator, query: &str, variables: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/admin/api/2026-04/graphql.json", emu.base_url()))
+        .header("X-Shopify-Access-Token", emu.token())
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn stage(emu: &RunningEmulator, content: &str) -> String {
+    let v = gql(emu, "mutation { stagedUploadsCreate(input: [{resource: BULK_MUTATION_VARIABLES, filename: \"vars.jsonl\", mimeType: \"text/jsonl\", httpMethod: POST}]) { stagedTargets { url parameters { name value } } userErrors { message } } }", json!({})).await;
+    let target = &v["data"]["stagedUploadsCreate"]["stagedTargets"][0];
+    let url = target["url"].as_str().unwrap().to_string();
+    let boundary = "XBOUNDARYX";
+    let mut body = String::new();
+    let mut key = String::new();
+    for p in target["parameters"].as_array().unwrap() {
+        let (n, val) = (p["name"].as_str().unwrap(), p["value"].as_str().unwrap());
+        if n == "key" {
+            key = val.to_string();
+        }
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n{val}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"vars.jsonl\"\r\nContent-Type: text/jsonl\r\n\r\n{content}\r\n--{boundary}--\r\n"));
+    let r = reqwest::Client::new()
+        .post(url)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains(&format!("<Key>{key}</Key>"))
+    );
+    key
+}
+
+const RUN: &str = "mutation R($m: String!, $p: String!) { bulkOperationRunMutation(mutation: $m, stagedUploadPath: $p) { bulkOperation { id status type } userErrors { field message code } } }";
+const INNER: &str = "mutation C($input: CustomerInput!) { customerCreate(input: $input) { customer { email } userErrors { field message } } }";
+
+#[tokio::test]
+async fn bulk_mutation_runs_every_line_and_serves_jsonl() {
+    let emu = Emulator::builder().start_on_loopback().await.unwrap();
+    let key = stage(
+        &emu,
+        "{\"input\":{\"email\":\"a@example.com\"}}\n{\"input\":{\"email\":\"not-an-email\"}}\n",
+    )
+    .await;
+    let v = gql(&emu, RUN, json!({"m": INNER, "p": key})).await;
+    let op = &v["data"]["bulkOperationRunMutation"]["bulkOperation"];
+    assert_eq!(op["status"], "CREATED");
+    assert_eq!(op["type"], "MUTATION");
+    let id = op["id"].clone();
+    let mut done = Value::Null;
+    for _ in 0..200 {
+        let p = gql(
+            &emu,
+            "query B($id: ID!) { bulkOperation(id: $id) { status objectCount url } }",
+            json!({"id": id}),
+        )
+        .await;
+        if p["data"]["bulkOperation"]["status"] == "COMPLETED" {
+            done = p["data"]["bulkOperation"].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(done["objectCount"], "2");
+    let text = reqwest::get(done["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines[0],
+        json!({"data": {"customerCreate": {"customer": {"email": "a@example.com"}, "userErrors": []}}, "__lineNumber": 0})
+    );
+    assert_eq!(
+        lines[1]["data"]["customerCreate"]["userErrors"][0]["message"],
+        "Email is invalid"
+    );
+    assert_eq!(lines[1]["__lineNumber"], 1);
+}
+
+#[tokio::test]
+async fn bulk_mutation_checks_file_then_concurrency() {
+    let emu = Emulator::builder().start_on_loopback().await.unwrap();
+    let v = gql(&emu, RUN, json!({"m": INNER, "p": "tmp/nothing.jsonl"})).await;
+    assert_eq!(
+        v["data"]["bulkOperationRunMutation"]["userErrors"][0]["code"],
+        "NO_SUCH_FILE"
+    );
+    let empty = stage(&emu, "").await;
+    let v = gql(&emu, RUN, json!({"m": INNER, "p": empty})).await;
+    assert_eq!(
+        v["data"]["bulkOperationRunMutation"]["userErrors"],
+        json!([{"field": null, "message": "The input file is empty.", "code": "INVALID_STAGED_UPLOAD_FILE"}])
+    );
+    let key = stage(&emu, "{\"input\":{\"email\":\"b@example.com\"}}\n").await;
+    let v = gql(&emu, RUN, json!({"m": "mutation { bulkOperationRunMutation(mutation: \"x\", stagedUploadPath: \"y\") { userErrors { message } } }", "p": key})).await;
+    assert_eq!(
+        v["data"]["bulkOperationRunMutation"]["userErrors"][0]["code"],
+        "INVALID_MUTATION"
+    );
+}
