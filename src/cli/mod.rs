@@ -10,7 +10,7 @@ pub mod emulator;
 mod plan;
 mod quickstart;
 mod run;
-mod specs;
+pub mod specs;
 mod validate;
 
 /// Keep a Shopify store in sync with a SQL data warehouse, the GitOps way.
