@@ -1,5 +1,4 @@
 //! `shopsync plan`: what a run would do, computed from the warehouse and the state; nothing is written.
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -25,26 +24,14 @@ pub enum Format {
 /// Arguments of `shopsync plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// Spec files or folders.
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true, num_args = 1..)]
-    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    specs: specs::SpecArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Exit 0 when nothing would change, 1 when changes are pending, 2 on errors.
     #[arg(long)]
     check: bool,
-    /// Only these syncs (by name); repeatable.
-    #[arg(long = "sync", value_name = "NAME")]
-    only: Vec<String>,
-    /// The state file (SQLite); a missing file means no state (everything is new).
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = ".shopsync/state.db",
-        env = "SHOPSYNC_STATE"
-    )]
-    state: PathBuf,
     /// Sample rows shown per kind of change.
     #[arg(long, default_value_t = 5)]
     samples: usize,
@@ -52,11 +39,11 @@ pub struct PlanArgs {
 
 /// Plans every sync and prints the result.
 pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let syncs = specs::load(&args.paths, &args.only)?;
+    let syncs = specs::load(&args.specs.paths, &args.specs.only)?;
     // A missing state file is read as empty, without creating it: plan leaves no trace.
     let scratch = tempfile::tempdir()?;
-    let path = if args.state.exists() {
-        args.state.clone()
+    let path = if args.specs.state.exists() {
+        args.specs.state.clone()
     } else {
         scratch.path().join("empty.db")
     };

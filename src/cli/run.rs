@@ -1,6 +1,5 @@
 //! `shopsync run`: run syncs from spec files, once or on their schedules, with no cluster.
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,26 +18,14 @@ use crate::warehouse::SqlWarehouse;
 /// Arguments of `shopsync run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Spec files or folders: destinations, syncs and (optionally) their Secrets.
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true, num_args = 1..)]
-    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    specs: specs::SpecArgs,
     /// Run each sync once and exit (the default).
     #[arg(long, conflicts_with = "watch")]
     once: bool,
     /// Keep running, each sync on its schedule, until interrupted.
     #[arg(long)]
     watch: bool,
-    /// Only these syncs (by name); repeatable.
-    #[arg(long = "sync", value_name = "NAME")]
-    only: Vec<String>,
-    /// The state file (SQLite), created if missing.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = ".shopsync/state.db",
-        env = "SHOPSYNC_STATE"
-    )]
-    state: PathBuf,
     /// Requests in flight per sync.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -46,13 +33,18 @@ pub struct RunArgs {
 
 /// Runs the syncs; exit 0 when every run finished (rejected rows included), 1 when any run failed.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let syncs = specs::load(&args.paths, &args.only)?;
-    if let Some(dir) = args.state.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let syncs = specs::load(&args.specs.paths, &args.specs.only)?;
+    if let Some(dir) = args
+        .specs
+        .state
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let state = SqliteStateStore::open(&args.state)
+    let state = SqliteStateStore::open(&args.specs.state)
         .await
-        .with_context(|| format!("opening the state file {}", args.state.display()))?;
+        .with_context(|| format!("opening the state file {}", args.specs.state.display()))?;
     let mut budgets: HashMap<String, Arc<CostBudget>> = HashMap::new();
     let mut clients = Vec::new();
     for s in &syncs {

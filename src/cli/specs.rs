@@ -13,6 +13,25 @@ use crate::api::{SecretKeyRef, ShopifyDestination, ShopifySync, destination_conf
 use crate::core::config::{ApiVersion, SyncConfig};
 use crate::shopify::Store;
 
+/// Where the specs and the state are: the arguments `run` and `plan` share.
+#[derive(Debug, clap::Args)]
+pub struct SpecArgs {
+    /// Spec files or folders: destinations, syncs and (optionally) their Secrets.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+    /// Only these syncs (by name); repeatable.
+    #[arg(long = "sync", value_name = "NAME")]
+    pub only: Vec<String>,
+    /// The state file (SQLite): `run` creates it; `plan` reads a missing one as empty and leaves no file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = ".shopsync/state.db",
+        env = "SHOPSYNC_STATE"
+    )]
+    pub state: PathBuf,
+}
+
 /// A sync ready to run: its config, its warehouse URL and its store.
 pub struct ResolvedSync {
     /// The engine's config.
