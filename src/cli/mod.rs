@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench_emulator;
+pub mod bench_sync;
 pub mod bench_warehouse;
 mod crd;
 pub mod emulator;
@@ -49,6 +50,18 @@ enum BenchCommand {
         mutations: usize,
         /// Requests in flight.
         #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+    /// Product upserts into the emulator at a fixed plan, against the rate limit's floor.
+    Sync {
+        /// Rows (products) to upsert.
+        #[arg(long, default_value_t = 20_000)]
+        rows: u64,
+        /// The emulator's rate-limit plan.
+        #[arg(long, default_value = "plus")]
+        plan: String,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
     /// Plans over a large PostgreSQL table against the cost of copying it out with psql.
@@ -98,6 +111,15 @@ pub fn main() -> ExitCode {
             concurrency,
         }) => block_on(async move {
             bench_emulator::run(mutations, concurrency)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }),
+        Command::Bench(BenchCommand::Sync {
+            rows,
+            plan,
+            concurrency,
+        }) => block_on(async move {
+            bench_sync::run(rows, &plan, concurrency)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }),

@@ -28,6 +28,10 @@ struct Bucket {
     /// Points available at `at`, after every reservation made so far.
     available: f64,
     at: Instant,
+    /// Points Shopify charged so far (actual costs).
+    spent: f64,
+    /// THROTTLED answers received.
+    throttles: u64,
 }
 
 impl Bucket {
@@ -58,6 +62,8 @@ impl CostBudget {
                 rate,
                 available: maximum,
                 at: now,
+                spent: 0.0,
+                throttles: 0,
             }),
         }
     }
@@ -96,6 +102,7 @@ impl CostBudget {
         let mut b = self.lock();
         let level = b.level(now);
         let refund = actual.map(|a| (requested - a).max(0.0)).unwrap_or(0.0);
+        b.spent += actual.unwrap_or(requested);
         b.available = (level + refund).min(b.maximum);
         b.at = now;
         if let Some(s) = status {
@@ -119,6 +126,7 @@ impl CostBudget {
     /// After a THROTTLED answer: the model is behind reality; adopt Shopify's status.
     pub fn throttled(&self, status: ThrottleStatus, now: Instant) {
         let mut b = self.lock();
+        b.throttles += 1;
         b.maximum = status.maximum_available;
         b.rate = status.restore_rate;
         b.available = status.currently_available;
@@ -128,6 +136,16 @@ impl CostBudget {
     /// Points restored per second (as last reported).
     pub fn restore_rate(&self) -> f64 {
         self.lock().rate
+    }
+
+    /// Points Shopify charged through this budget so far.
+    pub fn spent(&self) -> f64 {
+        self.lock().spent
+    }
+
+    /// THROTTLED answers received so far.
+    pub fn throttles(&self) -> u64 {
+        self.lock().throttles
     }
 
     /// The bucket size (as last reported).
