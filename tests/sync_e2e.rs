@@ -95,9 +95,37 @@ fn report<'a>(reports: &'a [RunReport], name: &str) -> &'a RunReport {
         .unwrap()
 }
 
+/// A database of its own on MariaDB, seeded from examples/warehouse/seed.mysql.sql. MariaDB must be running.
+async fn mariadb_warehouse(name: &str) -> String {
+    let mut admin = sqlx::MySqlConnection::connect("mysql://root@127.0.0.1:3306/test")
+        .await
+        .expect("MariaDB on 127.0.0.1:3306 (start it as .ci/run does)");
+    let db = format!("shopsync_e2e_{name}_{}", std::process::id());
+    sqlx::raw_sql(&format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let url = format!("mysql://root@127.0.0.1:3306/{db}");
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    let seed = std::fs::read_to_string(root().join("examples/warehouse/seed.mysql.sql")).unwrap();
+    sqlx::raw_sql(&seed).execute(&mut conn).await.unwrap();
+    url
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_example_syncs_from_postgres_then_nothing_changes() {
-    let warehouse = pg_warehouse("all").await;
+    every_example_syncs_then_nothing_changes(&pg_warehouse("all").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_example_syncs_from_mariadb_then_nothing_changes() {
+    every_example_syncs_then_nothing_changes(&mariadb_warehouse("all").await).await;
+}
+
+async fn every_example_syncs_then_nothing_changes(warehouse: &str) {
+    let warehouse = warehouse.to_string();
     let emulator = demo_store().await;
     let dir = tempfile::tempdir().unwrap();
     let state = SqliteStateStore::open(&dir.path().join("state.db"))
