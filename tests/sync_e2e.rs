@@ -279,3 +279,52 @@ async fn faults_lose_nothing_and_duplicate_nothing() {
         .collect();
     assert_eq!(products.len(), 3, "no duplicate products");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_refused_for_a_bad_token_are_sent_once_the_token_is_fixed() {
+    let warehouse = pg_warehouse("token").await;
+    let emulator = demo_store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = SqliteStateStore::open(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let good = syncs(&emulator, &warehouse, &["fulfillment-events"]);
+    let mut bad = syncs(&emulator, &warehouse, &["fulfillment-events"]);
+    bad[0].store.token = "shpat_revoked".into();
+
+    let budget = Arc::new(CostBudget::new());
+    let client = ShopifyClient::new(
+        Transport::new(bad[0].store.clone(), budget, RetryPolicy::default()).unwrap(),
+        4,
+    );
+    let wh = SqlWarehouse::from_url(&bad[0].config.id, &bad[0].warehouse_url).unwrap();
+    let failed = Engine::new(&wh, &state, &client, "e2e")
+        .run(&bad[0].config)
+        .await
+        .unwrap();
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("access token"),
+        "{:?}",
+        failed.error
+    );
+    assert!(failed.unknown.is_empty());
+
+    // Nothing reached the store, so nothing is "unknown": the fixed token sends both events, once.
+    let reports = run_all(&good, &state, RetryPolicy::default()).await;
+    assert_eq!(reports[0].stats.succeeded, 2, "{:?}", reports[0]);
+    assert!(reports[0].unknown.is_empty());
+    let again = run_all(&good, &state, RetryPolicy::default()).await;
+    assert_eq!(again[0].stats.succeeded, 0);
+    assert_eq!(
+        emulator.dump()["fulfillment_events"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -249,12 +249,31 @@ impl<'a> Engine<'a> {
                 }
             }
             let ops = chunk.iter().map(|c| op_for(sync, c)).collect();
-            let outcomes = match self.shopify.write(sync, ops).await {
-                Ok(o) => o,
-                Err(f) => return Err((f.into(), Some(lease))),
+            let (outcomes, failure) = match self.shopify.write(sync, ops).await {
+                Ok(o) => (o, None),
+                Err(mut f) => (std::mem::take(&mut f.outcomes), Some(f)),
             };
+            if let Some(f) = &failure {
+                // Ops without an outcome were not applied: record them so the next run sends them again,
+                // rather than leaving events and actions pending (which would read as "unknown outcome").
+                let done: std::collections::HashSet<&str> =
+                    outcomes.iter().map(|o| o.key()).collect();
+                let not_applied: Vec<LedgerEntry> = chunk
+                    .iter()
+                    .filter(|c| !done.contains(c.key.as_str()))
+                    .map(|c| ledger(c, LedgerStatus::Rejected, None, Some(f.message.clone())))
+                    .collect();
+                if insert_only
+                    && let Err(e) = self.state.record_ledger(&sync.id, &not_applied).await
+                {
+                    return Err((e.into(), Some(lease)));
+                }
+            }
             if let Err(e) = self.record(sync, chunk, outcomes, report).await {
                 return Err((e, Some(lease)));
+            }
+            if let Some(f) = failure {
+                return Err((f.into(), Some(lease)));
             }
             lease = match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
                 Ok(l) => l,
@@ -369,7 +388,10 @@ impl<'a> Engine<'a> {
                     })
                 })
                 .collect();
-            let outcomes = self.shopify.write(sync, ops).await?;
+            let (outcomes, failure) = match self.shopify.write(sync, ops).await {
+                Ok(o) => (o, None),
+                Err(mut f) => (std::mem::take(&mut f.outcomes), Some(f)),
+            };
             let mut changes = Vec::new();
             for outcome in outcomes {
                 match outcome {
@@ -395,6 +417,9 @@ impl<'a> Engine<'a> {
                 }
             }
             self.state.commit_snapshot(&sync.id, &changes).await?;
+            if let Some(f) = failure {
+                return Err(f.into());
+            }
         }
         Ok(())
     }

@@ -108,8 +108,9 @@ impl WriteOutcome {
     }
 }
 
-/// A failure of a whole batch: nothing in it is known to have been applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A failure of a whole batch. Ops with an outcome in `outcomes` finished before it; every other op of the batch
+/// was not applied (run-level failures such as a rejected token happen before Shopify changes anything).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiFailure {
     /// What went wrong, with what the user must fix when it is permanent.
@@ -118,6 +119,8 @@ pub struct ApiFailure {
     pub fails_run: bool,
     /// When set, the batch may be retried after this long.
     pub retry_after: Option<Duration>,
+    /// Outcomes of the ops that finished before the failure.
+    pub outcomes: Vec<WriteOutcome>,
 }
 
 /// A boxed future, so the traits stay object safe.

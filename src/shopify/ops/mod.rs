@@ -113,25 +113,18 @@ impl ShopifyApi for ShopifyClient {
         Box::pin(async move {
             let results: Vec<(String, Result<WriteOutcome, ShopifyError>)> =
                 futures::stream::iter(ops)
-                    .map(|op| async move {
-                        let key = op.key().to_string();
-                        let sent = matches!(op, WriteOp::Send { .. });
-                        (key, self.one(sync, op).await.map_err(|e| (e, sent)))
-                    })
+                    .map(|op| async move { (op.key().to_string(), self.one(sync, op).await) })
                     .buffer_unordered(self.concurrency)
-                    .map(|(key, r)| (key, r.map_err(|(e, _)| e)))
                     .collect()
                     .await;
             let mut outcomes = Vec::with_capacity(results.len());
+            let mut run_failure: Option<ShopifyError> = None;
             for (key, result) in results {
                 match result {
                     Ok(o) => outcomes.push(o),
+                    // The store refused the credentials or is unavailable as a whole: this op was not applied.
                     Err(e) if e.fails_run() => {
-                        return Err(ApiFailure {
-                            message: e.to_string(),
-                            fails_run: true,
-                            retry_after: None,
-                        });
+                        run_failure.get_or_insert(e);
                     }
                     // A request that may have reached Shopify without an answer: its effect is unknown.
                     Err(e @ (ShopifyError::Network { .. } | ShopifyError::Exhausted { .. })) => {
@@ -148,7 +141,15 @@ impl ShopifyApi for ShopifyClient {
                     }),
                 }
             }
-            Ok(outcomes)
+            match run_failure {
+                None => Ok(outcomes),
+                Some(e) => Err(ApiFailure {
+                    message: e.to_string(),
+                    fails_run: true,
+                    retry_after: None,
+                    outcomes,
+                }),
+            }
         })
     }
 }
