@@ -115,6 +115,8 @@ fn top_level_layout_is_fixed() {
         "rustfmt.toml",
         "clippy.toml",
         ".config",
+        // The default local state folder (ignored by git).
+        ".shopsync",
     ];
     let mut extra = Vec::new();
     for entry in std::fs::read_dir(root).unwrap() {
