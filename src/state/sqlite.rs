@@ -59,17 +59,23 @@ impl SqliteStateStore {
         sync: &str,
         after: Option<&str>,
     ) -> StateResult<(Vec<SnapshotEntry>, Option<String>)> {
-        let row = sqlx::query(
+        // Two statements rather than `(?2 IS NULL OR key > ?2)`: the OR would keep SQLite from seeking to the
+        // page start in the primary key, making every page rescan the sync from its first key.
+        let inner = match after {
+            None => "WHERE sync = ?1 ORDER BY key LIMIT ?3",
+            Some(_) => "WHERE sync = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+        };
+        let sql = format!(
             "SELECT json_group_array(json_array(key, lower(hex(hash)), shopify_id, outcome, error)), max(key) \
-             FROM (SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot \
-                   WHERE sync = ?1 AND (?2 IS NULL OR key > ?2) ORDER BY key LIMIT ?3)",
-        )
-        .bind(sync)
-        .bind(after)
-        .bind(PAGE as i64)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_error)?;
+             FROM (SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot {inner})"
+        );
+        let row = sqlx::query(&sql)
+            .bind(sync)
+            .bind(after)
+            .bind(PAGE as i64)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
         let json: String = row.try_get(0).map_err(db_error)?;
         let last: Option<String> = row.try_get(1).map_err(db_error)?;
         let page: Vec<PageRow> = serde_json::from_str(&json)

@@ -1,0 +1,53 @@
+//! The spill sink keeps large plans on disk: changes read back in order, retracted ones skipped, file removed.
+use serde_json::json;
+use shopsync::core::diff::{ChangeKind, DiffSettings, Differ, SnapshotIndex};
+use shopsync::core::record::{Record, RejectionCode};
+use shopsync::state::SpillSink;
+
+fn rec(key: &str, v: i64) -> Record {
+    let serde_json::Value::Object(fields) = json!({ "v": v, "note": "line\nbreak" }) else {
+        unreachable!()
+    };
+    Record {
+        key: key.into(),
+        fields,
+    }
+}
+
+#[test]
+fn spilled_plan_reads_back_without_retracted_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut differ = Differ::new(
+        DiffSettings::objects("m"),
+        SnapshotIndex::new(),
+        SpillSink::create(dir.path()).unwrap(),
+    );
+    for i in 0..200 {
+        differ.push(Ok(rec(&format!("k{i}"), i))).unwrap();
+    }
+    // k7 shows up again: both of its rows are rejected and its spilled change is retracted.
+    differ.push(Ok(rec("k7", 1000))).unwrap();
+    let (summary, sink) = differ.finish().unwrap();
+    let spilled = sink.finish().unwrap();
+    assert_eq!(spilled.len(), 199);
+    let changes: Vec<_> = spilled.iter().unwrap().map(Result::unwrap).collect();
+    assert_eq!(changes.len(), 199);
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.kind == ChangeKind::Added && c.key != "k7")
+    );
+    assert_eq!(changes[198].key, "k199");
+    assert_eq!(changes[0].fields["note"], json!("line\nbreak"));
+    assert_eq!(
+        summary.rejections[0].code,
+        RejectionCode::DuplicatePrimaryKey
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    drop(spilled);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the spill file is removed"
+    );
+}
