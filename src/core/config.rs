@@ -376,22 +376,26 @@ impl DeleteGuard {
         max_percent: Some(10.0),
     };
 
-    /// `Some(reason)` when deleting `removals` out of `synced` records would break this guard.
-    pub fn check(&self, removals: u64, synced: u64) -> Option<String> {
-        if let Some(max) = self.max_count
-            && removals > max
-        {
+    /// Why `removed` out of `previous` keys trips the guard, or `None` when it does not.
+    pub fn check(&self, removed: u64, previous: u64) -> Option<String> {
+        if removed == 0 {
+            return None;
+        }
+        if let Some(max) = self.max_count.filter(|&max| removed > max) {
             return Some(format!(
-                "{removals} deletes exceed deleteGuard.maxCount {max}"
+                "{removed} keys would be removed, more than the delete guard's maximum of {max}"
             ));
         }
-        if let Some(max) = self.max_percent
-            && synced > 0
-        {
-            let percent = removals as f64 * 100.0 / synced as f64;
+        if let Some(max) = self.max_percent {
+            let percent = if previous == 0 {
+                100.0
+            } else {
+                removed as f64 * 100.0 / previous as f64
+            };
             if percent > max {
                 return Some(format!(
-                    "{removals} deletes are {percent:.1}% of {synced} synced records, over deleteGuard.maxPercent {max}%"
+                    "{removed} of {previous} keys ({percent:.2}%) would be removed, more than the delete guard's \
+                     maximum of {max}%"
                 ));
             }
         }
@@ -616,8 +620,8 @@ mod tests {
             max_percent: Some(10.0),
         };
         assert!(g.check(5, 100).is_none());
-        assert!(g.check(6, 1000).unwrap().contains("maxCount"));
-        assert!(g.check(4, 20).unwrap().contains("maxPercent"));
+        assert!(g.check(6, 1000).unwrap().contains("maximum of 5"));
+        assert!(g.check(4, 20).unwrap().contains("maximum of 10%"));
         assert!(DeleteGuard::default().check(1_000, 1_000).is_none());
     }
 

@@ -29,42 +29,7 @@ pub enum TargetKind {
     InsertOnly,
 }
 
-/// Refuse deletes when a run would remove more than this many keys, or this share of the snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct DeleteGuard {
-    /// Most keys one run may remove.
-    pub max_count: Option<u64>,
-    /// Most percent (0-100) of the previous snapshot one run may remove.
-    pub max_percent: Option<f64>,
-}
-
-impl DeleteGuard {
-    /// Why `removed` out of `previous` keys trips the guard, or `None` when it does not.
-    pub fn check(&self, removed: u64, previous: u64) -> Option<String> {
-        if removed == 0 {
-            return None;
-        }
-        if let Some(max) = self.max_count.filter(|&max| removed > max) {
-            return Some(format!(
-                "{removed} keys would be removed, more than the delete guard's maximum of {max}"
-            ));
-        }
-        if let Some(max) = self.max_percent {
-            let percent = if previous == 0 {
-                100.0
-            } else {
-                removed as f64 * 100.0 / previous as f64
-            };
-            if percent > max {
-                return Some(format!(
-                    "{removed} of {previous} keys ({percent:.2}%) would be removed, more than the delete guard's \
-                     maximum of {max}%"
-                ));
-            }
-        }
-        None
-    }
-}
+pub use crate::core::config::DeleteGuard;
 
 /// How to diff one sync.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -453,7 +453,7 @@ pub async fn plan(
             TargetKind::Objects
         },
         fingerprint: fingerprint.clone(),
-        delete_guard: diff::DeleteGuard {
+        delete_guard: super::config::DeleteGuard {
             max_count: sync.delete_guard.max_count,
             max_percent: sync.delete_guard.max_percent,
         },
