@@ -92,8 +92,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
+            // sqlx reports every statement over 1 s at WARN; warehouse queries are routinely slower than that.
             tracing_subscriber::EnvFilter::try_from_env("SHOPSYNC_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "warn,sqlx::query=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
