@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::config::{FieldMapping, MappingSource, MappingTarget, SyncConfig, ValueFormat};
-use super::record::{Columns, Record, RejectionCode, RowRejection};
+use super::record::{Columns, Record, RejectionCode, RowRejection, primary_key};
 
 /// Why a mapping cannot run against a query's result at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,16 +108,10 @@ impl CompiledMapping {
         values: &[Value],
         match_field: Option<&str>,
     ) -> Result<Record, RowRejection> {
-        let key = match values.get(self.primary_key) {
-            None | Some(Value::Null) => {
-                return Err(RowRejection::new(
-                    None,
-                    RejectionCode::NullPrimaryKey,
-                    format!("primary key column {:?} is NULL", self.primary_key_name),
-                ));
-            }
-            Some(v) => key_text(v),
-        };
+        let key = primary_key(
+            &self.primary_key_name,
+            values.get(self.primary_key).unwrap_or(&Value::Null),
+        )?;
         let mut fields = Map::new();
         let mut metafields = Vec::new();
         for step in &self.steps {
@@ -170,14 +164,6 @@ impl CompiledMapping {
             fields.insert("metafields".into(), Value::Array(metafields));
         }
         Ok(Record { key, fields })
-    }
-}
-
-/// The primary key as text: strings as they are, other scalars in their JSON spelling.
-pub fn key_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
