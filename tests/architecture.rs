@@ -103,6 +103,7 @@ fn top_level_layout_is_fixed() {
         "crds",
         "manifests",
         "tests",
+        "benches",
         "examples",
         "README.md",
         "BENCHMARKS.md",

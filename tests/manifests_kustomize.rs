@@ -137,12 +137,29 @@ fn deployment_is_locked_down() {
     assert_eq!(c["livenessProbe"]["httpGet"]["port"], "http");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["readinessProbe"]["httpGet"]["port"], "http");
+    // The variables `shopsync controller` reads: log filter, state store, and the pod's identity for the
+    // Lease and the state store's locks.
+    let env: Vec<&str> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for name in [
+        "SHOPSYNC_LOG",
+        "SHOPSYNC_STATE_URL",
+        "POD_NAME",
+        "POD_NAMESPACE",
+    ] {
+        assert!(env.contains(&name), "{name} missing from {env:?}");
+    }
+    // The SQLite fallback state lives on a writable volume.
     assert!(
-        c["env"]
+        c["volumeMounts"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["name"] == "RUST_LOG")
+            .any(|m| m["mountPath"] == "/var/lib/shopsync")
     );
     // The root filesystem is read-only: /tmp is a writable emptyDir.
     let mount = c["volumeMounts"]

@@ -1,4 +1,7 @@
 //! Status of both kinds: kstatus conditions and, for syncs, the last run.
+
+/// Annotation that triggers a run of a ShopifySync now: set it to a new value (a timestamp, say) each time.
+pub const RUN_NOW_ANNOTATION: &str = "shopsync.dev/run-now";
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -55,6 +58,10 @@ pub struct ShopifySyncStatus {
     /// The most recent runs, newest first (a short summary; the state store keeps the full history).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_runs: Vec<RunSummary>,
+    /// The value of the `shopsync.dev/run-now` annotation that the last triggered run answered; setting the
+    /// annotation to any other value triggers another run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_request: Option<String>,
 }
 
 /// How a run ended.

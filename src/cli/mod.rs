@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 pub mod bench_emulator;
 pub mod bench_sync;
 pub mod bench_warehouse;
+mod controller;
 mod crd;
 pub mod emulator;
 mod plan;
@@ -34,6 +35,8 @@ enum Command {
     Run(run::RunArgs),
     /// The main job end to end on embedded defaults: example warehouse, built-in emulator, every example sync.
     Quickstart(quickstart::QuickstartArgs),
+    /// Run the operator: reconcile ShopifyDestinations and ShopifySyncs in a cluster.
+    Controller(controller::ControllerArgs),
     /// Run the local Shopify Admin API emulator.
     Emulator(emulator::EmulatorArgs),
     /// Benchmarks (not tests) behind the figures in BENCHMARKS.md.
@@ -104,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => block_on(plan::run(args)),
         Command::Run(args) => block_on(run::run(args)),
         Command::Quickstart(args) => block_on(quickstart::run(args)),
+        Command::Controller(args) => block_on(controller::run(args)),
         Command::Emulator(args) => {
             block_on(async move { emulator::run(args).await.map(|()| ExitCode::SUCCESS) })
         }

@@ -8,7 +8,6 @@ use anyhow::Context;
 use chrono::Utc;
 
 use super::specs::{self, ResolvedSync};
-use crate::core::config::Schedule;
 use crate::core::engine::{Engine, RunReport};
 use crate::core::state::RunStatus;
 use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, Transport};
@@ -68,7 +67,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             print_line(&report);
             failed |= report.status == RunStatus::Failed;
             next_due[i] = if args.watch {
-                next_run(&s.config.schedule, report.started_at)
+                s.config.schedule.next_after(report.started_at)
             } else {
                 None
             };
@@ -105,21 +104,7 @@ pub(super) async fn run_one(
     holder: &str,
 ) -> RunReport {
     let started = Utc::now();
-    let failed = |e: String| RunReport {
-        sync: s.config.id.clone(),
-        started_at: started,
-        finished_at: Utc::now(),
-        status: RunStatus::Failed,
-        stats: Default::default(),
-        writes: 0,
-        created: 0,
-        deleted: 0,
-        skipped: 0,
-        rejections: vec![],
-        unknown: vec![],
-        refused_deletes: None,
-        error: Some(e),
-    };
+    let failed = |e: String| RunReport::failed(&s.config.id, started, e);
     let warehouse = match SqlWarehouse::from_url(&s.config.id, &s.warehouse_url) {
         Ok(w) => w,
         Err(e) => return failed(e.to_string()),
@@ -130,19 +115,6 @@ pub(super) async fn run_one(
     {
         Ok(report) => report,
         Err(e) => failed(e.to_string()),
-    }
-}
-
-/// When a scheduled sync runs next after a run that started at `last`.
-pub fn next_run(schedule: &Schedule, last: chrono::DateTime<Utc>) -> Option<chrono::DateTime<Utc>> {
-    match schedule {
-        Schedule::Interval(d) => chrono::Duration::from_std(*d).ok().map(|d| last + d),
-        Schedule::Cron(expr) => croner::Cron::new(expr)
-            .parse()
-            .ok()?
-            .find_next_occurrence(&last, false)
-            .ok(),
-        Schedule::Manual => None,
     }
 }
 

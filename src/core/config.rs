@@ -341,6 +341,28 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The Admin API access scopes a token needs to write this target: each inner slice lists alternatives, any
+    /// one of which is enough (fulfillment order actions accept the scope of the order's kind of location).
+    pub fn required_scopes(self) -> &'static [&'static [&'static str]] {
+        const FULFILLMENT_ORDERS: &[&str] = &[
+            "write_merchant_managed_fulfillment_orders",
+            "write_assigned_fulfillment_orders",
+            "write_third_party_fulfillment_orders",
+        ];
+        match self {
+            Target::Object(ObjectKind::Customers) => &[&["write_customers"]],
+            Target::Object(ObjectKind::Products) => &[&["write_products"]],
+            Target::Object(ObjectKind::InventoryItems | ObjectKind::InventoryLevels) => {
+                &[&["write_inventory"]]
+            }
+            Target::Object(ObjectKind::Discounts) => &[&["write_discounts"]],
+            Target::Event(_) => &[&["write_fulfillments"]],
+            Target::Action(_) => &[FULFILLMENT_ORDERS],
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -357,6 +379,25 @@ pub enum Schedule {
     Cron(String),
     /// Only when triggered (the `shopsync.dev/run-now` annotation, or `shopsync run`).
     Manual,
+}
+
+impl Schedule {
+    /// When a sync on this schedule runs next after a run that started at `last`; `None` for manual syncs (and
+    /// for a cron expression that never fires again).
+    pub fn next_after(
+        &self,
+        last: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Schedule::Interval(d) => chrono::Duration::from_std(*d).ok().map(|d| last + d),
+            Schedule::Cron(expr) => croner::Cron::new(expr)
+                .parse()
+                .ok()?
+                .find_next_occurrence(&last, false)
+                .ok(),
+            Schedule::Manual => None,
+        }
+    }
 }
 
 /// Limits on how many records one run may delete; over a limit, the run deletes nothing and says why.

@@ -5,6 +5,7 @@
 //! holds the sync's lock for the whole run, commits the snapshot batch by batch (so a crash loses at most the
 //! batch in flight), and records events and actions in the ledger before sending them, so that a crash between
 //! sending and recording is reported as an unknown outcome instead of a silent resend.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -44,6 +45,9 @@ pub enum EngineError {
     /// Shopify refused the whole run (credentials, shop state).
     #[error("Shopify: {0}")]
     Shopify(#[from] ApiFailure),
+    /// The process is shutting down: the run stopped after the batch in flight, whose results were saved.
+    #[error("interrupted by shutdown after the batch in flight; the next run picks up the rest")]
+    Interrupted,
 }
 
 impl EngineError {
@@ -53,6 +57,7 @@ impl EngineError {
             EngineError::Warehouse(e) => e.class(),
             EngineError::State(e) => e.class(),
             EngineError::Shopify(f) if !f.fails_run => FailureClass::Retryable,
+            EngineError::Interrupted => FailureClass::Retryable,
             EngineError::Mapping(_) | EngineError::Duplicates(_) | EngineError::Shopify(_) => {
                 FailureClass::Permanent
             }
@@ -109,6 +114,25 @@ impl RunReport {
     /// Rejections kept in a report; the count is in the stats.
     pub const MAX_REJECTIONS: usize = 100;
 
+    /// The report of a run that failed before the engine could start it (no warehouse, no credentials).
+    pub fn failed(sync: &str, started_at: DateTime<Utc>, error: String) -> RunReport {
+        RunReport {
+            sync: sync.to_string(),
+            started_at,
+            finished_at: Utc::now(),
+            status: RunStatus::Failed,
+            stats: RunStats::default(),
+            writes: 0,
+            created: 0,
+            deleted: 0,
+            skipped: 0,
+            rejections: Vec::new(),
+            unknown: Vec::new(),
+            refused_deletes: None,
+            error: Some(error),
+        }
+    }
+
     /// The run took this long.
     pub fn duration(&self) -> Duration {
         (self.finished_at - self.started_at)
@@ -123,6 +147,7 @@ pub struct Engine<'a> {
     state: &'a dyn StateStore,
     shopify: &'a dyn ShopifyApi,
     holder: String,
+    stop: Option<&'a AtomicBool>,
 }
 
 impl<'a> Engine<'a> {
@@ -138,7 +163,15 @@ impl<'a> Engine<'a> {
             state,
             shopify,
             holder: holder.into(),
+            stop: None,
         }
+    }
+
+    /// Stops a run between batches once `stop` is set: the batch in flight finishes and is recorded, the rest
+    /// is left for the next run (a graceful shutdown).
+    pub fn with_stop(mut self, stop: &'a AtomicBool) -> Engine<'a> {
+        self.stop = Some(stop);
+        self
     }
 
     /// What a run would do now. Reads the warehouse and the state; writes nothing.
@@ -238,6 +271,9 @@ impl<'a> Engine<'a> {
         }
         let insert_only = sync.target.is_insert_only();
         for chunk in plan.changes.chunks(BATCH) {
+            if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err((EngineError::Interrupted, Some(lease)));
+            }
             if insert_only {
                 // Recorded before sending: a crash before the answer is recorded leaves them pending.
                 let pending: Vec<LedgerEntry> = chunk

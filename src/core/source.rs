@@ -179,3 +179,21 @@ impl WarehouseError {
         }
     }
 }
+
+/// A source with the required columns and no rows: what a sync looks like once its model is gone, which is how
+/// the controller deletes everything a sync synced when its resource is deleted with `deletionPolicy: Delete`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRows;
+
+impl Warehouse for NoRows {
+    fn stream<'a>(
+        &'a self,
+        request: &'a StreamRequest,
+    ) -> BoxFuture<'a, Result<RowSet, WarehouseError>> {
+        let columns = crate::core::record::Columns::new(request.required_columns.clone());
+        Box::pin(futures::future::ready(Ok(RowSet {
+            columns: std::sync::Arc::new(columns),
+            rows: Box::pin(futures::stream::empty()),
+        })))
+    }
+}

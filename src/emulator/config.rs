@@ -40,6 +40,17 @@ impl Plan {
         }
     }
 
+    /// The plan's name as `shop.plan.publicDisplayName` reports it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Plan::Standard => "Basic",
+            Plan::Advanced => "Advanced",
+            Plan::Plus => "Shopify Plus",
+            Plan::Enterprise => "Plus Enterprise",
+            Plan::Custom { .. } => "Development",
+        }
+    }
+
     /// The bucket size (`maximumAvailable`).
     pub fn bucket_size(self) -> u32 {
         match self {

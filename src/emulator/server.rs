@@ -92,6 +92,7 @@ impl EmulatorBuilder {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         state.base_url = format!("http://{local}");
+        state.plan_name = self.config.plan.display_name().to_string();
         let shared = Arc::new(Shared::new(self.config, clock, state));
         let (tx, rx) = oneshot::channel::<()>();
         let app = router(shared.clone());

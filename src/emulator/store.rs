@@ -20,6 +20,13 @@ use super::throttle::{CostBucket, RequestBucket};
 pub struct State {
     /// Shop name.
     pub shop_name: String,
+    /// The plan's display name (`shop.plan`), set from the emulator's plan at start.
+    #[serde(skip)]
+    pub plan_name: String,
+    /// Access scopes granted to the calling app (`currentAppInstallation.accessScopes`); absent means every
+    /// scope shopsync can use, as a custom app configured for it would have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_scopes: Option<Vec<String>>,
     /// Next numeric id to hand out (shared by all resource types, like a database sequence).
     pub next_id: u64,
     /// Bumped by every change; the write counter compares it around each mutation.

@@ -12,4 +12,5 @@ mod transport;
 pub use budget::{CostBudget, ThrottleStatus};
 pub use error::{ErrorClass, ShopifyError};
 pub use ops::ShopifyClient;
+pub use ops::shop::{ShopInfo, shop_info};
 pub use transport::{GraphqlResponse, QueryCost, RetryPolicy, Store, Transport};

@@ -112,6 +112,7 @@ pub fn resolve_root(
     }
     match field {
         "shop" => Ok(shop_json(st)),
+        "currentAppInstallation" => Ok(app_installation_json(st)),
         "node" => Ok(args
             .get("id")
             .and_then(Value::as_str)
@@ -136,7 +137,44 @@ pub fn resolve_root(
 
 /// The shop object.
 pub fn shop_json(st: &State) -> Value {
-    json!({"__typename": "Shop", "id": gid("Shop", 1), "name": st.shop_name, "currencyCode": "USD", "myshopifyDomain": format!("{}.myshopify.com", st.shop_name)})
+    let plus = st.plan_name.contains("Plus");
+    json!({"__typename": "Shop", "id": gid("Shop", 1), "name": st.shop_name, "currencyCode": "USD",
+        "myshopifyDomain": format!("{}.myshopify.com", st.shop_name),
+        "plan": {"__typename": "ShopPlan", "displayName": st.plan_name, "publicDisplayName": st.plan_name,
+            "partnerDevelopment": st.plan_name == "Development", "shopifyPlus": plus}})
+}
+
+/// Scopes a custom app set up for shopsync is granted when the state names none.
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "read_customers",
+    "write_customers",
+    "read_products",
+    "write_products",
+    "read_inventory",
+    "write_inventory",
+    "read_discounts",
+    "write_discounts",
+    "read_price_rules",
+    "write_price_rules",
+    "read_orders",
+    "read_fulfillments",
+    "write_fulfillments",
+    "read_merchant_managed_fulfillment_orders",
+    "write_merchant_managed_fulfillment_orders",
+    "read_locations",
+];
+
+/// `currentAppInstallation`: the calling app and the scopes it holds.
+pub fn app_installation_json(st: &State) -> Value {
+    let scopes: Vec<Value> = match &st.access_scopes {
+        Some(s) => s.iter().map(|h| scope_json(h)).collect(),
+        None => DEFAULT_SCOPES.iter().map(|h| scope_json(h)).collect(),
+    };
+    json!({"__typename": "AppInstallation", "id": gid("AppInstallation", 1), "accessScopes": scopes})
+}
+
+fn scope_json(handle: &str) -> Value {
+    json!({"__typename": "AccessScope", "handle": handle, "description": format!("Access scope {handle}")})
 }
 
 /// Loads any object by GID (for `__ref` values and `node`).

@@ -56,7 +56,7 @@ pub const FULFILLMENT_ORDER_RELEASE_HOLD: &str = "mutation FulfillmentOrderRelea
 pub const FULFILLMENT_ORDER_RESCHEDULE: &str = "mutation FulfillmentOrderReschedule($id: ID!, $fulfillAt: DateTime!) { fulfillmentOrderReschedule(id: $id, fulfillAt: $fulfillAt) { fulfillmentOrder { id status } userErrors { code field message } } }";
 
 /// The cheap shop query a destination check sends.
-pub const SHOP: &str = "query Shop { shop { name myshopifyDomain plan { displayName } } currentAppInstallation { accessScopes { handle } } }";
+pub const SHOP: &str = "query Shop { shop { name myshopifyDomain plan { publicDisplayName } } currentAppInstallation { accessScopes { handle } } }";
 
 /// Every document, for validation.
 pub fn all() -> Vec<(&'static str, &'static str)> {

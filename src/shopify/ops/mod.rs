@@ -9,6 +9,7 @@ pub mod documents;
 mod fulfillment;
 mod inventory;
 mod products;
+pub mod shop;
 
 use futures::StreamExt;
 use serde_json::{Map, Value, json};

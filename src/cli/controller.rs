@@ -1,0 +1,149 @@
+//! `shopsync controller`: the operator, in a cluster (or against any kubeconfig).
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::controller::{self, Health, LeaseConfig, Metrics, Options, Settings};
+use crate::core::state::StateStore;
+use crate::state::{PostgresStateStore, SqliteStateStore};
+
+/// Arguments of `shopsync controller`.
+#[derive(Debug, clap::Args)]
+pub struct ControllerArgs {
+    /// The state store: a `postgres://` URL (recommended in a cluster), or a SQLite file path.
+    #[arg(
+        long,
+        value_name = "URL|FILE",
+        env = "SHOPSYNC_STATE_URL",
+        default_value = "/var/lib/shopsync/state.db"
+    )]
+    state_url: String,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "SHOPSYNC_METRICS_ADDR")]
+    metrics_addr: SocketAddr,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "SHOPSYNC_WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Apply the CRDs at start (needs RBAC on customresourcedefinitions).
+    #[arg(long)]
+    install_crds: bool,
+    /// Take part in leader election (turn off only for a single replica outside a Deployment).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// The Lease's namespace.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "shopsync-system")]
+    lease_namespace: String,
+    /// The Lease's name.
+    #[arg(long, default_value = "shopsync-controller")]
+    lease_name: String,
+    /// This replica's identity in the Lease and in state-store locks (default: the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// How long a Lease lasts without renewal, e.g. 15s.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    lease_duration: Duration,
+    /// Syncs run at the same time.
+    #[arg(long, default_value_t = 4)]
+    max_concurrent_runs: u16,
+    /// Requests in flight per sync run.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// How often a Ready destination is checked again, e.g. 10m.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    destination_recheck: Duration,
+}
+
+/// Runs the controller until SIGTERM or Ctrl-C.
+pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "shopsync".into()),
+            std::process::id()
+        )
+    });
+    let state = open_state(&args.state_url).await?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Health::default();
+    let listener = controller::metrics::bind(args.metrics_addr)
+        .await
+        .with_context(|| format!("binding the metrics address {}", args.metrics_addr))?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let server = {
+        let mut rx = rx.clone();
+        tokio::spawn(controller::metrics::serve(
+            listener,
+            metrics.clone(),
+            health.clone(),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        ))
+    };
+    let options = Options {
+        namespace: args.namespace.clone(),
+        install_crds: args.install_crds,
+        lease: args.leader_election.then(|| LeaseConfig {
+            namespace: args.lease_namespace.clone(),
+            name: args.lease_name.clone(),
+            identity: identity.clone(),
+            duration: args.lease_duration,
+            renew_every: args.lease_duration / 3,
+        }),
+        max_concurrent_runs: args.max_concurrent_runs.max(1),
+        settings: Settings {
+            concurrency: args.concurrency.max(1),
+            destination_recheck: args.destination_recheck,
+            holder: identity,
+            ..Settings::default()
+        },
+    };
+    let shutdown = async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing the batches in flight");
+    };
+    let result = controller::run(client, state, metrics, health, options, shutdown).await;
+    let _ = tx.send(true);
+    let _ = server.await;
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open_state(url: &str) -> anyhow::Result<Arc<dyn StateStore>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStateStore::connect(url)
+            .await
+            .context("connecting to the PostgreSQL state store (--state-url)")?;
+        return Ok(Arc::new(store));
+    }
+    let path = PathBuf::from(url.strip_prefix("sqlite://").unwrap_or(url));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let store = SqliteStateStore::open(&path)
+        .await
+        .with_context(|| format!("opening the state file {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

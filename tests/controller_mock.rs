@@ -1,0 +1,284 @@
+//! The exact Kubernetes API calls of each reconcile path that does not reach Shopify, against kube's
+//! tower-test mock service: what is sent, in which order, and that a settled object causes no call at all.
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{self, Request, Response};
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+use shopsync::api::ShopifySync;
+use shopsync::controller::{Context, Metrics, Settings, sync};
+use shopsync::state::SqliteStateStore;
+use tower_test::mock::{Handle, SendResponse};
+
+type Mock = Handle<Request<Body>, Response<Body>>;
+
+const SYNC_STATUS_PATH: &str = "/apis/shopsync.dev/v1alpha1/namespaces/shop/shopifysyncs/customers/status?&force=true&fieldManager=shopsync-controller";
+
+fn sync_object(spec_patch: Value, status: Option<Value>) -> ShopifySync {
+    let mut spec = json!({
+        "destinationRef": {"name": "demo-store"},
+        "source": {"urlSecretRef": {"name": "warehouse", "key": "url"}, "query": "SELECT id, email FROM customers"},
+        "primaryKey": "id",
+        "object": "customers",
+        "mode": "upsert",
+        "match": {"key": "email"},
+        "mappings": [{"from": "email", "to": "email"}],
+        "schedule": {"interval": "1h"}
+    });
+    if let (Some(spec), Some(patch)) = (spec.as_object_mut(), spec_patch.as_object()) {
+        for (k, v) in patch {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    let mut obj = json!({
+        "apiVersion": "shopsync.dev/v1alpha1",
+        "kind": "ShopifySync",
+        "metadata": {"name": "customers", "namespace": "shop", "generation": 3, "resourceVersion": "10", "uid": "u-1"},
+        "spec": spec,
+    });
+    if let Some(s) = status {
+        obj["status"] = s;
+    }
+    serde_json::from_value(obj).expect("a valid ShopifySync")
+}
+
+async fn context(client: kube::Client) -> (Arc<Context>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = SqliteStateStore::open(&dir.path().join("state.db"))
+        .await
+        .expect("state store");
+    let ctx = Context::new(
+        client,
+        Arc::new(state),
+        Arc::new(Metrics::new()),
+        Settings {
+            retry_after: Duration::from_secs(42),
+            ..Settings::default()
+        },
+    );
+    (Arc::new(ctx), dir)
+}
+
+async fn next(handle: &mut Mock) -> (Request<Body>, SendResponse<Response<Body>>) {
+    tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+        .await
+        .expect("the reconcile made no further call within 5s")
+        .expect("the client is gone")
+}
+
+async fn body_json(req: Request<Body>) -> Value {
+    let bytes = req.into_body().collect_bytes().await.expect("request body");
+    serde_json::from_slice(&bytes).expect("a JSON body")
+}
+
+fn respond(send: SendResponse<Response<Body>>, status: u16, body: Value) {
+    send.send_response(
+        Response::builder()
+            .status(status)
+            .body(Body::from(serde_json::to_vec(&body).expect("json")))
+            .expect("response"),
+    );
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == type_))
+        .unwrap_or(&Value::Null)
+}
+
+/// Answers an SSA status patch with the object carrying the sent status, and returns that status.
+async fn expect_status_patch(handle: &mut Mock, obj: &ShopifySync) -> Value {
+    let (req, send) = next(handle).await;
+    assert_eq!(req.method(), http::Method::PATCH);
+    assert_eq!(req.uri().to_string(), SYNC_STATUS_PATH);
+    assert_eq!(
+        req.headers()["content-type"],
+        "application/apply-patch+yaml"
+    );
+    let body = body_json(req).await;
+    assert_eq!(body["apiVersion"], "shopsync.dev/v1alpha1");
+    assert_eq!(body["kind"], "ShopifySync");
+    assert!(
+        body.get("spec").is_none(),
+        "a status patch must not carry the spec"
+    );
+    let mut answer = serde_json::to_value(obj).expect("object");
+    answer["status"] = body["status"].clone();
+    respond(send, 200, answer);
+    body["status"].clone()
+}
+
+async fn expect_event(handle: &mut Mock, reason: &str, kind: &str) {
+    let (req, send) = next(handle).await;
+    assert_eq!(req.method(), http::Method::POST);
+    assert_eq!(
+        req.uri().path(),
+        "/apis/events.k8s.io/v1/namespaces/shop/events"
+    );
+    let body = body_json(req).await;
+    assert_eq!(body["reason"], reason, "{body}");
+    assert_eq!(body["type"], kind);
+    assert_eq!(body["regarding"]["name"], "customers");
+    assert_eq!(body["reportingController"], "shopsync-controller");
+    respond(send, 201, body);
+}
+
+/// Runs `reconcile` while `script` plays the apiserver; then checks nothing else was called.
+async fn scenario<F, Fut>(obj: ShopifySync, script: F) -> Action
+where
+    F: FnOnce(Mock) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Mock> + Send + 'static,
+{
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(svc, "default");
+    let (ctx, _dir) = context(client).await;
+    let server = tokio::spawn(script(handle));
+    let action = sync::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("reconcile succeeds");
+    let mut handle = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the script finished")
+        .expect("the script did not panic");
+    drop(ctx);
+    let extra = tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await;
+    if let Ok(Some((req, _))) = extra {
+        panic!("unexpected call: {} {}", req.method(), req.uri());
+    }
+    action
+}
+
+#[tokio::test]
+async fn invalid_spec_is_stalled_once_with_an_event_and_not_retried() {
+    let obj = sync_object(json!({"schedule": {"cron": "every tuesday"}}), None);
+    let o = obj.clone();
+    let action = scenario(obj, move |mut h| async move {
+        let status = expect_status_patch(&mut h, &o).await;
+        assert_eq!(status["observedGeneration"], 3);
+        let stalled = condition(&status, "Stalled");
+        assert_eq!(stalled["status"], "True");
+        assert_eq!(stalled["reason"], "InvalidSpec");
+        assert!(
+            stalled["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("spec.schedule.cron"),
+            "{stalled}"
+        );
+        assert_eq!(condition(&status, "Ready")["status"], "False");
+        assert_eq!(condition(&status, "Ready")["observedGeneration"], 3);
+        expect_event(&mut h, "InvalidSpec", "Warning").await;
+        h
+    })
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn a_settled_object_causes_no_call() {
+    // First reconcile: learn the status the controller writes for a stalled spec.
+    let obj = sync_object(json!({"schedule": {"cron": "every tuesday"}}), None);
+    let o = obj.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    scenario(obj.clone(), move |mut h| async move {
+        let status = expect_status_patch(&mut h, &o).await;
+        let _ = tx.send(status);
+        expect_event(&mut h, "InvalidSpec", "Warning").await;
+        h
+    })
+    .await;
+    let status = rx.await.expect("status");
+    // Second reconcile of the object as the apiserver now holds it: nothing to write, nothing to say.
+    let settled = sync_object(json!({"schedule": {"cron": "every tuesday"}}), Some(status));
+    let action = scenario(settled, |h| async move { h }).await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn suspended_sync_says_so_and_waits_for_a_change() {
+    let obj = sync_object(json!({"suspend": true}), None);
+    let o = obj.clone();
+    let action = scenario(obj, move |mut h| async move {
+        let status = expect_status_patch(&mut h, &o).await;
+        assert_eq!(condition(&status, "Reconciling")["reason"], "Suspended");
+        assert_eq!(condition(&status, "Stalled")["status"], "False");
+        assert_eq!(condition(&status, "Ready")["status"], "Unknown");
+        assert!(status.get("nextRunAt").is_none());
+        h
+    })
+    .await;
+    assert_eq!(action, Action::await_change());
+}
+
+#[tokio::test]
+async fn missing_destination_waits_with_a_reason_and_retries() {
+    let obj = sync_object(json!({}), None);
+    let o = obj.clone();
+    let action = scenario(obj, move |mut h| async move {
+        // A run is due: the object is read fresh first (the cache may lag behind the last status write).
+        let (req, send) = next(&mut h).await;
+        assert_eq!(req.method(), http::Method::GET);
+        assert_eq!(
+            req.uri().path(),
+            "/apis/shopsync.dev/v1alpha1/namespaces/shop/shopifysyncs/customers"
+        );
+        respond(send, 200, serde_json::to_value(&o).expect("object"));
+        let (req, send) = next(&mut h).await;
+        assert_eq!(req.method(), http::Method::GET);
+        assert_eq!(
+            req.uri().path(),
+            "/apis/shopsync.dev/v1alpha1/namespaces/shop/shopifydestinations/demo-store"
+        );
+        respond(
+            send,
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+                   "message": "shopifydestinations.shopsync.dev \"demo-store\" not found"}),
+        );
+        let status = expect_status_patch(&mut h, &o).await;
+        let ready = condition(&status, "Ready");
+        assert_eq!(ready["status"], "False");
+        assert_eq!(ready["reason"], "DestinationNotFound");
+        assert_eq!(condition(&status, "Stalled")["status"], "False");
+        expect_event(&mut h, "DestinationNotFound", "Warning").await;
+        h
+    })
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(42)));
+}
+
+#[tokio::test]
+async fn a_run_not_yet_due_only_publishes_when_it_will_be() {
+    let started = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let last = json!({
+        "startedAt": ts(started), "finishedAt": ts(started + chrono::Duration::seconds(5)), "durationSeconds": 5.0,
+        "outcome": "Succeeded", "rowsQueried": 2, "rowsAdded": 2, "rowsChanged": 0, "rowsRemoved": 0,
+        "rowsSucceeded": 2, "rowsRejected": 0
+    });
+    let status = json!({
+        "observedGeneration": 3,
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Synced", "message": "ok", "observedGeneration": 3, "lastTransitionTime": ts(started)},
+        ],
+        "lastRun": last.clone(),
+        "recentRuns": [last],
+    });
+    let obj = sync_object(json!({}), Some(status));
+    let o = obj.clone();
+    let action = scenario(obj, move |mut h| async move {
+        let status = expect_status_patch(&mut h, &o).await;
+        assert_eq!(condition(&status, "Ready")["reason"], "Synced");
+        assert_eq!(condition(&status, "Reconciling")["reason"], "Scheduled");
+        let next = status["nextRunAt"].as_str().unwrap_or_default().to_string();
+        assert_eq!(next, ts(started + chrono::Duration::hours(1)));
+        h
+    })
+    .await;
+    // Requeued for the next run, 50 minutes away (within the seconds the test itself takes).
+    let within = (0..10u64).any(|s| action == Action::requeue(Duration::from_secs(50 * 60 - s)));
+    assert!(within, "{action:?}");
+}
