@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::calls::CallLog;
+use super::redact;
 use super::config::{DeleteBehavior, OnDuplicateKey, SyncConfig, Target};
 use super::diff::{self, Change, DiffSettings, Plan, SnapshotIndex, TargetKind};
 use super::mapping::{self, MappingError};
@@ -123,6 +125,7 @@ pub struct Engine<'a> {
     state: &'a dyn StateStore,
     shopify: &'a dyn ShopifyApi,
     holder: String,
+    call_log: Option<&'a dyn CallLog>,
 }
 
 impl<'a> Engine<'a> {
@@ -138,7 +141,15 @@ impl<'a> Engine<'a> {
             state,
             shopify,
             holder: holder.into(),
+            call_log: None,
         }
+    }
+
+    /// Tells `log` when each run starts and ends, so the calls the Shopify client records in between are tied
+    /// to the run's record; the run waits for its calls to be stored before it finishes.
+    pub fn with_call_log(mut self, log: &'a dyn CallLog) -> Engine<'a> {
+        self.call_log = Some(log);
+        self
     }
 
     /// What a run would do now. Reads the warehouse and the state; writes nothing.
@@ -160,6 +171,9 @@ impl<'a> Engine<'a> {
                 return Err(e.into());
             }
         };
+        if let Some(log) = self.call_log {
+            log.run_started(&sync.id, run_id);
+        }
         let mut report = RunReport {
             sync: sync.id.clone(),
             started_at,
@@ -179,7 +193,8 @@ impl<'a> Engine<'a> {
         let lease = match result {
             Ok(lease) => Some(lease),
             Err((e, lease)) => {
-                report.error = Some(e.to_string());
+                // Driver errors may quote a connection string: nothing secret leaves through the report.
+                report.error = Some(redact::global().redact_owned(e.to_string()));
                 report.status = RunStatus::Failed;
                 lease
             }
@@ -201,6 +216,9 @@ impl<'a> Engine<'a> {
             stats: report.stats,
             error: report.error.clone(),
         };
+        if let Some(log) = self.call_log {
+            log.run_finished(&sync.id, run_id).await;
+        }
         let finished = self.state.finish_run(&record).await;
         if let Some(lease) = lease {
             let _ = self.state.release_lock(&lease).await;
@@ -547,7 +565,7 @@ fn push_rejection(
             key,
             code,
             field,
-            message,
+            message: redact::global().redact_owned(message),
         });
     }
 }
