@@ -157,25 +157,47 @@ spec:
     let run_id = cols[0];
     assert!(line.contains("partially_succeeded"), "{line}");
     // 3 rows queried, 2 synced, 1 rejected (Shopify refuses the malformed email), 3 calls.
-    assert_eq!(&cols[cols.len() - 7..cols.len() - 1], ["3", "2", "1", "3", "0", "0"], "{runs}");
+    assert_eq!(
+        &cols[cols.len() - 7..cols.len() - 1],
+        ["3", "2", "1", "3", "0", "0"],
+        "{runs}"
+    );
 
     // calls: one line per request, naming the operation, status and key.
     let calls = ok(debugger(&["calls", run_id]));
     assert_eq!(calls.lines().count(), 3, "{calls}");
-    assert!(calls.lines().all(|l| l.contains("customerSet") && l.contains(" 200 ")), "{calls}");
+    assert!(
+        calls
+            .lines()
+            .all(|l| l.contains("customerSet") && l.contains(" 200 ")),
+        "{calls}"
+    );
     for key in ["keys 1", "keys 2", "keys 3"] {
         assert!(calls.contains(key), "{calls}");
     }
-    assert!(!calls.contains("mutation"), "documents only with --full:\n{calls}");
+    assert!(
+        !calls.contains("mutation"),
+        "documents only with --full:\n{calls}"
+    );
     let full = ok(debugger(&["calls", run_id, "--full"]));
-    assert!(full.contains("mutation") && full.contains("variables: {"), "{full}");
-    assert!(full.contains("not-an-email") && full.contains("userErrors"), "{full}");
+    assert!(
+        full.contains("mutation") && full.contains("variables: {"),
+        "{full}"
+    );
+    assert!(
+        full.contains("not-an-email") && full.contains("userErrors"),
+        "{full}"
+    );
     assert!(!full.contains("shpat_cli_debugger"), "{full}");
 
     // key: every call about one primary key, whichever way the sync is named.
     for sync in ["customers", "default/customers"] {
         let about = ok(debugger(&["key", "3", "--sync", sync, "--full"]));
-        assert_eq!(about.lines().filter(|l| l.starts_with('#')).count(), 1, "{about}");
+        assert_eq!(
+            about.lines().filter(|l| l.starts_with('#')).count(),
+            1,
+            "{about}"
+        );
         assert!(about.contains("not-an-email"), "{about}");
     }
     let none = ok(debugger(&["key", "99", "--sync", "customers"]));
@@ -183,7 +205,14 @@ spec:
 
     // export: JSON and CSV, to a file and to stdout.
     let json_file = dir.path().join("run.json");
-    ok(debugger(&["export", run_id, "--format", "json", "-o", json_file.to_str().unwrap()]));
+    ok(debugger(&[
+        "export",
+        run_id,
+        "--format",
+        "json",
+        "-o",
+        json_file.to_str().unwrap(),
+    ]));
     let exported: Value = serde_json::from_slice(&std::fs::read(&json_file).unwrap()).unwrap();
     let calls = exported["calls"].as_array().unwrap();
     assert_eq!(calls.len(), 3);
@@ -197,8 +226,15 @@ spec:
     }
     let csv = ok(debugger(&["export", run_id, "--format", "csv"]));
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("id,run_id,sync,started_at"));
-    let rows = csv.matches(&format!(",{run_id},default/customers,")).count();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("id,run_id,sync,started_at")
+    );
+    let rows = csv
+        .matches(&format!(",{run_id},default/customers,"))
+        .count();
     assert_eq!(rows, 3, "{csv}");
 
     // A second run writes nothing new but the rejected row: its calls are a run of their own.
@@ -211,9 +247,19 @@ spec:
         .output()
         .unwrap());
     let runs = ok(debugger(&["runs"]));
-    assert_eq!(runs.lines().filter(|l| l.contains("default/customers")).count(), 2, "{runs}");
+    assert_eq!(
+        runs.lines()
+            .filter(|l| l.contains("default/customers"))
+            .count(),
+        2,
+        "{runs}"
+    );
     let about = ok(debugger(&["key", "3", "--sync", "customers"]));
-    assert_eq!(about.lines().count(), 2, "one call per run about the rejected row:\n{about}");
+    assert_eq!(
+        about.lines().count(),
+        2,
+        "one call per run about the rejected row:\n{about}"
+    );
 
     // With the log off, the run is recorded but no calls are.
     ok(bin()
@@ -256,7 +302,8 @@ async fn warehouse_with_password(password: &str) -> (String, String) {
     .unwrap();
     let url = format!("postgres://{role}:{password}@127.0.0.1:5432/{db}");
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    let seed = std::fs::read_to_string(root().join("examples/warehouse/seed.postgres.sql")).unwrap();
+    let seed =
+        std::fs::read_to_string(root().join("examples/warehouse/seed.postgres.sql")).unwrap();
     sqlx::raw_sql(&seed).execute(&mut conn).await.unwrap();
     (url, role)
 }
@@ -325,7 +372,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -334,7 +383,10 @@ fn no_token_or_password_in_the_log_the_output_or_the_report() {
     let password = format!("pw-scan-{}-x9k", std::process::id());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (warehouse, role) = rt.block_on(warehouse_with_password(&password));
-    let emu = emulator(&token, Some(&root().join("examples/emulator/demo-store.json")));
+    let emu = emulator(
+        &token,
+        Some(&root().join("examples/emulator/demo-store.json")),
+    );
     let dir = tempfile::tempdir().unwrap();
     let examples = dir.path().join("examples");
     let unreachable = format!("postgres://{role}:{password}@127.0.0.1:1/nowhere");
@@ -358,7 +410,10 @@ fn no_token_or_password_in_the_log_the_output_or_the_report() {
     let failed: Vec<&str> = stdout.lines().filter(|l| l.contains("FAILED")).collect();
     assert_eq!(failed.len(), 1, "{stdout}");
     assert!(failed[0].starts_with("default/unreachable "), "{stdout}");
-    assert!(stderr.lines().count() > 10, "debug logging was on:\n{stderr}");
+    assert!(
+        stderr.lines().count() > 10,
+        "debug logging was on:\n{stderr}"
+    );
 
     // The debugger log holds the calls of every run...
     let runs = ok(bin()
@@ -395,13 +450,22 @@ fn no_token_or_password_in_the_log_the_output_or_the_report() {
     }
     assert!(stored.len() > 100_000, "the state holds the calls");
     for (what, secret) in [("token", &token), ("password", &password)] {
-        assert!(!stdout.contains(secret.as_str()), "{what} in stdout:\n{stdout}");
+        assert!(
+            !stdout.contains(secret.as_str()),
+            "{what} in stdout:\n{stdout}"
+        );
         assert!(!stderr.contains(secret.as_str()), "{what} in the logs");
-        assert!(!exported.contains(secret.as_str()), "{what} in the debugger log");
+        assert!(
+            !exported.contains(secret.as_str()),
+            "{what} in the debugger log"
+        );
         assert!(!contains(&stored, secret), "{what} in the state file");
     }
     // The secrets were really in play: the inputs carry them, and the run used them.
     let inputs = std::fs::read_to_string(examples.join("secrets.yaml")).unwrap();
     assert!(inputs.contains(&token) && inputs.contains(&password));
-    assert!(!stdout.contains("the store rejected the access token"), "{stdout}");
+    assert!(
+        !stdout.contains("the store rejected the access token"),
+        "{stdout}"
+    );
 }

@@ -99,7 +99,10 @@ async fn calls_by_run_and_key<S: StateStore + CallStore>(store: &S) {
     finish(store, run, "default/products", now).await;
 
     let of_run = store.calls_of_run(run).await.unwrap();
-    assert_eq!(ids(&of_run), [vec!["a"], vec!["b"], vec!["b"], vec!["c", "d"]]);
+    assert_eq!(
+        ids(&of_run),
+        [vec!["a"], vec!["b"], vec!["b"], vec!["c", "d"]]
+    );
     assert!(of_run.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
     let first = &of_run[0].call;
     assert_eq!(first.run_id, Some(run));
@@ -116,8 +119,17 @@ async fn calls_by_run_and_key<S: StateStore + CallStore>(store: &S) {
         assert!(about_b.iter().all(|c| c.call.sync == "default/products"));
     }
     assert_eq!(store.calls_for_key("products", "d").await.unwrap().len(), 1);
-    assert_eq!(store.calls_for_key("customers", "a").await.unwrap().len(), 1);
-    assert!(store.calls_for_key("products", "zz").await.unwrap().is_empty());
+    assert_eq!(
+        store.calls_for_key("customers", "a").await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .calls_for_key("products", "zz")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let runs: Vec<RunCalls> = store.run_calls_summary(Some("products"), 10).await.unwrap();
     assert_eq!(runs.len(), 1);
@@ -161,7 +173,13 @@ async fn retention_and_caps<S: StateStore + CallStore>(store: &S) {
         .await
         .unwrap();
     assert_eq!(deleted, 2);
-    assert!(store.calls_for_key("products", "old-1").await.unwrap().is_empty());
+    assert!(
+        store
+            .calls_for_key("products", "old-1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.calls_of_run(run).await.unwrap().len(), 10);
 
     // Row cap: the newest 6 stay.
@@ -175,8 +193,17 @@ async fn retention_and_caps<S: StateStore + CallStore>(store: &S) {
         ids(&kept),
         (4..10).map(|i| vec![format!("k{i}")]).collect::<Vec<_>>()
     );
-    assert!(store.calls_for_key("products", "k3").await.unwrap().is_empty());
-    assert_eq!(store.calls_for_key("products", "k4").await.unwrap().len(), 1);
+    assert!(
+        store
+            .calls_for_key("products", "k3")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.calls_for_key("products", "k4").await.unwrap().len(),
+        1
+    );
 
     // Byte cap: room for three calls of this size.
     let size = kept[0].call.size();
@@ -198,11 +225,7 @@ async fn retention_and_caps<S: StateStore + CallStore>(store: &S) {
 async fn recorder_ties_calls_to_runs<S: StateStore + CallStore + Clone + 'static>(store: S) {
     let redactor = Redactor::new();
     redactor.add("shpat_secret_token_value");
-    let recorder = CallRecorder::start(
-        Arc::new(store.clone()),
-        CallLimits::default(),
-        redactor,
-    );
+    let recorder = CallRecorder::start(Arc::new(store.clone()), CallLimits::default(), redactor);
     let now = Utc::now();
     let run = store.start_run("default/products", now).await.unwrap();
     recorder.run_started("default/products", run);
@@ -219,7 +242,11 @@ async fn recorder_ties_calls_to_runs<S: StateStore + CallStore + Clone + 'static
     }
     recorder.run_finished("default/products", run).await;
     let stored = store.calls_of_run(run).await.unwrap();
-    assert_eq!(stored.len(), 1200, "every call is stored when run_finished returns");
+    assert_eq!(
+        stored.len(),
+        1200,
+        "every call is stored when run_finished returns"
+    );
     let text = serde_json::to_string(&stored).unwrap();
     assert!(!text.contains("shpat_secret_token_value"));
     assert!(!text.contains("hunter2222"));
@@ -342,7 +369,13 @@ async fn a_lagging_store_drops_calls_and_never_blocks_the_caller() {
     let total = shopsync::state::recorder::QUEUE + shopsync::state::recorder::BATCH + 100;
     let started = Instant::now();
     for i in 0..total {
-        recorder.record(call("default/p", None, &[&format!("k{i}")], Utc::now(), "{}"));
+        recorder.record(call(
+            "default/p",
+            None,
+            &[&format!("k{i}")],
+            Utc::now(),
+            "{}",
+        ));
     }
     // The store has not taken a single call, yet recording returned: it only queued or dropped.
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -354,6 +387,10 @@ async fn a_lagging_store_drops_calls_and_never_blocks_the_caller() {
     store.gate.add_permits(1_000_000);
     recorder.flush().await;
     let stored = store.stored.load(std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(stored as u64 + dropped, total as u64, "each call is stored or counted as dropped");
+    assert_eq!(
+        stored as u64 + dropped,
+        total as u64,
+        "each call is stored or counted as dropped"
+    );
     assert_eq!(recorder.stored(), stored as u64);
 }

@@ -9,10 +9,10 @@ use anyhow::{Context, ensure};
 use sqlx::Connection;
 
 use crate::api::{ShopifySync, sync_config};
+use crate::core::calls::{CallLimits, CallStore};
 use crate::core::engine::Engine;
 use crate::emulator::{Emulator, Plan};
 use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, Store, Transport};
-use crate::core::calls::{CallLimits, CallStore};
 use crate::state::{CallRecorder, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
 

@@ -279,7 +279,8 @@ pub async fn run(args: DebuggerArgs) -> anyhow::Result<ExitCode> {
             let calls = store.calls_of_run(*run_id).await?;
             let text = match format {
                 ExportFormat::Json => {
-                    serde_json::to_string_pretty(&json!({ "runId": run_id, "calls": calls }))? + "\n"
+                    serde_json::to_string_pretty(&json!({ "runId": run_id, "calls": calls }))?
+                        + "\n"
                 }
                 ExportFormat::Csv => to_csv(&calls),
             };
@@ -287,7 +288,11 @@ pub async fn run(args: DebuggerArgs) -> anyhow::Result<ExitCode> {
                 Some(path) => {
                     std::fs::write(path, text)
                         .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("{} calls of run {run_id} written to {}", calls.len(), path.display());
+                    eprintln!(
+                        "{} calls of run {run_id} written to {}",
+                        calls.len(),
+                        path.display()
+                    );
                 }
                 None => out.write_all(text.as_bytes())?,
             }
@@ -316,7 +321,9 @@ fn print_call(out: &mut impl Write, c: &StoredCall, full: bool) -> std::io::Resu
         out,
         "#{:<7} run {:<5} {} {:<4} {:<32} {} {:>9.1}ms  {:<13} attempt {}{}{}",
         c.id,
-        call.run_id.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+        call.run_id
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "-".into()),
         call.started_at.format("%H:%M:%S%.3f"),
         call.method,
         call.operation.as_deref().unwrap_or("-"),

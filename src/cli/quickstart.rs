@@ -11,8 +11,8 @@ use sqlx::Connection;
 
 use super::debugger::DebuggerLogArgs;
 use super::run::{print_line, print_summary, run_one};
-use crate::core::calls::CallLog;
 use super::specs;
+use crate::core::calls::CallLog;
 use crate::emulator::seed::Fixture;
 use crate::emulator::store::State;
 use crate::emulator::{Emulator, Plan};
@@ -98,7 +98,8 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
         // The examples point at a fixed local endpoint and file; the quickstart owns both.
         s.store.base_url = emulator.base_url();
         s.warehouse_url = warehouse_url.clone();
-        let mut transport = Transport::new(s.store.clone(), budget.clone(), RetryPolicy::default())?;
+        let mut transport =
+            Transport::new(s.store.clone(), budget.clone(), RetryPolicy::default())?;
         if let Some(r) = &recorder {
             transport = transport.with_call_log(std::sync::Arc::new(r.clone()));
         }

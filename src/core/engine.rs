@@ -12,10 +12,10 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::calls::CallLog;
-use super::redact;
 use super::config::{DeleteBehavior, OnDuplicateKey, SyncConfig, Target};
 use super::diff::{self, Change, DiffSettings, Plan, SnapshotIndex, TargetKind};
 use super::mapping::{self, MappingError};
+use super::redact;
 use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
 use super::state::{
     Lease, LedgerEntry, LedgerStatus, Outcome, RunRecord, RunStats, RunStatus, SnapshotChange,

@@ -176,7 +176,10 @@ mod tests {
     fn url_passwords_go_without_being_told() {
         let r = Redactor::new();
         let out = r.redact("warehouse postgres://shop:hunter22@10.0.0.1:5432/wh is slow");
-        assert_eq!(out, "warehouse postgres://shop:[REDACTED]@10.0.0.1:5432/wh is slow");
+        assert_eq!(
+            out,
+            "warehouse postgres://shop:[REDACTED]@10.0.0.1:5432/wh is slow"
+        );
         // A user without a password and URLs without userinfo stay as they are.
         let plain = "see https://acme.myshopify.com/admin and postgres://shop@db/wh";
         assert_eq!(r.redact(plain), plain);
@@ -187,7 +190,10 @@ mod tests {
     fn add_url_learns_the_password_for_other_places() {
         let r = Redactor::new();
         r.add_url("mysql://root:pa%24%24word@127.0.0.1/db");
-        assert_eq!(r.redact("auth failed for pa$$word"), "auth failed for [REDACTED]");
+        assert_eq!(
+            r.redact("auth failed for pa$$word"),
+            "auth failed for [REDACTED]"
+        );
         assert_eq!(r.redact("x pa%24%24word y"), "x [REDACTED] y");
     }
 

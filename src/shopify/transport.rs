@@ -367,104 +367,104 @@ fn interpret(url: String, raw: &RawAnswer) -> Result<(GraphqlResponse, Option<f6
         retry_after,
         ref text,
     } = *raw;
-        match status {
-            200 => {}
-            401 => return Err(ShopifyError::Unauthorized.into()),
-            402 => return Err(ShopifyError::PaymentRequired.into()),
-            403 => return Err(ShopifyError::Forbidden(error_text(&text)).into()),
-            404 => return Err(ShopifyError::NotFound { url }.into()),
-            423 => return Err(ShopifyError::Locked.into()),
-            429 | 500..=599 => {
-                return Err(ShopifyError::Unavailable {
-                    status,
-                    retry_after,
-                }
-                .into());
-            }
-            other => {
-                return Err(ShopifyError::Decode(format!(
-                    "unexpected HTTP {other}: {}",
-                    error_text(&text)
-                ))
-                .into());
-            }
-        }
-        let json: Value = serde_json::from_str(&text).map_err(|e| {
-            Failure::from(ShopifyError::Decode(format!(
-                "{e}: {}",
-                truncate(&text, 200)
-            )))
-        })?;
-        let cost = json.pointer("/extensions/cost").map(|c| QueryCost {
-            requested: c
-                .get("requestedQueryCost")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0),
-            actual: c.get("actualQueryCost").and_then(Value::as_f64),
-            throttle_status: c
-                .get("throttleStatus")
-                .and_then(|s| serde_json::from_value(s.clone()).ok()),
-        });
-        let requested = cost.map(|c| c.requested);
-        let errors: Vec<Value> = json
-            .get("errors")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let code_of = |e: &Value| {
-            e.pointer("/extensions/code")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        if errors
-            .iter()
-            .any(|e| code_of(e).as_deref() == Some("THROTTLED"))
-        {
-            let status = cost.and_then(|c| c.throttle_status);
-            let wait = match (status, requested) {
-                (Some(s), Some(r)) if s.restore_rate > 0.0 => Duration::from_secs_f64(
-                    ((r - s.currently_available) / s.restore_rate).max(0.05),
-                ),
-                _ => Duration::from_secs(1),
-            };
-            return Err(Failure {
-                error: ShopifyError::Throttled { wait },
-                requested,
+    match status {
+        200 => {}
+        401 => return Err(ShopifyError::Unauthorized.into()),
+        402 => return Err(ShopifyError::PaymentRequired.into()),
+        403 => return Err(ShopifyError::Forbidden(error_text(&text)).into()),
+        404 => return Err(ShopifyError::NotFound { url }.into()),
+        423 => return Err(ShopifyError::Locked.into()),
+        429 | 500..=599 => {
+            return Err(ShopifyError::Unavailable {
                 status,
-            });
+                retry_after,
+            }
+            .into());
         }
-        if let Some(e) = errors
+        other => {
+            return Err(ShopifyError::Decode(format!(
+                "unexpected HTTP {other}: {}",
+                error_text(&text)
+            ))
+            .into());
+        }
+    }
+    let json: Value = serde_json::from_str(&text).map_err(|e| {
+        Failure::from(ShopifyError::Decode(format!(
+            "{e}: {}",
+            truncate(&text, 200)
+        )))
+    })?;
+    let cost = json.pointer("/extensions/cost").map(|c| QueryCost {
+        requested: c
+            .get("requestedQueryCost")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        actual: c.get("actualQueryCost").and_then(Value::as_f64),
+        throttle_status: c
+            .get("throttleStatus")
+            .and_then(|s| serde_json::from_value(s.clone()).ok()),
+    });
+    let requested = cost.map(|c| c.requested);
+    let errors: Vec<Value> = json
+        .get("errors")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let code_of = |e: &Value| {
+        e.pointer("/extensions/code")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    if errors
+        .iter()
+        .any(|e| code_of(e).as_deref() == Some("THROTTLED"))
+    {
+        let status = cost.and_then(|c| c.throttle_status);
+        let wait = match (status, requested) {
+            (Some(s), Some(r)) if s.restore_rate > 0.0 => {
+                Duration::from_secs_f64(((r - s.currently_available) / s.restore_rate).max(0.05))
+            }
+            _ => Duration::from_secs(1),
+        };
+        return Err(Failure {
+            error: ShopifyError::Throttled { wait },
+            requested,
+            status,
+        });
+    }
+    if let Some(e) = errors
+        .iter()
+        .find(|e| code_of(e).as_deref() == Some("MAX_COST_EXCEEDED"))
+    {
+        let cost = e
+            .pointer("/extensions/cost")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let max = e
+            .pointer("/extensions/maxCost")
+            .and_then(Value::as_u64)
+            .unwrap_or(1000);
+        return Err(ShopifyError::MaxCostExceeded { cost, max }.into());
+    }
+    let data = json.get("data").cloned().unwrap_or(Value::Null);
+    if data.is_null() && !errors.is_empty() {
+        let messages: Vec<String> = errors
             .iter()
-            .find(|e| code_of(e).as_deref() == Some("MAX_COST_EXCEEDED"))
-        {
-            let cost = e
-                .pointer("/extensions/cost")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let max = e
-                .pointer("/extensions/maxCost")
-                .and_then(Value::as_u64)
-                .unwrap_or(1000);
-            return Err(ShopifyError::MaxCostExceeded { cost, max }.into());
-        }
-        let data = json.get("data").cloned().unwrap_or(Value::Null);
-        if data.is_null() && !errors.is_empty() {
-            let messages: Vec<String> = errors
-                .iter()
-                .map(|e| {
-                    let msg = e
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown error");
-                    match code_of(e) {
-                        Some(code) => format!("{msg} ({code})"),
-                        None => msg.to_string(),
-                    }
-                })
-                .collect();
-            return Err(ShopifyError::GraphQl(messages.join("; ")).into());
-        }
-        Ok((GraphqlResponse { data, errors, cost }, requested))
+            .map(|e| {
+                let msg = e
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
+                match code_of(e) {
+                    Some(code) => format!("{msg} ({code})"),
+                    None => msg.to_string(),
+                }
+            })
+            .collect();
+        return Err(ShopifyError::GraphQl(messages.join("; ")).into());
+    }
+    Ok((GraphqlResponse { data, errors, cost }, requested))
 }
 
 struct Failure {

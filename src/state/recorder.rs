@@ -59,7 +59,11 @@ impl std::fmt::Debug for CallRecorder {
 impl CallRecorder {
     /// Starts the writer task (on the current tokio runtime) over `store`, keeping what `limits` allow and
     /// redacting every call with `redactor` before it is stored. The limits are enforced once right away.
-    pub fn start(store: Arc<dyn CallStore>, limits: CallLimits, redactor: Redactor) -> CallRecorder {
+    pub fn start(
+        store: Arc<dyn CallStore>,
+        limits: CallLimits,
+        redactor: Redactor,
+    ) -> CallRecorder {
         let (tx, rx) = mpsc::channel(QUEUE);
         let shared = Arc::new(Shared {
             runs: Mutex::new(HashMap::new()),

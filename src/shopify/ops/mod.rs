@@ -117,8 +117,14 @@ impl ShopifyApi for ShopifyClient {
                 futures::stream::iter(ops)
                     .map(|op| {
                         // The row's key travels with its requests to the debugger log.
-                        let context = RequestContext::new(sync_id.clone(), vec![op.key().to_string()]);
-                        async move { (op.key().to_string(), context.scope(self.one(sync, op)).await) }
+                        let context =
+                            RequestContext::new(sync_id.clone(), vec![op.key().to_string()]);
+                        async move {
+                            (
+                                op.key().to_string(),
+                                context.scope(self.one(sync, op)).await,
+                            )
+                        }
                     })
                     .buffer_unordered(self.concurrency)
                     .collect()

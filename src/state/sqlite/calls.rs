@@ -183,7 +183,11 @@ impl CallStore for SqliteStateStore {
         limit: u32,
     ) -> BoxFuture<'a, StateResult<Vec<RunCalls>>> {
         Box::pin(async move {
-            let filter = if sync.is_some() { SYNC_MATCHES } else { "?1 IS NULL" };
+            let filter = if sync.is_some() {
+                SYNC_MATCHES
+            } else {
+                "?1 IS NULL"
+            };
             let sql = format!(
                 "SELECT r.id, r.sync, r.started_at, r.finished_at, r.status, r.stats, r.error, \
                  COUNT(c.id), \
