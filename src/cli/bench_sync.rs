@@ -9,15 +9,50 @@ use anyhow::{Context, ensure};
 use sqlx::Connection;
 
 use crate::api::{ShopifySync, sync_config};
+use crate::core::calls::{CallLimits, CallStore};
 use crate::core::engine::Engine;
 use crate::emulator::{Emulator, Plan};
 use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, Store, Transport};
-use crate::state::SqliteStateStore;
+use crate::state::{CallRecorder, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
 
+/// Whether the benchmark records the debugger log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogMode {
+    /// Record every call (as `shopsync run` does by default).
+    On,
+    /// Record nothing.
+    Off,
+    /// One run without, then one with, and the ratio of their times.
+    Both,
+}
+
 /// Runs the benchmark and prints its figures.
-pub async fn run(rows: u64, plan: &str, concurrency: usize) -> anyhow::Result<()> {
+pub async fn run(rows: u64, plan: &str, concurrency: usize, log: LogMode) -> anyhow::Result<()> {
     let plan: Plan = plan.parse()?;
+    match log {
+        LogMode::On => {
+            once(rows, plan, concurrency, true).await?;
+        }
+        LogMode::Off => {
+            once(rows, plan, concurrency, false).await?;
+        }
+        LogMode::Both => {
+            let off = once(rows, plan, concurrency, false).await?;
+            let on = once(rows, plan, concurrency, true).await?;
+            println!(
+                "debugger log on/off: {on:.1} s / {off:.1} s = {:.3} ({:+.1}%)",
+                on / off,
+                (on / off - 1.0) * 100.0
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One measured run; returns its time in seconds.
+async fn once(rows: u64, plan: Plan, concurrency: usize, log: bool) -> anyhow::Result<f64> {
+    println!("--- debugger log {}", if log { "on" } else { "off" });
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("warehouse.db");
     let mut conn =
@@ -62,16 +97,26 @@ spec:
         token: "shpat_bench".into(),
     };
     let budget = Arc::new(CostBudget::new());
-    let client = ShopifyClient::new(
-        Transport::new(store, budget.clone(), RetryPolicy::default())?,
-        concurrency,
-    );
     let state = SqliteStateStore::open(&dir.path().join("state.db")).await?;
+    let recorder = log.then(|| {
+        CallRecorder::start(
+            Arc::new(state.clone()),
+            CallLimits::default(),
+            crate::core::redact::global().clone(),
+        )
+    });
+    let mut transport = Transport::new(store, budget.clone(), RetryPolicy::default())?;
+    if let Some(r) = &recorder {
+        transport = transport.with_call_log(Arc::new(r.clone()));
+    }
+    let client = ShopifyClient::new(transport, concurrency);
     let warehouse = SqlWarehouse::from_url(&config.id, &format!("sqlite://{}", db.display()))?;
     let started = Instant::now();
-    let report = Engine::new(&warehouse, &state, &client, "bench")
-        .run(&config)
-        .await?;
+    let mut engine = Engine::new(&warehouse, &state, &client, "bench");
+    if let Some(r) = &recorder {
+        engine = engine.with_call_log(r);
+    }
+    let report = engine.run(&config).await?;
     let elapsed = started.elapsed().as_secs_f64();
     ensure!(report.error.is_none(), "the run failed: {:?}", report.error);
     let spent = budget.spent();
@@ -100,6 +145,19 @@ spec:
             0.0
         }
     );
+    if let Some(r) = &recorder {
+        let calls = state
+            .run_calls_summary(None, 1)
+            .await?
+            .first()
+            .map_or(0, |r| r.calls);
+        println!(
+            "debugger log: {} calls stored ({} in this run's record), {} dropped",
+            r.stored(),
+            calls,
+            r.dropped()
+        );
+    }
     emulator.shutdown().await?;
-    Ok(())
+    Ok(elapsed)
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::controller::{self, Health, LeaseConfig, Metrics, Options, Settings};
+use crate::core::calls::CallStore;
 use crate::core::state::StateStore;
 use crate::state::{PostgresStateStore, SqliteStateStore};
 
@@ -55,6 +56,8 @@ pub struct ControllerArgs {
     /// How often a Ready destination is checked again, e.g. 10m.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     destination_recheck: Duration,
+    #[command(flatten)]
+    debugger: super::debugger::DebuggerLogArgs,
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
@@ -66,7 +69,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             std::process::id()
         )
     });
-    let state = open_state(&args.state_url).await?;
+    let (state, calls) = open_state(&args.state_url).await?;
+    let recorder = args.debugger.recorder(calls);
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
@@ -109,19 +113,25 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         wait_for_signal().await;
         tracing::info!("shutting down: finishing the batches in flight");
     };
-    let result = controller::run(client, state, metrics, health, options, shutdown).await;
+    let call_log = recorder.map(|r| Arc::new(r) as Arc<dyn crate::core::calls::CallLog>);
+    let result =
+        controller::run(client, state, call_log, metrics, health, options, shutdown).await;
     let _ = tx.send(true);
     let _ = server.await;
     result?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open_state(url: &str) -> anyhow::Result<Arc<dyn StateStore>> {
+type Stores = (Arc<dyn StateStore>, Arc<dyn CallStore>);
+
+/// The state store, and the same store as the debugger log's storage.
+async fn open_state(url: &str) -> anyhow::Result<Stores> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        crate::core::redact::global().add_url(url);
         let store = PostgresStateStore::connect(url)
             .await
             .context("connecting to the PostgreSQL state store (--state-url)")?;
-        return Ok(Arc::new(store));
+        return Ok((Arc::new(store.clone()), Arc::new(store)));
     }
     let path = PathBuf::from(url.strip_prefix("sqlite://").unwrap_or(url));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -130,7 +140,7 @@ async fn open_state(url: &str) -> anyhow::Result<Arc<dyn StateStore>> {
     let store = SqliteStateStore::open(&path)
         .await
         .with_context(|| format!("opening the state file {}", path.display()))?;
-    Ok(Arc::new(store))
+    Ok((Arc::new(store.clone()), Arc::new(store)))
 }
 
 async fn wait_for_signal() {

@@ -8,6 +8,7 @@ pub mod bench_sync;
 pub mod bench_warehouse;
 mod controller;
 mod crd;
+pub mod debugger;
 pub mod emulator;
 mod plan;
 mod quickstart;
@@ -39,6 +40,8 @@ enum Command {
     Controller(controller::ControllerArgs),
     /// Run the local Shopify Admin API emulator.
     Emulator(emulator::EmulatorArgs),
+    /// The debugger log: runs, the Shopify calls of a run, every call about a key, exports.
+    Debugger(debugger::DebuggerArgs),
     /// Benchmarks (not tests) behind the figures in BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -66,6 +69,9 @@ enum BenchCommand {
         /// Requests in flight.
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// Record the debugger log during the run: on, off, or both (one run each, off first).
+        #[arg(long, value_enum, default_value = "off")]
+        debugger_log: bench_sync::LogMode,
     },
     /// Plans over a large PostgreSQL table against the cost of copying it out with psql.
     Warehouse {
@@ -99,7 +105,7 @@ pub fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("SHOPSYNC_LOG")
                 .unwrap_or_else(|_| "warn,sqlx::query=error".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(RedactedStderr)
         .init();
     let result = match cli.command {
         Command::Crd(args) => crd::run(args),
@@ -108,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => block_on(run::run(args)),
         Command::Quickstart(args) => block_on(quickstart::run(args)),
         Command::Controller(args) => block_on(controller::run(args)),
+        Command::Debugger(args) => block_on(debugger::run(args)),
         Command::Emulator(args) => {
             block_on(async move { emulator::run(args).await.map(|()| ExitCode::SUCCESS) })
         }
@@ -123,8 +130,9 @@ pub fn main() -> ExitCode {
             rows,
             plan,
             concurrency,
+            debugger_log,
         }) => block_on(async move {
-            bench_sync::run(rows, &plan, concurrency)
+            bench_sync::run(rows, &plan, concurrency, debugger_log)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }),
@@ -149,6 +157,39 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Log lines go to stderr through the process-wide redactor: no token or password reaches a log.
+struct RedactedStderr;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
+    type Writer = RedactedLine;
+
+    fn make_writer(&'a self) -> RedactedLine {
+        RedactedLine(Vec::new())
+    }
+}
+
+/// One formatted event, redacted and written when the formatter is done with it.
+struct RedactedLine(Vec<u8>);
+
+impl std::io::Write for RedactedLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactedLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let line = crate::core::redact::global().redact(&text);
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     }
 }
 

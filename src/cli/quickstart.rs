@@ -9,8 +9,10 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use sqlx::Connection;
 
+use super::debugger::DebuggerLogArgs;
 use super::run::{print_line, print_summary, run_one};
 use super::specs;
+use crate::core::calls::CallLog;
 use crate::emulator::seed::Fixture;
 use crate::emulator::store::State;
 use crate::emulator::{Emulator, Plan};
@@ -88,21 +90,30 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
 
     let mut syncs = specs::load(std::slice::from_ref(&args.examples), &[])?;
     let state = SqliteStateStore::open(&args.dir.join("state.db")).await?;
+    // The quickstart keeps its debugger log: `shopsync debugger runs --state .shopsync/quickstart/state.db`.
+    let recorder = DebuggerLogArgs::default().recorder(std::sync::Arc::new(state.clone()));
     let budget = std::sync::Arc::new(CostBudget::new());
     let mut reports = Vec::new();
     for s in &mut syncs {
         // The examples point at a fixed local endpoint and file; the quickstart owns both.
         s.store.base_url = emulator.base_url();
         s.warehouse_url = warehouse_url.clone();
-        let client = ShopifyClient::new(
-            Transport::new(s.store.clone(), budget.clone(), RetryPolicy::default())?,
-            8,
-        );
-        let report = run_one(s, &state, &client, "shopsync-quickstart").await;
+        let mut transport =
+            Transport::new(s.store.clone(), budget.clone(), RetryPolicy::default())?;
+        if let Some(r) = &recorder {
+            transport = transport.with_call_log(std::sync::Arc::new(r.clone()));
+        }
+        let client = ShopifyClient::new(transport, 8);
+        let log = recorder.as_ref().map(|r| r as &dyn CallLog);
+        let report = run_one(s, &state, &client, "shopsync-quickstart", log).await;
         print_line(&report);
         reports.push(report);
     }
     print_summary(&reports);
+    println!(
+        "debugger log: shopsync debugger runs --state {}",
+        args.dir.join("state.db").display()
+    );
     println!(
         "the store received {} writes in this run",
         emulator.write_count()

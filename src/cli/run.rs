@@ -7,8 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 
+use super::debugger::DebuggerLogArgs;
 use super::specs::{self, ResolvedSync};
+use crate::core::calls::CallLog;
 use crate::core::engine::{Engine, RunReport};
+use crate::core::redact;
 use crate::core::state::RunStatus;
 use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, Transport};
 use crate::state::SqliteStateStore;
@@ -28,6 +31,8 @@ pub struct RunArgs {
     /// Requests in flight per sync.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    #[command(flatten)]
+    debugger: DebuggerLogArgs,
 }
 
 /// Runs the syncs; exit 0 when every run finished (rejected rows included), 1 when any run failed.
@@ -44,6 +49,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let state = SqliteStateStore::open(&args.specs.state)
         .await
         .with_context(|| format!("opening the state file {}", args.specs.state.display()))?;
+    let recorder = args.debugger.recorder(Arc::new(state.clone()));
     let mut budgets: HashMap<String, Arc<CostBudget>> = HashMap::new();
     let mut clients = Vec::new();
     for s in &syncs {
@@ -51,7 +57,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .entry(s.store_key.clone())
             .or_insert_with(|| Arc::new(CostBudget::new()))
             .clone();
-        let transport = Transport::new(s.store.clone(), budget, RetryPolicy::default())?;
+        let mut transport = Transport::new(s.store.clone(), budget, RetryPolicy::default())?;
+        if let Some(r) = &recorder {
+            transport = transport.with_call_log(Arc::new(r.clone()));
+        }
         clients.push(ShopifyClient::new(transport, args.concurrency));
     }
     let holder = format!("shopsync-run-{}", std::process::id());
@@ -63,7 +72,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             if next_due[i].is_none_or(|due| due > Utc::now()) {
                 continue;
             }
-            let report = run_one(s, &state, &clients[i], &holder).await;
+            let log = recorder.as_ref().map(|r| r as &dyn CallLog);
+            let report = run_one(s, &state, &clients[i], &holder, log).await;
             print_line(&report);
             failed |= report.status == RunStatus::Failed;
             next_due[i] = if args.watch {
@@ -102,17 +112,19 @@ pub(super) async fn run_one(
     state: &SqliteStateStore,
     client: &ShopifyClient,
     holder: &str,
+    call_log: Option<&dyn CallLog>,
 ) -> RunReport {
     let started = Utc::now();
-    let failed = |e: String| RunReport::failed(&s.config.id, started, e);
+    let failed = |e: String| RunReport::failed(&s.config.id, started, redact::global().redact_owned(e));
     let warehouse = match SqlWarehouse::from_url(&s.config.id, &s.warehouse_url) {
         Ok(w) => w,
         Err(e) => return failed(e.to_string()),
     };
-    match Engine::new(&warehouse, state, client, holder)
-        .run(&s.config)
-        .await
-    {
+    let mut engine = Engine::new(&warehouse, state, client, holder);
+    if let Some(log) = call_log {
+        engine = engine.with_call_log(log);
+    }
+    match engine.run(&s.config).await {
         Ok(report) => report,
         Err(e) => failed(e.to_string()),
     }
@@ -138,7 +150,7 @@ pub(super) fn print_line(r: &RunReport) {
         r.duration().as_secs_f64()
     );
     if let Some(e) = &r.error {
-        println!("    error: {e}");
+        println!("    error: {}", redact::global().redact(e));
     }
     if let Some(d) = &r.refused_deletes {
         println!("    deletes refused: {d}");
@@ -152,7 +164,7 @@ pub(super) fn print_line(r: &RunReport) {
         println!(
             "    rejected {}{field}: {}{}",
             rej.key.as_deref().unwrap_or("(no key)"),
-            rej.message,
+            redact::global().redact(&rej.message),
             rej.code
                 .as_deref()
                 .map(|c| format!(" ({c})"))

@@ -93,6 +93,16 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
             _ => {}
         }
     }
+    // Every Secret value, and the password of every URL among them, is redacted from logs, errors and the
+    // debugger log from here on.
+    let redactor = crate::core::redact::global();
+    let remember = |value: &str| {
+        redactor.add(value);
+        redactor.add_url(value);
+    };
+    for value in secrets.values().flat_map(|s| s.values()) {
+        remember(value);
+    }
     let lookup = |ns: &str, r: &SecretKeyRef, what: &str| -> anyhow::Result<String> {
         if let Some(v) = secrets
             .get(&(ns.to_string(), r.name.clone()))
@@ -101,7 +111,7 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
             return Ok(v.clone());
         }
         let var = env_name(&r.name, &r.key);
-        std::env::var(&var).map_err(|_| {
+        std::env::var(&var).inspect(|v| remember(v)).map_err(|_| {
             anyhow!(
                 "{what}: Secret {}/{} key {:?} is not among the files and ${var} is not set",
                 ns,
@@ -146,7 +156,10 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
             .clone()
             .unwrap_or_else(|| Store::default_base_url(&dest.spec.store));
         let warehouse_url = match (&s.spec.source.url, &s.spec.source.url_secret_ref) {
-            (Some(url), _) => url.clone(),
+            (Some(url), _) => {
+                redactor.add_url(url);
+                url.clone()
+            }
             (None, Some(r)) => lookup(&ns, r, &format!("ShopifySync {id} source"))?,
             (None, None) => bail!("ShopifySync {id}: source has neither url nor urlSecretRef"),
         };

@@ -60,6 +60,8 @@ pub struct Context {
     pub syncs: Option<Cache<ShopifySync>>,
     /// Destinations as the destination controller's watch sees them.
     pub destinations: Option<Cache<ShopifyDestination>>,
+    /// Where the Shopify calls of each run are recorded (the debugger log), when it is on.
+    pub call_log: Option<Arc<dyn crate::core::calls::CallLog>>,
     recorder: Recorder,
     budgets: Mutex<HashMap<String, Arc<CostBudget>>>,
     failures: Mutex<HashMap<String, u32>>,
@@ -88,6 +90,7 @@ impl Context {
             settings,
             syncs: None,
             destinations: None,
+            call_log: None,
             recorder,
             budgets: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -152,6 +155,18 @@ impl Context {
             .ok_or_else(|| {
                 SecretProblem::NotFound(format!("Secret {namespace}/{} not found", reference.name))
             })?;
+        let value = self.secret_bytes(&secret, namespace, reference)?;
+        // Secret values never reach logs, errors, the debugger log or status.
+        crate::core::redact::global().add(&value);
+        Ok(value)
+    }
+
+    fn secret_bytes(
+        &self,
+        secret: &Secret,
+        namespace: &str,
+        reference: &SecretKeyRef,
+    ) -> Result<String, SecretProblem> {
         let bytes = secret
             .data
             .as_ref()

@@ -123,6 +123,7 @@ pub async fn install_crds(client: &Client) -> Result<(), kube::Error> {
 pub async fn run(
     client: Client,
     state: Arc<dyn StateStore>,
+    call_log: Option<Arc<dyn crate::core::calls::CallLog>>,
     metrics: Arc<Metrics>,
     health: Health,
     options: Options,
@@ -173,6 +174,7 @@ pub async fn run(
     let mut ctx = Context::new(client.clone(), state, metrics, options.settings.clone());
     ctx.syncs = Some(sync_cache.clone());
     ctx.destinations = Some(dest_cache.clone());
+    ctx.call_log = call_log;
     let ctx = Arc::new(ctx);
 
     // A destination's spec change re-runs the syncs that write to it.

@@ -122,10 +122,14 @@ async fn resolve(sync: &ShopifySync, ns: &str, ctx: &Context) -> Result<Resolved
         })?;
     let warehouse_url = match (&sync.spec.source.url, &sync.spec.source.url_secret_ref) {
         (Some(url), _) => url.clone(),
-        (None, Some(r)) => ctx.secret_value(ns, r).await.map_err(|p| Blocked {
-            reason: p.reason(),
-            message: format!("source: {p}"),
-        })?,
+        (None, Some(r)) => {
+            let url = ctx.secret_value(ns, r).await.map_err(|p| Blocked {
+                reason: p.reason(),
+                message: format!("source: {p}"),
+            })?;
+            crate::core::redact::global().add_url(&url);
+            url
+        }
         (None, None) => {
             return Err(Blocked {
                 reason: "InvalidSpec",

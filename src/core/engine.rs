@@ -12,9 +12,11 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::calls::CallLog;
 use super::config::{DeleteBehavior, OnDuplicateKey, SyncConfig, Target};
 use super::diff::{self, Change, DiffSettings, Plan, SnapshotIndex, TargetKind};
 use super::mapping::{self, MappingError};
+use super::redact;
 use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
 use super::state::{
     Lease, LedgerEntry, LedgerStatus, Outcome, RunRecord, RunStats, RunStatus, SnapshotChange,
@@ -148,6 +150,7 @@ pub struct Engine<'a> {
     shopify: &'a dyn ShopifyApi,
     holder: String,
     stop: Option<&'a AtomicBool>,
+    call_log: Option<&'a dyn CallLog>,
 }
 
 impl<'a> Engine<'a> {
@@ -164,6 +167,7 @@ impl<'a> Engine<'a> {
             shopify,
             holder: holder.into(),
             stop: None,
+            call_log: None,
         }
     }
 
@@ -171,6 +175,13 @@ impl<'a> Engine<'a> {
     /// is left for the next run (a graceful shutdown).
     pub fn with_stop(mut self, stop: &'a AtomicBool) -> Engine<'a> {
         self.stop = Some(stop);
+        self
+    }
+
+    /// Tells `log` when each run starts and ends, so the calls the Shopify client records in between are tied
+    /// to the run's record; the run waits for its calls to be stored before it finishes.
+    pub fn with_call_log(mut self, log: &'a dyn CallLog) -> Engine<'a> {
+        self.call_log = Some(log);
         self
     }
 
@@ -193,6 +204,9 @@ impl<'a> Engine<'a> {
                 return Err(e.into());
             }
         };
+        if let Some(log) = self.call_log {
+            log.run_started(&sync.id, run_id);
+        }
         let mut report = RunReport {
             sync: sync.id.clone(),
             started_at,
@@ -212,7 +226,8 @@ impl<'a> Engine<'a> {
         let lease = match result {
             Ok(lease) => Some(lease),
             Err((e, lease)) => {
-                report.error = Some(e.to_string());
+                // Driver errors may quote a connection string: nothing secret leaves through the report.
+                report.error = Some(redact::global().redact_owned(e.to_string()));
                 report.status = RunStatus::Failed;
                 lease
             }
@@ -234,6 +249,9 @@ impl<'a> Engine<'a> {
             stats: report.stats,
             error: report.error.clone(),
         };
+        if let Some(log) = self.call_log {
+            log.run_finished(&sync.id, run_id).await;
+        }
         let finished = self.state.finish_run(&record).await;
         if let Some(lease) = lease {
             let _ = self.state.release_lock(&lease).await;
@@ -583,7 +601,7 @@ fn push_rejection(
             key,
             code,
             field,
-            message,
+            message: redact::global().redact_owned(message),
         });
     }
 }

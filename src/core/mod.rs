@@ -2,11 +2,13 @@
 //!
 //! Nothing here performs I/O or imports kube, reqwest, sqlx, axum or tokio networking; adapters depend on this
 //! module, never the reverse (`tests/architecture.rs` keeps it so).
+pub mod calls;
 pub mod config;
 pub mod diff;
 pub mod engine;
 pub mod mapping;
 pub mod record;
+pub mod redact;
 pub mod source;
 pub mod state;
 pub mod write;

@@ -3,11 +3,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use rand::Rng;
 use serde_json::{Value, json};
 
 use super::budget::{CostBudget, ThrottleStatus};
+use super::context::RequestContext;
 use super::error::{ErrorClass, ShopifyError};
+use crate::core::calls::{ApiCall, CallLog, operation_of};
 use crate::core::config::ApiVersion;
 
 /// Where and as whom to call the Admin API.
@@ -113,7 +116,7 @@ pub struct GraphqlResponse {
 }
 
 /// A GraphQL client for one store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Transport {
     http: reqwest::Client,
     store: Store,
@@ -121,6 +124,25 @@ pub struct Transport {
     retry: RetryPolicy,
     /// Requested cost last seen per document, so the budget reserves what Shopify will charge.
     costs: Arc<Mutex<HashMap<u64, f64>>>,
+    /// Where every request and answer is reported (the debugger log), if anywhere.
+    call_log: Option<Arc<dyn CallLog>>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("store", &self.store)
+            .field("retry", &self.retry)
+            .field("call_log", &self.call_log.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An HTTP answer, before it is interpreted.
+struct RawAnswer {
+    status: u16,
+    retry_after: Option<Duration>,
+    text: String,
 }
 
 impl Transport {
@@ -144,7 +166,21 @@ impl Transport {
             budget,
             retry,
             costs: Arc::new(Mutex::new(HashMap::new())),
+            call_log: None,
         })
+    }
+
+    /// Reports every request this client makes, and its answer, to `log` (the debugger log). Requests made
+    /// inside a [`RequestContext`] carry its sync and keys.
+    pub fn with_call_log(mut self, log: Arc<dyn CallLog>) -> Transport {
+        self.call_log = Some(log);
+        self
+    }
+
+    /// The sink requests are reported to, for other HTTP calls made on behalf of this store (staged uploads,
+    /// bulk results) to report theirs.
+    pub fn call_log(&self) -> Option<&Arc<dyn CallLog>> {
+        self.call_log.as_ref()
     }
 
     /// The store this client calls.
@@ -179,12 +215,15 @@ impl Transport {
         let (key, mut cost) = self.expected_cost(query);
         let mut attempts = 0u32;
         let mut throttles = 0u32;
+        // Every request sent, throttled ones included: the debugger log numbers attempts with it.
+        let mut sent = 0u32;
         loop {
             while let Some(wait) = self.budget.reserve(cost, Instant::now()) {
                 tokio::time::sleep(wait).await;
             }
             attempts += 1;
-            let result = self.send_once(&body).await;
+            sent += 1;
+            let result = self.send_once(query, &body, sent).await;
             match result {
                 Ok((response, requested)) => {
                     if let Some(c) = &response.cost {
@@ -242,18 +281,61 @@ impl Transport {
         }
     }
 
-    async fn send_once(&self, body: &Value) -> Result<(GraphqlResponse, Option<f64>), Failure> {
+    async fn send_once(
+        &self,
+        query: &str,
+        body: &Value,
+        attempt: u32,
+    ) -> Result<(GraphqlResponse, Option<f64>), Failure> {
         let url = self.store.graphql_url();
+        let Some(log) = &self.call_log else {
+            let raw = self.send_raw(&url, body).await?;
+            return interpret(url, &raw);
+        };
+        let at = Utc::now();
+        let started = Instant::now();
+        let (result, answer) = match self.send_raw(&url, body).await {
+            Ok(raw) => (interpret(url.clone(), &raw), Some(raw)),
+            Err(f) => (Err(f), None),
+        };
+        let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let context = RequestContext::current().unwrap_or_default();
+        let (cost_requested, cost_actual) = match &result {
+            Ok((r, _)) => (r.cost.map(|c| c.requested), r.cost.and_then(|c| c.actual)),
+            Err(f) => (f.requested, None),
+        };
+        log.record(ApiCall {
+            run_id: None,
+            sync: context.sync.to_string(),
+            started_at: at,
+            duration_us,
+            method: "POST".into(),
+            url,
+            operation: operation_of(query),
+            document: Some(query.to_string()),
+            variables: body.get("variables").map(Value::to_string),
+            status: answer.as_ref().map(|a| a.status),
+            response: answer.map(|a| a.text),
+            error: result.as_ref().err().map(|f| f.error.to_string()),
+            cost_requested,
+            cost_actual,
+            keys: context.keys,
+            attempt,
+        });
+        result
+    }
+
+    async fn send_raw(&self, url: &str, body: &Value) -> Result<RawAnswer, Failure> {
         let response = self
             .http
-            .post(&url)
+            .post(url)
             .header("X-Shopify-Access-Token", &self.store.token)
             .json(body)
             .send()
             .await
             .map_err(|e| {
                 Failure::from(ShopifyError::Network {
-                    url: url.clone(),
+                    url: url.to_string(),
                     message: describe_reqwest(&e),
                 })
             })?;
@@ -266,109 +348,123 @@ impl Transport {
             .and_then(|s| Duration::try_from_secs_f64(s).ok());
         let text = response.text().await.map_err(|e| {
             Failure::from(ShopifyError::Network {
-                url: url.clone(),
+                url: url.to_string(),
                 message: describe_reqwest(&e),
             })
         })?;
-        match status {
-            200 => {}
-            401 => return Err(ShopifyError::Unauthorized.into()),
-            402 => return Err(ShopifyError::PaymentRequired.into()),
-            403 => return Err(ShopifyError::Forbidden(error_text(&text)).into()),
-            404 => return Err(ShopifyError::NotFound { url }.into()),
-            423 => return Err(ShopifyError::Locked.into()),
-            429 | 500..=599 => {
-                return Err(ShopifyError::Unavailable {
-                    status,
-                    retry_after,
-                }
-                .into());
-            }
-            other => {
-                return Err(ShopifyError::Decode(format!(
-                    "unexpected HTTP {other}: {}",
-                    error_text(&text)
-                ))
-                .into());
-            }
-        }
-        let json: Value = serde_json::from_str(&text).map_err(|e| {
-            Failure::from(ShopifyError::Decode(format!(
-                "{e}: {}",
-                truncate(&text, 200)
-            )))
-        })?;
-        let cost = json.pointer("/extensions/cost").map(|c| QueryCost {
-            requested: c
-                .get("requestedQueryCost")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0),
-            actual: c.get("actualQueryCost").and_then(Value::as_f64),
-            throttle_status: c
-                .get("throttleStatus")
-                .and_then(|s| serde_json::from_value(s.clone()).ok()),
-        });
-        let requested = cost.map(|c| c.requested);
-        let errors: Vec<Value> = json
-            .get("errors")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let code_of = |e: &Value| {
-            e.pointer("/extensions/code")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        if errors
-            .iter()
-            .any(|e| code_of(e).as_deref() == Some("THROTTLED"))
-        {
-            let status = cost.and_then(|c| c.throttle_status);
-            let wait = match (status, requested) {
-                (Some(s), Some(r)) if s.restore_rate > 0.0 => Duration::from_secs_f64(
-                    ((r - s.currently_available) / s.restore_rate).max(0.05),
-                ),
-                _ => Duration::from_secs(1),
-            };
-            return Err(Failure {
-                error: ShopifyError::Throttled { wait },
-                requested,
-                status,
-            });
-        }
-        if let Some(e) = errors
-            .iter()
-            .find(|e| code_of(e).as_deref() == Some("MAX_COST_EXCEEDED"))
-        {
-            let cost = e
-                .pointer("/extensions/cost")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let max = e
-                .pointer("/extensions/maxCost")
-                .and_then(Value::as_u64)
-                .unwrap_or(1000);
-            return Err(ShopifyError::MaxCostExceeded { cost, max }.into());
-        }
-        let data = json.get("data").cloned().unwrap_or(Value::Null);
-        if data.is_null() && !errors.is_empty() {
-            let messages: Vec<String> = errors
-                .iter()
-                .map(|e| {
-                    let msg = e
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown error");
-                    match code_of(e) {
-                        Some(code) => format!("{msg} ({code})"),
-                        None => msg.to_string(),
-                    }
-                })
-                .collect();
-            return Err(ShopifyError::GraphQl(messages.join("; ")).into());
-        }
-        Ok((GraphqlResponse { data, errors, cost }, requested))
+        Ok(RawAnswer {
+            status,
+            retry_after,
+            text,
+        })
     }
+}
+
+/// What an HTTP answer means: the response, or the classified failure.
+fn interpret(url: String, raw: &RawAnswer) -> Result<(GraphqlResponse, Option<f64>), Failure> {
+    let RawAnswer {
+        status,
+        retry_after,
+        ref text,
+    } = *raw;
+    match status {
+        200 => {}
+        401 => return Err(ShopifyError::Unauthorized.into()),
+        402 => return Err(ShopifyError::PaymentRequired.into()),
+        403 => return Err(ShopifyError::Forbidden(error_text(&text)).into()),
+        404 => return Err(ShopifyError::NotFound { url }.into()),
+        423 => return Err(ShopifyError::Locked.into()),
+        429 | 500..=599 => {
+            return Err(ShopifyError::Unavailable {
+                status,
+                retry_after,
+            }
+            .into());
+        }
+        other => {
+            return Err(ShopifyError::Decode(format!(
+                "unexpected HTTP {other}: {}",
+                error_text(&text)
+            ))
+            .into());
+        }
+    }
+    let json: Value = serde_json::from_str(&text).map_err(|e| {
+        Failure::from(ShopifyError::Decode(format!(
+            "{e}: {}",
+            truncate(&text, 200)
+        )))
+    })?;
+    let cost = json.pointer("/extensions/cost").map(|c| QueryCost {
+        requested: c
+            .get("requestedQueryCost")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        actual: c.get("actualQueryCost").and_then(Value::as_f64),
+        throttle_status: c
+            .get("throttleStatus")
+            .and_then(|s| serde_json::from_value(s.clone()).ok()),
+    });
+    let requested = cost.map(|c| c.requested);
+    let errors: Vec<Value> = json
+        .get("errors")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let code_of = |e: &Value| {
+        e.pointer("/extensions/code")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    if errors
+        .iter()
+        .any(|e| code_of(e).as_deref() == Some("THROTTLED"))
+    {
+        let status = cost.and_then(|c| c.throttle_status);
+        let wait = match (status, requested) {
+            (Some(s), Some(r)) if s.restore_rate > 0.0 => {
+                Duration::from_secs_f64(((r - s.currently_available) / s.restore_rate).max(0.05))
+            }
+            _ => Duration::from_secs(1),
+        };
+        return Err(Failure {
+            error: ShopifyError::Throttled { wait },
+            requested,
+            status,
+        });
+    }
+    if let Some(e) = errors
+        .iter()
+        .find(|e| code_of(e).as_deref() == Some("MAX_COST_EXCEEDED"))
+    {
+        let cost = e
+            .pointer("/extensions/cost")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let max = e
+            .pointer("/extensions/maxCost")
+            .and_then(Value::as_u64)
+            .unwrap_or(1000);
+        return Err(ShopifyError::MaxCostExceeded { cost, max }.into());
+    }
+    let data = json.get("data").cloned().unwrap_or(Value::Null);
+    if data.is_null() && !errors.is_empty() {
+        let messages: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                let msg = e
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
+                match code_of(e) {
+                    Some(code) => format!("{msg} ({code})"),
+                    None => msg.to_string(),
+                }
+            })
+            .collect();
+        return Err(ShopifyError::GraphQl(messages.join("; ")).into());
+    }
+    Ok((GraphqlResponse { data, errors, cost }, requested))
 }
 
 struct Failure {

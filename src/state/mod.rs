@@ -7,11 +7,14 @@ use crate::core::state::{
     StateError,
 };
 
+mod calls;
 mod postgres;
+pub mod recorder;
 mod spill;
 mod sqlite;
 
 pub use postgres::PostgresStateStore;
+pub use recorder::CallRecorder;
 pub use spill::{SpillSink, SpilledChanges};
 pub use sqlite::SqliteStateStore;
 

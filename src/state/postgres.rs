@@ -9,6 +9,8 @@ use futures::{StreamExt, TryStreamExt};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
+mod calls;
+
 use super::{LedgerRow, RunRow, SnapshotRow, db_error, stats_json};
 use crate::core::state::{
     Lease, LedgerEntry, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult,

@@ -9,6 +9,8 @@ use futures::{StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
+mod calls;
+
 use super::{LedgerRow, RunRow, corrupt, db_error, stats_json};
 use crate::core::state::{
     Lease, LedgerEntry, Outcome, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError,

@@ -14,6 +14,7 @@ pub mod shop;
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
+use super::context::RequestContext;
 use super::error::ShopifyError;
 use super::transport::Transport;
 use crate::core::config::{ObjectKind, SyncConfig, Target};
@@ -112,9 +113,20 @@ impl ShopifyApi for ShopifyClient {
         ops: Vec<WriteOp>,
     ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
         Box::pin(async move {
+            let sync_id: std::sync::Arc<str> = sync.id.as_str().into();
             let results: Vec<(String, Result<WriteOutcome, ShopifyError>)> =
                 futures::stream::iter(ops)
-                    .map(|op| async move { (op.key().to_string(), self.one(sync, op).await) })
+                    .map(|op| {
+                        // The row's key travels with its requests to the debugger log.
+                        let context =
+                            RequestContext::new(sync_id.clone(), vec![op.key().to_string()]);
+                        async move {
+                            (
+                                op.key().to_string(),
+                                context.scope(self.one(sync, op)).await,
+                            )
+                        }
+                    })
                     .buffer_unordered(self.concurrency)
                     .collect()
                     .await;
