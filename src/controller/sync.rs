@@ -242,7 +242,7 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
                     "Suspended before its first run",
                 )
             },
-            |c| keep(c),
+            keep,
         );
         let next = ShopifySyncStatus {
             observed_generation: generation,
@@ -293,7 +293,7 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
                         ),
                     )
                 },
-                |c| keep(c),
+                keep,
             );
             let next = ShopifySyncStatus {
                 observed_generation: generation,
@@ -344,7 +344,7 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
     // Say that a run is in progress, so that a long run shows as Progressing rather than as the last outcome.
     let ready = previous_ready.as_ref().map_or_else(
         || Cond::unknown(CONDITION_READY, "FirstRun", "The first run is in progress"),
-        |c| keep(c),
+        keep,
     );
     let running = ShopifySyncStatus {
         observed_generation: generation,
