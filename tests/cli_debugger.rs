@@ -293,13 +293,15 @@ async fn warehouse_with_password(password: &str) -> (String, String) {
         .expect("PostgreSQL on 127.0.0.1:5432 (start it as .ci/run does)");
     let role = format!("shopsync_scan_{}", std::process::id());
     let db = format!("shopsync_scan_{}", std::process::id());
-    sqlx::raw_sql(&format!(
-        "DROP DATABASE IF EXISTS {db}; DROP ROLE IF EXISTS {role}; \
-         CREATE ROLE {role} LOGIN PASSWORD '{password}'; CREATE DATABASE {db} OWNER {role};"
-    ))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    // One statement each: DROP/CREATE DATABASE refuse to run inside the implicit transaction of a batch.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'"),
+        format!("CREATE DATABASE {db} OWNER {role}"),
+    ] {
+        sqlx::raw_sql(&sql).execute(&mut admin).await.unwrap();
+    }
     let url = format!("postgres://{role}:{password}@127.0.0.1:5432/{db}");
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     let seed =

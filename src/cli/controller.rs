@@ -114,8 +114,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down: finishing the batches in flight");
     };
     let call_log = recorder.map(|r| Arc::new(r) as Arc<dyn crate::core::calls::CallLog>);
-    let result =
-        controller::run(client, state, call_log, metrics, health, options, shutdown).await;
+    let result = controller::run(client, state, call_log, metrics, health, options, shutdown).await;
     let _ = tx.send(true);
     let _ = server.await;
     result?;

@@ -115,7 +115,8 @@ pub(super) async fn run_one(
     call_log: Option<&dyn CallLog>,
 ) -> RunReport {
     let started = Utc::now();
-    let failed = |e: String| RunReport::failed(&s.config.id, started, redact::global().redact_owned(e));
+    let failed =
+        |e: String| RunReport::failed(&s.config.id, started, redact::global().redact_owned(e));
     let warehouse = match SqlWarehouse::from_url(&s.config.id, &s.warehouse_url) {
         Ok(w) => w,
         Err(e) => return failed(e.to_string()),

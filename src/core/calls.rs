@@ -78,7 +78,7 @@ impl ApiCall {
     /// Every text field passed through `redactor` (done off the request path, before storing).
     pub fn redacted(mut self, redactor: &Redactor) -> ApiCall {
         let r = |s: String| redactor.redact_owned(s);
-        self.url = r(self.url);
+        self.url = redactor.redact_owned(self.url);
         self.document = self.document.map(r);
         self.variables = self.variables.map(r);
         self.response = self.response.map(r);

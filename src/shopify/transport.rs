@@ -371,7 +371,7 @@ fn interpret(url: String, raw: &RawAnswer) -> Result<(GraphqlResponse, Option<f6
         200 => {}
         401 => return Err(ShopifyError::Unauthorized.into()),
         402 => return Err(ShopifyError::PaymentRequired.into()),
-        403 => return Err(ShopifyError::Forbidden(error_text(&text)).into()),
+        403 => return Err(ShopifyError::Forbidden(error_text(text)).into()),
         404 => return Err(ShopifyError::NotFound { url }.into()),
         423 => return Err(ShopifyError::Locked.into()),
         429 | 500..=599 => {
@@ -384,15 +384,15 @@ fn interpret(url: String, raw: &RawAnswer) -> Result<(GraphqlResponse, Option<f6
         other => {
             return Err(ShopifyError::Decode(format!(
                 "unexpected HTTP {other}: {}",
-                error_text(&text)
+                error_text(text)
             ))
             .into());
         }
     }
-    let json: Value = serde_json::from_str(&text).map_err(|e| {
+    let json: Value = serde_json::from_str(text).map_err(|e| {
         Failure::from(ShopifyError::Decode(format!(
             "{e}: {}",
-            truncate(&text, 200)
+            truncate(text, 200)
         )))
     })?;
     let cost = json.pointer("/extensions/cost").map(|c| QueryCost {
