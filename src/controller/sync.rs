@@ -234,29 +234,20 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
         .find(|c| c.type_ == CONDITION_READY)
         .cloned();
     if config.suspend {
-        let ready = previous_ready.as_ref().map_or_else(
-            || {
-                Cond::unknown(
-                    CONDITION_READY,
-                    "Suspended",
-                    "Suspended before its first run",
-                )
-            },
-            keep,
-        );
         let next = ShopifySyncStatus {
             observed_generation: generation,
             conditions: conditions(
                 &prev.conditions,
-                [
-                    ready,
-                    Cond::no(
-                        CONDITION_RECONCILING,
+                idle(
+                    previous_ready.as_ref(),
+                    Cond::unknown(
+                        CONDITION_READY,
                         "Suspended",
-                        "spec.suspend is true: no runs",
+                        "Suspended before its first run",
                     ),
-                    Cond::no(CONDITION_STALLED, "Suspended", ""),
-                ],
+                    "Suspended",
+                    "spec.suspend is true: no runs",
+                ),
                 generation,
                 now,
             ),
@@ -283,31 +274,21 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
         }
         _ => {
             // Not due: make sure the status says when it will be, then sleep until then.
-            let ready = previous_ready.as_ref().map_or_else(
-                || {
-                    Cond::unknown(
-                        CONDITION_READY,
-                        "NeverRun",
-                        format!(
-                            "Manual sync: annotate {RUN_NOW_ANNOTATION}=<any new value> to run it"
-                        ),
-                    )
-                },
-                keep,
+            let never = Cond::unknown(
+                CONDITION_READY,
+                "NeverRun",
+                format!("Manual sync: annotate {RUN_NOW_ANNOTATION}=<any new value> to run it"),
             );
             let next = ShopifySyncStatus {
                 observed_generation: generation,
                 conditions: conditions(
                     &prev.conditions,
-                    [
-                        ready,
-                        Cond::no(
-                            CONDITION_RECONCILING,
-                            "Scheduled",
-                            "Waiting for the next scheduled run",
-                        ),
-                        Cond::no(CONDITION_STALLED, "Scheduled", ""),
-                    ],
+                    idle(
+                        previous_ready.as_ref(),
+                        never,
+                        "Scheduled",
+                        "Waiting for the next scheduled run",
+                    ),
                     generation,
                     now,
                 ),
@@ -543,6 +524,21 @@ async fn cleanup(sync: &ShopifySync, ctx: &Context) -> Result<Action, Error> {
     )
     .await;
     Ok(Action::await_change())
+}
+
+/// The conditions of a sync that is not running: Ready as the last run left it (or `first` before any run),
+/// not reconciling and not stalled, for `reason`.
+fn idle(
+    previous_ready: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    first: Cond,
+    reason: &str,
+    message: &str,
+) -> [Cond; 3] {
+    [
+        previous_ready.map_or(first, keep),
+        Cond::no(CONDITION_RECONCILING, reason, message),
+        Cond::no(CONDITION_STALLED, reason, ""),
+    ]
 }
 
 /// Requeue at `at`, in whole seconds rounded up (never early, never zero).
