@@ -7,11 +7,13 @@
 //! - [`api`]: the `ShopifyDestination` and `ShopifySync` custom resources and their conversion to [`core`] config.
 //! - [`schema`]: the pinned Shopify Admin GraphQL schemas, per supported API version.
 //! - [`warehouse`], [`state`], [`shopify`]: adapters for the warehouse, the state store and the Admin API.
+//! - [`alerts`]: delivery of alert notifications (Slack, PagerDuty, webhook, email, SMS).
 //! - [`controller`]: the Kubernetes operator.
 //! - [`emulator`]: a local Shopify Admin API, the project's test oracle.
 //! - [`cli`]: the `shopsync` command.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod controller;

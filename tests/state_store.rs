@@ -3,6 +3,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use futures::TryStreamExt;
+use shopsync::core::alerts::{AlertRecord, AlertRule, AlertState};
+use shopsync::core::calls::{ApiCall, CallStore};
 use shopsync::core::state::{
     LedgerEntry, LedgerStatus, Outcome, RowHash, RunRecord, RunStats, RunStatus, SnapshotChange,
     SnapshotEntry, StateError, StateStore,
@@ -152,6 +154,112 @@ async fn run_history(store: &dyn StateStore) {
     assert_eq!(store.runs("customers", 1).await.unwrap().len(), 1);
 }
 
+/// Alert states round-trip per sync and rule; the last successful run is found; pruning keeps the newest runs,
+/// the last successful one and the runs the debugger log still holds calls of.
+async fn alerts_and_history<S: StateStore + CallStore>(store: &S) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap();
+    assert!(store.alert_states("customers").await.unwrap().is_empty());
+    let firing = AlertRecord {
+        rule: AlertRule::RunFailed,
+        state: AlertState::Firing,
+        since: t0,
+        message: "the warehouse is down".into(),
+    };
+    let late = AlertRecord {
+        rule: AlertRule::Late,
+        state: AlertState::Ok,
+        since: t0,
+        message: "resolved after 1h".into(),
+    };
+    store
+        .save_alert_states("customers", &[firing.clone(), late.clone()])
+        .await
+        .unwrap();
+    let resolved = AlertRecord {
+        state: AlertState::Ok,
+        since: t0 + chrono::Duration::minutes(5),
+        message: "resolved after 5m".into(),
+        ..firing.clone()
+    };
+    store
+        .save_alert_states("customers", std::slice::from_ref(&resolved))
+        .await
+        .unwrap();
+    let mut states = store.alert_states("customers").await.unwrap();
+    states.sort_by_key(|r| r.rule);
+    assert_eq!(states, [resolved, late]);
+    assert!(
+        store.alert_states("products").await.unwrap().is_empty(),
+        "syncs are isolated"
+    );
+
+    assert_eq!(store.last_success("hist").await.unwrap(), None);
+    let mut ids = Vec::new();
+    for i in 0..8i64 {
+        let started = t0 + chrono::Duration::minutes(i);
+        let id = store.start_run("hist", started).await.unwrap();
+        // Runs 0 and 1 succeed, the rest fail.
+        let status = if i < 2 {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        };
+        store
+            .finish_run(&RunRecord {
+                id,
+                sync: "hist".into(),
+                started_at: started,
+                finished_at: Some(started),
+                status,
+                stats: RunStats::default(),
+                error: None,
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    assert_eq!(
+        store.last_success("hist").await.unwrap(),
+        Some(t0 + chrono::Duration::minutes(1))
+    );
+    // The debugger log still holds a call of run 0.
+    let call = ApiCall {
+        run_id: Some(ids[0]),
+        sync: "hist".into(),
+        started_at: t0,
+        duration_us: 1,
+        method: "POST".into(),
+        url: "http://127.0.0.1/graphql.json".into(),
+        operation: None,
+        document: None,
+        variables: None,
+        status: Some(200),
+        response: None,
+        error: None,
+        cost_requested: None,
+        cost_actual: None,
+        keys: vec![],
+        attempt: 1,
+    };
+    store.append_calls(&[call]).await.unwrap();
+    let gone = store.prune_runs("hist", 3).await.unwrap();
+    let kept: Vec<i64> = store
+        .runs("hist", 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(kept, [ids[7], ids[6], ids[5], ids[1], ids[0]]);
+    assert_eq!(gone, 3);
+    assert_eq!(store.prune_runs("hist", 3).await.unwrap(), 0);
+    assert_eq!(
+        store.last_success("hist").await.unwrap(),
+        Some(t0 + chrono::Duration::minutes(1)),
+        "the last success survives pruning"
+    );
+}
+
 async fn lock_expiry(store: &dyn StateStore) {
     let ttl = Duration::from_secs(30);
     let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap();
@@ -270,6 +378,12 @@ async fn sqlite_ledger_runs_and_locks() {
 }
 
 #[tokio::test]
+async fn sqlite_alerts_and_run_history() {
+    let (_dir, store) = sqlite().await;
+    alerts_and_history(&store).await;
+}
+
+#[tokio::test]
 async fn sqlite_reopen_keeps_state_and_migrations_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
@@ -305,4 +419,9 @@ async fn postgres_ledger_runs_and_locks() {
     ledger_round_trip(&store).await;
     run_history(&store).await;
     lock_expiry(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_alerts_and_run_history() {
+    alerts_and_history(&postgres().await).await;
 }

@@ -43,7 +43,8 @@ pub struct AlertSpec {
     pub channels: Vec<AlertChannel>,
 }
 
-/// A threshold of rejected rows per run: by count, by percentage of the rows sent, or both (either trips it).
+/// A threshold of rejected rows per run: by count, by percentage of the rows the query returned, or both
+/// (either trips it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[x_kube(validation = kube::core::Rule::new("has(self.count) || has(self.percent)").message("alerts.rejectedRows needs count, percent or both"))]
@@ -52,7 +53,7 @@ pub struct RejectedRowsThreshold {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub count: Option<i64>,
-    /// A larger percentage of rejected rows (0 to 100) than this trips the alert.
+    /// A larger percentage of rejected rows (0 to 100) among the rows the query returned trips the alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub percent: Option<i32>,
@@ -108,7 +109,8 @@ pub struct WebhookChannel {
     /// The URL to POST to.
     #[schemars(length(min = 1, max = 2048))]
     pub url: String,
-    /// The Secret key holding an HMAC-SHA256 key; when set, each request carries an `X-Shopsync-Signature` header.
+    /// The Secret key holding an HMAC-SHA256 key; when set, each request carries an `X-Shopsync-Signature` header
+    /// (`sha256=` and the hex HMAC of the `X-Shopsync-Timestamp` value, a dot and the body).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmac_secret_ref: Option<SecretKeyRef>,
 }

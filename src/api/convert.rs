@@ -7,7 +7,8 @@ use crate::core::config::{
     OnDuplicateKey, Schedule, SyncConfig, SyncMode, ValueFormat, parse_duration,
 };
 
-use super::{ShopifyDestinationSpec, ShopifySyncSpec};
+use super::{AlertChannel, AlertSpec, ShopifyDestinationSpec, ShopifySyncSpec};
+use crate::core::alerts::{AlertSettings, RejectedRows};
 
 /// The default query timeout.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -31,6 +32,32 @@ impl ConfigError {
             message: message.into(),
         }
     }
+}
+
+/// Alert settings as written at `path` (`spec.alerts`), durations parsed; channels stay specs (their Secrets
+/// are resolved where they are read). An empty channel list inherits the destination's channels.
+pub fn alert_settings(
+    spec: &AlertSpec,
+    path: &str,
+) -> Result<AlertSettings<AlertChannel>, ConfigError> {
+    let late_after = match &spec.late_after {
+        None => None,
+        Some(text) => Some(parse_duration(text).ok_or_else(|| {
+            ConfigError::new(
+                format!("{path}.lateAfter"),
+                "alerts.lateAfter must be a duration such as 30m or 2h",
+            )
+        })?),
+    };
+    Ok(AlertSettings {
+        on_failure: spec.on_failure,
+        rejected_rows: spec.rejected_rows.as_ref().map(|t| RejectedRows {
+            count: t.count.map(|c| c.max(0).unsigned_abs()),
+            percent: t.percent.map(f64::from),
+        }),
+        late_after,
+        channels: (!spec.channels.is_empty()).then(|| spec.channels.clone()),
+    })
 }
 
 /// The API version a destination spec selects.

@@ -13,7 +13,7 @@ mod sync;
 pub mod validate;
 
 pub use common::*;
-pub use convert::{ConfigError, destination_config, sync_config};
+pub use convert::{ConfigError, alert_settings, destination_config, sync_config};
 pub use destination::*;
 pub use status::*;
 pub use sync::*;

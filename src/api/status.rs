@@ -58,10 +58,26 @@ pub struct ShopifySyncStatus {
     /// The most recent runs, newest first (a short summary; the state store keeps the full history).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_runs: Vec<RunSummary>,
+    /// The alert rules firing now (`alerts` on the sync or its destination); empty when none is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["rule"]))]
+    pub alerts: Vec<FiringAlert>,
     /// The value of the `shopsync.dev/run-now` annotation that the last triggered run answered; setting the
     /// annotation to any other value triggers another run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_request: Option<String>,
+}
+
+/// An alert rule that is firing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FiringAlert {
+    /// The rule: `run_failed`, `rejected_rows` or `late`.
+    pub rule: String,
+    /// Since when it has been firing.
+    pub since: Time,
+    /// What tripped it.
+    pub message: String,
 }
 
 /// How a run ended.

@@ -56,6 +56,9 @@ pub struct ControllerArgs {
     /// How often a Ready destination is checked again, e.g. 10m.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     destination_recheck: Duration,
+    /// Runs kept per sync in the state store's run history.
+    #[arg(long, value_name = "N", default_value_t = crate::core::alerts::DEFAULT_RUN_HISTORY, value_parser = clap::value_parser!(u32).range(1..))]
+    run_history: u32,
     #[command(flatten)]
     debugger: super::debugger::DebuggerLogArgs,
 }
@@ -106,6 +109,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             concurrency: args.concurrency.max(1),
             destination_recheck: args.destination_recheck,
             holder: identity,
+            run_history: args.run_history,
             ..Settings::default()
         },
     };

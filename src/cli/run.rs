@@ -9,6 +9,8 @@ use chrono::Utc;
 
 use super::debugger::DebuggerLogArgs;
 use super::specs::{self, ResolvedSync};
+use crate::alerts::{AlertOutcome, Notifier, prune_history};
+use crate::core::alerts::DEFAULT_RUN_HISTORY;
 use crate::core::calls::CallLog;
 use crate::core::engine::{Engine, RunReport};
 use crate::core::redact;
@@ -33,11 +35,19 @@ pub struct RunArgs {
     concurrency: usize,
     #[command(flatten)]
     debugger: DebuggerLogArgs,
+    /// Runs kept per sync in the state's run history (older ones go once the debugger log no longer needs them).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RUN_HISTORY, value_parser = clap::value_parser!(u32).range(1..))]
+    run_history: u32,
 }
 
 /// Runs the syncs; exit 0 when every run finished (rejected rows included), 1 when any run failed.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let syncs = specs::load(&args.specs.paths, &args.specs.only)?;
+    let mut alerts = Vec::new();
+    for s in &syncs {
+        alerts.push(s.alerts.clone().map_err(|e| anyhow::anyhow!(e))?);
+    }
+    let notifier = Notifier::new()?;
     if let Some(dir) = args
         .specs
         .state
@@ -67,14 +77,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut reports: Vec<RunReport> = Vec::new();
     let mut failed = false;
     let mut next_due: Vec<Option<chrono::DateTime<Utc>>> = vec![Some(Utc::now()); syncs.len()];
+    // When each sync turns late if no run succeeds before: the watch loop wakes up then to say so.
+    let mut late_at: Vec<Option<chrono::DateTime<Utc>>> = vec![None; syncs.len()];
     loop {
         for (i, s) in syncs.iter().enumerate() {
             if next_due[i].is_none_or(|due| due > Utc::now()) {
+                if let Some(a) = &alerts[i]
+                    && late_at[i].is_some_and(|t| t <= Utc::now())
+                {
+                    let now = Utc::now();
+                    let outcome = notifier.check_late(&state, a, now).await;
+                    print_alerts(&outcome);
+                    late_at[i] = outcome.late_at.filter(|t| *t > now);
+                }
                 continue;
             }
             let log = recorder.as_ref().map(|r| r as &dyn CallLog);
             let report = run_one(s, &state, &clients[i], &holder, log).await;
             print_line(&report);
+            prune_history(&state, &s.config.id, args.run_history).await;
+            if let Some(a) = &alerts[i] {
+                let outcome = notifier.after_run(&state, a, &report).await;
+                print_alerts(&outcome);
+                late_at[i] = outcome.late_at.filter(|t| *t > report.finished_at);
+            }
             failed |= report.status == RunStatus::Failed;
             next_due[i] = if args.watch {
                 s.config.schedule.next_after(report.started_at)
@@ -86,7 +112,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if !args.watch {
             break;
         }
-        let Some(wake) = next_due.iter().flatten().min().copied() else {
+        let Some(wake) = next_due.iter().chain(&late_at).flatten().min().copied() else {
             eprintln!("every sync is manual: nothing left to schedule");
             break;
         };
@@ -180,6 +206,24 @@ pub(super) fn print_line(r: &RunReport) {
     }
     for key in r.unknown.iter().take(5) {
         println!("    unknown outcome for {key}: sent, but the answer was lost; not resent");
+    }
+}
+
+/// The alert notifications of a run and how their deliveries went; state store problems too.
+pub(super) fn print_alerts(outcome: &AlertOutcome) {
+    for n in &outcome.notifications {
+        println!("    alert {}: {}", n.transition.as_str(), n.title());
+    }
+    for d in outcome.failed_deliveries() {
+        println!(
+            "    alert delivery FAILED ({}, {} attempts): {}",
+            d.target,
+            d.attempts,
+            d.error.as_deref().unwrap_or_default()
+        );
+    }
+    if let Some(e) = &outcome.error {
+        println!("    alerts: {e}");
     }
 }
 

@@ -7,6 +7,7 @@ use anyhow::{Context, anyhow, bail};
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::alerts::{SyncAlerts, merged_settings, resolve_channels, secret_refs};
 use crate::api::manifest;
 use crate::api::validate::{Severity, validate};
 use crate::api::{SecretKeyRef, ShopifyDestination, ShopifySync, destination_config, sync_config};
@@ -42,6 +43,9 @@ pub struct ResolvedSync {
     pub store: Store,
     /// The store's key, shared by syncs writing to the same store (one cost budget each).
     pub store_key: String,
+    /// Its alerting (`None`: no alerts set on the sync or its destination), or why its channels cannot be
+    /// resolved (a missing Secret): `run` refuses that, `plan` does not need alerts.
+    pub alerts: Result<Option<SyncAlerts>, String>,
 }
 
 /// Every sync in `paths`, resolved; fails on the first invalid spec with validate's messages.
@@ -164,6 +168,28 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
             (None, None) => bail!("ShopifySync {id}: source has neither url nor urlSecretRef"),
         };
         let store_key = format!("{base_url}|{}", dest.spec.store);
+        let alerts = merged_settings(dest.spec.alerts.as_ref(), s.spec.alerts.as_ref())
+            .map_err(|e| format!("ShopifySync {id}: {e}"))
+            .and_then(|settings| {
+                let Some(settings) = settings else {
+                    return Ok(None);
+                };
+                let mut values = BTreeMap::new();
+                for r in secret_refs(settings.channels()) {
+                    let v = lookup(&ns, &r, &format!("ShopifySync {id} alerts"))
+                        .map_err(|e| e.to_string())?;
+                    values.insert((r.name.clone(), r.key.clone()), v);
+                }
+                let channels = resolve_channels(settings.channels(), &values)
+                    .map_err(|e| format!("ShopifySync {id}: {e}"))?;
+                Ok(Some(SyncAlerts {
+                    sync: id.clone(),
+                    policy: settings.policy(),
+                    channels,
+                    schedule: config.schedule.clone(),
+                    since: chrono::Utc::now(),
+                }))
+            });
         out.push(ResolvedSync {
             config,
             warehouse_url,
@@ -173,6 +199,7 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
                 token,
             },
             store_key,
+            alerts,
         });
     }
     if out.is_empty() {

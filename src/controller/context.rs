@@ -30,6 +30,8 @@ pub struct Settings {
     pub retry_after: Duration,
     /// The name this process takes the state store's per-sync locks under.
     pub holder: String,
+    /// Runs kept per sync in the state store's run history.
+    pub run_history: u32,
 }
 
 impl Default for Settings {
@@ -40,6 +42,7 @@ impl Default for Settings {
             destination_recheck: Duration::from_secs(600),
             retry_after: Duration::from_secs(60),
             holder: format!("shopsync-controller-{}", std::process::id()),
+            run_history: crate::core::alerts::DEFAULT_RUN_HISTORY,
         }
     }
 }
@@ -62,6 +65,8 @@ pub struct Context {
     pub destinations: Option<Cache<ShopifyDestination>>,
     /// Where the Shopify calls of each run are recorded (the debugger log), when it is on.
     pub call_log: Option<Arc<dyn crate::core::calls::CallLog>>,
+    /// Delivers alert notifications (`None` only if its HTTP client could not be built: alerts are then off).
+    pub notifier: Option<crate::alerts::Notifier>,
     recorder: Recorder,
     budgets: Mutex<HashMap<String, Arc<CostBudget>>>,
     failures: Mutex<HashMap<String, u32>>,
@@ -91,6 +96,9 @@ impl Context {
             syncs: None,
             destinations: None,
             call_log: None,
+            notifier: crate::alerts::Notifier::new()
+                .inspect_err(|e| tracing::error!(error = %e, "alerts are off"))
+                .ok(),
             recorder,
             budgets: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),

@@ -49,6 +49,15 @@ pub struct TargetLabel {
     pub target: String,
 }
 
+/// Labels of alert delivery counters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AlertLabel {
+    /// The channel kind: slack, pagerDuty, webhook, email or sms.
+    pub channel: String,
+    /// `delivered` or `failed`.
+    pub result: String,
+}
+
 /// Every metric the controller exports.
 pub struct Metrics {
     registry: Registry,
@@ -60,6 +69,7 @@ pub struct Metrics {
     reconciles: Family<KindReason, Counter>,
     reconcile_errors: Family<KindReason, Counter>,
     status_writes: Family<KindReason, Counter>,
+    alert_deliveries: Family<AlertLabel, Counter>,
     /// What each store's budget had spent when last read, so concurrent runs add each point once.
     seen: Mutex<HashMap<String, (f64, u64)>>,
 }
@@ -116,6 +126,12 @@ impl Metrics {
             "Status patches sent, by kind (zero once everything is settled)",
             status_writes.clone(),
         );
+        let alert_deliveries = Family::<AlertLabel, Counter>::default();
+        registry.register(
+            "alert_deliveries",
+            "Alert notifications sent, by channel and result (failed: after every retry)",
+            alert_deliveries.clone(),
+        );
         Metrics {
             registry,
             runs,
@@ -126,6 +142,7 @@ impl Metrics {
             reconciles,
             reconcile_errors,
             status_writes,
+            alert_deliveries,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -191,6 +208,16 @@ impl Metrics {
             .get_or_create(&KindReason {
                 kind: kind.to_string(),
                 reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an alert delivery on `channel`.
+    pub fn alert_delivered(&self, channel: &str, ok: bool) {
+        self.alert_deliveries
+            .get_or_create(&AlertLabel {
+                channel: channel.to_string(),
+                result: if ok { "delivered" } else { "failed" }.to_string(),
             })
             .inc();
     }

@@ -16,10 +16,13 @@ use serde_json::json;
 use super::Error;
 use super::context::{Context, MANAGER};
 use super::status::{self, Cond, chrono_of, conditions, stalled, time, waiting};
+use crate::alerts::{AlertOutcome, SyncAlerts, merged_settings, resolve_channels, secret_refs};
 use crate::api::{
-    CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, RUN_NOW_ANNOTATION, RunOutcome,
-    ShopifyDestination, ShopifySync, ShopifySyncStatus, destination_config, sync_config,
+    AlertSpec, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, FiringAlert,
+    RUN_NOW_ANNOTATION, RunOutcome, ShopifyDestination, ShopifySync, ShopifySyncStatus,
+    destination_config, sync_config,
 };
+use crate::core::alerts::{AlertRule, Transition};
 use crate::core::config::{DeleteBehavior, DeletionPolicy, Schedule, SyncConfig};
 use crate::core::engine::{Engine, EngineError, RunReport};
 use crate::core::source::{NoRows, Warehouse};
@@ -83,6 +86,8 @@ struct Resolved {
     store: Store,
     store_key: String,
     warehouse_url: String,
+    /// The destination's alert defaults.
+    dest_alerts: Option<AlertSpec>,
 }
 
 /// Why a sync cannot run yet; the reason goes on the conditions.
@@ -151,6 +156,7 @@ async fn resolve(sync: &ShopifySync, ns: &str, ctx: &Context) -> Result<Resolved
         },
         store_key,
         warehouse_url,
+        dest_alerts: dest.spec.alerts.clone(),
     })
 }
 
@@ -295,8 +301,17 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
                 next_run_at: due.map(time),
                 ..prev.clone()
             };
+            let mut next = next;
+            let mut wake = due;
+            if let Some(outcome) = check_late(sync, &ns, &config, &prev, ctx, now).await {
+                if outcome.error.is_none() {
+                    next.alerts = firing(&outcome);
+                }
+                wake = earliest(wake, outcome.late_at.filter(|t| *t > now));
+                report_alerts(ctx, sync, &outcome).await;
+            }
             write_status(ctx, sync, &prev, next).await?;
-            return Ok(match due {
+            return Ok(match wake {
                 Some(at) => requeue_at(at, now),
                 None => Action::await_change(),
             });
@@ -356,6 +371,23 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
         Err(e) => RunReport::failed(&id, now, e.to_string()),
     };
     ctx.metrics.run_finished(&report, config.target.name());
+    crate::alerts::prune_history(ctx.state.as_ref(), &id, ctx.settings.run_history).await;
+    let alerted = match sync_alerts(sync, &ns, &config, resolved.dest_alerts.as_ref(), ctx).await {
+        Ok(Some(a)) => match &ctx.notifier {
+            Some(notifier) => {
+                let outcome = notifier.after_run(ctx.state.as_ref(), &a, &report).await;
+                report_alerts(ctx, sync, &outcome).await;
+                Some(outcome)
+            }
+            None => None,
+        },
+        Ok(None) => None,
+        Err(message) => {
+            ctx.event(sync, warning("AlertsUnavailable", "Alert", &message))
+                .await;
+            None
+        }
+    };
     let budget = ctx.budget(&resolved.store_key);
     ctx.metrics
         .store_spent(&resolved.store_key, budget.spent(), budget.throttles());
@@ -379,6 +411,10 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
         },
         next_run_at: None,
         recent_runs: recent,
+        alerts: match &alerted {
+            Some(o) if o.error.is_none() => firing(o),
+            _ => prev.alerts.clone(),
+        },
         last_run_request: trigger.or(prev.last_run_request.clone()),
     };
     done.next_run_at = next_due(
@@ -402,10 +438,138 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
     );
     write_status(ctx, sync, &running, done.clone()).await?;
     ctx.event(sync, run_event(&report)).await;
-    Ok(match done.next_run_at.as_ref().map(chrono_of) {
-        Some(at) => requeue_at(at, Utc::now()),
-        None => Action::await_change(),
-    })
+    let late = alerted
+        .and_then(|o| o.late_at)
+        .filter(|t| *t > report.finished_at);
+    Ok(
+        match earliest(done.next_run_at.as_ref().map(chrono_of), late) {
+            Some(at) => requeue_at(at, Utc::now()),
+            None => Action::await_change(),
+        },
+    )
+}
+
+/// The alerting of a sync: its `alerts` over its destination's (`dest_alerts`), channel Secrets resolved.
+/// `Ok(None)`: neither sets alerts.
+async fn sync_alerts(
+    sync: &ShopifySync,
+    ns: &str,
+    config: &SyncConfig,
+    dest_alerts: Option<&AlertSpec>,
+    ctx: &Context,
+) -> Result<Option<SyncAlerts>, String> {
+    let Some(settings) = merged_settings(dest_alerts, sync.spec.alerts.as_ref())? else {
+        return Ok(None);
+    };
+    let mut values = std::collections::BTreeMap::new();
+    for r in secret_refs(settings.channels()) {
+        let v = ctx
+            .secret_value(ns, &r)
+            .await
+            .map_err(|p| format!("alerts: {p}"))?;
+        values.insert((r.name.clone(), r.key.clone()), v);
+    }
+    let channels = resolve_channels(settings.channels(), &values)?;
+    Ok(Some(SyncAlerts {
+        sync: config.id.clone(),
+        policy: settings.policy(),
+        channels,
+        schedule: config.schedule.clone(),
+        // A sync that never succeeded is late measured from its creation.
+        since: sync
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map_or_else(Utc::now, |t| chrono_of(t)),
+    }))
+}
+
+/// The late rule between runs, for syncs whose alerts set `lateAfter` (or whose late alert still fires). The
+/// destination's defaults come from the watch cache: reading them costs no API call on every requeue.
+async fn check_late(
+    sync: &ShopifySync,
+    ns: &str,
+    config: &SyncConfig,
+    prev: &ShopifySyncStatus,
+    ctx: &Context,
+    now: DateTime<Utc>,
+) -> Option<AlertOutcome> {
+    let notifier = ctx.notifier.as_ref()?;
+    let dest_alerts = ctx.destinations.as_ref().and_then(|cache| {
+        let key =
+            kube::runtime::reflector::ObjectRef::new(&sync.spec.destination_ref.name).within(ns);
+        cache.get(&key).and_then(|d| d.spec.alerts.clone())
+    });
+    let settings = merged_settings(dest_alerts.as_ref(), sync.spec.alerts.as_ref())
+        .ok()
+        .flatten()?;
+    let late_firing = prev
+        .alerts
+        .iter()
+        .any(|a| a.rule == AlertRule::Late.as_str());
+    if settings.policy().late_after.is_none() && !late_firing {
+        return None;
+    }
+    match sync_alerts(sync, ns, config, dest_alerts.as_ref(), ctx).await {
+        Ok(Some(a)) => Some(notifier.check_late(ctx.state.as_ref(), &a, now).await),
+        Ok(None) => None,
+        Err(message) => {
+            ctx.event(sync, warning("AlertsUnavailable", "Alert", &message))
+                .await;
+            None
+        }
+    }
+}
+
+/// Metrics and Events for what an alert evaluation did.
+async fn report_alerts(ctx: &Context, sync: &ShopifySync, outcome: &AlertOutcome) {
+    for d in &outcome.deliveries {
+        ctx.metrics.alert_delivered(d.channel, d.error.is_none());
+    }
+    for n in &outcome.notifications {
+        let (type_, reason) = match n.transition {
+            Transition::Firing => (EventType::Warning, "AlertFiring"),
+            Transition::Resolved => (EventType::Normal, "AlertResolved"),
+        };
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(truncate(&format!("{}: {}", n.rule.title(), n.message))),
+            action: "Alert".into(),
+            secondary: None,
+        };
+        ctx.event(sync, event).await;
+    }
+    for d in outcome.failed_deliveries() {
+        let note = format!(
+            "{} after {} attempts: {}",
+            d.target,
+            d.attempts,
+            d.error.as_deref().unwrap_or_default()
+        );
+        ctx.event(sync, warning("AlertDeliveryFailed", "Alert", &note))
+            .await;
+    }
+}
+
+/// The firing rules, for the status.
+fn firing(outcome: &AlertOutcome) -> Vec<FiringAlert> {
+    outcome
+        .firing
+        .iter()
+        .map(|r| FiringAlert {
+            rule: r.rule.as_str().to_string(),
+            since: time(r.since),
+            message: truncate(&r.message),
+        })
+        .collect()
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 async fn run(ctx: &Context, config: &SyncConfig, resolved: &Resolved) -> Result<RunReport, Error> {

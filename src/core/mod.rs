@@ -2,6 +2,7 @@
 //!
 //! Nothing here performs I/O or imports kube, reqwest, sqlx, axum or tokio networking; adapters depend on this
 //! module, never the reverse (`tests/architecture.rs` keeps it so).
+pub mod alerts;
 pub mod calls;
 pub mod config;
 pub mod diff;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::core::alerts::AlertRecord;
 use crate::core::record::Record;
 use crate::core::source::FailureClass;
 
@@ -379,6 +380,23 @@ pub trait StateStore: Send + Sync {
     fn finish_run<'a>(&'a self, run: &'a RunRecord) -> BoxFuture<'a, StateResult<()>>;
     /// The sync's most recent runs, newest first.
     fn runs<'a>(&'a self, sync: &'a str, limit: u32) -> BoxFuture<'a, StateResult<Vec<RunRecord>>>;
+    /// Deletes the sync's runs beyond the newest `keep` (the run history), except its last successful run (the
+    /// late rule measures from it) and runs whose calls the debugger log still holds (its own retention removes
+    /// those first). Returns how many runs went.
+    fn prune_runs<'a>(&'a self, sync: &'a str, keep: u32) -> BoxFuture<'a, StateResult<u64>>;
+    /// When the sync's most recent run that did not fail (succeeded, or partially) started.
+    fn last_success<'a>(
+        &'a self,
+        sync: &'a str,
+    ) -> BoxFuture<'a, StateResult<Option<DateTime<Utc>>>>;
+    /// The stored alert states of the sync's rules, in no particular order.
+    fn alert_states<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<Vec<AlertRecord>>>;
+    /// Inserts or replaces alert states (one per rule) in one transaction.
+    fn save_alert_states<'a>(
+        &'a self,
+        sync: &'a str,
+        records: &'a [AlertRecord],
+    ) -> BoxFuture<'a, StateResult<()>>;
     /// Takes the sync's lock for `ttl` from `now`, or fails with [`StateError::LockHeld`] while another holder's
     /// lease is unexpired. The same holder may re-acquire.
     fn acquire_lock<'a>(

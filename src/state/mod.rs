@@ -2,6 +2,7 @@
 //!
 //! Both apply their embedded migrations on open and implement [`crate::core::state::StateStore`]. Snapshot
 //! commits are written in multi-row statements inside one transaction, so a million entries take seconds.
+use crate::core::alerts::{AlertRecord, AlertRule, AlertState};
 use crate::core::state::{
     LedgerEntry, LedgerStatus, Outcome, RowHash, RunRecord, RunStats, RunStatus, SnapshotEntry,
     StateError,
@@ -139,6 +140,25 @@ impl RunRow {
             error: self.error,
         })
     }
+}
+
+/// An alert state as read from either database.
+fn alert_record(
+    sync: &str,
+    rule: &str,
+    state: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    message: String,
+) -> Result<AlertRecord, StateError> {
+    let what = format!("alert {rule}");
+    Ok(AlertRecord {
+        rule: AlertRule::parse(rule)
+            .ok_or_else(|| corrupt(sync, &what, format!("unknown alert rule `{rule}`")))?,
+        state: AlertState::parse(state)
+            .ok_or_else(|| corrupt(sync, &what, format!("unknown alert state `{state}`")))?,
+        since,
+        message,
+    })
 }
 
 fn stats_json(stats: &RunStats) -> String {

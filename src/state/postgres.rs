@@ -12,6 +12,7 @@ use sqlx::{PgPool, Row};
 mod calls;
 
 use super::{LedgerRow, RunRow, SnapshotRow, db_error, stats_json};
+use crate::core::alerts::AlertRecord;
 use crate::core::state::{
     Lease, LedgerEntry, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult,
     StateStore, lease_expiry,
@@ -303,6 +304,83 @@ impl StateStore for PostgresStateStore {
                     .into_record()
                 })
                 .collect()
+        })
+    }
+
+    fn prune_runs<'a>(&'a self, sync: &'a str, keep: u32) -> BoxFuture<'a, StateResult<u64>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "DELETE FROM shopsync_runs r WHERE r.sync = $1 \
+                 AND r.id NOT IN (SELECT id FROM shopsync_runs WHERE sync = $1 ORDER BY id DESC LIMIT $2) \
+                 AND r.id <> COALESCE((SELECT max(id) FROM shopsync_runs WHERE sync = $1 \
+                     AND status IN ('succeeded', 'partially_succeeded')), -1) \
+                 AND NOT EXISTS (SELECT 1 FROM shopsync_calls c WHERE c.run_id = r.id)",
+            )
+            .bind(sync)
+            .bind(i64::from(keep))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn last_success<'a>(
+        &'a self,
+        sync: &'a str,
+    ) -> BoxFuture<'a, StateResult<Option<DateTime<Utc>>>> {
+        Box::pin(async move {
+            sqlx::query_scalar(
+                "SELECT started_at FROM shopsync_runs WHERE sync = $1 \
+                 AND status IN ('succeeded', 'partially_succeeded') ORDER BY id DESC LIMIT 1",
+            )
+            .bind(sync)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+        })
+    }
+
+    fn alert_states<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<Vec<AlertRecord>>> {
+        Box::pin(async move {
+            let rows: Vec<(String, String, DateTime<Utc>, String)> = sqlx::query_as(
+                "SELECT rule, state, since, message FROM shopsync_alerts WHERE sync = $1",
+            )
+            .bind(sync)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+            rows.into_iter()
+                .map(|(rule, state, since, message)| {
+                    super::alert_record(sync, &rule, &state, since, message)
+                })
+                .collect()
+        })
+    }
+
+    fn save_alert_states<'a>(
+        &'a self,
+        sync: &'a str,
+        records: &'a [AlertRecord],
+    ) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(db_error)?;
+            for r in records {
+                sqlx::query(
+                    "INSERT INTO shopsync_alerts (sync, rule, state, since, message) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (sync, rule) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since, \
+                     message = EXCLUDED.message",
+                )
+                .bind(sync)
+                .bind(r.rule.as_str())
+                .bind(r.state.as_str())
+                .bind(r.since)
+                .bind(&r.message)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            }
+            tx.commit().await.map_err(db_error)
         })
     }
 

@@ -12,6 +12,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 mod calls;
 
 use super::{LedgerRow, RunRow, corrupt, db_error, stats_json};
+use crate::core::alerts::AlertRecord;
 use crate::core::state::{
     Lease, LedgerEntry, Outcome, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError,
     StateResult, StateStore, lease_expiry,
@@ -335,6 +336,87 @@ impl StateStore for SqliteStateStore {
                     .into_record()
                 })
                 .collect()
+        })
+    }
+
+    fn prune_runs<'a>(&'a self, sync: &'a str, keep: u32) -> BoxFuture<'a, StateResult<u64>> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "DELETE FROM shopsync_runs WHERE sync = ?1 \
+                 AND id NOT IN (SELECT id FROM shopsync_runs WHERE sync = ?1 ORDER BY id DESC LIMIT ?2) \
+                 AND id <> COALESCE((SELECT max(id) FROM shopsync_runs WHERE sync = ?1 \
+                     AND status IN ('succeeded', 'partially_succeeded')), -1) \
+                 AND NOT EXISTS (SELECT 1 FROM shopsync_calls c WHERE c.run_id = shopsync_runs.id)",
+            )
+            .bind(sync)
+            .bind(i64::from(keep))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn last_success<'a>(
+        &'a self,
+        sync: &'a str,
+    ) -> BoxFuture<'a, StateResult<Option<DateTime<Utc>>>> {
+        Box::pin(async move {
+            let started: Option<i64> = sqlx::query_scalar(
+                "SELECT started_at FROM shopsync_runs WHERE sync = ? \
+                 AND status IN ('succeeded', 'partially_succeeded') ORDER BY id DESC LIMIT 1",
+            )
+            .bind(sync)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+            started
+                .map(|ms| from_millis(sync, "last successful run", ms))
+                .transpose()
+        })
+    }
+
+    fn alert_states<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<Vec<AlertRecord>>> {
+        Box::pin(async move {
+            let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+                "SELECT rule, state, since, message FROM shopsync_alerts WHERE sync = ?",
+            )
+            .bind(sync)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+            rows.into_iter()
+                .map(|(rule, state, since, message)| {
+                    let since = from_millis(sync, &format!("alert {rule}"), since)?;
+                    super::alert_record(sync, &rule, &state, since, message)
+                })
+                .collect()
+        })
+    }
+
+    fn save_alert_states<'a>(
+        &'a self,
+        sync: &'a str,
+        records: &'a [AlertRecord],
+    ) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(db_error)?;
+            for r in records {
+                sqlx::query(
+                    "INSERT INTO shopsync_alerts (sync, rule, state, since, message) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT (sync, rule) DO UPDATE SET state = excluded.state, since = excluded.since, \
+                     message = excluded.message",
+                )
+                .bind(sync)
+                .bind(r.rule.as_str())
+                .bind(r.state.as_str())
+                .bind(millis(r.since))
+                .bind(&r.message)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            }
+            tx.commit().await.map_err(db_error)
         })
     }
 
