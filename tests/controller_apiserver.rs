@@ -273,6 +273,16 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
     let env = env("examples").await;
     secret(&env.client, "demo-store-token", &[("token", TOKEN)]).await;
     secret(&env.client, "warehouse", &[("url", &env.warehouse)]).await;
+    // The customers example alerts to Slack and a webhook; nothing there fails, so nothing is sent.
+    secret(
+        &env.client,
+        "alert-channels",
+        &[
+            ("slack-webhook-url", "http://127.0.0.1:9/slack"),
+            ("webhook-hmac-key", "k"),
+        ],
+    )
+    .await;
     let ctl = Controller::start(&env, "ctl-a");
     // The controller applies its own CRDs.
     let start = Instant::now();

@@ -369,6 +369,9 @@ fn check_references(report: &mut Report, entries: &[Entry]) {
                     &r.name,
                     Some(&r.key),
                 );
+                for (path, name, k) in alert_secret_refs(d.spec.alerts.as_ref()) {
+                    secret_ref(&mut ctx, &path, &name, Some(&k));
+                }
             }
             Parsed::Sync(s) => {
                 let dest_name = &s.spec.destination_ref.name;
@@ -386,6 +389,9 @@ fn check_references(report: &mut Report, entries: &[Entry]) {
                 if let Some(r) = &s.spec.source.url_secret_ref {
                     secret_ref(&mut ctx, "spec.source.urlSecretRef", &r.name, Some(&r.key));
                 }
+                for (path, name, k) in alert_secret_refs(s.spec.alerts.as_ref()) {
+                    secret_ref(&mut ctx, &path, &name, Some(&k));
+                }
                 let version = dest
                     .and_then(|d| d.spec.api_version.as_deref())
                     .and_then(ApiVersion::parse)
@@ -397,6 +403,51 @@ fn check_references(report: &mut Report, entries: &[Entry]) {
             Parsed::Secret { .. } => {}
         }
     }
+}
+
+/// The Secret keys alert channels refer to: field path, Secret name, key.
+fn alert_secret_refs(alerts: Option<&super::AlertSpec>) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let Some(alerts) = alerts else {
+        return out;
+    };
+    let mut add = |path: String, r: &super::SecretKeyRef| {
+        out.push((path, r.name.clone(), r.key.clone()));
+    };
+    for (i, c) in alerts.channels.iter().enumerate() {
+        let at = |f: &str| format!("spec.alerts.channels[{i}].{f}");
+        if let Some(x) = &c.slack {
+            add(at("slack.webhookUrlSecretRef"), &x.webhook_url_secret_ref);
+        }
+        if let Some(x) = &c.pager_duty {
+            add(
+                at("pagerDuty.routingKeySecretRef"),
+                &x.routing_key_secret_ref,
+            );
+        }
+        if let Some(r) = c.webhook.as_ref().and_then(|w| w.hmac_secret_ref.as_ref()) {
+            add(at("webhook.hmacSecretRef"), r);
+        }
+        if let Some(r) = c
+            .email
+            .as_ref()
+            .and_then(|e| e.credentials_secret_ref.as_ref())
+        {
+            for key in ["username", "password"] {
+                add(
+                    at("email.credentialsSecretRef"),
+                    &super::SecretKeyRef {
+                        name: r.name.clone(),
+                        key: key.into(),
+                    },
+                );
+            }
+        }
+        if let Some(x) = &c.sms {
+            add(at("sms.authTokenSecretRef"), &x.auth_token_secret_ref);
+        }
+    }
+    out
 }
 
 fn check_fields(ctx: &mut Ctx<'_>, s: &ShopifySync, target: Target, version: ApiVersion) {
