@@ -480,7 +480,7 @@ async fn sync_alerts(
             .metadata
             .creation_timestamp
             .as_ref()
-            .map_or_else(Utc::now, |t| chrono_of(t)),
+            .map_or_else(Utc::now, chrono_of),
     }))
 }
 
