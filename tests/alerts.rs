@@ -717,3 +717,104 @@ async fn late_fires_between_runs_and_a_successful_run_resolves_it() {
         .collect();
     assert_eq!(states, ["firing", "resolved"]);
 }
+
+/// `shopsync run` as a user drives it: Secrets from the environment, a failing run notified once
+/// across two processes, a signed webhook, a run history pruned to `--run-history`, and exit codes that
+/// follow the runs, not the deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shopsync_run_notifies_once_per_change_across_processes() {
+    let (base, http) = http_receiver(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wh.db");
+    let specs = dir.path().join("specs.yaml");
+    std::fs::write(
+        &specs,
+        format!(
+            r#"apiVersion: shopsync.dev/v1alpha1
+kind: ShopifyDestination
+metadata: {{name: store}}
+spec:
+  store: cli
+  endpoint: http://127.0.0.1:9
+  credentials: {{accessTokenSecretRef: {{name: token, key: token}}}}
+  alerts:
+    channels:
+      - webhook: {{url: "{base}/hook", hmacSecretRef: {{name: alert-keys, key: hmac}}}}
+---
+apiVersion: shopsync.dev/v1alpha1
+kind: ShopifySync
+metadata: {{name: customers}}
+spec:
+  destinationRef: {{name: store}}
+  source: {{url: "sqlite://{}?mode=rwc", query: "SELECT id, email FROM people"}}
+  primaryKey: id
+  object: customers
+  mode: upsert
+  mappings:
+    - {{from: email, to: email}}
+  schedule: {{interval: 1h}}
+  alerts: {{rejectedRows: {{count: 0}}}}
+"#,
+            db.display()
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state.db");
+    let run = |env_key: Option<&'static str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_shopsync"));
+        c.arg("run")
+            .arg("-f")
+            .arg(&specs)
+            .arg("--state")
+            .arg(&state)
+            .args(["--run-history", "2"])
+            .env("SHOPSYNC_SECRET_TOKEN_TOKEN", "shpat_cli_alerts");
+        match env_key {
+            Some(k) => c.env("SHOPSYNC_SECRET_ALERT_KEYS_HMAC", k),
+            None => c.env_remove("SHOPSYNC_SECRET_ALERT_KEYS_HMAC"),
+        };
+        async move {
+            let o = tokio::task::spawn_blocking(move || c.output().unwrap())
+                .await
+                .unwrap();
+            (
+                o.status.code(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+            )
+        }
+    };
+
+    // Without the channel's Secret, run refuses to start rather than run blind.
+    let (code, out) = run(None).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("$SHOPSYNC_SECRET_ALERT_KEYS_HMAC"), "{out}");
+
+    // No table: the run fails, the webhook hears it once; a second process adds nothing.
+    for _ in 0..3 {
+        let (code, out) = run(Some("cli-hmac-key")).await;
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            !out.contains("cli-hmac-key"),
+            "the key never reaches output: {out}"
+        );
+    }
+    let got = http.got();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let hook = &got[0];
+    assert_eq!(hook.json()["state"], "firing");
+    assert_eq!(hook.json()["sync"], "default/customers");
+    assert!(verify(
+        "cli-hmac-key",
+        hook.header("x-shopsync-timestamp"),
+        &hook.body,
+        hook.header("x-shopsync-signature")
+    ));
+    let store = SqliteStateStore::open(&state).await.unwrap();
+    // The debugger log holds no calls (nothing reached Shopify), so only the last two runs stay.
+    assert_eq!(store.runs("default/customers", 100).await.unwrap().len(), 2);
+    drop(store);
+}
