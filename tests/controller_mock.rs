@@ -282,3 +282,129 @@ async fn a_run_not_yet_due_only_publishes_when_it_will_be() {
     let within = (0..10u64).any(|s| action == Action::requeue(Duration::from_secs(50 * 60 - s)));
     assert!(within, "{action:?}");
 }
+
+/// Answers a GET of a Secret in `shop` with `data`.
+async fn expect_secret_get(handle: &mut Mock, name: &str, data: Value) {
+    let (req, send) = next(handle).await;
+    assert_eq!(req.method(), http::Method::GET);
+    assert_eq!(
+        req.uri().path(),
+        format!("/api/v1/namespaces/shop/secrets/{name}")
+    );
+    respond(
+        send,
+        200,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "shop"}, "data": data}),
+    );
+}
+
+#[tokio::test]
+async fn a_late_sync_alerts_once_between_runs() {
+    use base64::Engine as _;
+    // A webhook receiver on loopback counting what it gets.
+    let got = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let now = chrono::Utc::now();
+    let ts = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let started = now - chrono::Duration::minutes(10);
+    let last = json!({
+        "startedAt": ts(started), "finishedAt": ts(started + chrono::Duration::seconds(5)), "durationSeconds": 5.0,
+        "outcome": "Succeeded", "rowsQueried": 0, "rowsAdded": 0, "rowsChanged": 0, "rowsRemoved": 0,
+        "rowsSucceeded": 0, "rowsRejected": 0
+    });
+    let status = json!({
+        "observedGeneration": 3,
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Synced", "message": "ok", "observedGeneration": 3, "lastTransitionTime": ts(started)},
+        ],
+        "lastRun": last.clone(),
+        "recentRuns": [last],
+    });
+    let alerts = json!({"alerts": {
+        "onFailure": false,
+        "lateAfter": "1m",
+        "channels": [{"webhook": {"url": url, "hmacSecretRef": {"name": "alert-keys", "key": "hmac"}}}]
+    }});
+    // Created three hours ago, and the state store (empty) knows no successful run: due after an hour, so late.
+    let created = |s: ShopifySync| -> ShopifySync {
+        let mut v = serde_json::to_value(s).expect("json");
+        v["metadata"]["creationTimestamp"] = json!(ts(now - chrono::Duration::hours(3)));
+        serde_json::from_value(v).expect("a valid ShopifySync")
+    };
+    let obj = created(sync_object(alerts.clone(), Some(status)));
+    let key = base64::engine::general_purpose::STANDARD.encode("k");
+    let o = obj.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let k = key.clone();
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(svc, "default");
+    let (ctx, _dir) = context(client).await;
+    let script = tokio::spawn(async move {
+        let mut h = handle;
+        expect_secret_get(&mut h, "alert-keys", json!({"hmac": k})).await;
+        expect_event(&mut h, "AlertFiring", "Warning").await;
+        let status = expect_status_patch(&mut h, &o).await;
+        assert_eq!(status["alerts"][0]["rule"], "late", "{status}");
+        assert!(
+            status["alerts"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no run has succeeded"),
+            "{status}"
+        );
+        let _ = tx.send(status);
+        h
+    });
+    let action = sync::reconcile(Arc::new(obj), ctx.clone())
+        .await
+        .expect("reconcile succeeds");
+    let mut h = tokio::time::timeout(Duration::from_secs(5), script)
+        .await
+        .expect("the script finished")
+        .expect("the script did not panic");
+    // Requeued for the next run (about 50 minutes away), not for the late alert, which already fired.
+    assert!(
+        (0..10u64).any(|s| action == Action::requeue(Duration::from_secs(50 * 60 - s))),
+        "{action:?}"
+    );
+    assert_eq!(got.lock().unwrap().len(), 1);
+    assert_eq!(got.lock().unwrap()[0]["rule"], "late");
+
+    // The next reconcile of the object as the apiserver now holds it: the Secret is read, nothing is sent or
+    // written (same context: same state store).
+    let status = rx.await.expect("status");
+    let settled = created(sync_object(alerts, Some(status)));
+    let script = tokio::spawn(async move {
+        expect_secret_get(&mut h, "alert-keys", json!({"hmac": key})).await;
+        h
+    });
+    sync::reconcile(Arc::new(settled), ctx.clone())
+        .await
+        .expect("reconcile succeeds");
+    let mut h = tokio::time::timeout(Duration::from_secs(5), script)
+        .await
+        .expect("the script finished")
+        .expect("the script did not panic");
+    drop(ctx);
+    let extra = tokio::time::timeout(Duration::from_millis(200), h.next_request()).await;
+    if let Ok(Some((req, _))) = extra {
+        panic!("unexpected call: {} {}", req.method(), req.uri());
+    }
+    assert_eq!(got.lock().unwrap().len(), 1, "no second notification");
+}
