@@ -340,7 +340,10 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
             assert_eq!(last["outcome"], "PartiallySucceeded", "{name}: {status}");
             assert_eq!(ready["reason"], "RowsRejected");
             assert_eq!(last["rowsRejected"], 1);
+            // Above the destination's default threshold (5% of the rows queried): the alert fires.
+            assert_eq!(status["alerts"][0]["rule"], "rejected_rows", "{status}");
         } else {
+            assert!(status.get("alerts").is_none(), "{name}: {status}");
             assert_eq!(last["outcome"], "Succeeded", "{name}: {status}");
             assert_eq!(ready["status"], "True", "{name}: {status}");
             assert_eq!(last["rowsRejected"], 0);
@@ -433,6 +436,12 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
             .iter()
             .any(|e| e.reason.as_deref() == Some("RowsRejected")),
         "no RowsRejected event for the close action"
+    );
+    assert!(
+        listed.items.iter().any(|e| e.reason.as_deref() == Some("AlertFiring")
+            && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                == Some("close-fulfillment-orders")),
+        "no AlertFiring event for the close action"
     );
     let metrics = ctl.metrics().await;
     assert!(
