@@ -341,7 +341,12 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
             assert_eq!(ready["reason"], "RowsRejected");
             assert_eq!(last["rowsRejected"], 1);
             // Above the destination's default threshold (5% of the rows queried): the alert fires.
-            assert_eq!(status["alerts"][0]["rule"], "rejected_rows", "{status}");
+            assert_eq!(
+                status["alerts"][0]["rule"],
+                "rejected_rows",
+                "{status}\n{}",
+                tail(&ctl.log(), 60)
+            );
         } else {
             assert!(status.get("alerts").is_none(), "{name}: {status}");
             assert_eq!(last["outcome"], "Succeeded", "{name}: {status}");
@@ -438,9 +443,12 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
         "no RowsRejected event for the close action"
     );
     assert!(
-        listed.items.iter().any(|e| e.reason.as_deref() == Some("AlertFiring")
-            && e.regarding.as_ref().and_then(|r| r.name.as_deref())
-                == Some("close-fulfillment-orders")),
+        listed
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("AlertFiring")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                    == Some("close-fulfillment-orders")),
         "no AlertFiring event for the close action"
     );
     let metrics = ctl.metrics().await;

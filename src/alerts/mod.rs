@@ -533,7 +533,7 @@ impl Notifier {
         observations: &[(crate::core::alerts::AlertRule, Observation)],
         now: DateTime<Utc>,
     ) -> AlertOutcome {
-        let previous = match store.alert_states(&alerts.sync).await {
+        let previous = match retry_once(|| store.alert_states(&alerts.sync)).await {
             Ok(p) => p,
             Err(e) => {
                 let error = redact::global().redact_owned(e.to_string());
@@ -552,7 +552,7 @@ impl Notifier {
         }
         let mut error = None;
         if !s.changed.is_empty()
-            && let Err(e) = store.save_alert_states(&alerts.sync, &s.changed).await
+            && let Err(e) = retry_once(|| store.save_alert_states(&alerts.sync, &s.changed)).await
         {
             let message = redact::global().redact_owned(e.to_string());
             tracing::warn!(sync = %alerts.sync, error = %message, "alerts: cannot store alert state");
@@ -565,6 +565,22 @@ impl Notifier {
             late_at: None,
             error,
         }
+    }
+}
+
+/// Runs `op`, and once more after a short pause when it failed in a way a retry may fix (a busy database, a
+/// connection reset): a lost alert state costs a missed or repeated notification.
+async fn retry_once<T, F, Fut>(op: F) -> crate::core::state::StateResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = crate::core::state::StateResult<T>>,
+{
+    match op().await {
+        Err(e) if e.class() == crate::core::source::FailureClass::Retryable => {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            op().await
+        }
+        other => other,
     }
 }
 

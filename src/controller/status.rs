@@ -7,7 +7,7 @@ use crate::api::{
     CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, RunOutcome, RunSummary,
 };
 use crate::core::engine::RunReport;
-use crate::core::state::RunStatus;
+use crate::core::state::{RunRecord, RunStatus};
 
 /// Runs kept in `status.recentRuns`.
 pub const RECENT_RUNS: usize = 5;
@@ -148,6 +148,34 @@ pub fn run_summary(report: &RunReport) -> RunSummary {
     }
 }
 
+/// The summary of a run as the state store's run history keeps it (no rejection details: the message is the
+/// failure, or the count of rejected rows).
+pub fn record_summary(record: &RunRecord) -> RunSummary {
+    let outcome = match record.status {
+        RunStatus::Succeeded => RunOutcome::Succeeded,
+        RunStatus::PartiallySucceeded => RunOutcome::PartiallySucceeded,
+        RunStatus::Failed | RunStatus::Running => RunOutcome::Failed,
+    };
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let finished = record.finished_at.unwrap_or(record.started_at);
+    let message = record.error.clone().or_else(|| {
+        (record.stats.rejected > 0).then(|| format!("{} rows rejected", record.stats.rejected))
+    });
+    RunSummary {
+        started_at: time(record.started_at),
+        finished_at: time(finished),
+        duration_seconds: (finished - record.started_at).num_milliseconds().max(0) as f64 / 1000.0,
+        outcome,
+        rows_queried: count(record.stats.rows_queried),
+        rows_added: count(record.stats.added),
+        rows_changed: count(record.stats.changed),
+        rows_removed: count(record.stats.removed),
+        rows_succeeded: count(record.stats.succeeded),
+        rows_rejected: count(record.stats.rejected),
+        message,
+    }
+}
+
 /// What a run's status message says: the failure, the refused deletes, or the first rejection.
 pub fn run_message(report: &RunReport) -> Option<String> {
     if let Some(e) = &report.error {
@@ -223,6 +251,36 @@ mod tests {
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(s, 123_456_789).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_history_record_summarises_like_its_report() {
+        let mut report = RunReport::failed("ns/s", at(100), "boom".into());
+        report.finished_at = at(103);
+        let record = RunRecord {
+            id: 7,
+            sync: "ns/s".into(),
+            started_at: report.started_at,
+            finished_at: Some(report.finished_at),
+            status: report.status,
+            stats: report.stats,
+            error: report.error.clone(),
+        };
+        assert_eq!(record_summary(&record), run_summary(&report));
+        let partial = RunRecord {
+            status: RunStatus::PartiallySucceeded,
+            stats: crate::core::state::RunStats {
+                rows_queried: 10,
+                rejected: 2,
+                ..Default::default()
+            },
+            error: None,
+            ..record
+        };
+        let s = record_summary(&partial);
+        assert_eq!(s.outcome, RunOutcome::PartiallySucceeded);
+        assert_eq!(s.message.as_deref(), Some("2 rows rejected"));
+        assert_eq!((s.rows_queried, s.rows_rejected), (10, 2));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::core::alerts::{AlertRule, Transition};
 use crate::core::config::{DeleteBehavior, DeletionPolicy, Schedule, SyncConfig};
 use crate::core::engine::{Engine, EngineError, RunReport};
 use crate::core::source::{NoRows, Warehouse};
-use crate::core::state::StateError;
+use crate::core::state::{RunRecord, RunStatus, StateError};
 use crate::shopify::{ShopifyClient, Store, Transport};
 use crate::warehouse::SqlWarehouse;
 
@@ -368,7 +368,15 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
             tracing::info!(sync = %id, %holder, "another holder is running this sync; retrying later");
             return Ok(Action::requeue(ctx.settings.retry_after));
         }
-        Err(e) => RunReport::failed(&id, now, e.to_string()),
+        Err(e) => {
+            let report = RunReport::failed(
+                &id,
+                now,
+                crate::core::redact::global().redact_owned(e.to_string()),
+            );
+            record_failed_run(ctx, &report).await;
+            report
+        }
     };
     ctx.metrics.run_finished(&report, config.target.name());
     crate::alerts::prune_history(ctx.state.as_ref(), &id, ctx.settings.run_history).await;
@@ -392,13 +400,7 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
     ctx.metrics
         .store_spent(&resolved.store_key, budget.spent(), budget.throttles());
     let summary = status::run_summary(&report);
-    let mut recent = vec![summary.clone()];
-    recent.extend(
-        prev.recent_runs
-            .iter()
-            .take(status::RECENT_RUNS - 1)
-            .cloned(),
-    );
+    let recent = recent_runs(ctx, &id, &summary, &prev).await;
     let succeeded = summary.outcome != RunOutcome::Failed;
     let mut done = ShopifySyncStatus {
         observed_generation: generation,
@@ -447,6 +449,59 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
             None => Action::await_change(),
         },
     )
+}
+
+/// `status.recentRuns`: this run as its report tells it, then the earlier runs from the state store's run history
+/// (runs of other processes included); the previous status when the store cannot be read.
+async fn recent_runs(
+    ctx: &Context,
+    id: &str,
+    summary: &crate::api::RunSummary,
+    prev: &ShopifySyncStatus,
+) -> Vec<crate::api::RunSummary> {
+    let keep = status::RECENT_RUNS;
+    let earlier: Vec<crate::api::RunSummary> = match ctx
+        .state
+        .runs(id, u32::try_from(keep + 1).unwrap_or(u32::MAX))
+        .await
+    {
+        Ok(history) => history
+            .iter()
+            // This run is the report; a run still marked running is in progress elsewhere, or died.
+            .filter(|r| r.status != RunStatus::Running)
+            .map(status::record_summary)
+            .filter(|r| r.started_at != summary.started_at)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(sync = %id, error = %e, "cannot read the run history; status keeps its own");
+            prev.recent_runs.clone()
+        }
+    };
+    std::iter::once(summary.clone())
+        .chain(earlier.into_iter().take(keep - 1))
+        .collect()
+}
+
+/// Records in the run history a run that failed before the engine could start it (so the history, and the
+/// status built from it, show every run); best effort.
+async fn record_failed_run(ctx: &Context, report: &RunReport) {
+    let record = async {
+        let id = ctx.state.start_run(&report.sync, report.started_at).await?;
+        ctx.state
+            .finish_run(&RunRecord {
+                id,
+                sync: report.sync.clone(),
+                started_at: report.started_at,
+                finished_at: Some(report.finished_at),
+                status: report.status,
+                stats: report.stats,
+                error: report.error.clone(),
+            })
+            .await
+    };
+    if let Err(e) = record.await {
+        tracing::warn!(sync = %report.sync, error = %e, "cannot record the failed run in the run history");
+    }
 }
 
 /// The alerting of a sync: its `alerts` over its destination's (`dest_alerts`), channel Secrets resolved.
