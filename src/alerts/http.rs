@@ -76,6 +76,7 @@ pub fn slack_payload(n: &Notification) -> Value {
     })
 }
 
+/// Posts `n` to a Slack incoming webhook.
 pub async fn slack(
     http: &reqwest::Client,
     url: &str,
@@ -110,6 +111,7 @@ pub fn pagerduty_payload(routing_key: &str, severity: &str, n: &Notification) ->
     }
 }
 
+/// Sends `n` to PagerDuty's Events API v2 at `url`.
 pub async fn pagerduty(
     http: &reqwest::Client,
     url: &str,
@@ -149,6 +151,7 @@ pub fn signature(key: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Posts `n` as JSON to `url`, signed with `key` when there is one.
 pub async fn webhook(
     http: &reqwest::Client,
     url: &str,
@@ -175,6 +178,7 @@ pub fn sms_body(n: &Notification) -> String {
     truncate(&n.text(), 1600)
 }
 
+/// Sends `n` as one SMS per recipient through a Twilio-compatible Messages API.
 pub async fn sms(
     http: &reqwest::Client,
     api_url: &str,

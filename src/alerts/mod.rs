@@ -22,6 +22,7 @@ use crate::core::state::{RunStatus, StateStore};
 mod http;
 mod smtp;
 
+pub use http::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
 pub use smtp::SmtpSettings;
 
 /// PagerDuty's Events API v2 endpoint.
