@@ -10,6 +10,7 @@ mod controller;
 mod crd;
 pub mod debugger;
 pub mod emulator;
+mod git;
 mod plan;
 mod quickstart;
 mod run;

@@ -365,12 +365,14 @@ impl<'a> Engine<'a> {
                     report.stats.succeeded += 1;
                     report.created += u64::from(created);
                     snapshot.push(change.succeeded(shopify_id.clone()));
+                    snapshot.push(change.accepted_values());
                     entries.push(ledger(change, LedgerStatus::Sent, shopify_id, None));
                 }
                 WriteOutcome::Skipped { shopify_id, .. } => {
                     report.skipped += 1;
                     report.stats.succeeded += 1;
                     snapshot.push(change.succeeded(shopify_id.clone()));
+                    snapshot.push(change.accepted_values());
                     entries.push(ledger(change, LedgerStatus::Sent, shopify_id, None));
                 }
                 WriteOutcome::Rejected {
@@ -507,9 +509,17 @@ pub async fn plan(
             TargetKind::Objects
         },
         fingerprint: fingerprint.clone(),
-        delete_guard: super::config::DeleteGuard {
-            max_count: sync.delete_guard.max_count,
-            max_percent: sync.delete_guard.max_percent,
+        // The guard protects the store from deletes: a sync that never deletes only forgets keys that left
+        // the model, which no guard should hold back (the snapshot would keep them forever).
+        delete_guard: if sync.delete_behavior == DeleteBehavior::Delete
+            && sync.target.supports_delete()
+        {
+            super::config::DeleteGuard {
+                max_count: sync.delete_guard.max_count,
+                max_percent: sync.delete_guard.max_percent,
+            }
+        } else {
+            super::config::DeleteGuard::default()
         },
         fail_on_duplicate_keys: sync.on_duplicate_key == OnDuplicateKey::FailRun,
         // Events and actions have no baseline to lose: their ledger is the record of what was sent.

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod mapping;
 pub mod record;
 pub mod redact;
+pub mod review;
 pub mod source;
 pub mod state;
 pub mod write;
