@@ -267,123 +267,128 @@ fn risk(kind: RiskKind, id: &ResourceId, message: String) -> Risk {
     }
 }
 
+/// A text field's change, as a risk: `{field} changes from A to B{consequence}`.
+struct FieldRisk {
+    kind: RiskKind,
+    pointer: &'static str,
+    field: &'static str,
+    absent: &'static str,
+    consequence: &'static str,
+}
+
+const DESTINATION_RISKS: [FieldRisk; 2] = [
+    FieldRisk {
+        kind: RiskKind::StoreChanged,
+        pointer: "/store",
+        field: "store",
+        absent: "none",
+        consequence: ": every sync writing here starts over in another store",
+    },
+    FieldRisk {
+        kind: RiskKind::ApiVersionChanged,
+        pointer: "/apiVersion",
+        field: "apiVersion",
+        absent: "the default version",
+        consequence: ": fields and behaviour follow the new version's schema",
+    },
+];
+
+const SYNC_RISKS: [FieldRisk; 3] = [
+    FieldRisk {
+        kind: RiskKind::PrimaryKeyChanged,
+        pointer: "/primaryKey",
+        field: "primaryKey",
+        absent: "none",
+        consequence: ": the state knows none of the new keys, so every row is matched again (re-baseline)",
+    },
+    FieldRisk {
+        kind: RiskKind::DestinationChanged,
+        pointer: "/destinationRef/name",
+        field: "destinationRef",
+        absent: "none",
+        consequence: ": the sync writes to another store",
+    },
+    FieldRisk {
+        kind: RiskKind::ModeChanged,
+        pointer: "/mode",
+        field: "mode",
+        absent: "none",
+        consequence: "",
+    },
+];
+
+fn field_risks(
+    id: &ResourceId,
+    before: &Value,
+    after: &Value,
+    table: &[FieldRisk],
+    out: &mut Vec<Risk>,
+) {
+    for f in table {
+        if before.pointer(f.pointer) != after.pointer(f.pointer) {
+            let message = format!(
+                "{} changes from {} to {}{}",
+                f.field,
+                shown(text(before, f.pointer), f.absent),
+                shown(text(after, f.pointer), f.absent),
+                f.consequence
+            );
+            out.push(risk(f.kind, id, message));
+        }
+    }
+}
+
 fn risks(id: &ResourceId, before: &Value, after: &Value, out: &mut Vec<Risk>) {
-    let changed = |pointer: &str| before.pointer(pointer) != after.pointer(pointer);
-    match id.kind {
-        Kind::ShopifyDestination => {
-            if changed("/store") {
-                out.push(risk(
-                    RiskKind::StoreChanged,
-                    id,
-                    format!(
-                        "store changes from {} to {}: every sync writing here starts over in another store",
-                        shown(text(before, "/store"), "none"),
-                        shown(text(after, "/store"), "none")
-                    ),
-                ));
-            }
-            if changed("/apiVersion") {
-                out.push(risk(
-                    RiskKind::ApiVersionChanged,
-                    id,
-                    format!(
-                        "apiVersion changes from {} to {}: fields and behaviour follow the new version's schema",
-                        shown(text(before, "/apiVersion"), "the default version"),
-                        shown(text(after, "/apiVersion"), "the default version")
-                    ),
-                ));
-            }
-        }
-        Kind::ShopifySync => {
-            if !deletes(before) && deletes(after) {
-                out.push(risk(
-                    RiskKind::DeletesEnabled,
-                    id,
-                    "deleteBehavior turns to delete: products that leave the result will be deleted from the store"
-                        .into(),
-                ));
-            }
-            // A sync that only now starts deleting is flagged above; its guard is news, not a loosening.
-            if deletes(before)
-                && deletes(after)
-                && guard_loosened(before.get("deleteGuard"), after.get("deleteGuard"))
-            {
-                out.push(risk(
-                    RiskKind::DeleteGuardLoosened,
-                    id,
-                    format!(
-                        "the delete guard is loosened: {} before, {} now",
-                        guard_text(before.get("deleteGuard")),
-                        guard_text(after.get("deleteGuard"))
-                    ),
-                ));
-            }
-            if text(before, "/deletionPolicy") != Some("Delete")
-                && text(after, "/deletionPolicy") == Some("Delete")
-            {
-                out.push(risk(
-                    RiskKind::DeletionPolicyDelete,
-                    id,
-                    "deletionPolicy turns to Delete: deleting this resource deletes the products it created"
-                        .into(),
-                ));
-            }
-            if changed("/primaryKey") {
-                out.push(risk(
-                    RiskKind::PrimaryKeyChanged,
-                    id,
-                    format!(
-                        "primaryKey changes from {} to {}: the state knows none of the new keys, so every row is matched again (re-baseline)",
-                        shown(text(before, "/primaryKey"), "none"),
-                        shown(text(after, "/primaryKey"), "none")
-                    ),
-                ));
-            }
-            if changed("/match") {
-                out.push(risk(
-                    RiskKind::MatchKeyChanged,
-                    id,
-                    format!(
-                        "match changes from {} to {}: rows may find other records in the store",
-                        match_text(before.get("match")),
-                        match_text(after.get("match"))
-                    ),
-                ));
-            }
-            if changed("/destinationRef/name") {
-                out.push(risk(
-                    RiskKind::DestinationChanged,
-                    id,
-                    format!(
-                        "destinationRef changes from {} to {}: the sync writes to another store",
-                        shown(text(before, "/destinationRef/name"), "none"),
-                        shown(text(after, "/destinationRef/name"), "none")
-                    ),
-                ));
-            }
-            if changed("/mode") {
-                out.push(risk(
-                    RiskKind::ModeChanged,
-                    id,
-                    format!(
-                        "mode changes from {} to {}",
-                        shown(text(before, "/mode"), "none"),
-                        shown(text(after, "/mode"), "none")
-                    ),
-                ));
-            }
-            if target(before) != target(after) {
-                out.push(risk(
-                    RiskKind::TargetChanged,
-                    id,
-                    format!(
-                        "the sync feeds {} instead of {}",
-                        target(after).unwrap_or_else(|| "nothing".into()),
-                        target(before).unwrap_or_else(|| "nothing".into())
-                    ),
-                ));
-            }
-        }
+    if id.kind == Kind::ShopifyDestination {
+        field_risks(id, before, after, &DESTINATION_RISKS, out);
+        return;
+    }
+    field_risks(id, before, after, &SYNC_RISKS, out);
+    if !deletes(before) && deletes(after) {
+        out.push(risk(
+            RiskKind::DeletesEnabled,
+            id,
+            "deleteBehavior turns to delete: products that leave the result will be deleted from the store"
+                .into(),
+        ));
+    }
+    // A sync that only now starts deleting is flagged above; its guard is news, not a loosening.
+    if deletes(before)
+        && deletes(after)
+        && guard_loosened(before.get("deleteGuard"), after.get("deleteGuard"))
+    {
+        let message = format!(
+            "the delete guard is loosened: {} before, {} now",
+            guard_text(before.get("deleteGuard")),
+            guard_text(after.get("deleteGuard"))
+        );
+        out.push(risk(RiskKind::DeleteGuardLoosened, id, message));
+    }
+    if text(before, "/deletionPolicy") != Some("Delete")
+        && text(after, "/deletionPolicy") == Some("Delete")
+    {
+        out.push(risk(
+            RiskKind::DeletionPolicyDelete,
+            id,
+            "deletionPolicy turns to Delete: deleting this resource deletes the products it created"
+                .into(),
+        ));
+    }
+    if before.get("match") != after.get("match") {
+        let message = format!(
+            "match changes from {} to {}: rows may find other records in the store",
+            match_text(before.get("match")),
+            match_text(after.get("match"))
+        );
+        out.push(risk(RiskKind::MatchKeyChanged, id, message));
+    }
+    if target(before) != target(after) {
+        let message = format!(
+            "the sync feeds {} instead of {}",
+            target(after).unwrap_or_else(|| "nothing".into()),
+            target(before).unwrap_or_else(|| "nothing".into())
+        );
+        out.push(risk(RiskKind::TargetChanged, id, message));
     }
 }
 
