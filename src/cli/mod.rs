@@ -12,6 +12,7 @@ pub mod debugger;
 pub mod emulator;
 mod git;
 mod plan;
+mod progress;
 mod quickstart;
 mod run;
 pub mod specs;

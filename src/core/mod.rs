@@ -7,6 +7,7 @@ pub mod config;
 pub mod diff;
 pub mod engine;
 pub mod mapping;
+pub mod progress;
 pub mod record;
 pub mod redact;
 pub mod review;
