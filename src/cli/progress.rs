@@ -122,7 +122,7 @@ impl Progress for Lines {
 
 /// `1200/20000 records (6%), 120/s`
 fn line(done: u64, total: u64, elapsed: Duration) -> String {
-    let percent = if total == 0 { 100 } else { done * 100 / total };
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
     let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
     format!("{done}/{total} records ({percent}%), {rate:.0}/s")
 }
