@@ -41,23 +41,28 @@ pub struct BulkOperation {
     pub created_at: String,
     /// Completion time.
     pub completed_at: Option<String>,
+    /// Why a FAILED operation failed (`BulkOperationErrorCode`).
+    pub error_code: Option<String>,
 }
 
 fn op_json(st: &State, op: &BulkOperation) -> Value {
     let done = op.status == "COMPLETED";
+    let results_url = format!("{}/__emulator/bulk-results/{}.jsonl", st.base_url, op.id);
+    // A failed operation points at what it did before failing, as Shopify's `partialDataUrl`.
+    let partial = op.status == "FAILED" && !op.results.is_empty();
     json!({
         "__typename": "BulkOperation",
         "id": gid("BulkOperation", op.id),
         "status": op.status,
         "type": "MUTATION",
-        "errorCode": null,
+        "errorCode": op.error_code,
         "createdAt": op.created_at,
         "completedAt": op.completed_at,
         "objectCount": op.object_count.to_string(),
         "rootObjectCount": op.object_count.to_string(),
         "fileSize": if done { json!(op.results.len().to_string()) } else { Value::Null },
-        "url": if done { json!(format!("{}/__emulator/bulk-results/{}.jsonl", st.base_url, op.id)) } else { Value::Null },
-        "partialDataUrl": null,
+        "url": if done { json!(results_url) } else { Value::Null },
+        "partialDataUrl": if partial { json!(results_url) } else { Value::Null },
         "query": op.query,
     })
 }
@@ -245,8 +250,9 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
 /// Runs operations in CREATED state in the background, one line at a time through the normal pipeline
 /// (exempt from the bucket, as Shopify exempts bulk operations).
 pub fn spawn_pending(shared: &Arc<Shared>) {
-    let pending: Vec<(u64, String, String, Vec<u8>)> = {
+    let pending: Vec<(u64, String, String, Vec<u8>, Option<u64>)> = {
         let mut g = shared.lock();
+        let fail_after = g.faults.bulk_fail_after_lines;
         let ids: Vec<u64> = g
             .state
             .bulk_operations
@@ -260,21 +266,26 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
                 op.status = "RUNNING".into();
                 let (q, v, key) = (op.query.clone(), op.version.clone(), op.key.clone());
                 let file = g.state.staged.get(&key).cloned().unwrap_or_default();
-                Some((id, q, v, file))
+                Some((id, q, v, file, fail_after))
             })
             .collect()
     };
-    for (id, query, version, file) in pending {
+    for (id, query, version, file, fail_after) in pending {
         let shared = shared.clone();
         tokio::spawn(async move {
             let version = ApiVersion::parse(&version).unwrap_or(ApiVersion::DEFAULT);
             let mut out = String::new();
             let mut count = 0u64;
+            let mut failed = false;
             for (n, line) in String::from_utf8_lossy(&file)
                 .lines()
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
             {
+                if fail_after.is_some_and(|n| count >= n) {
+                    failed = true;
+                    break;
+                }
                 if shared
                     .lock()
                     .state
@@ -306,7 +317,10 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
             let mut g = shared.lock();
             let now = g.state.now_str();
             if let Some(op) = g.state.bulk_operations.get_mut(&id) {
-                op.status = if op.status == "CANCELING" {
+                op.status = if failed {
+                    op.error_code = Some("INTERNAL_SERVER_ERROR".into());
+                    "FAILED".into()
+                } else if op.status == "CANCELING" {
                     "CANCELED".into()
                 } else {
                     "COMPLETED".into()
@@ -321,7 +335,11 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
 /// Upload target and result files.
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/__emulator/staged-uploads", post(upload))
+        // Staged files may be as large as Shopify's storage accepts, far over axum's default body limit.
+        .route(
+            "/__emulator/staged-uploads",
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_FILE + 1024 * 1024)),
+        )
         .route("/__emulator/bulk-results/{file}", get(results))
 }
 
@@ -413,7 +431,7 @@ async fn results(AxState(shared): AxState<Arc<Shared>>, Path(file): Path<String>
     let g = shared.lock();
     match id
         .and_then(|id| g.state.bulk_operations.get(&id))
-        .filter(|o| o.status == "COMPLETED")
+        .filter(|o| o.status == "COMPLETED" || o.status == "FAILED")
     {
         Some(op) => {
             let mut resp = op.results.clone().into_response();

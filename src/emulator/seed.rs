@@ -454,6 +454,7 @@ impl Fixture {
             );
         }
         st.reindex_customers();
+        st.reindex_products();
         // Explicit ids may sit above the sequence; keep new ids clear of them.
         let max = [
             st.orders.keys().max(),

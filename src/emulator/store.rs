@@ -52,6 +52,11 @@ pub struct State {
     pub customer_keys: BTreeMap<String, u64>,
     /// Products.
     pub products: BTreeMap<u64, Product>,
+    /// Product id by handle: handle lookups and uniqueness checks run once per productSet, so a bulk
+    /// operation over n products stays O(n log n). Kept by [`State::put_product`] and
+    /// [`State::remove_product`].
+    #[serde(skip)]
+    pub product_handles: BTreeMap<String, u64>,
     /// Product variants.
     pub variants: BTreeMap<u64, Variant>,
     /// Inventory items (one per variant).
@@ -113,6 +118,46 @@ impl State {
             .collect();
     }
 
+    /// Rebuilds [`State::product_handles`] from the products.
+    pub fn reindex_products(&mut self) {
+        let mut index = BTreeMap::new();
+        for p in self.products.values() {
+            index.entry(p.handle.clone()).or_insert(p.id);
+        }
+        self.product_handles = index;
+    }
+
+    /// The product with exactly this handle, if any.
+    pub fn product_by_handle(&self, handle: &str) -> Option<u64> {
+        self.product_handles.get(handle).copied()
+    }
+
+    /// Stores `p` (new or changed), keeping the handle index.
+    pub fn put_product(&mut self, p: Product) {
+        if let Some(old) = self.products.get(&p.id)
+            && old.handle != p.handle
+            && self.product_handles.get(&old.handle) == Some(&p.id)
+        {
+            let old = old.handle.clone();
+            self.product_handles.remove(&old);
+        }
+        self.product_handles.entry(p.handle.clone()).or_insert(p.id);
+        self.products.insert(p.id, p);
+    }
+
+    /// Removes a product, keeping the handle index.
+    pub fn remove_product(&mut self, id: u64) -> Option<Product> {
+        let p = self.products.remove(&id)?;
+        if self.product_handles.get(&p.handle) == Some(&id) {
+            self.product_handles.remove(&p.handle);
+            // Another product may hold the same handle (seeded data); it takes the index entry.
+            if let Some(other) = self.products.values().find(|o| o.handle == p.handle) {
+                self.product_handles.insert(other.handle.clone(), other.id);
+            }
+        }
+        Some(p)
+    }
+
     /// The customer holding `email` (normalised) or `phone` (E.164), if any.
     pub fn customer_by_key(&self, email: Option<&str>, phone: Option<&str>) -> Option<u64> {
         match (email, phone) {
@@ -147,6 +192,9 @@ pub struct Faults {
     pub drop_rate: f64,
     /// When set, every GraphQL request is THROTTLED (the bucket is kept empty).
     pub force_throttle: bool,
+    /// When set, bulk mutation operations started from then on fail (`FAILED`, `INTERNAL_SERVER_ERROR`)
+    /// after this many lines, with those lines' results as partial data.
+    pub bulk_fail_after_lines: Option<u64>,
 }
 
 /// Whether the shop answers normally.

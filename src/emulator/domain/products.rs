@@ -192,11 +192,7 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
 /// A free handle: a taken handle ending in a number gets the number incremented, others get `-1`, `-2`, ...
 fn unique_handle(st: &State, base: &str, except: Option<u64>) -> String {
     let base = if base.is_empty() { "product" } else { base };
-    let taken = |h: &str| {
-        st.products
-            .values()
-            .any(|p| Some(p.id) != except && p.handle == h)
-    };
+    let taken = |h: &str| st.product_by_handle(h).is_some_and(|id| Some(id) != except);
     if !taken(base) {
         return base.to_string();
     }
@@ -311,11 +307,7 @@ fn apply_scalars(
             } else {
                 normalized
             };
-            if st
-                .products
-                .values()
-                .any(|o| o.id != p.id && o.handle == normalized)
-            {
+            if st.product_by_handle(&normalized).is_some_and(|id| id != p.id) {
                 errors.push(json!({"field": field(Flavor::Set, &["handle"]), "message": format!("Handle '{h}' already in use. Please provide a new handle.")}));
                 if flavor == Flavor::Set
                     && let Some(o) = errors.last_mut().and_then(Value::as_object_mut)
@@ -647,11 +639,7 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
                     Some("INPUT_MISMATCH"),
                 )]));
             }
-            target = st
-                .products
-                .values()
-                .find(|p| p.handle == handleize(h))
-                .map(|p| p.id);
+            target = st.product_by_handle(&handleize(h));
         }
     } else if let Some(idv) = input.get("id").filter(|v| !v.is_null()) {
         match parse_gid(Some(idv), "Product").filter(|id| st.products.contains_key(id)) {
@@ -707,7 +695,7 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
         }
         None => {}
     }
-    st.products.insert(pid, p);
+    st.put_product(p);
     st.touch();
     if !synchronous {
         let op_id = st.next_id();
@@ -791,7 +779,7 @@ fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     };
     let vid = create_variant(st, pid, 1, first, &Map::new());
     p.variant_ids.push(vid);
-    st.products.insert(pid, p);
+    st.put_product(p);
     st.touch();
     Ok(json!({"product": reference("Product", pid), "shop": shop, "userErrors": []}))
 }
@@ -807,12 +795,9 @@ fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     let id = ident
         .and_then(|i| {
             parse_gid(i.get("id"), "Product").or_else(|| {
-                i.get("handle").and_then(Value::as_str).and_then(|h| {
-                    st.products
-                        .values()
-                        .find(|p| p.handle == handleize(h))
-                        .map(|p| p.id)
-                })
+                i.get("handle")
+                    .and_then(Value::as_str)
+                    .and_then(|h| st.product_by_handle(&handleize(h)))
             })
         })
         .or_else(|| parse_gid(input.get("id"), "Product"));
@@ -827,7 +812,7 @@ fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     }
     p.updated_at = st.now_str();
     let pid = p.id;
-    st.products.insert(pid, p);
+    st.put_product(p);
     st.touch();
     Ok(json!({"product": reference("Product", pid), "userErrors": []}))
 }
@@ -843,7 +828,7 @@ fn product_delete(st: &mut State, args: &Map<String, Value>) -> Value {
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let shop = reference("Shop", 1);
-    let Some(p) = parse_gid(input.get("id"), "Product").and_then(|id| st.products.remove(&id))
+    let Some(p) = parse_gid(input.get("id"), "Product").and_then(|id| st.remove_product(id))
     else {
         return json!({"deletedProductId": null, "productDeleteOperation": null, "shop": shop, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]});
     };
@@ -888,7 +873,8 @@ pub fn resolve(
         "productByHandle" => Ok(args
             .get("handle")
             .and_then(Value::as_str)
-            .and_then(|h| st.products.values().find(|p| p.handle == h))
+            .and_then(|h| st.product_by_handle(h))
+            .and_then(|id| st.products.get(&id))
             .map(|p| product_json(st, p))
             .unwrap_or(Value::Null)),
         "productByIdentifier" => {
@@ -911,7 +897,8 @@ pub fn resolve(
                     ident
                         .get("handle")
                         .and_then(Value::as_str)
-                        .and_then(|h| st.products.values().find(|p| p.handle == h))
+                        .and_then(|h| st.product_by_handle(h))
+            .and_then(|id| st.products.get(&id))
                 });
             Ok(found.map(|p| product_json(st, p)).unwrap_or(Value::Null))
         }
