@@ -307,7 +307,10 @@ fn apply_scalars(
             } else {
                 normalized
             };
-            if st.product_by_handle(&normalized).is_some_and(|id| id != p.id) {
+            if st
+                .product_by_handle(&normalized)
+                .is_some_and(|id| id != p.id)
+            {
                 errors.push(json!({"field": field(Flavor::Set, &["handle"]), "message": format!("Handle '{h}' already in use. Please provide a new handle.")}));
                 if flavor == Flavor::Set
                     && let Some(o) = errors.last_mut().and_then(Value::as_object_mut)
@@ -828,8 +831,7 @@ fn product_delete(st: &mut State, args: &Map<String, Value>) -> Value {
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let shop = reference("Shop", 1);
-    let Some(p) = parse_gid(input.get("id"), "Product").and_then(|id| st.remove_product(id))
-    else {
+    let Some(p) = parse_gid(input.get("id"), "Product").and_then(|id| st.remove_product(id)) else {
         return json!({"deletedProductId": null, "productDeleteOperation": null, "shop": shop, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]});
     };
     for v in &p.variant_ids {
@@ -898,7 +900,7 @@ pub fn resolve(
                         .get("handle")
                         .and_then(Value::as_str)
                         .and_then(|h| st.product_by_handle(h))
-            .and_then(|id| st.products.get(&id))
+                        .and_then(|id| st.products.get(&id))
                 });
             Ok(found.map(|p| product_json(st, p)).unwrap_or(Value::Null))
         }
