@@ -250,7 +250,7 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
 /// Runs operations in CREATED state in the background, one line at a time through the normal pipeline
 /// (exempt from the bucket, as Shopify exempts bulk operations).
 pub fn spawn_pending(shared: &Arc<Shared>) {
-    let pending: Vec<(u64, String, String, Vec<u8>, Option<u64>)> = {
+    let (fail_after, pending) = {
         let mut g = shared.lock();
         let fail_after = g.faults.bulk_fail_after_lines;
         let ids: Vec<u64> = g
@@ -260,17 +260,19 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
             .filter(|o| o.status == "CREATED")
             .map(|o| o.id)
             .collect();
-        ids.into_iter()
+        let pending: Vec<(u64, String, String, Vec<u8>)> = ids
+            .into_iter()
             .filter_map(|id| {
                 let op = g.state.bulk_operations.get_mut(&id)?;
                 op.status = "RUNNING".into();
                 let (q, v, key) = (op.query.clone(), op.version.clone(), op.key.clone());
                 let file = g.state.staged.get(&key).cloned().unwrap_or_default();
-                Some((id, q, v, file, fail_after))
+                Some((id, q, v, file))
             })
-            .collect()
+            .collect();
+        (fail_after, pending)
     };
-    for (id, query, version, file, fail_after) in pending {
+    for (id, query, version, file) in pending {
         let shared = shared.clone();
         tokio::spawn(async move {
             let version = ApiVersion::parse(&version).unwrap_or(ApiVersion::DEFAULT);
