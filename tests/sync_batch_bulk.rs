@@ -435,3 +435,87 @@ async fn customers_go_through_bulk_operations_too() {
     );
     assert_eq!(world.count("customers"), 11);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shop_running_its_maximum_of_bulk_mutations_is_waited_for() {
+    use shopsync::shopify::ops::documents::{
+        BULK_OPERATION_RUN_MUTATION, PRODUCT_SET, STAGED_UPLOADS_CREATE,
+    };
+    let rows = products(12, &[]);
+    let world = World::new(
+        "products",
+        "handle TEXT PRIMARY KEY, title TEXT, status TEXT",
+        &refs(&rows),
+    )
+    .await;
+    // Five operations of two slow lines each: the shop's limit from 2026-01, all running.
+    world.faults(json!({"bulk_line_delay_ms": 400})).await;
+    let client = world.client(25);
+    let t = client.transport();
+    for i in 0..5 {
+        let staged = t
+            .execute(
+                STAGED_UPLOADS_CREATE,
+                json!({"input": [{"resource": "BULK_MUTATION_VARIABLES", "filename": "v.jsonl", "mimeType": "text/jsonl", "httpMethod": "POST"}]}),
+            )
+            .await
+            .unwrap();
+        let target = &staged.data["stagedUploadsCreate"]["stagedTargets"][0];
+        let fields: Vec<(String, String)> = target["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let key = fields.iter().find(|(n, _)| n == "key").unwrap().1.clone();
+        let file = format!(
+            "{}\n{}\n",
+            json!({"input": {"title": format!("Other {i}a"), "handle": format!("other-{i}a")}, "identifier": {"handle": format!("other-{i}a")}}),
+            json!({"input": {"title": format!("Other {i}b"), "handle": format!("other-{i}b")}, "identifier": {"handle": format!("other-{i}b")}}),
+        );
+        t.upload_form(
+            target["url"].as_str().unwrap(),
+            &fields,
+            "v.jsonl",
+            file.as_bytes(),
+        )
+        .await
+        .unwrap();
+        let started = t
+            .execute(
+                BULK_OPERATION_RUN_MUTATION,
+                json!({"mutation": PRODUCT_SET, "path": key}),
+            )
+            .await
+            .unwrap();
+        assert!(
+            started.data["bulkOperationRunMutation"]["bulkOperation"]["id"].is_string(),
+            "{:?}",
+            started.data
+        );
+    }
+    world.calls.take();
+    let config = world.config(&format!("{PRODUCTS}\n  bulkThreshold: 10"));
+    let report = world.run(&config, 25).await;
+    assert_eq!(report.stats.succeeded, 12, "{report:?}");
+    let refused = world
+        .calls
+        .take()
+        .into_iter()
+        .filter(|c| {
+            c.response
+                .as_deref()
+                .is_some_and(|r| r.contains("OPERATION_IN_PROGRESS"))
+        })
+        .count();
+    assert!(refused >= 1, "the sync's operation had to wait for a slot");
+    let statuses = world.bulk_statuses();
+    assert_eq!(statuses.len(), 6, "{statuses:?}");
+    assert!(statuses.iter().all(|s| s == "COMPLETED"), "{statuses:?}");
+    assert_eq!(world.count("products"), 22);
+}

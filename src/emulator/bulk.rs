@@ -250,9 +250,10 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
 /// Runs operations in CREATED state in the background, one line at a time through the normal pipeline
 /// (exempt from the bucket, as Shopify exempts bulk operations).
 pub fn spawn_pending(shared: &Arc<Shared>) {
-    let (fail_after, pending) = {
+    let (fail_after, line_delay, pending) = {
         let mut g = shared.lock();
         let fail_after = g.faults.bulk_fail_after_lines;
+        let line_delay = std::time::Duration::from_millis(g.faults.bulk_line_delay_ms);
         let ids: Vec<u64> = g
             .state
             .bulk_operations
@@ -270,7 +271,7 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
                 Some((id, q, v, file))
             })
             .collect();
-        (fail_after, pending)
+        (fail_after, line_delay, pending)
     };
     for (id, query, version, file) in pending {
         let shared = shared.clone();
@@ -314,7 +315,11 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
                 if let Some(op) = shared.lock().state.bulk_operations.get_mut(&id) {
                     op.object_count = count;
                 }
-                tokio::task::yield_now().await;
+                if line_delay.is_zero() {
+                    tokio::task::yield_now().await;
+                } else {
+                    tokio::time::sleep(line_delay).await;
+                }
             }
             let mut g = shared.lock();
             let now = g.state.now_str();

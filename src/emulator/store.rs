@@ -195,6 +195,8 @@ pub struct Faults {
     /// When set, bulk mutation operations started from then on fail (`FAILED`, `INTERNAL_SERVER_ERROR`)
     /// after this many lines, with those lines' results as partial data.
     pub bulk_fail_after_lines: Option<u64>,
+    /// Time each line of a bulk mutation operation takes, in milliseconds (operations stay RUNNING longer).
+    pub bulk_line_delay_ms: u64,
 }
 
 /// Whether the shop answers normally.
