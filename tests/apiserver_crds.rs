@@ -126,6 +126,13 @@ fn apply_examples(server: &ApiServer, dir: &Path) -> Vec<Doc> {
     let mut applied = Vec::new();
     for file in &files {
         let docs = read_docs(file);
+        // Other tools' resources (the Argo CD Applications of examples/gitops) have no CRD on this server.
+        let docs: Vec<Doc> = docs
+            .into_iter()
+            .filter(|d| {
+                d.is_secret() || d.group() == "shopsync.dev" || d.group().ends_with(".shopsync.dev")
+            })
+            .collect();
         let (secrets, kept): (Vec<&Doc>, Vec<&Doc>) = docs.iter().partition(|d| d.is_secret());
         for secret in &secrets {
             println!(

@@ -105,6 +105,8 @@ fn top_level_layout_is_fixed() {
         "tests",
         "benches",
         "examples",
+        // Guides (docs/gitops.md).
+        "docs",
         "README.md",
         "BENCHMARKS.md",
         "LICENSE",

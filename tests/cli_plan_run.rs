@@ -1,53 +1,13 @@
 //! `shopsync plan` and `shopsync run` as a user drives them: files in a folder, the emulator as a child process.
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shopsync"))
-}
+#[path = "support/cli.rs"]
+mod cli;
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-struct Emulator(Child, String);
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use cli::{Emulator, bin, text};
 
 fn emulator() -> Emulator {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = bin()
-        .args([
-            "emulator",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--token",
-            "shpat_cli_test",
-        ])
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the emulator did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Emulator(child, url)
+    Emulator::start("shpat_cli_test")
 }
 
 fn write_specs(dir: &Path, endpoint: &str) {
@@ -106,7 +66,7 @@ fn seed_warehouse(db: &Path) {
 fn plan_check_run_then_plan_check_again() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
-    write_specs(dir.path(), &emu.1);
+    write_specs(dir.path(), &emu.url);
     let specs = dir.path().join("specs.yaml");
     let state = dir.path().join("state/state.db");
     let args = |cmd: &str| {
@@ -123,7 +83,13 @@ fn plan_check_run_then_plan_check_again() {
 
     let o = args("plan").args(["--format", "json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(json[0]["plan"]["changes"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        json["syncs"][0]["plan"]["changes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     let o = args("plan")
         .args(["--format", "markdown"])
@@ -148,7 +114,7 @@ fn plan_check_run_then_plan_check_again() {
 fn a_wrong_token_fails_the_run_with_advice() {
     let emu = emulator();
     let dir = tempfile::tempdir().unwrap();
-    write_specs(dir.path(), &emu.1);
+    write_specs(dir.path(), &emu.url);
     let specs = dir.path().join("specs.yaml");
     let wrong = std::fs::read_to_string(&specs).unwrap().replace(
         "stringData: {token: shpat_cli_test}",
@@ -187,10 +153,24 @@ fn missing_credentials_name_the_secret_and_the_variable() {
         .1
         .to_string();
     std::fs::write(&specs, text_without_secret).unwrap();
+    // Planning never talks to the store: it needs no token.
     let o = bin()
         .arg("plan")
         .arg("-f")
         .arg(&specs)
+        .arg("--state")
+        .arg(dir.path().join("none.db"))
+        .env_remove("SHOPSYNC_SECRET_TOKEN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("2 to add"), "{}", text(&o));
+    let o = bin()
+        .arg("run")
+        .arg("-f")
+        .arg(&specs)
+        .arg("--state")
+        .arg(dir.path().join("s.db"))
         .env_remove("SHOPSYNC_SECRET_TOKEN_TOKEN")
         .output()
         .unwrap();

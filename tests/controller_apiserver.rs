@@ -25,6 +25,8 @@ use sqlx::Connection;
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432";
 const TOKEN: &str = "shpat_emulator_demo_token";
+/// The warehouse password the secret scan looks for.
+const WAREHOUSE_PASSWORD: &str = "wh-Pa55-k7Qz";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -272,7 +274,13 @@ fn names_in(dir: &str) -> Vec<String> {
 async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
     let env = env("examples").await;
     secret(&env.client, "demo-store-token", &[("token", TOKEN)]).await;
-    secret(&env.client, "warehouse", &[("url", &env.warehouse)]).await;
+    // Trust auth ignores the password; it is in the URL so the scan below can look for it.
+    let warehouse = env.warehouse.replacen(
+        "postgres://postgres@",
+        &format!("postgres://postgres:{WAREHOUSE_PASSWORD}@"),
+        1,
+    );
+    secret(&env.client, "warehouse", &[("url", &warehouse)]).await;
     let ctl = Controller::start(&env, "ctl-a");
     // The controller applies its own CRDs.
     let start = Instant::now();
@@ -584,6 +592,63 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
         },
     )
     .await;
+
+    // A warehouse that cannot be reached, with the same password in its URL: the run fails, and says why.
+    secret(
+        &env.client,
+        "unreachable-warehouse",
+        &[(
+            "url",
+            &format!("postgres://postgres:{WAREHOUSE_PASSWORD}@127.0.0.1:1/nowhere"),
+        )],
+    )
+    .await;
+    let unreachable = example("examples/syncs/customers.yaml", &env)
+        .replace("name: customers\n", "name: unreachable\n")
+        .replace(
+            "{name: warehouse, key: url}",
+            "{name: unreachable-warehouse, key: url}",
+        );
+    apply(&env, &unreachable);
+    wait_for(
+        "the unreachable warehouse to fail its run",
+        Duration::from_secs(60),
+        &ctl,
+        || {
+            let syncs = syncs.clone();
+            async move {
+                let st = sync_status(&syncs, "unreachable").await;
+                (st["lastRun"]["outcome"] == "Failed").then_some(())
+            }
+        },
+    )
+    .await;
+
+    // No token and no warehouse password anywhere a user or a log collector can see: Events, the status of
+    // every resource, the controller's log.
+    let events = serde_json::to_string(&events.list(&Default::default()).await.expect("events"))
+        .expect("events as JSON");
+    assert!(events.contains("RunFailed"), "the failed run has its Event");
+    let resources = format!(
+        "{}{}",
+        serde_json::to_string(&syncs.list(&Default::default()).await.expect("syncs"))
+            .expect("JSON"),
+        serde_json::to_string(&dests.list(&Default::default()).await.expect("destinations"))
+            .expect("JSON")
+    );
+    let log = ctl.log();
+    for (what, text) in [
+        ("Events", &events),
+        ("status", &resources),
+        ("the controller log", &log),
+    ] {
+        for secret in [TOKEN, "shpat_wrong", WAREHOUSE_PASSWORD] {
+            assert!(
+                !text.contains(secret),
+                "{what} contain the secret {secret:?}"
+            );
+        }
+    }
 
     // deletionPolicy Delete: deleting the resource deletes the products it created, then the resource.
     let doomed = example("examples/syncs/products.yaml", &env)

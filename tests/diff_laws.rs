@@ -69,6 +69,8 @@ fn apply(snapshot: &mut BTreeMap<String, (RowHash, Outcome)>, changes: Vec<Snaps
             SnapshotChange::Remove(key) => {
                 snapshot.remove(&key);
             }
+            // Values are for plan's before/after; the diff never reads them.
+            SnapshotChange::Values { .. } => {}
         }
     }
 }

@@ -245,3 +245,69 @@ async fn missing_columns_fail_the_run_naming_the_column() {
 fn sync_url(db: &std::path::Path) -> String {
     format!("sqlite://{}", db.display())
 }
+
+/// Remembers what the engine reported about progress.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<(String, u64)>>);
+
+impl shopsync::core::progress::Progress for Recorded {
+    fn planned(&self, _sync: &str, total: u64) {
+        self.0.lock().unwrap().push(("planned".into(), total));
+    }
+    fn advanced(&self, _sync: &str, done: u64) {
+        self.0.lock().unwrap().push(("advanced".into(), done));
+    }
+    fn finished(&self, _sync: &str) {
+        self.0.lock().unwrap().push(("finished".into(), 0));
+    }
+}
+
+#[tokio::test]
+async fn progress_counts_every_write_and_delete_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wh.db");
+    let rows: Vec<String> = (0..1200)
+        .map(|i| format!("('h{i:04}','T{i}','x{i}@x.io')"))
+        .collect();
+    exec(
+        &db,
+        &format!(
+            "CREATE TABLE items (handle TEXT, title TEXT, email TEXT); INSERT INTO items VALUES {};",
+            rows.join(",")
+        ),
+    )
+    .await;
+    let sync = config(&db.display().to_string(), true);
+    let warehouse = SqlWarehouse::from_url(&sync.id, &sync_url(&db)).unwrap();
+    let state = SqliteStateStore::open(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let shopify = FakeShopify::default();
+    let progress = Recorded::default();
+    let engine = Engine::new(&warehouse, &state, &shopify, "test").with_progress(&progress);
+    let total = |events: &[(String, u64)], kind: &str| -> u64 {
+        events
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    };
+
+    engine.run(&sync).await.unwrap();
+    let events = std::mem::take(&mut *progress.0.lock().unwrap());
+    assert_eq!(total(&events, "planned"), 1200);
+    assert_eq!(total(&events, "advanced"), 1200);
+    assert!(
+        events.iter().filter(|(k, _)| k == "advanced").count() > 1,
+        "batch by batch"
+    );
+    assert_eq!(events.last().unwrap().0, "finished");
+
+    // 10 changed and 5 deleted: 15 records, deletes included.
+    exec(&db, "UPDATE items SET title = title || '!' WHERE handle < 'h0010'; DELETE FROM items WHERE handle >= 'h1195';").await;
+    engine.run(&sync).await.unwrap();
+    let events = std::mem::take(&mut *progress.0.lock().unwrap());
+    assert_eq!(total(&events, "planned"), 15);
+    assert_eq!(total(&events, "advanced"), 15);
+    assert_eq!(shopify.take().len(), 1200 + 15);
+}

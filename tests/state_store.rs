@@ -230,6 +230,63 @@ async fn lock_expiry(store: &dyn StateStore) {
         .unwrap();
 }
 
+/// Values Shopify accepted are kept per key for plan's before/after: replaced on a new commit, gone with the key
+/// and with a reset, never mixed between syncs.
+async fn values_round_trip(store: &dyn StateStore) {
+    let fields = |title: &str| -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_value(
+            serde_json::json!({"title": title, "tags": ["a", "b"], "price": 1.5}),
+        )
+        .unwrap()
+    };
+    let values = |key: &str, title: &str| SnapshotChange::Values {
+        key: key.into(),
+        fields: fields(title),
+    };
+    store
+        .commit_snapshot(
+            "products",
+            &[
+                SnapshotChange::Upsert(entry("a", 1, Outcome::Succeeded)),
+                values("a", "Anvil"),
+                SnapshotChange::Upsert(entry("b", 2, Outcome::Succeeded)),
+                values("b", "Bucket"),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .commit_snapshot("other", &[values("a", "Elsewhere")])
+        .await
+        .unwrap();
+    store
+        .commit_snapshot("products", &[values("a", "Anvil II")])
+        .await
+        .unwrap();
+    let keys = ["a".to_string(), "b".to_string(), "zz".to_string()];
+    let mut got = store.values("products", &keys).await.unwrap();
+    got.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        got,
+        [
+            ("a".to_string(), fields("Anvil II")),
+            ("b".to_string(), fields("Bucket"))
+        ]
+    );
+    store
+        .commit_snapshot("products", &[SnapshotChange::Remove("b".into())])
+        .await
+        .unwrap();
+    let got = store.values("products", &keys).await.unwrap();
+    assert_eq!(got, [("a".to_string(), fields("Anvil II"))]);
+    store.reset_snapshot("products").await.unwrap();
+    assert!(store.values("products", &keys).await.unwrap().is_empty());
+    assert_eq!(
+        store.values("other", &keys).await.unwrap(),
+        [("a".to_string(), fields("Elsewhere"))]
+    );
+}
+
 async fn sqlite() -> (tempfile::TempDir, SqliteStateStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStateStore::open(&dir.path().join("state.db"))
@@ -253,6 +310,17 @@ async fn postgres() -> PostgresStateStore {
 async fn sqlite_snapshot_round_trip() {
     let (_dir, store) = sqlite().await;
     snapshot_round_trip(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_values_round_trip() {
+    let (_dir, store) = sqlite().await;
+    values_round_trip(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_values_round_trip() {
+    values_round_trip(&postgres().await).await;
 }
 
 #[tokio::test]

@@ -165,6 +165,17 @@ fn malformed_yaml_unknown_kinds_and_wrong_types_are_errors() {
         "{e:?}"
     );
 
+    // Another tool's resource in the same folder is left alone; a shopsync group with a wrong kind is not.
+    let e = errors_of("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: x}\n");
+    assert!(e.is_empty(), "{e:?}");
+    let e =
+        errors_of("apiVersion: shopsync.dev/v1alpha1\nkind: ShopifySyncs\nmetadata: {name: x}\n");
+    assert!(
+        e.iter()
+            .any(|m| m.contains("unknown kind \"ShopifySyncs\"")),
+        "{e:?}"
+    );
+
     let e = errors_of("apiVersion: shopsync.dev/v1beta1\nkind: ShopifySync\nmetadata: {name: x}\n");
     assert!(
         e.iter()

@@ -45,7 +45,7 @@ pub struct Document {
     pub content: Result<serde_json::Value, String>,
 }
 
-/// Lists the YAML files under `paths` (files as given; folders recursively, sorted).
+/// Lists the YAML files under `paths` (files as given; folders recursively, sorted, hidden folders skipped).
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     for path in paths {
@@ -78,8 +78,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
         .map_err(io)?;
     entries.sort();
     for p in entries {
+        // Hidden folders (.git, .github) hold no specs, though they may hold YAML (CI workflows).
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if p.is_dir() {
-            walk(&p, out)?;
+            if !hidden {
+                walk(&p, out)?;
+            }
         } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             out.push(p);
         }

@@ -147,6 +147,15 @@ fn check_document(ctx: &mut Ctx<'_>, value: &Value) -> Option<Entry> {
         ctx.error("kind", "missing kind");
         return None;
     };
+    // A GitOps folder holds other tools' resources beside the specs (an Argo CD Application, a Deployment):
+    // those of another API group are not shopsync's to judge. Core v1 kinds other than Secret, and anything
+    // claiming shopsync's kinds or group, are still checked.
+    let group = api_version.and_then(|v| v.split_once('/')).map(|(g, _)| g);
+    if group.is_some_and(|g| g != "shopsync.dev")
+        && !matches!(kind, "ShopifyDestination" | "ShopifySync")
+    {
+        return None;
+    }
     let name = obj
         .get("metadata")
         .and_then(|m| m.get("name"))

@@ -1,13 +1,25 @@
 //! `shopsync plan`: what a run would do, computed from the warehouse and the state; nothing is written.
+//!
+//! With `--base REF` it is a review of a spec change: the specs at REF against the working tree, field by field,
+//! risky changes first, then the data-level effect of each added or changed sync. The data-level part needs the
+//! warehouse and the state; when either cannot be reached the review still reports the spec-level part and says
+//! why the rest was skipped.
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use serde_json::json;
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::specs;
+use super::{git, specs};
+use crate::core::config::{DeleteBehavior, SyncConfig};
 use crate::core::diff::{ChangeKind, Plan};
 use crate::core::engine;
-use crate::state::SqliteStateStore;
+use crate::core::review::{
+    self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
+};
+use crate::core::state::StateStore;
+use crate::state::{PostgresStateStore, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
 
 /// Output formats of `plan`.
@@ -35,67 +47,394 @@ pub struct PlanArgs {
     /// Sample rows shown per kind of change.
     #[arg(long, default_value_t = 5)]
     samples: usize,
+    /// Review the change from this git revision (branch, tag or commit) to the working tree: spec-level
+    /// differences and risks, and the data-level effect of the added and changed syncs.
+    #[arg(long, value_name = "REF")]
+    base: Option<String>,
+    /// Read the state from this PostgreSQL URL (the controller's state store) instead of the SQLite file.
+    #[arg(long, value_name = "URL", env = "SHOPSYNC_STATE_URL")]
+    state_url: Option<String>,
+    /// Report spec-level changes only: neither the warehouse nor the state is read.
+    #[arg(long)]
+    no_data: bool,
 }
 
-/// Plans every sync and prints the result.
+/// One record to update, with what Shopify last accepted and what would be sent.
+#[derive(Debug, Serialize)]
+struct Update {
+    key: String,
+    shopify_id: Option<String>,
+    /// False when the state holds no values for the key (synced before values were kept): only `after` is known.
+    before_known: bool,
+    fields: Vec<ValueChange>,
+}
+
+/// The data-level part for one sync.
+#[derive(Debug, Serialize)]
+#[serde(tag = "data", rename_all = "snake_case")]
+enum Data {
+    Planned {
+        plan: Box<Plan>,
+        /// Sample updates with their before and after values.
+        updates: Vec<Update>,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Serialize)]
+struct SyncReport {
+    sync: String,
+    target: String,
+    /// Whether keys that left the model are deleted from the store (otherwise they are only forgotten).
+    deletes: bool,
+    #[serde(flatten)]
+    data: Data,
+}
+
+/// Everything `plan` reports, in every format.
+#[derive(Debug, Serialize)]
+struct Report {
+    /// The base revision, for a review.
+    base: Option<String>,
+    /// Risky changes, most severe first.
+    risks: Vec<Risk>,
+    /// Spec-level changes (only for a review).
+    resources: Vec<ResourceChange>,
+    /// The data-level plan of each sync planned.
+    syncs: Vec<SyncReport>,
+    /// Something the reader must know about the data-level part (no state yet, state unreachable, ...).
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn pending(&self) -> bool {
+        !self.resources.is_empty()
+            || self.syncs.iter().any(|s| match &s.data {
+                Data::Planned { plan, .. } => !plan.is_empty(),
+                Data::Skipped { .. } => false,
+            })
+    }
+}
+
+/// Plans every sync (or reviews a change) and prints the result.
 pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let syncs = specs::load(&args.specs.paths, &args.specs.only)?;
-    // A missing state file is read as empty, without creating it: plan leaves no trace.
-    let scratch = tempfile::tempdir()?;
-    let path = if args.specs.state.exists() {
-        args.specs.state.clone()
-    } else {
-        scratch.path().join("empty.db")
+    let docs = specs::read_valid(&args.specs.paths)?;
+    let found = specs::find(&docs, &args.specs.only)?;
+    let mut report = Report {
+        base: args.base.clone(),
+        risks: Vec::new(),
+        resources: Vec::new(),
+        syncs: Vec::new(),
+        notes: Vec::new(),
     };
-    let state = SqliteStateStore::open(&path)
-        .await
-        .with_context(|| format!("opening {}", path.display()))?;
-    let mut plans = Vec::new();
-    for s in &syncs {
-        let warehouse = SqlWarehouse::from_url(&s.config.id, &s.warehouse_url)?;
-        let plan = engine::plan(&warehouse, &state, &s.config)
-            .await
-            .with_context(|| format!("planning {}", s.config.id))?;
-        plans.push((s.config.id.clone(), s.config.target.to_string(), plan));
-    }
-    let pending = plans.iter().any(|(_, _, p)| !p.is_empty());
-    match args.format {
-        Format::Json => {
-            let out: Vec<_> = plans
-                .iter()
-                .map(|(id, target, p)| json!({ "sync": id, "target": target, "plan": p }))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&out)?);
-        }
-        Format::Text => {
-            for (id, target, p) in &plans {
-                print_text(id, target, p, args.samples);
+    let to_plan: Vec<&specs::FoundSync> = match &args.base {
+        None => {
+            if found.is_empty() {
+                bail!("{}", specs::none_found(&args.specs.only));
             }
+            found.iter().collect()
         }
-        Format::Markdown => print_markdown(&plans, args.samples),
+        Some(base) => {
+            let before = git::documents_at(base, &args.specs.paths)?;
+            let selected = |id: &ResourceId| {
+                id.kind != Kind::ShopifySync
+                    || args.specs.only.is_empty()
+                    || args.specs.only.contains(&id.name)
+            };
+            let mut base_specs = specs::specs_of(&before);
+            let mut head_specs = specs::specs_of(&docs);
+            base_specs.retain(|id, _| selected(id));
+            head_specs.retain(|id, _| selected(id));
+            let r = review::review(&base_specs, &head_specs);
+            // A sync is planned when it, or the destination it writes to, was added or changed.
+            let touched: BTreeSet<&ResourceId> = r
+                .changes
+                .iter()
+                .filter(|c| c.status != Status::Removed)
+                .map(|c| &c.resource)
+                .collect();
+            let planned = found
+                .iter()
+                .filter(|f| {
+                    let dest = ResourceId {
+                        kind: Kind::ShopifyDestination,
+                        namespace: f.resource.namespace.clone(),
+                        name: head_specs
+                            .get(&f.resource)
+                            .and_then(|s| s.pointer("/destinationRef/name"))
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                    };
+                    touched.contains(&f.resource) || touched.contains(&dest)
+                })
+                .collect();
+            report.risks = r.risks;
+            report.resources = r.changes;
+            planned
+        }
+    };
+    plan_data(&args, &to_plan, &mut report).await;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => print_text(&report, args.samples),
+        Format::Markdown => print_markdown(&report, args.samples),
     }
-    Ok(if args.check && pending {
+    Ok(if args.check && report.pending() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
 }
 
-fn counts(p: &Plan) -> (usize, usize, usize, usize, u64) {
-    (
-        p.of_kind(ChangeKind::Added).count(),
-        p.of_kind(ChangeKind::Changed).count(),
-        p.of_kind(ChangeKind::Retried).count(),
-        p.summary.removed.len(),
-        p.summary.stats.rejected,
-    )
+/// Opens the state for reading; a missing SQLite file reads as empty without being created (plan leaves no
+/// trace). Returns the store, a note for the reader when there is no state, and the scratch folder to keep.
+async fn open_state(
+    args: &PlanArgs,
+) -> anyhow::Result<(
+    Box<dyn StateStore>,
+    Option<String>,
+    Option<tempfile::TempDir>,
+)> {
+    if let Some(url) = &args.state_url {
+        crate::core::redact::global().add_url(url);
+        let store = PostgresStateStore::connect(url)
+            .await
+            .context("connecting to the PostgreSQL state store (--state-url)")?;
+        return Ok((Box::new(store), None, None));
+    }
+    if args.specs.state.exists() {
+        let store = SqliteStateStore::open(&args.specs.state)
+            .await
+            .with_context(|| format!("opening {}", args.specs.state.display()))?;
+        return Ok((Box::new(store), None, None));
+    }
+    let scratch = tempfile::tempdir()?;
+    let store = SqliteStateStore::open(&scratch.path().join("empty.db")).await?;
+    let note = format!(
+        "no state at {}: every row reads as new and is matched by its key; nothing is deleted",
+        args.specs.state.display()
+    );
+    Ok((Box::new(store), Some(note), Some(scratch)))
 }
 
-fn print_text(id: &str, target: &str, p: &Plan, samples: usize) {
-    let (added, changed, retried, removed, rejected) = counts(p);
+async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Report) {
+    let skip_all = |report: &mut Report, reason: String| {
+        for s in syncs {
+            report.syncs.push(SyncReport {
+                sync: s.config.id.clone(),
+                target: s.config.target.to_string(),
+                deletes: deletes(&s.config),
+                data: Data::Skipped {
+                    reason: reason.clone(),
+                },
+            });
+        }
+    };
+    if syncs.is_empty() {
+        return;
+    }
+    if args.no_data {
+        skip_all(
+            report,
+            "--no-data: the warehouse and the state were not read".into(),
+        );
+        return;
+    }
+    let (state, note, _scratch) = match open_state(args).await {
+        Ok(s) => s,
+        Err(e) => {
+            skip_all(report, format!("the state could not be read: {e:#}"));
+            return;
+        }
+    };
+    report.notes.extend(note);
+    for s in syncs {
+        let data = match plan_one(state.as_ref(), s, args.samples).await {
+            Ok((plan, updates)) => {
+                report.risks.extend(review::data_risks(
+                    &s.resource,
+                    plan.summary
+                        .refused_deletes
+                        .as_ref()
+                        .map(|r| r.reason.as_str()),
+                ));
+                Data::Planned {
+                    plan: Box::new(plan),
+                    updates,
+                }
+            }
+            Err(reason) => Data::Skipped { reason },
+        };
+        report.syncs.push(SyncReport {
+            sync: s.config.id.clone(),
+            target: s.config.target.to_string(),
+            deletes: deletes(&s.config),
+            data,
+        });
+    }
+    report
+        .risks
+        .sort_by(|a, b| (a.kind, &a.resource).cmp(&(b.kind, &b.resource)));
+}
+
+fn deletes(config: &SyncConfig) -> bool {
+    config.delete_behavior == DeleteBehavior::Delete && config.target.supports_delete()
+}
+
+/// The plan of one sync and its sample updates, or why it could not be made.
+async fn plan_one(
+    state: &dyn StateStore,
+    s: &specs::FoundSync,
+    samples: usize,
+) -> Result<(Plan, Vec<Update>), String> {
+    let url = s
+        .warehouse_url
+        .as_ref()
+        .map_err(|e| format!("the warehouse URL is unknown: {e}"))?;
+    let warehouse = SqlWarehouse::from_url(&s.config.id, url)
+        .map_err(|e| format!("the warehouse cannot be used: {e}"))?;
+    let plan = engine::plan(&warehouse, state, &s.config)
+        .await
+        .map_err(|e| format!("planning failed: {e}"))?;
+    let changed: Vec<_> = plan.of_kind(ChangeKind::Changed).take(samples).collect();
+    let keys: Vec<String> = changed.iter().map(|c| c.key.clone()).collect();
+    let before: std::collections::HashMap<String, _> = state
+        .values(&s.config.id, &keys)
+        .await
+        .map_err(|e| format!("reading the last values: {e}"))?
+        .into_iter()
+        .collect();
+    let updates = changed
+        .into_iter()
+        .map(|c| {
+            let previous = before.get(&c.key);
+            Update {
+                key: c.key.clone(),
+                shopify_id: c.shopify_id.clone(),
+                before_known: previous.is_some(),
+                fields: match previous {
+                    Some(b) => value_changes(b, &c.fields),
+                    None => value_changes(&serde_json::Map::new(), &c.fields),
+                },
+            }
+        })
+        .collect();
+    Ok((plan, updates))
+}
+
+struct Counts {
+    rows: u64,
+    added: usize,
+    changed: usize,
+    retried: usize,
+    removed: usize,
+    rejected: u64,
+}
+
+fn counts(p: &Plan) -> Counts {
+    Counts {
+        rows: p.summary.stats.rows,
+        added: p.of_kind(ChangeKind::Added).count(),
+        changed: p.of_kind(ChangeKind::Changed).count(),
+        retried: p.of_kind(ChangeKind::Retried).count(),
+        removed: p.summary.removed.len(),
+        rejected: p.summary.stats.rejected,
+    }
+}
+
+/// A value for one line: compact JSON, cut at 60 characters.
+fn short(v: Option<&Value>) -> String {
+    let Some(v) = v else {
+        return "(not sent)".into();
+    };
+    let s = v.to_string();
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(59).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn removed_word(s: &SyncReport) -> &'static str {
+    if s.deletes {
+        "to delete"
+    } else {
+        "left the model (kept in Shopify)"
+    }
+}
+
+fn status_sign(status: Status) -> &'static str {
+    match status {
+        Status::Added => "+",
+        Status::Removed => "-",
+        Status::Changed => "~",
+    }
+}
+
+fn print_text(report: &Report, samples: usize) {
+    if let Some(base) = &report.base {
+        println!("shopsync plan: {base} -> working tree");
+        if report.resources.is_empty() {
+            println!("no spec changes");
+        }
+        if !report.risks.is_empty() {
+            println!("\nRISKS ({}):", report.risks.len());
+            for r in &report.risks {
+                println!("  ! {}: {}", r.resource, r.message);
+            }
+        }
+        if !report.resources.is_empty() {
+            println!("\nSpec changes:");
+            for c in &report.resources {
+                println!("  {} {}", status_sign(c.status), c.resource);
+                for f in &c.fields {
+                    println!(
+                        "      {}: {} -> {}",
+                        f.path,
+                        short(f.before.as_ref()),
+                        short(f.after.as_ref())
+                    );
+                }
+            }
+        }
+        if !report.syncs.is_empty() {
+            println!("\nData:");
+        }
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    for s in &report.syncs {
+        print_sync_text(s, samples);
+    }
+}
+
+fn print_sync_text(s: &SyncReport, samples: usize) {
+    let (p, updates) = match &s.data {
+        Data::Skipped { reason } => {
+            println!(
+                "{} ({}): data-level plan skipped: {reason}",
+                s.sync, s.target
+            );
+            return;
+        }
+        Data::Planned { plan, updates } => (plan, updates),
+    };
+    let c = counts(p);
     println!(
-        "{id} ({target}): {} rows; {added} to add, {changed} to change, {retried} to retry, {removed} left the model, {rejected} rejected",
-        p.summary.stats.rows
+        "{} ({}): {} rows; {} to add, {} to change, {} to retry, {} {}, {} rejected",
+        s.sync,
+        s.target,
+        c.rows,
+        c.added,
+        c.changed,
+        c.retried,
+        c.removed,
+        removed_word(s),
+        c.rejected
     );
     if p.summary.rebaseline {
         println!(
@@ -105,19 +444,43 @@ fn print_text(id: &str, target: &str, p: &Plan, samples: usize) {
     if let Some(r) = &p.summary.refused_deletes {
         println!("  deletes refused: {}", r.reason);
     }
-    for kind in [ChangeKind::Added, ChangeKind::Changed, ChangeKind::Retried] {
-        for c in p.of_kind(kind).take(samples) {
+    for c in p.of_kind(ChangeKind::Added).take(samples) {
+        println!(
+            "  add      {}  {}",
+            c.key,
+            short(Some(&Value::Object(c.fields.clone())))
+        );
+    }
+    for u in updates {
+        println!(
+            "  change   {}{}",
+            u.key,
+            if u.before_known {
+                ""
+            } else {
+                "  (earlier values not kept)"
+            }
+        );
+        for f in &u.fields {
             println!(
-                "  {:<8} {}  {}",
-                format!("{kind:?}").to_lowercase(),
-                c.key,
-                serde_json::Value::Object(c.fields.clone())
+                "             {}: {} -> {}",
+                f.field,
+                short(f.before.as_ref()),
+                short(f.after.as_ref())
             );
         }
     }
+    for c in p.of_kind(ChangeKind::Retried).take(samples) {
+        println!(
+            "  retry    {}  {}",
+            c.key,
+            short(Some(&Value::Object(c.fields.clone())))
+        );
+    }
     for r in p.summary.removed.iter().take(samples) {
         println!(
-            "  removed  {}  {}",
+            "  {:<8} {}  {}",
+            if s.deletes { "delete" } else { "removed" },
             r.key,
             r.shopify_id.as_deref().unwrap_or("(never created)")
         );
@@ -134,36 +497,165 @@ fn print_text(id: &str, target: &str, p: &Plan, samples: usize) {
     }
 }
 
-fn print_markdown(plans: &[(String, String, Plan)], samples: usize) {
-    println!("### shopsync plan\n");
-    println!("| sync | target | rows | add | change | retry | removed | rejected |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for (id, target, p) in plans {
-        let (a, c, r, d, j) = counts(p);
-        println!(
-            "| `{id}` | {target} | {} | {a} | {c} | {r} | {d} | {j} |",
-            p.summary.stats.rows
-        );
+/// Escapes text for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn print_markdown(report: &Report, samples: usize) {
+    match &report.base {
+        Some(base) => println!("### shopsync plan: `{}` → working tree\n", cell(base)),
+        None => println!("### shopsync plan\n"),
     }
-    for (id, _, p) in plans {
-        if p.is_empty() {
-            continue;
+    if !report.risks.is_empty() {
+        println!("> [!WARNING]\n> **{} risky change(s)**", report.risks.len());
+        for r in &report.risks {
+            println!("> - **{}**: {}", r.resource, cell(&r.message));
         }
-        println!("\n<details><summary><code>{id}</code></summary>\n");
-        if let Some(r) = &p.summary.refused_deletes {
-            println!("**Deletes refused:** {}\n", r.reason);
-        }
-        for c in p.changes.iter().take(samples) {
+        println!();
+    }
+    if report.base.is_some() && report.resources.is_empty() {
+        println!("No spec changes.\n");
+    }
+    for note in &report.notes {
+        println!("_Note: {}_\n", cell(note));
+    }
+    if !report.resources.is_empty() {
+        println!("| resource | change | fields |");
+        println!("|---|---|---:|");
+        for c in &report.resources {
             println!(
-                "- {:?} `{}`: `{}`",
-                c.kind,
-                c.key,
-                serde_json::Value::Object(c.fields.clone())
+                "| {} `{}/{}` | {} | {} |",
+                c.resource.kind.as_str(),
+                c.resource.namespace,
+                c.resource.name,
+                match c.status {
+                    Status::Added => "added",
+                    Status::Removed => "removed",
+                    Status::Changed => "changed",
+                },
+                c.fields.len()
             );
         }
-        for r in p.summary.removed.iter().take(samples) {
-            println!("- removed `{}`", r.key);
-        }
-        println!("\n</details>");
+        println!();
     }
+    if !report.syncs.is_empty() {
+        println!("| sync | target | rows | add | change | retry | delete / leave | rejected |");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|");
+        for s in &report.syncs {
+            match &s.data {
+                Data::Planned { plan, .. } => {
+                    let c = counts(plan);
+                    println!(
+                        "| `{}` | {} | {} | {} | {} | {} | {} {} | {} |",
+                        s.sync,
+                        s.target,
+                        c.rows,
+                        c.added,
+                        c.changed,
+                        c.retried,
+                        c.removed,
+                        if s.deletes { "deleted" } else { "left" },
+                        c.rejected
+                    );
+                }
+                Data::Skipped { .. } => {
+                    println!("| `{}` | {} | skipped | | | | | |", s.sync, s.target)
+                }
+            }
+        }
+        println!();
+    }
+    for c in report.resources.iter().filter(|c| !c.fields.is_empty()) {
+        println!(
+            "<details><summary>{} <code>{}/{}</code>: {} field(s) changed</summary>\n",
+            c.resource.kind.as_str(),
+            c.resource.namespace,
+            c.resource.name,
+            c.fields.len()
+        );
+        println!("| field | before | after |");
+        println!("|---|---|---|");
+        for f in &c.fields {
+            println!(
+                "| `{}` | `{}` | `{}` |",
+                cell(&f.path),
+                cell(&short(f.before.as_ref())),
+                cell(&short(f.after.as_ref()))
+            );
+        }
+        println!("\n</details>\n");
+    }
+    for s in &report.syncs {
+        print_sync_markdown(s, samples);
+    }
+}
+
+fn print_sync_markdown(s: &SyncReport, samples: usize) {
+    let (p, updates) = match &s.data {
+        Data::Skipped { reason } => {
+            println!(
+                "**`{}`: data-level plan skipped.** {}\n",
+                s.sync,
+                cell(reason)
+            );
+            return;
+        }
+        Data::Planned { plan, updates } => (plan, updates),
+    };
+    if p.is_empty() {
+        return;
+    }
+    println!(
+        "<details><summary>Data: <code>{}</code></summary>\n",
+        s.sync
+    );
+    if p.summary.rebaseline {
+        println!(
+            "No state yet: every row is matched by its key and upserted; nothing is deleted.\n"
+        );
+    }
+    if let Some(r) = &p.summary.refused_deletes {
+        println!("**Deletes refused:** {}\n", cell(&r.reason));
+    }
+    for c in p.of_kind(ChangeKind::Added).take(samples) {
+        println!(
+            "- add `{}`: `{}`",
+            c.key,
+            cell(&short(Some(&Value::Object(c.fields.clone()))))
+        );
+    }
+    for u in updates {
+        let fields: Vec<String> = u
+            .fields
+            .iter()
+            .map(|f| {
+                format!(
+                    "`{}`: `{}` → `{}`",
+                    f.field,
+                    cell(&short(f.before.as_ref())),
+                    cell(&short(f.after.as_ref()))
+                )
+            })
+            .collect();
+        println!("- change `{}`: {}", u.key, fields.join(", "));
+    }
+    for c in p.of_kind(ChangeKind::Retried).take(samples) {
+        println!("- retry `{}`", c.key);
+    }
+    for r in p.summary.removed.iter().take(samples) {
+        println!(
+            "- {} `{}`",
+            if s.deletes { "delete" } else { "leave" },
+            r.key
+        );
+    }
+    for r in p.summary.rejections.iter().take(samples) {
+        println!(
+            "- rejected `{}`: {}",
+            r.key.as_deref().unwrap_or("(no key)"),
+            cell(&r.message)
+        );
+    }
+    println!("\n</details>\n");
 }

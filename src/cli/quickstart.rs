@@ -94,6 +94,7 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
     let recorder = DebuggerLogArgs::default().recorder(std::sync::Arc::new(state.clone()));
     let budget = std::sync::Arc::new(CostBudget::new());
     let mut reports = Vec::new();
+    let progress = super::progress::for_stderr();
     for s in &mut syncs {
         // The examples point at a fixed local endpoint and file; the quickstart owns both.
         s.store.base_url = emulator.base_url();
@@ -105,7 +106,15 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
         }
         let client = ShopifyClient::new(transport, 8);
         let log = recorder.as_ref().map(|r| r as &dyn CallLog);
-        let report = run_one(s, &state, &client, "shopsync-quickstart", log).await;
+        let report = run_one(
+            s,
+            &state,
+            &client,
+            "shopsync-quickstart",
+            log,
+            Some(progress.as_ref()),
+        )
+        .await;
         print_line(&report);
         reports.push(report);
     }

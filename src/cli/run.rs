@@ -11,6 +11,7 @@ use super::debugger::DebuggerLogArgs;
 use super::specs::{self, ResolvedSync};
 use crate::core::calls::CallLog;
 use crate::core::engine::{Engine, RunReport};
+use crate::core::progress::Progress;
 use crate::core::redact;
 use crate::core::state::RunStatus;
 use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, Transport};
@@ -64,6 +65,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         clients.push(ShopifyClient::new(transport, args.concurrency));
     }
     let holder = format!("shopsync-run-{}", std::process::id());
+    let progress = super::progress::for_stderr();
     let mut reports: Vec<RunReport> = Vec::new();
     let mut failed = false;
     let mut next_due: Vec<Option<chrono::DateTime<Utc>>> = vec![Some(Utc::now()); syncs.len()];
@@ -73,7 +75,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
             let log = recorder.as_ref().map(|r| r as &dyn CallLog);
-            let report = run_one(s, &state, &clients[i], &holder, log).await;
+            let report = run_one(
+                s,
+                &state,
+                &clients[i],
+                &holder,
+                log,
+                Some(progress.as_ref()),
+            )
+            .await;
             print_line(&report);
             failed |= report.status == RunStatus::Failed;
             next_due[i] = if args.watch {
@@ -113,6 +123,7 @@ pub(super) async fn run_one(
     client: &ShopifyClient,
     holder: &str,
     call_log: Option<&dyn CallLog>,
+    progress: Option<&dyn Progress>,
 ) -> RunReport {
     let started = Utc::now();
     let failed =
@@ -124,6 +135,9 @@ pub(super) async fn run_one(
     let mut engine = Engine::new(&warehouse, state, client, holder);
     if let Some(log) = call_log {
         engine = engine.with_call_log(log);
+    }
+    if let Some(p) = progress {
+        engine = engine.with_progress(p);
     }
     match engine.run(&s.config).await {
         Ok(report) => report,

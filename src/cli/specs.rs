@@ -11,6 +11,7 @@ use crate::api::manifest;
 use crate::api::validate::{Severity, validate};
 use crate::api::{SecretKeyRef, ShopifyDestination, ShopifySync, destination_config, sync_config};
 use crate::core::config::{ApiVersion, SyncConfig};
+use crate::core::review::{Kind, ResourceId, Specs};
 use crate::shopify::Store;
 
 /// Where the specs and the state are: the arguments `run` and `plan` share.
@@ -44,8 +45,38 @@ pub struct ResolvedSync {
     pub store_key: String,
 }
 
-/// Every sync in `paths`, resolved; fails on the first invalid spec with validate's messages.
+/// Every sync in `paths`, resolved; fails on the first invalid spec with validate's messages, or on a Secret
+/// value that is neither among the files nor in the environment.
 pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSync>> {
+    let docs = read_valid(paths)?;
+    let found = find(&docs, only)?;
+    if found.is_empty() {
+        bail!("{}", none_found(only));
+    }
+    found
+        .into_iter()
+        .map(|f| {
+            Ok(ResolvedSync {
+                config: f.config,
+                warehouse_url: f.warehouse_url.map_err(|e| anyhow!(e))?,
+                store: f.store.map_err(|e| anyhow!(e))?,
+                store_key: f.store_key,
+            })
+        })
+        .collect()
+}
+
+/// The message for specs without any (selected) sync.
+pub fn none_found(only: &[String]) -> String {
+    if only.is_empty() {
+        "no ShopifySync found".into()
+    } else {
+        format!("no ShopifySync found named {}", only.join(", "))
+    }
+}
+
+/// Reads the documents under `paths` and fails with validate's messages when any is invalid.
+pub fn read_valid(paths: &[PathBuf]) -> anyhow::Result<Vec<manifest::Document>> {
     let docs = manifest::load(paths)?;
     let report = validate(&docs);
     if report.has_errors() {
@@ -60,21 +91,67 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
             errors.join("\n")
         );
     }
+    Ok(docs)
+}
+
+/// A sync found among the documents, with its credentials resolved where they could be: `plan` works without
+/// a store token, and reports a missing warehouse URL instead of failing.
+pub struct FoundSync {
+    /// The resource.
+    pub resource: ResourceId,
+    /// The engine's config.
+    pub config: SyncConfig,
+    /// The warehouse URL, or why it is unknown.
+    pub warehouse_url: Result<String, String>,
+    /// The store with its token, or why the token is unknown.
+    pub store: Result<Store, String>,
+    /// The store's key, shared by syncs writing to the same store.
+    pub store_key: String,
+}
+
+/// The identity and spec of every destination and sync among `docs` (documents that do not parse are left
+/// out: validation reports them).
+pub fn specs_of(docs: &[manifest::Document]) -> Specs {
+    docs.iter()
+        .filter_map(|d| {
+            let value = d.content.as_ref().ok()?;
+            let kind = Kind::parse(value.get("kind")?.as_str()?)?;
+            let (namespace, name) = name_of(value);
+            let spec = value.get("spec").cloned().unwrap_or(Value::Null);
+            Some((
+                ResourceId {
+                    kind,
+                    namespace,
+                    name,
+                },
+                spec,
+            ))
+        })
+        .collect()
+}
+
+fn name_of(value: &Value) -> (String, String) {
+    let ns = value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    (ns, name)
+}
+
+/// Every sync among `docs` (already validated), its destination and what its Secrets give.
+pub fn find(docs: &[manifest::Document], only: &[String]) -> anyhow::Result<Vec<FoundSync>> {
     let mut secrets: BTreeMap<(String, String), BTreeMap<String, String>> = BTreeMap::new();
     let mut destinations = BTreeMap::new();
     let mut syncs = Vec::new();
-    for doc in &docs {
+    for doc in docs {
         let Ok(value) = &doc.content else { continue };
-        let ns = value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default")
-            .to_string();
-        let name = value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let (ns, name) = name_of(value);
         match value.get("kind").and_then(Value::as_str) {
             Some("Secret") => {
                 secrets.insert(
@@ -83,11 +160,13 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
                 );
             }
             Some("ShopifyDestination") => {
-                let d: ShopifyDestination = serde_json::from_value(value.clone())?;
+                let d: ShopifyDestination = serde_json::from_value(value.clone())
+                    .with_context(|| format!("{}", doc.origin))?;
                 destinations.insert((ns, name), d);
             }
             Some("ShopifySync") => {
-                let s: ShopifySync = serde_json::from_value(value.clone())?;
+                let s: ShopifySync = serde_json::from_value(value.clone())
+                    .with_context(|| format!("{}", doc.origin))?;
                 syncs.push((ns, name, s));
             }
             _ => {}
@@ -103,7 +182,7 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
     for value in secrets.values().flat_map(|s| s.values()) {
         remember(value);
     }
-    let lookup = |ns: &str, r: &SecretKeyRef, what: &str| -> anyhow::Result<String> {
+    let lookup = |ns: &str, r: &SecretKeyRef, what: &str| -> Result<String, String> {
         if let Some(v) = secrets
             .get(&(ns.to_string(), r.name.clone()))
             .and_then(|s| s.get(&r.key))
@@ -112,11 +191,9 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
         }
         let var = env_name(&r.name, &r.key);
         std::env::var(&var).inspect(|v| remember(v)).map_err(|_| {
-            anyhow!(
+            format!(
                 "{what}: Secret {}/{} key {:?} is not among the files and ${var} is not set",
-                ns,
-                r.name,
-                r.key
+                ns, r.name, r.key
             )
         })
     };
@@ -145,45 +222,43 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
                 )
             })?;
         let version: ApiVersion = destination_config(&dest.spec).map_err(|e| anyhow!("{e}"))?;
-        let token = lookup(
-            &ns,
-            &dest.spec.credentials.access_token_secret_ref,
-            &format!("ShopifyDestination {ns}/{dest_name}"),
-        )?;
         let base_url = dest
             .spec
             .endpoint
             .clone()
             .unwrap_or_else(|| Store::default_base_url(&dest.spec.store));
+        let store = lookup(
+            &ns,
+            &dest.spec.credentials.access_token_secret_ref,
+            &format!("ShopifyDestination {ns}/{dest_name}"),
+        )
+        .map(|token| Store {
+            base_url: base_url.clone(),
+            version,
+            token,
+        });
         let warehouse_url = match (&s.spec.source.url, &s.spec.source.url_secret_ref) {
             (Some(url), _) => {
                 redactor.add_url(url);
-                url.clone()
+                Ok(url.clone())
             }
-            (None, Some(r)) => lookup(&ns, r, &format!("ShopifySync {id} source"))?,
-            (None, None) => bail!("ShopifySync {id}: source has neither url nor urlSecretRef"),
+            (None, Some(r)) => lookup(&ns, r, &format!("ShopifySync {id} source")),
+            (None, None) => Err(format!(
+                "ShopifySync {id}: source has neither url nor urlSecretRef"
+            )),
         };
         let store_key = format!("{base_url}|{}", dest.spec.store);
-        out.push(ResolvedSync {
+        out.push(FoundSync {
+            resource: ResourceId {
+                kind: Kind::ShopifySync,
+                namespace: ns,
+                name,
+            },
             config,
             warehouse_url,
-            store: Store {
-                base_url,
-                version,
-                token,
-            },
+            store,
             store_key,
         });
-    }
-    if out.is_empty() {
-        bail!(
-            "no ShopifySync found{}",
-            if only.is_empty() {
-                String::new()
-            } else {
-                format!(" named {}", only.join(", "))
-            }
-        );
     }
     Ok(out)
 }

@@ -110,6 +110,14 @@ impl Change {
         })
     }
 
+    /// The values to remember once Shopify accepted this change: the "before" of the next update's plan.
+    pub fn accepted_values(&self) -> SnapshotChange {
+        SnapshotChange::Values {
+            key: self.key.clone(),
+            fields: self.fields.clone(),
+        }
+    }
+
     /// The snapshot entry to commit when Shopify rejected this change (it is retried next run).
     pub fn rejected(&self, error: impl Into<String>) -> SnapshotChange {
         SnapshotChange::Upsert(SnapshotEntry {

@@ -16,6 +16,7 @@ use super::calls::CallLog;
 use super::config::{DeleteBehavior, OnDuplicateKey, SyncConfig, Target};
 use super::diff::{self, Change, DiffSettings, Plan, SnapshotIndex, TargetKind};
 use super::mapping::{self, MappingError};
+use super::progress::Progress;
 use super::redact;
 use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
 use super::state::{
@@ -151,6 +152,7 @@ pub struct Engine<'a> {
     holder: String,
     stop: Option<&'a AtomicBool>,
     call_log: Option<&'a dyn CallLog>,
+    progress: Option<&'a dyn Progress>,
 }
 
 impl<'a> Engine<'a> {
@@ -168,6 +170,7 @@ impl<'a> Engine<'a> {
             holder: holder.into(),
             stop: None,
             call_log: None,
+            progress: None,
         }
     }
 
@@ -182,6 +185,12 @@ impl<'a> Engine<'a> {
     /// to the run's record; the run waits for its calls to be stored before it finishes.
     pub fn with_call_log(mut self, log: &'a dyn CallLog) -> Engine<'a> {
         self.call_log = Some(log);
+        self
+    }
+
+    /// Reports each run's planned work and every applied batch to `progress` (a terminal bar, a log line).
+    pub fn with_progress(mut self, progress: &'a dyn Progress) -> Engine<'a> {
+        self.progress = Some(progress);
         self
     }
 
@@ -223,6 +232,9 @@ impl<'a> Engine<'a> {
             error: None,
         };
         let result = self.plan_and_apply(sync, lease, &mut report).await;
+        if let Some(p) = self.progress {
+            p.finished(&sync.id);
+        }
         let lease = match result {
             Ok(lease) => Some(lease),
             Err((e, lease)) => {
@@ -287,6 +299,16 @@ impl<'a> Engine<'a> {
                 r.message.clone(),
             );
         }
+        if let Some(p) = self.progress {
+            let deletes = if sync.delete_behavior == DeleteBehavior::Delete
+                && sync.target.supports_delete()
+            {
+                s.removed.len()
+            } else {
+                0
+            };
+            p.planned(&sync.id, (plan.changes.len() + deletes) as u64);
+        }
         let insert_only = sync.target.is_insert_only();
         let mut changes = std::mem::take(&mut plan.changes);
         let eligible =
@@ -334,6 +356,9 @@ impl<'a> Engine<'a> {
             }
             if let Err(e) = self.record(sync, chunk, outcomes, report).await {
                 return Err((e, Some(lease)));
+            }
+            if let Some(p) = self.progress {
+                p.advanced(&sync.id, chunk.len() as u64);
             }
             if let Some(f) = failure {
                 return Err((f.into(), Some(lease)));
@@ -384,6 +409,10 @@ impl<'a> Engine<'a> {
         if let Err(e) = self.record(sync, &changes, outcomes, report).await {
             return Err((e, Some(lease)));
         }
+        // One step for the whole operation: Shopify reports no per-row progress worth polling for.
+        if let Some(p) = self.progress {
+            p.advanced(&sync.id, changes.len() as u64);
+        }
         if let Some(f) = failure {
             return Err((f.into(), Some(lease)));
         }
@@ -418,12 +447,14 @@ impl<'a> Engine<'a> {
                     report.stats.succeeded += 1;
                     report.created += u64::from(created);
                     snapshot.push(change.succeeded(shopify_id.clone()));
+                    snapshot.push(change.accepted_values());
                     entries.push(ledger(change, LedgerStatus::Sent, shopify_id, None));
                 }
                 WriteOutcome::Skipped { shopify_id, .. } => {
                     report.skipped += 1;
                     report.stats.succeeded += 1;
                     snapshot.push(change.succeeded(shopify_id.clone()));
+                    snapshot.push(change.accepted_values());
                     entries.push(ledger(change, LedgerStatus::Sent, shopify_id, None));
                 }
                 WriteOutcome::Rejected {
@@ -524,6 +555,9 @@ impl<'a> Engine<'a> {
                 }
             }
             self.state.commit_snapshot(&sync.id, &changes).await?;
+            if let Some(p) = self.progress {
+                p.advanced(&sync.id, chunk.len() as u64);
+            }
             if let Some(f) = failure {
                 return Err(f.into());
             }
@@ -560,9 +594,17 @@ pub async fn plan(
             TargetKind::Objects
         },
         fingerprint: fingerprint.clone(),
-        delete_guard: super::config::DeleteGuard {
-            max_count: sync.delete_guard.max_count,
-            max_percent: sync.delete_guard.max_percent,
+        // The guard protects the store from deletes: a sync that never deletes only forgets keys that left
+        // the model, which no guard should hold back (the snapshot would keep them forever).
+        delete_guard: if sync.delete_behavior == DeleteBehavior::Delete
+            && sync.target.supports_delete()
+        {
+            super::config::DeleteGuard {
+                max_count: sync.delete_guard.max_count,
+                max_percent: sync.delete_guard.max_percent,
+            }
+        } else {
+            super::config::DeleteGuard::default()
         },
         fail_on_duplicate_keys: sync.on_duplicate_key == OnDuplicateKey::FailRun,
         // Events and actions have no baseline to lose: their ledger is the record of what was sent.

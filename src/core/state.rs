@@ -132,13 +132,50 @@ pub struct SnapshotEntry {
     pub error: Option<String>,
 }
 
+/// A record's mapped fields as sent to Shopify.
+pub type FieldValues = serde_json::Map<String, serde_json::Value>;
+
 /// A change to a sync's snapshot, written after a run for the keys it attempted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SnapshotChange {
     /// Insert or replace the entry for its key.
     Upsert(SnapshotEntry),
-    /// Forget a key (its Shopify record was deleted, or it left the model with `doNothing`).
+    /// Remember the mapped values Shopify accepted for a key: `plan` shows them as the "before" of an update.
+    /// Kept apart from the entry so that diffing never loads them.
+    Values {
+        /// The primary key.
+        key: String,
+        /// The mapped fields as sent.
+        fields: FieldValues,
+    },
+    /// Forget a key (its Shopify record was deleted, or it left the model with `doNothing`), values included.
     Remove(String),
+}
+
+impl SnapshotChange {
+    /// The entry, when this change upserts one.
+    pub fn as_upsert(&self) -> Option<&SnapshotEntry> {
+        match self {
+            SnapshotChange::Upsert(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The key and values, when this change remembers values.
+    pub fn as_values(&self) -> Option<(&str, &FieldValues)> {
+        match self {
+            SnapshotChange::Values { key, fields } => Some((key, fields)),
+            _ => None,
+        }
+    }
+
+    /// The key, when this change forgets one.
+    pub fn as_remove(&self) -> Option<&str> {
+        match self {
+            SnapshotChange::Remove(k) => Some(k),
+            _ => None,
+        }
+    }
 }
 
 /// Where an event or action key stands.
@@ -359,7 +396,13 @@ pub trait StateStore: Send + Sync {
         sync: &'a str,
         changes: &'a [SnapshotChange],
     ) -> BoxFuture<'a, StateResult<()>>;
-    /// Forgets the sync's snapshot and baseline (the next plan re-baselines).
+    /// The values last accepted for `keys` (see [`SnapshotChange::Values`]); keys with none are left out.
+    fn values<'a>(
+        &'a self,
+        sync: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, StateResult<Vec<(String, FieldValues)>>>;
+    /// Forgets the sync's snapshot, values and baseline (the next plan re-baselines).
     fn reset_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<()>>;
     /// Streams the sync's event/action ledger.
     fn ledger<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<LedgerEntry>>;

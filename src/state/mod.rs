@@ -40,6 +40,25 @@ fn corrupt(sync: &str, key: &str, message: impl Into<String>) -> StateError {
     }
 }
 
+use crate::core::state::FieldValues as FieldMap;
+
+/// Parses stored values: a JSON object, or the entry is corrupt.
+fn parse_values(sync: &str, key: &str, text: &str) -> Result<FieldMap, StateError> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(corrupt(
+            sync,
+            key,
+            "the stored values are not a JSON object",
+        )),
+        Err(e) => Err(corrupt(
+            sync,
+            key,
+            format!("the stored values are not JSON: {e}"),
+        )),
+    }
+}
+
 fn hash_from(sync: &str, key: &str, bytes: &[u8]) -> Result<RowHash, StateError> {
     <[u8; 16]>::try_from(bytes)
         .map(RowHash)

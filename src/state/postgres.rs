@@ -11,7 +11,7 @@ use sqlx::{PgPool, Row};
 
 mod calls;
 
-use super::{LedgerRow, RunRow, SnapshotRow, db_error, stats_json};
+use super::{FieldMap, LedgerRow, RunRow, SnapshotRow, db_error, parse_values, stats_json};
 use crate::core::state::{
     Lease, LedgerEntry, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult,
     StateStore, lease_expiry,
@@ -110,10 +110,7 @@ impl StateStore for PostgresStateStore {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
             let upserts: Vec<&SnapshotEntry> = changes
                 .iter()
-                .filter_map(|c| match c {
-                    SnapshotChange::Upsert(e) => Some(e),
-                    SnapshotChange::Remove(_) => None,
-                })
+                .filter_map(SnapshotChange::as_upsert)
                 .collect();
             for chunk in upserts.chunks(CHUNK) {
                 let keys: Vec<&str> = chunk.iter().map(|e| e.key.as_str()).collect();
@@ -138,20 +135,42 @@ impl StateStore for PostgresStateStore {
                 .await
                 .map_err(db_error)?;
             }
+            let values: Vec<(&str, String)> = changes
+                .iter()
+                .filter_map(SnapshotChange::as_values)
+                .map(|(k, f)| (k, serde_json::Value::Object(f.clone()).to_string()))
+                .collect();
+            for chunk in values.chunks(CHUNK) {
+                let keys: Vec<&str> = chunk.iter().map(|(k, _)| *k).collect();
+                let fields: Vec<&str> = chunk.iter().map(|(_, f)| f.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO shopsync_values (sync, key, fields) \
+                     SELECT $1, k, f::jsonb FROM UNNEST($2::text[], $3::text[]) AS t (k, f) \
+                     ON CONFLICT (sync, key) DO UPDATE SET fields = EXCLUDED.fields",
+                )
+                .bind(sync)
+                .bind(keys)
+                .bind(fields)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            }
             let removals: Vec<&str> = changes
                 .iter()
-                .filter_map(|c| match c {
-                    SnapshotChange::Remove(k) => Some(k.as_str()),
-                    SnapshotChange::Upsert(_) => None,
-                })
+                .filter_map(SnapshotChange::as_remove)
                 .collect();
             for chunk in removals.chunks(CHUNK) {
-                sqlx::query("DELETE FROM shopsync_snapshot WHERE sync = $1 AND key = ANY($2)")
-                    .bind(sync)
-                    .bind(chunk)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                for sql in [
+                    "DELETE FROM shopsync_snapshot WHERE sync = $1 AND key = ANY($2)",
+                    "DELETE FROM shopsync_values WHERE sync = $1 AND key = ANY($2)",
+                ] {
+                    sqlx::query(sql)
+                        .bind(sync)
+                        .bind(chunk)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
             }
             sqlx::query(
                 "INSERT INTO shopsync_baselines (sync, updated_at) VALUES ($1, now()) \
@@ -170,6 +189,7 @@ impl StateStore for PostgresStateStore {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
             for sql in [
                 "DELETE FROM shopsync_snapshot WHERE sync = $1",
+                "DELETE FROM shopsync_values WHERE sync = $1",
                 "DELETE FROM shopsync_baselines WHERE sync = $1",
             ] {
                 sqlx::query(sql)
@@ -179,6 +199,33 @@ impl StateStore for PostgresStateStore {
                     .map_err(db_error)?;
             }
             tx.commit().await.map_err(db_error)
+        })
+    }
+
+    fn values<'a>(
+        &'a self,
+        sync: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, StateResult<Vec<(String, FieldMap)>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for chunk in keys.chunks(CHUNK) {
+                let rows = sqlx::query(
+                    "SELECT key, fields::text FROM shopsync_values WHERE sync = $1 AND key = ANY($2)",
+                )
+                .bind(sync)
+                .bind(chunk)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                for row in rows {
+                    let key: String = row.try_get(0).map_err(db_error)?;
+                    let text: String = row.try_get(1).map_err(db_error)?;
+                    let fields = parse_values(sync, &key, &text)?;
+                    out.push((key, fields));
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 mod calls;
 
-use super::{LedgerRow, RunRow, corrupt, db_error, stats_json};
+use super::{FieldMap, LedgerRow, RunRow, corrupt, db_error, parse_values, stats_json};
 use crate::core::state::{
     Lease, LedgerEntry, Outcome, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError,
     StateResult, StateStore, lease_expiry,
@@ -148,10 +148,7 @@ impl StateStore for SqliteStateStore {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
             let upserts: Vec<&SnapshotEntry> = changes
                 .iter()
-                .filter_map(|c| match c {
-                    SnapshotChange::Upsert(e) => Some(e),
-                    SnapshotChange::Remove(_) => None,
-                })
+                .filter_map(SnapshotChange::as_upsert)
                 .collect();
             for chunk in upserts.chunks(CHUNK) {
                 let mut q = QueryBuilder::<Sqlite>::new(
@@ -171,23 +168,36 @@ impl StateStore for SqliteStateStore {
                 );
                 q.build().execute(&mut *tx).await.map_err(db_error)?;
             }
-            let removals: Vec<&String> = changes
+            let values: Vec<(&str, String)> = changes
                 .iter()
-                .filter_map(|c| match c {
-                    SnapshotChange::Remove(k) => Some(k),
-                    SnapshotChange::Upsert(_) => None,
-                })
+                .filter_map(SnapshotChange::as_values)
+                .map(|(k, f)| (k, serde_json::Value::Object(f.clone()).to_string()))
+                .collect();
+            for chunk in values.chunks(CHUNK) {
+                let mut q =
+                    QueryBuilder::<Sqlite>::new("INSERT INTO shopsync_values (sync, key, fields) ");
+                q.push_values(chunk, |mut b, (key, fields)| {
+                    b.push_bind(sync).push_bind(*key).push_bind(fields);
+                });
+                q.push(" ON CONFLICT (sync, key) DO UPDATE SET fields = excluded.fields");
+                q.build().execute(&mut *tx).await.map_err(db_error)?;
+            }
+            let removals: Vec<&str> = changes
+                .iter()
+                .filter_map(SnapshotChange::as_remove)
                 .collect();
             for chunk in removals.chunks(CHUNK) {
-                let mut q =
-                    QueryBuilder::<Sqlite>::new("DELETE FROM shopsync_snapshot WHERE sync = ");
-                q.push_bind(sync).push(" AND key IN (");
-                let mut keys = q.separated(", ");
-                for key in chunk {
-                    keys.push_bind(*key);
+                for table in ["shopsync_snapshot", "shopsync_values"] {
+                    let mut q =
+                        QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE sync = "));
+                    q.push_bind(sync).push(" AND key IN (");
+                    let mut keys = q.separated(", ");
+                    for key in chunk {
+                        keys.push_bind(*key);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await.map_err(db_error)?;
                 }
-                q.push(")");
-                q.build().execute(&mut *tx).await.map_err(db_error)?;
             }
             sqlx::query(
                 "INSERT INTO shopsync_baselines (sync, updated_at) VALUES (?, ?) \
@@ -207,6 +217,7 @@ impl StateStore for SqliteStateStore {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
             for sql in [
                 "DELETE FROM shopsync_snapshot WHERE sync = ?",
+                "DELETE FROM shopsync_values WHERE sync = ?",
                 "DELETE FROM shopsync_baselines WHERE sync = ?",
             ] {
                 sqlx::query(sql)
@@ -216,6 +227,34 @@ impl StateStore for SqliteStateStore {
                     .map_err(db_error)?;
             }
             tx.commit().await.map_err(db_error)
+        })
+    }
+
+    fn values<'a>(
+        &'a self,
+        sync: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, StateResult<Vec<(String, FieldMap)>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for chunk in keys.chunks(CHUNK) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "SELECT key, fields FROM shopsync_values WHERE sync = ",
+                );
+                q.push_bind(sync).push(" AND key IN (");
+                let mut binds = q.separated(", ");
+                for key in chunk {
+                    binds.push_bind(key);
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&self.pool).await.map_err(db_error)? {
+                    let key: String = row.try_get(0).map_err(db_error)?;
+                    let text: String = row.try_get(1).map_err(db_error)?;
+                    let fields = parse_values(sync, &key, &text)?;
+                    out.push((key, fields));
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -98,7 +98,12 @@ pub fn yaml_files_recursive(dir: &Path) -> Vec<PathBuf> {
         let path = entry
             .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
             .path();
-        if path.is_dir() {
+        // Hidden folders (.github in the GitOps example) hold CI workflows, not manifests.
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if path.is_dir() && !hidden {
             files.extend(yaml_files_recursive(&path));
         }
     }
