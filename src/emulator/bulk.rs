@@ -342,11 +342,7 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
 /// Upload target and result files.
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
-        // Staged files may be as large as Shopify's storage accepts, far over axum's default body limit.
-        .route(
-            "/__emulator/staged-uploads",
-            post(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_FILE + 1024 * 1024)),
-        )
+        .route("/__emulator/staged-uploads", post(upload))
         .route("/__emulator/bulk-results/{file}", get(results))
 }
 
@@ -384,9 +380,21 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 async fn upload(
     AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers: HeaderMap = parts.headers;
+    // Read with the storage's own limit: axum's default (2 MB) is far below the 100 MB Shopify accepts.
+    let body: Bytes = match axum::body::to_bytes(body, MAX_FILE + 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                "<Error><Code>EntityTooLarge</Code></Error>",
+            )
+                .into_response();
+        }
+    };
     let ct = headers
         .get("content-type")
         .and_then(|h| h.to_str().ok())
