@@ -380,13 +380,18 @@ impl Fixture {
                     f.line_items.clone()
                 };
                 let mut fo_lines = Vec::new();
-                for i in idx {
+                for (pos, i) in idx.into_iter().enumerate() {
                     let l = lines.get(i).ok_or_else(|| {
                         err(format!(
                             "orders[{oi}].fulfillment_orders[{fi}].line_items: no line item {i}"
                         ))
                     })?;
-                    fo_lines.push((st.next_id(), l.id, l.quantity, l.quantity));
+                    // Explicit ids mirror a recorded store; the rest are allocated.
+                    let line_id = match f.line_item_ids.get(pos) {
+                        Some(id) => *id,
+                        None => st.next_id(),
+                    };
+                    fo_lines.push((line_id, l.id, l.quantity, l.quantity));
                 }
                 st.fulfillment_orders.insert(
                     fid,
