@@ -314,7 +314,15 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
                         *e = n;
                     }
                 }
-                m.values().for_each(|x| walk(x, out));
+                // Ids a recording names as invalid/unknown/missing are ones the store must not have.
+                m.iter()
+                    .filter(|(k, _)| {
+                        let k = k.to_ascii_lowercase();
+                        !["invalid", "unknown", "missing"]
+                            .iter()
+                            .any(|p| k.starts_with(p))
+                    })
+                    .for_each(|(_, x)| walk(x, out));
             }
             Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
             Value::String(s) => {
@@ -367,6 +375,20 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
         if let Some(nodes) = fo.and_then(|f| f["lineItems"]["nodes"].as_array()) {
             line_ids.extend(nodes.iter().filter_map(|n| num(&n["id"])));
         }
+        // Otherwise the fulfillment order as the recording first read it.
+        if line_ids.is_empty()
+            && let Some(nodes) = fo_id
+                .and_then(|id| {
+                    first_object_with_id(
+                        capture,
+                        &format!("gid://shopify/FulfillmentOrder/{id}"),
+                        "lineItems",
+                    )
+                })
+                .and_then(|f| f["lineItems"]["nodes"].as_array())
+        {
+            line_ids.extend(nodes.iter().filter_map(|n| num(&n["id"])));
+        }
         if line_ids.is_empty() {
             line_ids.push(0);
         }
@@ -395,7 +417,8 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
         // The order's name as the recording showed it when the metadata omits it.
         let name = o["name"].as_str().map(str::to_string).or_else(|| {
             o["id"].as_str().and_then(|g| {
-                first_object_with_id(capture, g, "name").and_then(|x| x["name"].as_str().map(str::to_string))
+                first_object_with_id(capture, g, "name")
+                    .and_then(|x| x["name"].as_str().map(str::to_string))
             })
         });
         orders.push(json!({"id": num(&o["id"]), "name": name, "line_items": lines, "fulfillment_orders": [fo_seed]}));
@@ -416,6 +439,10 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
                 .collect(),
         );
     }
+    let products = recorded_products(raw_capture, replay, &doc);
+    if !products.is_empty() {
+        doc["products"] = Value::Array(products);
+    }
     Fixture::parse(doc.to_string().as_bytes(), "capture seed").unwrap()
 }
 
@@ -426,10 +453,7 @@ fn recorded_customers(capture: &Value, replay: &Value) -> Vec<Value> {
         match v {
             Value::Object(m) => {
                 for root in ["customerCreate", "customerSet"] {
-                    if let Some(id) = m
-                        .get(root)
-                        .and_then(|r| r["customer"]["id"].as_str())
-                    {
+                    if let Some(id) = m.get(root).and_then(|r| r["customer"]["id"].as_str()) {
                         out.insert(id.to_string());
                     }
                 }
@@ -477,6 +501,187 @@ fn recorded_customers(capture: &Value, replay: &Value) -> Vec<Value> {
             Some(json!({"id": n, "email": c["email"], "phone": c["phone"],
                 "first_name": c["firstName"], "last_name": c["lastName"], "tags": tags,
                 "has_orders": c["canDelete"] == json!(false)}))
+        })
+        .collect()
+}
+
+/// Ids that a replayed request creates itself (`<root>.<key>.id` in the captured answers of the targets).
+fn replay_created(
+    capture: &Value,
+    replay: &Value,
+    roots: &[&str],
+    key: &str,
+) -> std::collections::BTreeSet<String> {
+    fn walk(v: &Value, roots: &[&str], key: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for root in roots {
+                    if let Some(id) = m.get(*root).and_then(|r| r[key]["id"].as_str()) {
+                        out.insert(id.to_string());
+                    }
+                }
+                m.values().for_each(|x| walk(x, roots, key, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, roots, key, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for s in replay["scenarios"].as_array().into_iter().flatten() {
+        for t in s["targets"].as_array().into_iter().flatten() {
+            if let Some(v) = t["capturePath"].as_str().and_then(|p| get(capture, p)) {
+                walk(&v, roots, key, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Products (with their variants, inventory items and stock) the recording store already held, as the
+/// capture's upstream hydrate reads returned them, minus those a replayed request creates itself.
+fn recorded_products(capture: &Value, replay: &Value, doc: &Value) -> Vec<Value> {
+    #[derive(Default)]
+    struct Seen {
+        products: BTreeMap<u64, Value>,
+        // variant -> (product, inventory item, fields)
+        variants: BTreeMap<u64, (Option<u64>, Option<u64>, Value)>,
+        tracked: BTreeMap<u64, bool>,
+        // item -> location -> available
+        stock: BTreeMap<u64, BTreeMap<u64, i64>>,
+    }
+    fn id_of(v: &Value, ty: &str) -> Option<u64> {
+        v["id"]
+            .as_str()?
+            .strip_prefix(&format!("gid://shopify/{ty}/"))?
+            .split('?')
+            .next()?
+            .parse()
+            .ok()
+    }
+    fn walk(
+        v: &Value,
+        product: Option<u64>,
+        variant: Option<u64>,
+        item: Option<u64>,
+        seen: &mut Seen,
+    ) {
+        match v {
+            Value::Object(m) => {
+                let (mut product, mut variant, mut item) = (product, variant, item);
+                if let Some(p) = id_of(v, "Product") {
+                    let e = seen.products.entry(p).or_insert_with(|| json!({}));
+                    for k in ["title", "handle", "status", "vendor"] {
+                        if let Some(x) = m.get(k).filter(|x| x.is_string()) {
+                            e[k] = x.clone();
+                        }
+                    }
+                    if let Some(var) = variant {
+                        seen.variants.entry(var).or_default().0 = Some(p);
+                    }
+                    product = Some(p);
+                } else if let Some(var) = id_of(v, "ProductVariant") {
+                    let e = seen.variants.entry(var).or_default();
+                    if e.2.is_null() {
+                        e.2 = json!({});
+                    }
+                    for k in ["sku", "price", "title"] {
+                        if let Some(x) = m.get(k).filter(|x| x.is_string()) {
+                            e.2[k] = x.clone();
+                        }
+                    }
+                    if product.is_some() && variant.is_none() {
+                        e.0 = e.0.or(product);
+                    }
+                    if item.is_some() {
+                        e.1 = e.1.or(item);
+                    }
+                    variant = Some(var);
+                    product = e.0;
+                } else if let Some(i) = id_of(v, "InventoryItem") {
+                    if let Some(t) = m.get("tracked").and_then(Value::as_bool) {
+                        seen.tracked.insert(i, t);
+                    }
+                    if let Some(var) = variant {
+                        seen.variants.entry(var).or_default().1 = Some(i);
+                    }
+                    item = Some(i);
+                } else if let (Some(i), Some(loc)) =
+                    (item, m.get("location").and_then(|l| id_of(l, "Location")))
+                {
+                    let available = m["quantities"]
+                        .as_array()
+                        .and_then(|q| q.iter().find(|x| x["name"] == "available"))
+                        .and_then(|x| x["quantity"].as_i64())
+                        .or_else(|| m.get("available").and_then(Value::as_i64));
+                    if let Some(a) = available {
+                        seen.stock.entry(i).or_default().entry(loc).or_insert(a);
+                    }
+                }
+                m.values()
+                    .for_each(|x| walk(x, product, variant, item, seen));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, product, variant, item, seen)),
+            _ => {}
+        }
+    }
+    let mut seen = Seen::default();
+    for call in capture["upstreamCalls"].as_array().into_iter().flatten() {
+        // Only the first read of a record is the state before the replay.
+        let mut one = Seen::default();
+        walk(&call["response"], None, None, None, &mut one);
+        for (k, v) in one.products {
+            seen.products.entry(k).or_insert(v);
+        }
+        for (k, v) in one.variants {
+            let e = seen.variants.entry(k).or_insert((None, None, json!({})));
+            e.0 = e.0.or(v.0);
+            e.1 = e.1.or(v.1);
+        }
+        for (k, v) in one.tracked {
+            seen.tracked.entry(k).or_insert(v);
+        }
+        for (k, v) in one.stock {
+            let e = seen.stock.entry(k).or_default();
+            for (l, q) in v {
+                e.entry(l).or_insert(q);
+            }
+        }
+    }
+    let created = replay_created(
+        capture,
+        replay,
+        &["productCreate", "productSet", "productDuplicate"],
+        "product",
+    );
+    let location_name = |id: u64| {
+        doc["locations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["id"] == json!(id))
+            .and_then(|l| l["name"].as_str().map(str::to_string))
+    };
+    seen.products
+        .iter()
+        .filter(|(id, _)| !created.contains(&format!("gid://shopify/Product/{id}")))
+        .filter_map(|(id, p)| {
+            let variants: Vec<Value> = seen
+                .variants
+                .iter()
+                .filter(|(_, v)| v.0 == Some(*id))
+                .map(|(vid, (_, item, f))| {
+                    let inventory: BTreeMap<String, i64> = item
+                        .and_then(|i| seen.stock.get(&i))
+                        .map(|s| s.iter().filter_map(|(l, q)| Some((location_name(*l)?, *q))).collect())
+                        .unwrap_or_default();
+                    json!({"id": vid, "inventory_item_id": item, "sku": f["sku"], "price": f["price"],
+                        "option": f["title"], "inventory": inventory,
+                        "tracked": item.and_then(|i| seen.tracked.get(&i))})
+                })
+                .collect();
+            let title = p["title"].as_str()?;
+            Some(json!({"id": id, "title": title, "handle": p["handle"], "status": p["status"],
+                "vendor": p["vendor"], "variants": variants}))
         })
         .collect()
 }
@@ -703,7 +908,13 @@ async fn run_file(file: &Path, out: &mut Vec<Outcome>) {
                 .or_else(|| first_difference(&normalise(&expected), &normalise(&actual), "$"));
             // PARITY_DUMP=1 prints both sides of failing targets (debugging aid).
             if failure.is_some() && std::env::var_os("PARITY_DUMP").is_some() {
-                println!("--- {case}\n  request vars: {}\n  shopify:  {}\n  emulator: {}\n  raw emulator: {}", vars, normalise(&expected), normalise(&actual), response);
+                println!(
+                    "--- {case}\n  request vars: {}\n  shopify:  {}\n  emulator: {}\n  raw emulator: {}",
+                    vars,
+                    normalise(&expected),
+                    normalise(&actual),
+                    response
+                );
             }
             out.push(Outcome {
                 domain: domain.clone(),

@@ -76,6 +76,8 @@ pub struct CustomerSeed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProductSeed {
+    /// Explicit numeric id (to mirror a recorded store).
+    pub id: Option<u64>,
     /// Title.
     pub title: String,
     /// Handle (derived from the title when absent).
@@ -92,6 +94,10 @@ pub struct ProductSeed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VariantSeed {
+    /// Explicit numeric id (to mirror a recorded store).
+    pub id: Option<u64>,
+    /// Whether the inventory item tracks quantities (true by default).
+    pub tracked: Option<bool>,
     /// SKU.
     pub sku: Option<String>,
     /// Price.
@@ -263,7 +269,7 @@ impl Fixture {
             );
         }
         for (pi, p) in self.products.iter().enumerate() {
-            let pid = st.next_id();
+            let pid = p.id.unwrap_or_else(|| st.next_id());
             let handle = p
                 .handle
                 .clone()
@@ -276,7 +282,7 @@ impl Fixture {
             let mut variant_ids = Vec::new();
             let mut values = Vec::new();
             for (vi, v) in seeds.iter().enumerate() {
-                let vid = st.next_id();
+                let vid = v.id.unwrap_or_else(|| st.next_id());
                 let iid = v.inventory_item_id.unwrap_or_else(|| st.next_id());
                 let value = v.option.clone().unwrap_or_else(|| {
                     if seeds.len() == 1 {
@@ -308,7 +314,7 @@ impl Fixture {
                         id: iid,
                         variant_id: vid,
                         sku: v.sku.clone(),
-                        tracked: true,
+                        tracked: v.tracked.unwrap_or(true),
                         requires_shipping: true,
                         ..InventoryItem::default()
                     },
@@ -466,6 +472,9 @@ impl Fixture {
             st.fulfillments.keys().max(),
             st.locations.keys().max(),
             st.customers.keys().max(),
+            st.products.keys().max(),
+            st.variants.keys().max(),
+            st.inventory_items.keys().max(),
             st.fulfillment_orders
                 .values()
                 .flat_map(|f| f.line_items.iter().map(|l| &l.0))

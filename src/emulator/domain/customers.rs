@@ -553,6 +553,44 @@ fn delete(st: &mut State, input: &Map<String, Value>) -> Value {
     }
 }
 
+/// `customerMerge`: customer two survives with its own fields plus customer one's tags; customer one is
+/// gone at once (Shopify finishes the job asynchronously, so `job.done` is false).
+fn merge(st: &mut State, args: &Map<String, Value>) -> Value {
+    let fail = |field: &str| {
+        json!({"resultingCustomerId": null, "job": null, "userErrors": [
+            {"field": [field], "message": "Customer does not exist", "code": "INVALID_CUSTOMER_ID"}]})
+    };
+    let one =
+        parse_gid(args.get("customerOneId"), "Customer").filter(|id| st.customers.contains_key(id));
+    let two =
+        parse_gid(args.get("customerTwoId"), "Customer").filter(|id| st.customers.contains_key(id));
+    let (Some(one), Some(two)) = (one, two) else {
+        return fail(if one.is_none() {
+            "customerOneId"
+        } else {
+            "customerTwoId"
+        });
+    };
+    if one == two {
+        return json!({"resultingCustomerId": null, "job": null, "userErrors": [
+            {"field": ["customerTwoId"], "message": "Customers must be different", "code": "INVALID_CUSTOMER"}]});
+    }
+    let Some(source) = st.customers.remove(&one) else {
+        return fail("customerOneId");
+    };
+    if let Some(target) = st.customers.get(&two).cloned() {
+        let mut merged = target;
+        let mut tags: Vec<Value> = merged.tags.iter().map(|t| json!(t)).collect();
+        tags.extend(source.tags.iter().map(|t| json!(t)));
+        merged.tags = normalize_tags(&tags);
+        merged.has_orders |= source.has_orders;
+        store(st, merged, false);
+    }
+    st.reindex_customers();
+    let job = st.next_id();
+    json!({"resultingCustomerId": gid("Customer", two), "job": {"__typename": "Job", "id": gid("Job", job), "done": false}, "userErrors": []})
+}
+
 /// Evaluates a small subset of Shopify's search syntax: `field:value` terms (email, phone, first_name,
 /// last_name, tag, id) and bare words, joined by AND.
 fn matches(c: &Customer, query: &str) -> bool {
@@ -598,6 +636,7 @@ pub fn resolve(
         "customerUpdate" => Ok(update(st, &input())),
         "customerSet" => set(st, args),
         "customerDelete" => Ok(delete(st, &input())),
+        "customerMerge" => Ok(merge(st, args)),
         "customer" => Ok(parse_gid(args.get("id"), "Customer")
             .and_then(|id| st.customers.get(&id))
             .map(|c| to_json(st, c))

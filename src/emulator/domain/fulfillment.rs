@@ -790,9 +790,11 @@ fn split(st: &mut State, args: &Map<String, Value>) -> Value {
             .map(|f| f.status.clone())
             .unwrap_or_default();
         let new = split_off(st, id, &lines, &status);
-        results.push(json!({"fulfillmentOrder": reference("FulfillmentOrder", id),
+        results.push(
+            json!({"fulfillmentOrder": reference("FulfillmentOrder", id),
             "remainingFulfillmentOrder": new.map(|n| reference("FulfillmentOrder", n)),
-            "replacementFulfillmentOrder": null}));
+            "replacementFulfillmentOrder": null}),
+        );
     }
     st.touch();
     json!({"fulfillmentOrderSplits": results, "userErrors": []})
@@ -899,7 +901,12 @@ fn prepared_for_pickup(args: &Map<String, Value>) -> Value {
             let num = raw.rsplit('/').next().unwrap_or(raw);
             let idx = i.to_string();
             ue(
-                Some(&["input", "lineItemsByFulfillmentOrder", &idx, "fulfillmentOrderId"]),
+                Some(&[
+                    "input",
+                    "lineItemsByFulfillmentOrder",
+                    &idx,
+                    "fulfillmentOrderId",
+                ]),
                 &format!("Invalid fulfillment_order_id provided {num}"),
                 Some("FULFILLMENT_ORDER_INVALID"),
             )
