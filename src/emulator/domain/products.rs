@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::inventory::{InventoryItem, InventoryLevel, apply_item_input, level_json};
-use super::{FieldError, RootCtx, coded_error, gid, parse_gid, reference, user_error};
+use super::{FieldError, RootCtx, coded_error, gid, parse_gid, path, reference, user_error};
 use crate::emulator::store::State;
 
 /// A stored product.
@@ -672,6 +672,7 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
         ..Product::default()
     });
     let mut errors = apply_scalars(st, &mut p, &input, Flavor::Set, creating);
+    let scalar_errors = errors.len();
     let plan = match plan_variants(&input, existing.as_ref()) {
         Ok(plan) => plan,
         Err(mut e) => {
@@ -680,6 +681,12 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
         }
     };
     if !errors.is_empty() {
+        // A rejected update of an existing product's own fields answers with the product as it still is.
+        if let Some(old) = existing.as_ref().filter(|_| errors.len() == scalar_errors) {
+            return Ok(
+                json!({"product": reference("Product", old.id), "productSetOperation": null, "userErrors": errors}),
+            );
+        }
         return Ok(fail(errors));
     }
     let now = st.now_str();
@@ -796,6 +803,139 @@ fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     Ok(json!({"product": reference("Product", pid), "shop": shop, "userErrors": []}))
 }
 
+/// `productDuplicate`: a copy with fresh variants and inventory items, titled `newTitle`, with the handle
+/// that title derives (deduplicated like any new handle).
+fn product_duplicate(st: &mut State, args: &Map<String, Value>) -> Value {
+    let shop = reference("Shop", 1);
+    let Some(src) = parse_gid(args.get("productId"), "Product")
+        .and_then(|id| st.products.get(&id))
+        .cloned()
+    else {
+        return json!({"newProduct": null, "imageJob": null, "productDuplicateOperation": null, "shop": shop,
+            "userErrors": [user_error(Some(&["productId"]), "Product does not exist")]});
+    };
+    let title = args
+        .get("newTitle")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let now = st.now_str();
+    let pid = st.next_id();
+    let mut p = Product {
+        id: pid,
+        handle: unique_handle(st, &handleize(&title), None),
+        title,
+        status: args
+            .get("newStatus")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| src.status.clone()),
+        variant_ids: vec![],
+        created_at: now.clone(),
+        updated_at: now,
+        ..src.clone()
+    };
+    for vid in &src.variant_ids {
+        let Some(v) = st.variants.get(vid).cloned() else {
+            continue;
+        };
+        let new_vid = st.next_id();
+        let new_iid = st.next_id();
+        if let Some(item) = st.inventory_items.get(&v.inventory_item_id).cloned() {
+            st.inventory_items.insert(
+                new_iid,
+                InventoryItem {
+                    id: new_iid,
+                    variant_id: new_vid,
+                    ..item
+                },
+            );
+        }
+        st.variants.insert(
+            new_vid,
+            Variant {
+                id: new_vid,
+                product_id: pid,
+                inventory_item_id: new_iid,
+                ..v
+            },
+        );
+        p.variant_ids.push(new_vid);
+    }
+    st.products.insert(pid, p);
+    st.touch();
+    json!({"newProduct": reference("Product", pid), "imageJob": null, "productDuplicateOperation": null, "shop": shop, "userErrors": []})
+}
+
+/// `productVariantsBulkReorder`: moves the given variants to their 1-based positions.
+fn variants_reorder(st: &mut State, args: &Map<String, Value>) -> Value {
+    let Some(mut p) = parse_gid(args.get("productId"), "Product")
+        .and_then(|id| st.products.get(&id))
+        .cloned()
+    else {
+        return json!({"product": null, "userErrors": [coded_error(Some(path(&["productId"])), "Product does not exist", Some("PRODUCT_DOES_NOT_EXIST"))]});
+    };
+    let positions = args
+        .get("positions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut moves = Vec::new();
+    for (i, pos) in positions.iter().enumerate() {
+        let idx = i.to_string();
+        let Some(vid) =
+            parse_gid(pos.get("id"), "ProductVariant").filter(|v| p.variant_ids.contains(v))
+        else {
+            return json!({"product": null, "userErrors": [coded_error(Some(path(&["positions", &idx, "id"])), "Product variant does not exist", Some("MISSING_VARIANT"))]});
+        };
+        let at = pos.get("position").and_then(Value::as_i64).unwrap_or(0);
+        if at < 1 {
+            return json!({"product": null, "userErrors": [coded_error(Some(path(&["positions", &idx, "position"])), "Position is invalid", Some("INVALID_POSITION"))]});
+        }
+        moves.push((vid, at as usize));
+    }
+    for (vid, at) in moves {
+        p.variant_ids.retain(|v| *v != vid);
+        let at = (at - 1).min(p.variant_ids.len());
+        p.variant_ids.insert(at, vid);
+    }
+    for (i, vid) in p.variant_ids.iter().enumerate() {
+        if let Some(v) = st.variants.get_mut(vid) {
+            v.position = i as u32 + 1;
+        }
+    }
+    p.updated_at = st.now_str();
+    let pid = p.id;
+    st.products.insert(pid, p);
+    st.touch();
+    json!({"product": reference("Product", pid), "userErrors": []})
+}
+
+/// productOptionsCreate/Delete: the emulator answers the unknown-product case as Shopify does and reports
+/// the option edits themselves as not implemented rather than guess at them.
+fn options_mutation(
+    st: &State,
+    field: &str,
+    args: &Map<String, Value>,
+) -> Result<Value, FieldError> {
+    if parse_gid(args.get("productId"), "Product").is_none_or(|id| !st.products.contains_key(&id)) {
+        let err = coded_error(
+            Some(path(&["productId"])),
+            "Product does not exist",
+            Some("PRODUCT_DOES_NOT_EXIST"),
+        );
+        return Ok(if field == "productOptionsDelete" {
+            json!({"deletedOptionsIds": null, "product": null, "userErrors": [err]})
+        } else {
+            json!({"product": null, "userErrors": [err]})
+        });
+    }
+    Err(FieldError::new(
+        "EMULATOR_UNSUPPORTED_FIELD",
+        format!("The emulator does not implement '{field}' on existing products."),
+    ))
+}
+
 fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
     let input = args
         .get("product")
@@ -823,7 +963,8 @@ fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     };
     let errors = apply_scalars(st, &mut p, &input, Flavor::Plain, false);
     if !errors.is_empty() {
-        return Ok(json!({"product": null, "userErrors": errors}));
+        // Shopify answers a rejected update with the product as it still is.
+        return Ok(json!({"product": reference("Product", p.id), "userErrors": errors}));
     }
     p.updated_at = st.now_str();
     let pid = p.id;
@@ -872,6 +1013,9 @@ pub fn resolve(
         "productCreate" => product_create(st, args),
         "productUpdate" => product_update(st, args),
         "productDelete" => Ok(product_delete(st, args)),
+        "productDuplicate" => Ok(product_duplicate(st, args)),
+        "productVariantsBulkReorder" => Ok(variants_reorder(st, args)),
+        "productOptionsCreate" | "productOptionsDelete" => options_mutation(st, field, args),
         "product" => Ok(parse_gid(args.get("id"), "Product")
             .and_then(|id| st.products.get(&id))
             .map(|p| product_json(st, p))
