@@ -439,6 +439,21 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
                 .collect(),
         );
     }
+    // Shopify Functions the recording looked up (app discounts name them).
+    let mut functions = Vec::new();
+    for call in raw_capture["upstreamCalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let body = &call["response"]["body"]["data"]["shopifyFunctions"]["nodes"];
+        for f in body.as_array().into_iter().flatten() {
+            functions.push(json!({"id": f["id"], "handle": f["handle"], "title": f["title"], "api_type": f["apiType"]}));
+        }
+    }
+    if !functions.is_empty() {
+        doc["functions"] = Value::Array(functions);
+    }
     let products = recorded_products(raw_capture, replay, &doc);
     if !products.is_empty() {
         doc["products"] = Value::Array(products);

@@ -27,6 +27,8 @@ pub struct Fixture {
     pub orders: Vec<OrderSeed>,
     /// Code discounts (the GraphQL equivalent of a price rule with its codes).
     pub discounts: Vec<DiscountSeed>,
+    /// Shopify Functions deployed on the shop (for app discounts).
+    pub functions: Vec<super::domain::discounts::ShopifyFunction>,
 }
 
 /// A location: a name, or an explicit numeric id and name (to mirror a recorded store).
@@ -464,6 +466,7 @@ impl Fixture {
                 },
             );
         }
+        st.functions = self.functions.clone();
         st.reindex_customers();
         // Explicit ids may sit above the sequence; keep new ids clear of them.
         let max = [

@@ -60,8 +60,11 @@ pub struct State {
     pub locations: BTreeMap<u64, Location>,
     /// Inventory levels, keyed by level id.
     pub levels: BTreeMap<u64, InventoryLevel>,
-    /// Code discounts.
+    /// Discounts (code and automatic).
     pub discounts: BTreeMap<u64, Discount>,
+    /// Shopify Functions deployed on the shop (app discounts name one by id or handle).
+    #[serde(default)]
+    pub functions: Vec<super::domain::discounts::ShopifyFunction>,
     /// Redeem-code bulk creations.
     pub bulk_creations: BTreeMap<u64, BulkCreation>,
     /// Orders.

@@ -678,7 +678,8 @@ fn move_fo(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldErro
     };
     let lines = requested_lines(&fo, args.get("fulfillmentOrderLineItems"));
     let now = st.now_str();
-    let moved = if is_partial(&fo, &lines) {
+    let partial = is_partial(&fo, &lines);
+    let moved = if partial {
         let new = split_off(st, id, &lines, &fo.status);
         if let Some(n) = new.and_then(|n| st.fulfillment_orders.get_mut(&n)) {
             n.location_id = loc;
@@ -694,7 +695,8 @@ fn move_fo(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldErro
     };
     st.touch();
     Ok(
-        json!({"movedFulfillmentOrder": reference("FulfillmentOrder", moved), "originalFulfillmentOrder": reference("FulfillmentOrder", id), "remainingFulfillmentOrder": reference("FulfillmentOrder", id), "userErrors": []}),
+        // A full move leaves nothing behind: no remaining fulfillment order.
+        json!({"movedFulfillmentOrder": reference("FulfillmentOrder", moved), "originalFulfillmentOrder": reference("FulfillmentOrder", id), "remainingFulfillmentOrder": partial.then(|| reference("FulfillmentOrder", id)), "userErrors": []}),
     )
 }
 
