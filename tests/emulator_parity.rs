@@ -454,6 +454,23 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
     if !functions.is_empty() {
         doc["functions"] = Value::Array(functions);
     }
+    // Taxonomy categories the recording resolved.
+    let mut categories = Vec::new();
+    for call in raw_capture["upstreamCalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let node = &call["response"]["body"]["data"]["node"];
+        if node["__typename"] == "TaxonomyCategory" {
+            categories.push(
+                json!({"id": node["id"], "name": node["name"], "full_name": node["fullName"]}),
+            );
+        }
+    }
+    if !categories.is_empty() {
+        doc["taxonomy_categories"] = Value::Array(categories);
+    }
     let products = recorded_products(raw_capture, replay, &doc);
     if !products.is_empty() {
         doc["products"] = Value::Array(products);

@@ -29,6 +29,8 @@ pub struct Fixture {
     pub discounts: Vec<DiscountSeed>,
     /// Shopify Functions deployed on the shop (for app discounts).
     pub functions: Vec<super::domain::discounts::ShopifyFunction>,
+    /// Taxonomy categories products may name.
+    pub taxonomy_categories: Vec<super::domain::products::TaxonomyCategory>,
 }
 
 /// A location: a name, or an explicit numeric id and name (to mirror a recorded store).
@@ -467,6 +469,7 @@ impl Fixture {
             );
         }
         st.functions = self.functions.clone();
+        st.taxonomy = self.taxonomy_categories.clone();
         st.reindex_customers();
         // Explicit ids may sit above the sequence; keep new ids clear of them.
         let max = [

@@ -62,6 +62,9 @@ pub struct State {
     pub levels: BTreeMap<u64, InventoryLevel>,
     /// Discounts (code and automatic).
     pub discounts: BTreeMap<u64, Discount>,
+    /// Taxonomy categories the emulator knows (products name one as `category`).
+    #[serde(default)]
+    pub taxonomy: Vec<super::domain::products::TaxonomyCategory>,
     /// Shopify Functions deployed on the shop (app discounts name one by id or handle).
     #[serde(default)]
     pub functions: Vec<super::domain::discounts::ShopifyFunction>,

@@ -119,7 +119,8 @@ pub fn item_json(st: &State, i: &InventoryItem) -> Value {
         "countryCodeOfOrigin": i.country_code_of_origin,
         "provinceCodeOfOrigin": i.province_code_of_origin,
         "harmonizedSystemCode": i.harmonized_system_code,
-        "measurement": {"weight": i.weight.as_ref().map(|(v, u)| json!({"value": v, "unit": unit(u)}))},
+        // Items nobody weighed read 0 kg.
+        "measurement": {"weight": i.weight.as_ref().map_or_else(|| json!({"value": 0, "unit": "KILOGRAMS"}), |(v, u)| json!({"value": v, "unit": unit(u)}))},
         "variant": reference("ProductVariant", i.variant_id),
         "inventoryLevels": super::products::item_levels(st, i.id),
         "createdAt": st.now_str(),
@@ -807,7 +808,15 @@ pub fn field_with_args(
             let names = args.get("names").and_then(Value::as_array)?;
             let updated = obj.get("updatedAt").cloned().unwrap_or(Value::Null);
             Some(Value::Array(
-                names.iter().filter_map(Value::as_str).map(|n| json!({"name": n, "quantity": q.get(n).cloned().unwrap_or(json!(0)), "updatedAt": updated})).collect(),
+                // Shopify stamps only `available`; the other quantity names read `updatedAt: null`.
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|n| {
+                        json!({"name": n, "quantity": q.get(n).cloned().unwrap_or(json!(0)),
+                    "updatedAt": if n == "available" { updated.clone() } else { Value::Null }})
+                    })
+                    .collect(),
             ))
         }
         "inventoryLevel"

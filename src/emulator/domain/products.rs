@@ -30,10 +30,28 @@ pub struct Product {
     pub options: Vec<(String, Vec<String>)>,
     /// Variant ids in position order.
     pub variant_ids: Vec<u64>,
+    /// Taxonomy category GID.
+    pub category: Option<String>,
+    /// SEO title and description.
+    pub seo: (Option<String>, Option<String>),
+    /// Metafields as `Metafield` objects.
+    pub metafields: Vec<Value>,
     /// Creation time.
     pub created_at: String,
     /// Last update time.
     pub updated_at: String,
+}
+
+/// A category of Shopify's product taxonomy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaxonomyCategory {
+    /// GID, e.g. `gid://shopify/TaxonomyCategory/aa-1-1`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Full path, e.g. `Apparel & Accessories > Clothing > Activewear`.
+    pub full_name: String,
 }
 
 /// A stored variant.
@@ -90,6 +108,12 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         .variant_ids
         .iter()
         .filter_map(|v| st.variants.get(v))
+        // Untracked items do not count towards the product's total.
+        .filter(|v| {
+            st.inventory_items
+                .get(&v.inventory_item_id)
+                .is_some_and(|i| i.tracked)
+        })
         .map(|v| {
             st.levels
                 .values()
@@ -143,10 +167,17 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         "options": options,
         "variants": variants,
         "variantsCount": {"count": p.variant_ids.len(), "precision": "EXACT"},
+        "seo": {"title": p.seo.0, "description": p.seo.1},
         "totalInventory": total,
+        "category": p.category.as_ref().map(|c| {
+            let known = st.taxonomy.iter().find(|t| &t.id == c);
+            json!({"__typename": "TaxonomyCategory", "id": c, "name": known.map(|t| t.name.clone()), "fullName": known.map(|t| t.full_name.clone())})
+        }),
         "tracksInventory": tracks,
         "hasOnlyDefaultVariant": p.options.len() == 1 && p.options[0].1 == ["Default Title"],
-        "metafields": [],
+        "metafields": p.metafields,
+        // The emulator has no collections, so no product is in one.
+        "collections": [],
     })
 }
 
@@ -246,6 +277,53 @@ fn err(flavor: Flavor, parts: &[&str], message: &str, code: &str) -> Value {
 }
 
 /// Applies scalar product fields; returns userErrors.
+/// A category must be one of the taxonomy categories the emulator knows (seeded); the emulator has no copy
+/// of Shopify's whole taxonomy, so it refuses to guess at others.
+fn check_category(st: &State, input: &Map<String, Value>) -> Result<(), FieldError> {
+    match input.get("category").and_then(Value::as_str) {
+        Some(c) if !st.taxonomy.iter().any(|t| t.id == c) => Err(FieldError::new(
+            "EMULATOR_UNSUPPORTED_FIELD",
+            format!("The emulator's taxonomy has no category {c} (seed `taxonomy_categories`)."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Upserts the input's metafields by namespace and key (new ones get ids from `ids`).
+fn apply_metafields(p: &mut Product, input: &Map<String, Value>, ids: &mut impl FnMut() -> u64) {
+    for m in input
+        .get("metafields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let ns = m
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("custom");
+        let Some(key) = m.get("key").and_then(Value::as_str) else {
+            continue;
+        };
+        let existing = p
+            .metafields
+            .iter_mut()
+            .find(|x| x["namespace"] == ns && x["key"] == key);
+        match existing {
+            Some(x) => {
+                for f in ["type", "value"] {
+                    if let Some(v) = m.get(f) {
+                        x[f] = v.clone();
+                    }
+                }
+            }
+            None => p.metafields.push(
+                json!({"__typename": "Metafield", "id": gid("Metafield", ids()),
+                "namespace": ns, "key": key, "type": m.get("type"), "value": m.get("value")}),
+            ),
+        }
+    }
+}
+
 fn apply_scalars(
     st: &State,
     p: &mut Product,
@@ -263,6 +341,16 @@ fn apply_scalars(
     };
     if let Some(t) = input.get("title").and_then(Value::as_str) {
         p.title = t.to_string();
+    }
+    if let Some(seo) = input.get("seo").and_then(Value::as_object) {
+        let text = |k: &str| seo.get(k).and_then(Value::as_str).map(str::to_string);
+        p.seo = (text("title"), text("description"));
+    }
+    if input.contains_key("category") {
+        p.category = input
+            .get("category")
+            .and_then(Value::as_str)
+            .map(str::to_string);
     }
     if p.title.trim().is_empty() && (creating || input.contains_key("title")) {
         errors.push(err(flavor, &["title"], "Title can't be blank", "BLANK"));
@@ -586,6 +674,101 @@ fn create_variant(
     vid
 }
 
+/// productSet on an existing variant: given fields replace the stored ones, the rest stay.
+fn update_variant(
+    st: &mut State,
+    vid: u64,
+    position: u32,
+    options: Vec<(String, String)>,
+    input: &Map<String, Value>,
+) {
+    let Some(mut v) = st.variants.get(&vid).cloned() else {
+        return;
+    };
+    if !options.is_empty() {
+        v.title = options
+            .iter()
+            .map(|(_, x)| x.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ");
+        v.options = options;
+    }
+    v.position = position;
+    if let Some(p) = input.get("price") {
+        v.price = p
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| p.to_string());
+    }
+    if input.contains_key("compareAtPrice") {
+        v.compare_at_price = input
+            .get("compareAtPrice")
+            .and_then(|p| p.as_str().map(str::to_string));
+    }
+    if input.contains_key("barcode") {
+        v.barcode = input
+            .get("barcode")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    if let Some(x) = input.get("inventoryPolicy").and_then(Value::as_str) {
+        v.inventory_policy = x.to_string();
+    }
+    if let Some(x) = input.get("taxable").and_then(Value::as_bool) {
+        v.taxable = x;
+    }
+    let iid = v.inventory_item_id;
+    if let Some(item) = st.inventory_items.get_mut(&iid) {
+        if input.contains_key("sku") {
+            item.sku = input.get("sku").and_then(Value::as_str).map(str::to_string);
+        }
+        if let Some(ii) = input.get("inventoryItem").and_then(Value::as_object) {
+            let _ = apply_item_input(item, ii, &[]);
+        }
+        v.sku = item.sku.clone();
+    }
+    st.variants.insert(vid, v);
+    let now = st.now_str();
+    for q in input
+        .get("inventoryQuantities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(loc) =
+            parse_gid(q.get("locationId"), "Location").filter(|l| st.locations.contains_key(l))
+        else {
+            continue;
+        };
+        let qty = q.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        match st
+            .levels
+            .values_mut()
+            .find(|l| l.item_id == iid && l.location_id == loc)
+        {
+            Some(l) => {
+                l.available = qty;
+                l.on_hand = qty;
+                l.updated_at = now.clone();
+            }
+            None => {
+                let id = st.next_id();
+                st.levels.insert(
+                    id,
+                    InventoryLevel {
+                        id,
+                        item_id: iid,
+                        location_id: loc,
+                        available: qty,
+                        on_hand: qty,
+                        updated_at: now.clone(),
+                    },
+                );
+            }
+        }
+    }
+}
+
 fn remove_variant(st: &mut State, vid: u64) {
     if let Some(v) = st.variants.remove(&vid) {
         st.inventory_items.remove(&v.inventory_item_id);
@@ -671,6 +854,7 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
         status: "ACTIVE".into(),
         ..Product::default()
     });
+    check_category(st, &input)?;
     let mut errors = apply_scalars(st, &mut p, &input, Flavor::Set, creating);
     let scalar_errors = errors.len();
     let plan = match plan_variants(&input, existing.as_ref()) {
@@ -698,12 +882,27 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
     let pid = p.id;
     match plan {
         Some((opts, plans)) => {
-            for old in std::mem::take(&mut p.variant_ids) {
-                remove_variant(st, old);
+            // Variants named by id are updated in place (keeping their inventory item); the rest of the
+            // old variants go, and variants without an id are created.
+            let old = std::mem::take(&mut p.variant_ids);
+            let kept: Vec<Option<u64>> = plans
+                .iter()
+                .map(|v| {
+                    parse_gid(v.input.get("id"), "ProductVariant").filter(|id| old.contains(id))
+                })
+                .collect();
+            for o in old.iter().filter(|o| !kept.contains(&Some(**o))) {
+                remove_variant(st, *o);
             }
             p.options = opts;
-            for (i, v) in plans.into_iter().enumerate() {
-                let vid = create_variant(st, pid, i as u32 + 1, v.options, &v.input);
+            for (i, (v, keep)) in plans.into_iter().zip(kept).enumerate() {
+                let vid = match keep {
+                    Some(vid) => {
+                        update_variant(st, vid, i as u32 + 1, v.options, &v.input);
+                        vid
+                    }
+                    None => create_variant(st, pid, i as u32 + 1, v.options, &v.input),
+                };
                 p.variant_ids.push(vid);
             }
         }
@@ -714,6 +913,7 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
         }
         None => {}
     }
+    apply_metafields(&mut p, &input, &mut || st.next_id());
     st.products.insert(pid, p);
     st.touch();
     if !synchronous {
@@ -751,6 +951,7 @@ fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
         status: "ACTIVE".into(),
         ..Product::default()
     };
+    check_category(st, &input)?;
     let errors = apply_scalars(st, &mut p, &input, Flavor::Plain, true);
     if !errors.is_empty() {
         return Ok(json!({"product": null, "shop": shop, "userErrors": errors}));
@@ -798,6 +999,7 @@ fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     };
     let vid = create_variant(st, pid, 1, first, &Map::new());
     p.variant_ids.push(vid);
+    apply_metafields(&mut p, &input, &mut || st.next_id());
     st.products.insert(pid, p);
     st.touch();
     Ok(json!({"product": reference("Product", pid), "shop": shop, "userErrors": []}))
@@ -961,6 +1163,7 @@ fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
             json!({"product": null, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]}),
         );
     };
+    check_category(st, &input)?;
     let errors = apply_scalars(st, &mut p, &input, Flavor::Plain, false);
     if !errors.is_empty() {
         // Shopify answers a rejected update with the product as it still is.
@@ -968,6 +1171,7 @@ fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     }
     p.updated_at = st.now_str();
     let pid = p.id;
+    apply_metafields(&mut p, &input, &mut || st.next_id());
     st.products.insert(pid, p);
     st.touch();
     Ok(json!({"product": reference("Product", pid), "userErrors": []}))
