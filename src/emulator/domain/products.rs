@@ -176,8 +176,9 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         "tracksInventory": tracks,
         "hasOnlyDefaultVariant": p.options.len() == 1 && p.options[0].1 == ["Default Title"],
         "metafields": p.metafields,
-        // The emulator has no collections, so no product is in one.
+        // The emulator has no collections or media, so no product is in one or has any.
         "collections": [],
+        "media": [],
     })
 }
 
