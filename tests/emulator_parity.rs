@@ -365,6 +365,16 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
         }
     }
     for o in &recorded {
+        // The order as the recording's own upstream read found it (with every fulfillment order it had by
+        // then) wins over the creation-time metadata.
+        if let Some(seed) = o["id"]
+            .as_str()
+            .and_then(|g| first_upstream_with_id(raw_capture, g, "fulfillmentOrders"))
+            .and_then(|h| order_seed_from_read(h, &locations))
+        {
+            orders.push(seed);
+            continue;
+        }
         let fo = o.get("fulfillmentOrder");
         let fo_id = num(&o["fulfillmentOrderId"]).or_else(|| fo.and_then(|f| num(&f["id"])));
         let mut line_ids: Vec<u64> = o["fulfillmentOrderLineItemIds"]
@@ -413,6 +423,19 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
         let mut fo_seed = json!({"id": fo_id, "line_item_ids": line_ids.iter().filter(|i| **i != 0).collect::<Vec<_>>()});
         if let Some(l) = loc.filter(|l| locations.contains_key(l)) {
             fo_seed["location_id"] = json!(l);
+        }
+        // The status the recording's upstream read saw before the replayed requests.
+        if let Some(status) = fo_id
+            .and_then(|id| {
+                first_upstream_with_id(
+                    raw_capture,
+                    &format!("gid://shopify/FulfillmentOrder/{id}"),
+                    "status",
+                )
+            })
+            .and_then(|f| f["status"].as_str())
+        {
+            fo_seed["status"] = json!(status);
         }
         // The order's name as the recording showed it when the metadata omits it.
         let name = o["name"].as_str().map(str::to_string).or_else(|| {
@@ -716,6 +739,61 @@ fn recorded_products(capture: &Value, replay: &Value, doc: &Value) -> Vec<Value>
                 "vendor": p["vendor"], "variants": variants}))
         })
         .collect()
+}
+
+/// The first object of the capture's upstream reads whose `id` is `gid` and that carries `field`.
+fn first_upstream_with_id<'a>(capture: &'a Value, gid: &str, field: &str) -> Option<&'a Value> {
+    capture["upstreamCalls"]
+        .as_array()?
+        .iter()
+        .find_map(|c| first_object_with_id(&c["response"], gid, field))
+}
+
+/// An order seed from an order as a read returned it: its line items and every fulfillment order with
+/// ids, status, location and quantities.
+fn order_seed_from_read(order: &Value, locations: &BTreeMap<u64, String>) -> Option<Value> {
+    let num = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.rsplit('/').next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    let fos = order["fulfillmentOrders"]["nodes"].as_array()?;
+    let mut line_ids: Vec<u64> = Vec::new();
+    let mut lines = Vec::new();
+    for fo in fos {
+        for n in fo["lineItems"]["nodes"].as_array().into_iter().flatten() {
+            let li = &n["lineItem"];
+            if let Some(id) = num(&li["id"]).filter(|id| !line_ids.contains(id)) {
+                line_ids.push(id);
+                lines.push(json!({"title": li["title"], "quantity": li["quantity"]}));
+            }
+        }
+    }
+    let fo_seeds: Vec<Value> = fos
+        .iter()
+        .map(|fo| {
+            let nodes: Vec<&Value> = fo["lineItems"]["nodes"].as_array().into_iter().flatten().collect();
+            let mut seed = json!({
+                "id": num(&fo["id"]),
+                "status": fo["status"],
+                "request_status": fo["requestStatus"],
+                "line_item_ids": nodes.iter().filter_map(|n| num(&n["id"])).collect::<Vec<_>>(),
+                "line_items": nodes.iter().filter_map(|n| num(&n["lineItem"]["id"]).and_then(|id| line_ids.iter().position(|x| *x == id))).collect::<Vec<_>>(),
+                "quantities": nodes.iter().map(|n| n["totalQuantity"].as_i64().unwrap_or(0)).collect::<Vec<_>>(),
+            });
+            if let Some(l) = num(&fo["assignedLocation"]["location"]["id"]).filter(|l| locations.contains_key(l)) {
+                seed["location_id"] = json!(l);
+            }
+            seed
+        })
+        .filter(|f| !f["line_items"].as_array().is_some_and(Vec::is_empty))
+        .collect();
+    if lines.is_empty() || fo_seeds.is_empty() {
+        return None;
+    }
+    Some(
+        json!({"id": num(&order["id"]), "name": order["name"], "line_items": lines, "fulfillment_orders": fo_seeds}),
+    )
 }
 
 /// The first object in `v` whose `id` is `gid` and that carries `field`.

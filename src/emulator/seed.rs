@@ -150,6 +150,8 @@ pub struct FulfillmentOrderSeed {
     pub id: Option<u64>,
     /// Explicit ids of its line items, in the order of `line_items`.
     pub line_item_ids: Vec<u64>,
+    /// Quantities of its line items, in the order of `line_items` (the order line's quantity when absent).
+    pub quantities: Vec<i64>,
     /// Location id (wins over `location`).
     pub location_id: Option<u64>,
     /// Location name (first location when absent).
@@ -401,7 +403,8 @@ impl Fixture {
                         Some(id) => *id,
                         None => st.next_id(),
                     };
-                    fo_lines.push((line_id, l.id, l.quantity, l.quantity));
+                    let qty = f.quantities.get(pos).copied().unwrap_or(l.quantity);
+                    fo_lines.push((line_id, l.id, qty, qty));
                 }
                 st.fulfillment_orders.insert(
                     fid,

@@ -608,6 +608,8 @@ fn matches(c: &Customer, query: &str) -> bool {
                 "last_name" => eq(&c.last_name),
                 "tag" => c.tags.iter().any(|t| t.to_lowercase() == value),
                 "id" => c.id.to_string() == value,
+                // Every emulated customer is DISABLED (no accounts are invited or enabled).
+                "state" => value == "disabled",
                 _ => [&c.email, &c.first_name, &c.last_name, &c.phone]
                     .iter()
                     .any(|f| {
