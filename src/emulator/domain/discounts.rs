@@ -523,23 +523,13 @@ fn update(st: &mut State, args: &Map<String, Value>, kind: Kind, automatic: bool
     answer
 }
 
-/// Evaluates the `status:` terms of a discount search (other terms narrow by title words).
+/// Evaluates a discount search: `status:` and `title:` terms, bare words narrow by title.
 fn discount_matches(d: &Discount, query: &str) -> bool {
     query
         .split_whitespace()
         .filter(|t| *t != "AND")
         .all(|term| match term.split_once(':') {
             Some(("status", s)) => d.status.eq_ignore_ascii_case(s.trim_matches('"')),
-            Some(("type", t)) => {
-                let t = t.trim_matches('"').to_lowercase();
-                match t.as_str() {
-                    "automatic" => d.automatic,
-                    "code" | "code_discount" => !d.automatic,
-                    other => {
-                        Kind::of(d).stored() == other.replace("free_shipping", "free_shipping")
-                    }
-                }
-            }
             Some(("title", t)) => d
                 .title
                 .to_lowercase()
