@@ -62,6 +62,9 @@ pub struct State {
     pub levels: BTreeMap<u64, InventoryLevel>,
     /// Discounts (code and automatic).
     pub discounts: BTreeMap<u64, Discount>,
+    /// Metafield definitions.
+    #[serde(default)]
+    pub metafield_definitions: Vec<super::domain::metafields::MetafieldDefinition>,
     /// Taxonomy categories the emulator knows (products name one as `category`).
     #[serde(default)]
     pub taxonomy: Vec<super::domain::products::TaxonomyCategory>,

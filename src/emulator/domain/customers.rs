@@ -5,7 +5,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{FieldError, RootCtx, gid, parse_gid, reference, user_error};
+use super::{FieldError, RootCtx, gid, metafields, parse_gid, reference, user_error};
 use crate::emulator::store::State;
 
 /// A stored customer.
@@ -36,6 +36,8 @@ pub struct Customer {
     pub addresses: Vec<Value>,
     /// Whether orders reference the customer (blocks deletion).
     pub has_orders: bool,
+    /// Metafields as `Metafield` objects.
+    pub metafields: Vec<Value>,
     /// Creation time.
     pub created_at: String,
     /// Last update time.
@@ -80,7 +82,7 @@ pub fn to_json(_st: &State, c: &Customer) -> Value {
         "canDelete": !c.has_orders,
         "createdAt": c.created_at,
         "updatedAt": c.updated_at,
-        "metafields": [],
+        "metafields": c.metafields,
         "numberOfOrders": "0",
         "amountSpent": {"amount": "0.0", "currencyCode": "USD"},
         "defaultEmailAddress": c.email.as_ref().map(|e| json!({"emailAddress": e, "marketingState": "NOT_SUBSCRIBED"})),
@@ -434,14 +436,19 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
         .unwrap_or_default();
     let identifier = args.get("identifier").and_then(Value::as_object);
     let mut target: Option<u64> = None;
+    let mut custom_id: Option<(String, String, String)> = None;
     if let Some(ident) = identifier {
-        if ident.get("customId").is_some_and(|v| !v.is_null()) {
-            let mut e = FieldError::new(
-                "NOT_FOUND",
-                "Metafield definition of type 'id' is required when using custom ids.",
-            );
-            e.path = Some(vec![json!("customerSet")]);
-            return Err(e);
+        if let Some(cid) = ident.get("customId").and_then(Value::as_object) {
+            let Some(def) = metafields::custom_id_definition(st, "CUSTOMER", cid) else {
+                return Err(metafields::missing_definition(vec![json!("customerSet")]));
+            };
+            let value = cid
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            target = by_custom_id(st, &def.namespace, &def.key, &value);
+            custom_id = Some((def.namespace.clone(), def.key.clone(), value));
         }
         if input.get("id").is_some_and(|v| !v.is_null()) {
             return Ok(payload(
@@ -530,7 +537,34 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
         ));
     }
     let id = store(st, c, creating);
+    // A customer created (or matched) through a custom id carries it as an `id` metafield.
+    if let Some((ns, key, value)) = custom_id {
+        let mf_id = st.next_id();
+        if let Some(c) = st.customers.get_mut(&id)
+            && !c
+                .metafields
+                .iter()
+                .any(|m| m["namespace"] == ns && m["key"] == key)
+        {
+            c.metafields.push(
+                json!({"__typename": "Metafield", "id": gid("Metafield", mf_id),
+                "namespace": ns, "key": key, "type": "id", "value": value}),
+            );
+        }
+    }
     Ok(payload(st, Some(id), vec![]))
+}
+
+/// The customer whose `namespace.key` metafield holds `value`.
+fn by_custom_id(st: &State, namespace: &str, key: &str, value: &str) -> Option<u64> {
+    st.customers
+        .values()
+        .find(|c| {
+            c.metafields
+                .iter()
+                .any(|m| m["namespace"] == namespace && m["key"] == key && m["value"] == value)
+        })
+        .map(|c| c.id)
 }
 
 fn delete(st: &mut State, input: &Map<String, Value>) -> Value {
@@ -649,15 +683,17 @@ pub fn resolve(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            if ident.get("customId").is_some_and(|v| !v.is_null()) {
-                let mut e = FieldError::new(
-                    "NOT_FOUND",
-                    "Metafield definition of type 'id' is required when using custom ids.",
-                );
-                e.path = Some(vec![json!("customerByIdentifier"), json!("customId")]);
-                return Some(Err(e));
-            }
-            let found = if let Some(id) = parse_gid(ident.get("id"), "Customer") {
+            let found = if let Some(cid) = ident.get("customId").and_then(Value::as_object) {
+                let Some(def) = metafields::custom_id_definition(st, "CUSTOMER", cid) else {
+                    return Some(Err(metafields::missing_definition(vec![
+                        json!("customerByIdentifier"),
+                        json!("customId"),
+                    ])));
+                };
+                let value = cid.get("value").and_then(Value::as_str).unwrap_or_default();
+                by_custom_id(st, &def.namespace, &def.key, value)
+                    .and_then(|id| st.customers.get(&id))
+            } else if let Some(id) = parse_gid(ident.get("id"), "Customer") {
                 st.customers.get(&id)
             } else if let Some(e) = ident.get("emailAddress").and_then(Value::as_str) {
                 let e = normalize_email(e);
