@@ -9,7 +9,7 @@ use shopsync::emulator::{Emulator, RunningEmulator};
 
 /// Minimum share of passing targets among the domains shopsync drives (customers, products, inventory,
 /// discounts, fulfillment), set from what passes today so that regressions fail the suite.
-const SHOPSYNC_DOMAINS_THRESHOLD: f64 = 0.58;
+const SHOPSYNC_DOMAINS_THRESHOLD: f64 = 0.96;
 
 /// Cases in shopsync's domains that do not match, and why (tests/captures/README.md, PARITY, has the
 /// long form). Printed next to the difference so every failing case carries its reason.
