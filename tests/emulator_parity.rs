@@ -39,10 +39,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "collections are not modelled",
     ),
     (
-        "product-delete-async-operation::duplicate-pending-mutation-data",
-        "an asynchronous productDelete completes at once in the emulator; Shopify keeps it pending and refuses a second one",
-    ),
-    (
         "fulfillment-order-move-multi-line::locations-hydrate",
         "the recording store has more locations than the page (hasNextPage)",
     ),

@@ -81,7 +81,10 @@ pub struct State {
     pub fulfillments: BTreeMap<u64, Fulfillment>,
     /// Fulfillment events.
     pub fulfillment_events: BTreeMap<u64, FulfillmentEvent>,
-    /// Asynchronous product operations (already complete), as their GraphQL objects.
+    /// Asynchronous product deletions still running: product id -> (operation id, when it finishes).
+    #[serde(default)]
+    pub pending_product_deletes: BTreeMap<u64, (u64, DateTime<Utc>)>,
+    /// Asynchronous product operations, as their GraphQL objects.
     pub operations: BTreeMap<u64, Value>,
     /// Idempotency keys seen on inventory mutations: key -> (arguments fingerprint, stored response).
     pub idempotency: BTreeMap<String, (String, Value)>,

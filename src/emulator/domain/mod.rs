@@ -93,6 +93,9 @@ pub fn resolve_root(
     args: &Map<String, Value>,
     cx: &RootCtx,
 ) -> Result<Value, FieldError> {
+    if !st.pending_product_deletes.is_empty() {
+        products::settle_pending_deletes(st);
+    }
     if let Some(r) = customers::resolve(st, field, args, cx) {
         return r;
     }

@@ -1189,21 +1189,54 @@ fn product_delete(st: &mut State, args: &Map<String, Value>) -> Value {
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let shop = reference("Shop", 1);
-    let Some(p) = parse_gid(input.get("id"), "Product").and_then(|id| st.products.remove(&id))
-    else {
+    let pid = parse_gid(input.get("id"), "Product");
+    if pid.is_some_and(|id| st.pending_product_deletes.contains_key(&id)) {
+        return json!({"deletedProductId": null, "productDeleteOperation": null, "shop": shop, "userErrors": [user_error(None, "Another operation already in progress. Please wait until current one is finished.")]});
+    }
+    if !synchronous && let Some(id) = pid.filter(|id| st.products.contains_key(id)) {
+        // The product stays readable until the background job has run (see `settle_pending_deletes`).
+        let op_id = st.next_id();
+        let op = json!({"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "ACTIVE", "deletedProductId": gid("Product", id), "product": null, "userErrors": []});
+        st.operations.insert(op_id, op);
+        let due = st.now.unwrap_or_else(chrono::Utc::now) + ASYNC_DELETE_DELAY;
+        st.pending_product_deletes.insert(id, (op_id, due));
+        st.touch();
+        return json!({"deletedProductId": null, "productDeleteOperation": {"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "CREATED", "deletedProductId": null, "product": null, "userErrors": []}, "shop": shop, "userErrors": []});
+    }
+    let Some(p) = pid.and_then(|id| st.products.remove(&id)) else {
         return json!({"deletedProductId": null, "productDeleteOperation": null, "shop": shop, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]});
     };
     for v in &p.variant_ids {
         remove_variant(st, *v);
     }
     st.touch();
-    if !synchronous {
-        let op_id = st.next_id();
-        let op = json!({"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "COMPLETE", "deletedProductId": gid("Product", p.id), "product": null, "userErrors": []});
-        st.operations.insert(op_id, op);
-        return json!({"deletedProductId": null, "productDeleteOperation": {"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "CREATED", "deletedProductId": null, "product": null, "userErrors": []}, "shop": shop, "userErrors": []});
-    }
     json!({"deletedProductId": gid("Product", p.id), "productDeleteOperation": null, "shop": shop, "userErrors": []})
+}
+
+/// How long an asynchronous productDelete runs in the background before the product is gone.
+const ASYNC_DELETE_DELAY: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
+/// Finishes the asynchronous deletions whose time has come (called before every root field).
+pub fn settle_pending_deletes(st: &mut State) {
+    let now = st.now.unwrap_or_else(chrono::Utc::now);
+    let due: Vec<(u64, u64)> = st
+        .pending_product_deletes
+        .iter()
+        .filter(|(_, (_, at))| *at <= now)
+        .map(|(p, (op, _))| (*p, *op))
+        .collect();
+    for (pid, op) in due {
+        st.pending_product_deletes.remove(&pid);
+        if let Some(p) = st.products.remove(&pid) {
+            for v in &p.variant_ids {
+                remove_variant(st, *v);
+            }
+        }
+        if let Some(o) = st.operations.get_mut(&op) {
+            o["status"] = json!("COMPLETE");
+        }
+        st.touch();
+    }
 }
 
 /// Product root fields; `None` when `field` is not one of them.
