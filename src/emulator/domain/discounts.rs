@@ -269,7 +269,6 @@ fn code_taken(st: &State, code: &str, except: Option<u64>) -> bool {
 }
 
 /// Validates a `DiscountCodeBasicInput` (`arg` names the argument in error paths).
-#[allow(clippy::too_many_arguments)]
 fn validate(
     st: &State,
     arg: &str,
