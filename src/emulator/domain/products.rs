@@ -1214,7 +1214,7 @@ fn product_delete(st: &mut State, args: &Map<String, Value>) -> Value {
 }
 
 /// How long an asynchronous productDelete runs in the background before the product is gone.
-const ASYNC_DELETE_DELAY: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+const ASYNC_DELETE_DELAY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 /// Finishes the asynchronous deletions whose time has come (called before every root field).
 pub fn settle_pending_deletes(st: &mut State) {
