@@ -65,8 +65,17 @@ pub struct State {
     pub locations: BTreeMap<u64, Location>,
     /// Inventory levels, keyed by level id.
     pub levels: BTreeMap<u64, InventoryLevel>,
-    /// Code discounts.
+    /// Discounts (code and automatic).
     pub discounts: BTreeMap<u64, Discount>,
+    /// Metafield definitions.
+    #[serde(default)]
+    pub metafield_definitions: Vec<super::domain::metafields::MetafieldDefinition>,
+    /// Taxonomy categories the emulator knows (products name one as `category`).
+    #[serde(default)]
+    pub taxonomy: Vec<super::domain::products::TaxonomyCategory>,
+    /// Shopify Functions deployed on the shop (app discounts name one by id or handle).
+    #[serde(default)]
+    pub functions: Vec<super::domain::discounts::ShopifyFunction>,
     /// Redeem-code bulk creations.
     pub bulk_creations: BTreeMap<u64, BulkCreation>,
     /// Orders.
@@ -77,7 +86,10 @@ pub struct State {
     pub fulfillments: BTreeMap<u64, Fulfillment>,
     /// Fulfillment events.
     pub fulfillment_events: BTreeMap<u64, FulfillmentEvent>,
-    /// Asynchronous product operations (already complete), as their GraphQL objects.
+    /// Asynchronous product deletions still running: product id -> (operation id, when it finishes).
+    #[serde(default)]
+    pub pending_product_deletes: BTreeMap<u64, (u64, DateTime<Utc>)>,
+    /// Asynchronous product operations, as their GraphQL objects.
     pub operations: BTreeMap<u64, Value>,
     /// Idempotency keys seen on inventory mutations: key -> (arguments fingerprint, stored response).
     pub idempotency: BTreeMap<String, (String, Value)>,
