@@ -44,13 +44,10 @@ async fn stage(emu: &RunningEmulator, content: &str) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 201);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains(&format!("<Key>{key}</Key>"))
-    );
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 201, "{text}");
+    assert!(text.contains(&format!("<Key>{key}</Key>")));
     key
 }
 
@@ -126,4 +123,55 @@ async fn bulk_mutation_checks_file_then_concurrency() {
         v["data"]["bulkOperationRunMutation"]["userErrors"][0]["code"],
         "INVALID_MUTATION"
     );
+}
+
+#[tokio::test]
+async fn staged_uploads_take_files_over_the_default_body_limit_and_index_handles() {
+    let emu = Emulator::builder().start_on_loopback().await.unwrap();
+    // 3,000 productSet lines with long descriptions: about 3 MB, over axum's 2 MB default; Shopify takes 100 MB.
+    let filler = "x".repeat(1000);
+    let content: String = (0..3000)
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"input": {"title": format!("Big {i}"), "handle": format!("big-{i}"), "descriptionHtml": filler}, "identifier": {"handle": format!("big-{i}")}})
+            )
+        })
+        .collect();
+    assert!(content.len() > 3_000_000);
+    let key = stage(&emu, &content).await;
+    let inner = "mutation S($input: ProductSetInput!, $identifier: ProductSetIdentifiers) { productSet(input: $input, identifier: $identifier, synchronous: true) { product { id handle } userErrors { field message } } }";
+    let v = gql(&emu, RUN, json!({"m": inner, "p": key})).await;
+    let id = v["data"]["bulkOperationRunMutation"]["bulkOperation"]["id"].clone();
+    assert!(id.is_string(), "{v}");
+    let mut status = Value::Null;
+    for _ in 0..500 {
+        let p = gql(
+            &emu,
+            "query B($id: ID!) { bulkOperation(id: $id) { status objectCount } }",
+            json!({"id": id}),
+        )
+        .await;
+        status = p["data"]["bulkOperation"].clone();
+        if status["status"] == "COMPLETED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status["status"], "COMPLETED");
+    assert_eq!(status["objectCount"], "3000");
+    // The same handles again update the same products (looked up through the handle index).
+    let key = stage(&emu, &content[..content.find('\n').unwrap() + 1]).await;
+    gql(&emu, RUN, json!({"m": inner, "p": key})).await;
+    let found = gql(
+        &emu,
+        "query P($h: String!) { productByIdentifier(identifier: {handle: $h}) { handle title } }",
+        json!({"h": "big-2999"}),
+    )
+    .await;
+    assert_eq!(
+        found["data"]["productByIdentifier"],
+        json!({"handle": "big-2999", "title": "Big 2999"})
+    );
+    assert_eq!(emu.dump()["products"].as_object().unwrap().len(), 3000);
 }

@@ -9,7 +9,59 @@ use shopsync::emulator::{Emulator, RunningEmulator};
 
 /// Minimum share of passing targets among the domains shopsync drives (customers, products, inventory,
 /// discounts, fulfillment), set from what passes today so that regressions fail the suite.
-const SHOPSYNC_DOMAINS_THRESHOLD: f64 = 0.58;
+const SHOPSYNC_DOMAINS_THRESHOLD: f64 = 0.96;
+
+/// Cases in shopsync's domains that do not match, and why (tests/captures/README.md, PARITY, has the
+/// long form). Printed next to the difference so every failing case carries its reason.
+const KNOWN_GAPS: &[(&str, &str)] = &[
+    (
+        "customer-by-identifier-read::customer-by-identifier-data",
+        "a store customer with 13 real orders (numberOfOrders, amountSpent, addresses): orders are not linked to customers",
+    ),
+    (
+        "customer-create-live-parity::downstream-read-data",
+        "customersCount is the size of the recording store (1296 customers)",
+    ),
+    (
+        "customer-delete-live-parity::downstream-read-data",
+        "customersCount is the size of the recording store (1296 customers)",
+    ),
+    (
+        "customers-search-read::customers-search-data",
+        "the page depends on the recording store's other customers (order by their update times, hasNextPage)",
+    ),
+    (
+        "product-update-live-parity::mutation-data",
+        "onlineStorePreviewUrl is a signed link from Shopify's online store preview service",
+    ),
+    (
+        "collection-create-blank-title-user-errors",
+        "collections are not modelled",
+    ),
+    (
+        "fulfillment-order-move-multi-line::locations-hydrate",
+        "the recording store has more locations than the page (hasNextPage)",
+    ),
+    (
+        "fulfillment-order-move-validation::hydrate-location-baseline",
+        "the recording store's full location list (fulfillment-service locations excluded) is not in the capture",
+    ),
+    (
+        "fulfillment-order-move-validation::submit-request-setup",
+        "fulfillmentOrderSubmitFulfillmentRequest and fulfillment-service (3PL) locations are not modelled",
+    ),
+    (
+        "fulfillment-order-move-validation::submitted-move-user-errors",
+        "needs a fulfillment order submitted to a 3PL fulfillment service (not modelled)",
+    ),
+];
+
+fn known_gap(case: &str) -> Option<&'static str> {
+    KNOWN_GAPS
+        .iter()
+        .find(|(k, _)| case.contains(k))
+        .map(|(_, why)| *why)
+}
 
 fn captures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures")
@@ -297,7 +349,7 @@ fn short(v: &Value) -> String {
 
 /// Mirrors what the recording store already had and the captures refer to: its name and its locations
 /// (ids and names), so that location ids in captured variables resolve.
-fn seed_from_capture(capture: &Value) -> Fixture {
+fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fixture {
     let mut locations: BTreeMap<u64, String> = BTreeMap::new();
     fn walk(v: &Value, out: &mut BTreeMap<u64, String>) {
         match v {
@@ -314,7 +366,15 @@ fn seed_from_capture(capture: &Value) -> Fixture {
                         *e = n;
                     }
                 }
-                m.values().for_each(|x| walk(x, out));
+                // Ids a recording names as invalid/unknown/missing are ones the store must not have.
+                m.iter()
+                    .filter(|(k, _)| {
+                        let k = k.to_ascii_lowercase();
+                        !["invalid", "unknown", "missing"]
+                            .iter()
+                            .any(|p| k.starts_with(p))
+                    })
+                    .for_each(|(_, x)| walk(x, out));
             }
             Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
             Value::String(s) => {
@@ -357,6 +417,16 @@ fn seed_from_capture(capture: &Value) -> Fixture {
         }
     }
     for o in &recorded {
+        // The order as the recording's own upstream read found it (with every fulfillment order it had by
+        // then) wins over the creation-time metadata.
+        if let Some(seed) = o["id"]
+            .as_str()
+            .and_then(|g| first_upstream_with_id(raw_capture, g, "fulfillmentOrders"))
+            .and_then(|h| order_seed_from_read(h, &locations))
+        {
+            orders.push(seed);
+            continue;
+        }
         let fo = o.get("fulfillmentOrder");
         let fo_id = num(&o["fulfillmentOrderId"]).or_else(|| fo.and_then(|f| num(&f["id"])));
         let mut line_ids: Vec<u64> = o["fulfillmentOrderLineItemIds"]
@@ -365,6 +435,20 @@ fn seed_from_capture(capture: &Value) -> Fixture {
             .unwrap_or_default();
         line_ids.extend(num(&o["fulfillmentOrderLineItemId"]));
         if let Some(nodes) = fo.and_then(|f| f["lineItems"]["nodes"].as_array()) {
+            line_ids.extend(nodes.iter().filter_map(|n| num(&n["id"])));
+        }
+        // Otherwise the fulfillment order as the recording first read it.
+        if line_ids.is_empty()
+            && let Some(nodes) = fo_id
+                .and_then(|id| {
+                    first_object_with_id(
+                        capture,
+                        &format!("gid://shopify/FulfillmentOrder/{id}"),
+                        "lineItems",
+                    )
+                })
+                .and_then(|f| f["lineItems"]["nodes"].as_array())
+        {
             line_ids.extend(nodes.iter().filter_map(|n| num(&n["id"])));
         }
         if line_ids.is_empty() {
@@ -392,10 +476,34 @@ fn seed_from_capture(capture: &Value) -> Fixture {
         if let Some(l) = loc.filter(|l| locations.contains_key(l)) {
             fo_seed["location_id"] = json!(l);
         }
-        orders.push(json!({"id": num(&o["id"]), "name": o["name"], "line_items": lines, "fulfillment_orders": [fo_seed]}));
+        // The status the recording's upstream read saw before the replayed requests.
+        if let Some(status) = fo_id
+            .and_then(|id| {
+                first_upstream_with_id(
+                    raw_capture,
+                    &format!("gid://shopify/FulfillmentOrder/{id}"),
+                    "status",
+                )
+            })
+            .and_then(|f| f["status"].as_str())
+        {
+            fo_seed["status"] = json!(status);
+        }
+        // The order's name as the recording showed it when the metadata omits it.
+        let name = o["name"].as_str().map(str::to_string).or_else(|| {
+            o["id"].as_str().and_then(|g| {
+                first_object_with_id(capture, g, "name")
+                    .and_then(|x| x["name"].as_str().map(str::to_string))
+            })
+        });
+        orders.push(json!({"id": num(&o["id"]), "name": name, "line_items": lines, "fulfillment_orders": [fo_seed]}));
     }
     if !orders.is_empty() {
         doc["orders"] = Value::Array(orders);
+    }
+    let customers = recorded_customers(raw_capture, replay);
+    if !customers.is_empty() {
+        doc["customers"] = Value::Array(customers);
     }
 
     if !locations.is_empty() {
@@ -406,7 +514,338 @@ fn seed_from_capture(capture: &Value) -> Fixture {
                 .collect(),
         );
     }
+    // Shopify Functions the recording looked up (app discounts name them).
+    let mut functions = Vec::new();
+    for call in raw_capture["upstreamCalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let body = &call["response"]["body"]["data"]["shopifyFunctions"]["nodes"];
+        for f in body.as_array().into_iter().flatten() {
+            functions.push(json!({"id": f["id"], "handle": f["handle"], "title": f["title"], "api_type": f["apiType"]}));
+        }
+    }
+    if !functions.is_empty() {
+        doc["functions"] = Value::Array(functions);
+    }
+    // Taxonomy categories the recording resolved.
+    let mut categories = Vec::new();
+    for call in raw_capture["upstreamCalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let node = &call["response"]["body"]["data"]["node"];
+        if node["__typename"] == "TaxonomyCategory" {
+            categories.push(
+                json!({"id": node["id"], "name": node["name"], "full_name": node["fullName"]}),
+            );
+        }
+    }
+    if !categories.is_empty() {
+        doc["taxonomy_categories"] = Value::Array(categories);
+    }
+    let products = recorded_products(raw_capture, replay, &doc);
+    if !products.is_empty() {
+        doc["products"] = Value::Array(products);
+    }
     Fixture::parse(doc.to_string().as_bytes(), "capture seed").unwrap()
+}
+
+/// Customers the recording store already held: what the capture's upstream hydrate reads returned for
+/// them, minus those a replayed request creates itself.
+fn recorded_customers(capture: &Value, replay: &Value) -> Vec<Value> {
+    fn created(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for root in ["customerCreate", "customerSet"] {
+                    if let Some(id) = m.get(root).and_then(|r| r["customer"]["id"].as_str()) {
+                        out.insert(id.to_string());
+                    }
+                }
+                m.values().for_each(|x| created(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| created(x, out)),
+            _ => {}
+        }
+    }
+    let mut replayed = std::collections::BTreeSet::new();
+    for s in replay["scenarios"].as_array().into_iter().flatten() {
+        for t in s["targets"].as_array().into_iter().flatten() {
+            if let Some(v) = t["capturePath"].as_str().and_then(|p| get(capture, p)) {
+                created(&v, &mut replayed);
+            }
+        }
+    }
+    fn hydrated(v: &Value, out: &mut BTreeMap<String, Value>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(id) = m
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|s| s.starts_with("gid://shopify/Customer/"))
+                    && (m.contains_key("email") || m.contains_key("phone"))
+                {
+                    out.entry(id.to_string()).or_insert_with(|| v.clone());
+                }
+                m.values().for_each(|x| hydrated(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| hydrated(x, out)),
+            _ => {}
+        }
+    }
+    let mut found = BTreeMap::new();
+    for call in capture["upstreamCalls"].as_array().into_iter().flatten() {
+        hydrated(&call["response"], &mut found);
+    }
+    found
+        .into_iter()
+        .filter(|(id, _)| !replayed.contains(id))
+        .filter_map(|(id, c)| {
+            let n = id.rsplit('/').next()?.parse::<u64>().ok()?;
+            let tags = c["tags"].as_array().cloned().unwrap_or_default();
+            Some(json!({"id": n, "email": c["email"], "phone": c["phone"],
+                "first_name": c["firstName"], "last_name": c["lastName"], "tags": tags,
+                "has_orders": c["canDelete"] == json!(false)}))
+        })
+        .collect()
+}
+
+/// Ids that a replayed request creates itself (`<root>.<key>.id` in the captured answers of the targets).
+fn replay_created(
+    capture: &Value,
+    replay: &Value,
+    roots: &[&str],
+    key: &str,
+) -> std::collections::BTreeSet<String> {
+    fn walk(v: &Value, roots: &[&str], key: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for root in roots {
+                    if let Some(id) = m.get(*root).and_then(|r| r[key]["id"].as_str()) {
+                        out.insert(id.to_string());
+                    }
+                }
+                m.values().for_each(|x| walk(x, roots, key, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, roots, key, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for s in replay["scenarios"].as_array().into_iter().flatten() {
+        for t in s["targets"].as_array().into_iter().flatten() {
+            if let Some(v) = t["capturePath"].as_str().and_then(|p| get(capture, p)) {
+                walk(&v, roots, key, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Products (with their variants, inventory items and stock) the recording store already held, as the
+/// capture's upstream hydrate reads returned them, minus those a replayed request creates itself.
+fn recorded_products(capture: &Value, replay: &Value, doc: &Value) -> Vec<Value> {
+    #[derive(Default)]
+    struct Seen {
+        products: BTreeMap<u64, Value>,
+        // variant -> (product, inventory item, fields)
+        variants: BTreeMap<u64, (Option<u64>, Option<u64>, Value)>,
+        tracked: BTreeMap<u64, bool>,
+        // item -> location -> available
+        stock: BTreeMap<u64, BTreeMap<u64, i64>>,
+    }
+    fn id_of(v: &Value, ty: &str) -> Option<u64> {
+        v["id"]
+            .as_str()?
+            .strip_prefix(&format!("gid://shopify/{ty}/"))?
+            .split('?')
+            .next()?
+            .parse()
+            .ok()
+    }
+    fn walk(
+        v: &Value,
+        product: Option<u64>,
+        variant: Option<u64>,
+        item: Option<u64>,
+        seen: &mut Seen,
+    ) {
+        match v {
+            Value::Object(m) => {
+                let (mut product, mut variant, mut item) = (product, variant, item);
+                if let Some(p) = id_of(v, "Product") {
+                    let e = seen.products.entry(p).or_insert_with(|| json!({}));
+                    for k in ["title", "handle", "status", "vendor"] {
+                        if let Some(x) = m.get(k).filter(|x| x.is_string()) {
+                            e[k] = x.clone();
+                        }
+                    }
+                    if let Some(var) = variant {
+                        seen.variants.entry(var).or_default().0 = Some(p);
+                    }
+                    product = Some(p);
+                } else if let Some(var) = id_of(v, "ProductVariant") {
+                    let e = seen.variants.entry(var).or_default();
+                    if e.2.is_null() {
+                        e.2 = json!({});
+                    }
+                    for k in ["sku", "price", "title"] {
+                        if let Some(x) = m.get(k).filter(|x| x.is_string()) {
+                            e.2[k] = x.clone();
+                        }
+                    }
+                    if product.is_some() && variant.is_none() {
+                        e.0 = e.0.or(product);
+                    }
+                    if item.is_some() {
+                        e.1 = e.1.or(item);
+                    }
+                    variant = Some(var);
+                    product = e.0;
+                } else if let Some(i) = id_of(v, "InventoryItem") {
+                    if let Some(t) = m.get("tracked").and_then(Value::as_bool) {
+                        seen.tracked.insert(i, t);
+                    }
+                    if let Some(var) = variant {
+                        seen.variants.entry(var).or_default().1 = Some(i);
+                    }
+                    item = Some(i);
+                } else if let (Some(i), Some(loc)) =
+                    (item, m.get("location").and_then(|l| id_of(l, "Location")))
+                {
+                    let available = m["quantities"]
+                        .as_array()
+                        .and_then(|q| q.iter().find(|x| x["name"] == "available"))
+                        .and_then(|x| x["quantity"].as_i64())
+                        .or_else(|| m.get("available").and_then(Value::as_i64));
+                    if let Some(a) = available {
+                        seen.stock.entry(i).or_default().entry(loc).or_insert(a);
+                    }
+                }
+                m.values()
+                    .for_each(|x| walk(x, product, variant, item, seen));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, product, variant, item, seen)),
+            _ => {}
+        }
+    }
+    let mut seen = Seen::default();
+    for call in capture["upstreamCalls"].as_array().into_iter().flatten() {
+        // Only the first read of a record is the state before the replay.
+        let mut one = Seen::default();
+        walk(&call["response"], None, None, None, &mut one);
+        for (k, v) in one.products {
+            seen.products.entry(k).or_insert(v);
+        }
+        for (k, v) in one.variants {
+            let e = seen.variants.entry(k).or_insert((None, None, json!({})));
+            e.0 = e.0.or(v.0);
+            e.1 = e.1.or(v.1);
+        }
+        for (k, v) in one.tracked {
+            seen.tracked.entry(k).or_insert(v);
+        }
+        for (k, v) in one.stock {
+            let e = seen.stock.entry(k).or_default();
+            for (l, q) in v {
+                e.entry(l).or_insert(q);
+            }
+        }
+    }
+    let created = replay_created(
+        capture,
+        replay,
+        &["productCreate", "productSet", "productDuplicate"],
+        "product",
+    );
+    let location_name = |id: u64| {
+        doc["locations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["id"] == json!(id))
+            .and_then(|l| l["name"].as_str().map(str::to_string))
+    };
+    seen.products
+        .iter()
+        .filter(|(id, _)| !created.contains(&format!("gid://shopify/Product/{id}")))
+        .filter_map(|(id, p)| {
+            let variants: Vec<Value> = seen
+                .variants
+                .iter()
+                .filter(|(_, v)| v.0 == Some(*id))
+                .map(|(vid, (_, item, f))| {
+                    let inventory: BTreeMap<String, i64> = item
+                        .and_then(|i| seen.stock.get(&i))
+                        .map(|s| s.iter().filter_map(|(l, q)| Some((location_name(*l)?, *q))).collect())
+                        .unwrap_or_default();
+                    json!({"id": vid, "inventory_item_id": item, "sku": f["sku"], "price": f["price"],
+                        "option": f["title"], "inventory": inventory,
+                        "tracked": item.and_then(|i| seen.tracked.get(&i))})
+                })
+                .collect();
+            let title = p["title"].as_str()?;
+            Some(json!({"id": id, "title": title, "handle": p["handle"], "status": p["status"],
+                "vendor": p["vendor"], "variants": variants}))
+        })
+        .collect()
+}
+
+/// The first object of the capture's upstream reads whose `id` is `gid` and that carries `field`.
+fn first_upstream_with_id<'a>(capture: &'a Value, gid: &str, field: &str) -> Option<&'a Value> {
+    capture["upstreamCalls"]
+        .as_array()?
+        .iter()
+        .find_map(|c| first_object_with_id(&c["response"], gid, field))
+}
+
+/// An order seed from an order as a read returned it: its line items and every fulfillment order with
+/// ids, status, location and quantities.
+fn order_seed_from_read(order: &Value, locations: &BTreeMap<u64, String>) -> Option<Value> {
+    let num = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.rsplit('/').next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    let fos = order["fulfillmentOrders"]["nodes"].as_array()?;
+    let mut line_ids: Vec<u64> = Vec::new();
+    let mut lines = Vec::new();
+    for fo in fos {
+        for n in fo["lineItems"]["nodes"].as_array().into_iter().flatten() {
+            let li = &n["lineItem"];
+            if let Some(id) = num(&li["id"]).filter(|id| !line_ids.contains(id)) {
+                line_ids.push(id);
+                lines.push(json!({"title": li["title"], "quantity": li["quantity"]}));
+            }
+        }
+    }
+    let fo_seeds: Vec<Value> = fos
+        .iter()
+        .map(|fo| {
+            let nodes: Vec<&Value> = fo["lineItems"]["nodes"].as_array().into_iter().flatten().collect();
+            let mut seed = json!({
+                "id": num(&fo["id"]),
+                "status": fo["status"],
+                "request_status": fo["requestStatus"],
+                "line_item_ids": nodes.iter().filter_map(|n| num(&n["id"])).collect::<Vec<_>>(),
+                "line_items": nodes.iter().filter_map(|n| num(&n["lineItem"]["id"]).and_then(|id| line_ids.iter().position(|x| *x == id))).collect::<Vec<_>>(),
+                "quantities": nodes.iter().map(|n| n["totalQuantity"].as_i64().unwrap_or(0)).collect::<Vec<_>>(),
+            });
+            if let Some(l) = num(&fo["assignedLocation"]["location"]["id"]).filter(|l| locations.contains_key(l)) {
+                seed["location_id"] = json!(l);
+            }
+            seed
+        })
+        .filter(|f| !f["line_items"].as_array().is_some_and(Vec::is_empty))
+        .collect();
+    if lines.is_empty() || fo_seeds.is_empty() {
+        return None;
+    }
+    Some(
+        json!({"id": num(&order["id"]), "name": order["name"], "line_items": lines, "fulfillment_orders": fo_seeds}),
+    )
 }
 
 /// The first object in `v` whose `id` is `gid` and that carries `field`.
@@ -483,7 +922,11 @@ async fn run_file(file: &Path, out: &mut Vec<Outcome>) {
     let domain = domain_of(file);
     for scenario in replay["scenarios"].as_array().unwrap() {
         let emu = Emulator::builder()
-            .seed(seed_from_capture(&json!([capture.clone(), replay.clone()])))
+            .seed(seed_from_capture(
+                &json!([capture.clone(), replay.clone()]),
+                &capture,
+                &replay,
+            ))
             .start_on_loopback()
             .await
             .unwrap();
@@ -625,6 +1068,16 @@ async fn run_file(file: &Path, out: &mut Vec<Outcome>) {
             };
             let failure = matcher_failure
                 .or_else(|| first_difference(&normalise(&expected), &normalise(&actual), "$"));
+            // PARITY_DUMP=1 prints both sides of failing targets (debugging aid).
+            if failure.is_some() && std::env::var_os("PARITY_DUMP").is_some() {
+                println!(
+                    "--- {case}\n  request vars: {}\n  shopify:  {}\n  emulator: {}\n  raw emulator: {}",
+                    vars,
+                    normalise(&expected),
+                    normalise(&actual),
+                    response
+                );
+            }
             out.push(Outcome {
                 domain: domain.clone(),
                 case,
@@ -638,7 +1091,12 @@ async fn run_file(file: &Path, out: &mut Vec<Outcome>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captures_replay_with_parity() {
     let mut outcomes = Vec::new();
+    // PARITY_FILTER=substring replays only the matching capture files (debugging aid).
+    let filter = std::env::var("PARITY_FILTER").unwrap_or_default();
     for file in replay_files() {
+        if !file.to_string_lossy().contains(&filter) {
+            continue;
+        }
         run_file(&file, &mut outcomes).await;
     }
     let mut per_domain: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -658,8 +1116,11 @@ async fn captures_replay_with_parity() {
     }
     println!("failing cases:");
     for o in outcomes.iter().filter(|o| o.failure.is_some()) {
+        let why = known_gap(&o.case)
+            .map(|w| format!(" -- known: {w}"))
+            .unwrap_or_default();
         println!(
-            "  [{}] {}: {}",
+            "  [{}] {}: {}{why}",
             o.domain,
             o.case,
             o.failure.as_deref().unwrap_or("")
@@ -680,7 +1141,7 @@ async fn captures_replay_with_parity() {
     println!("shopsync domains: {p}/{t} = {:.1}%", 100.0 * rate);
     assert!(t > 0, "no captures replayed");
     assert!(
-        rate >= SHOPSYNC_DOMAINS_THRESHOLD,
+        !filter.is_empty() || rate >= SHOPSYNC_DOMAINS_THRESHOLD,
         "parity {rate:.3} fell below {SHOPSYNC_DOMAINS_THRESHOLD}"
     );
     let _ = Map::<String, Value>::new();

@@ -134,7 +134,9 @@ pub struct ShopifySyncSpec {
     /// Rows sharing a primary key: rejectRows (default) rejects each of them; failRun fails the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_duplicate_key: Option<OnDuplicateKey>,
-    /// Change sets of at least this many rows go through Shopify bulk operations. Default 5000.
+    /// products and customers: when a run has at least this many upserts that need no lookup (mode upsert,
+    /// or records synced before; customers without metafields), they go through one Shopify bulk operation
+    /// instead of batched requests. Default 5000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub bulk_threshold: Option<i64>,

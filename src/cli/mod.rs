@@ -74,6 +74,13 @@ enum BenchCommand {
         /// Record the debugger log during the run: on, off, or both (one run each, off first).
         #[arg(long, value_enum, default_value = "off")]
         debugger_log: bench_sync::LogMode,
+        /// Product upserts per request (1: one mutation per request).
+        #[arg(long, default_value_t = crate::shopify::DEFAULT_BATCH_SIZE)]
+        batch_size: usize,
+        /// The sync's bulkThreshold: this many changed rows or more go through a bulk operation. Absent: no
+        /// bulk operation, whatever the row count.
+        #[arg(long)]
+        bulk_threshold: Option<u64>,
     },
     /// Plans over a large PostgreSQL table against the cost of copying it out with psql.
     Warehouse {
@@ -133,8 +140,16 @@ pub fn main() -> ExitCode {
             plan,
             concurrency,
             debugger_log,
+            batch_size,
+            bulk_threshold,
         }) => block_on(async move {
-            bench_sync::run(rows, &plan, concurrency, debugger_log)
+            let options = bench_sync::Options {
+                rows,
+                concurrency,
+                batch_size,
+                bulk_threshold,
+            };
+            bench_sync::run(options, &plan, debugger_log)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }),

@@ -179,14 +179,18 @@ pub trait CallStore: Send + Sync {
 
 /// The GraphQL operation a document performs: its first root field (`productSet`), else its name.
 pub fn operation_of(document: &str) -> Option<String> {
-    let body = &document[document.find('{')? + 1..];
-    let field: String = body
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
-        .collect();
-    // `alias: field` -> the alias is what the document names it; keep the field after it.
-    let field = field.rsplit(':').next().unwrap_or_default().to_string();
+    let name = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let body = document[document.find('{')? + 1..].trim_start();
+    let first = name(body);
+    // `alias: field` (batched documents alias every field) -> keep the field after the alias.
+    let field = match body[first.len()..].trim_start().strip_prefix(':') {
+        Some(rest) => name(rest.trim_start()),
+        None => first,
+    };
     if field.is_empty() { None } else { Some(field) }
 }
 
@@ -202,6 +206,15 @@ mod tests {
             Some("productSet")
         );
         assert_eq!(operation_of("{ shop { name } }").as_deref(), Some("shop"));
+        assert_eq!(
+            operation_of("mutation B($a: X!) { m0: productSet(input: $a) { product { id } } m1: productSet(input: $b) { product { id } } }")
+                .as_deref(),
+            Some("productSet")
+        );
+        assert_eq!(
+            operation_of("mutation { a:customerSet(input: {}) { customer { id } } }").as_deref(),
+            Some("customerSet")
+        );
         assert_eq!(operation_of("nothing here"), None);
     }
 

@@ -278,7 +278,7 @@ impl<'a> Engine<'a> {
         mut lease: Lease,
         report: &mut RunReport,
     ) -> Result<Lease, (EngineError, Option<Lease>)> {
-        let plan = match plan(self.warehouse, self.state, sync).await {
+        let mut plan = match plan(self.warehouse, self.state, sync).await {
             Ok(p) => p,
             Err(e) => return Err((e, Some(lease))),
         };
@@ -310,7 +310,16 @@ impl<'a> Engine<'a> {
             p.planned(&sync.id, (plan.changes.len() + deletes) as u64);
         }
         let insert_only = sync.target.is_insert_only();
-        for chunk in plan.changes.chunks(BATCH) {
+        let mut changes = std::mem::take(&mut plan.changes);
+        let eligible =
+            |c: &Change| !insert_only && self.shopify.bulk_eligible(sync, &op_for(sync, c));
+        // Below the threshold, eligible rows go with the others, batched.
+        if changes.iter().filter(|c| eligible(c)).count() as u64 >= sync.bulk_threshold.max(1) {
+            let (bulk, rest): (Vec<Change>, Vec<Change>) = changes.into_iter().partition(eligible);
+            lease = self.apply_bulk(sync, bulk, lease, report).await?;
+            changes = rest;
+        }
+        for chunk in changes.chunks(BATCH) {
             if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                 return Err((EngineError::Interrupted, Some(lease)));
             }
@@ -363,6 +372,54 @@ impl<'a> Engine<'a> {
             return Err((e, Some(lease)));
         }
         Ok(lease)
+    }
+
+    /// Sends `changes` as bulk operations, renewing the lock while they run, and records their outcomes.
+    async fn apply_bulk(
+        &self,
+        sync: &SyncConfig,
+        changes: Vec<Change>,
+        mut lease: Lease,
+        report: &mut RunReport,
+    ) -> Result<Lease, (EngineError, Option<Lease>)> {
+        if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err((EngineError::Interrupted, Some(lease)));
+        }
+        let ops = changes.iter().map(|c| op_for(sync, c)).collect();
+        let write = self.shopify.write_bulk(sync, ops);
+        futures::pin_mut!(write);
+        // A bulk operation can outlast the lock's lifetime: keep renewing it while waiting.
+        let result = loop {
+            let tick = tokio::time::sleep(LOCK_TTL / 3);
+            futures::pin_mut!(tick);
+            match futures::future::select(write.as_mut(), tick).await {
+                futures::future::Either::Left((result, _)) => break result,
+                futures::future::Either::Right(((), _)) => {
+                    lease = match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
+                        Ok(l) => l,
+                        Err(e) => return Err((e.into(), None)),
+                    };
+                }
+            }
+        };
+        let (outcomes, failure) = match result {
+            Ok(o) => (o, None),
+            Err(mut f) => (std::mem::take(&mut f.outcomes), Some(f)),
+        };
+        if let Err(e) = self.record(sync, &changes, outcomes, report).await {
+            return Err((e, Some(lease)));
+        }
+        // One step for the whole operation: Shopify reports no per-row progress worth polling for.
+        if let Some(p) = self.progress {
+            p.advanced(&sync.id, changes.len() as u64);
+        }
+        if let Some(f) = failure {
+            return Err((f.into(), Some(lease)));
+        }
+        match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
+            Ok(l) => Ok(l),
+            Err(e) => Err((e.into(), None)),
+        }
     }
 
     async fn record(

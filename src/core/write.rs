@@ -134,4 +134,22 @@ pub trait ShopifyApi: Send + Sync {
         sync: &'a SyncConfig,
         ops: Vec<WriteOp>,
     ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>>;
+
+    /// Whether `op` may go through a bulk operation for `sync`: an upsert that Shopify can apply from one
+    /// line of variables and that is safe to send again (it names its record). Adapters without bulk
+    /// operations say no, and the engine then never calls [`ShopifyApi::write_bulk`].
+    fn bulk_eligible(&self, _sync: &SyncConfig, _op: &WriteOp) -> bool {
+        false
+    }
+
+    /// Applies `ops`, all [`ShopifyApi::bulk_eligible`], as bulk operations; one outcome per op, as
+    /// [`ShopifyApi::write`]. An op whose fate cannot be known (the operation's state was lost) is
+    /// [`WriteOutcome::Unknown`]: the next run sends it again, which eligible ops allow.
+    fn write_bulk<'a>(
+        &'a self,
+        sync: &'a SyncConfig,
+        ops: Vec<WriteOp>,
+    ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
+        self.write(sync, ops)
+    }
 }

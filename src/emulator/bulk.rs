@@ -41,23 +41,28 @@ pub struct BulkOperation {
     pub created_at: String,
     /// Completion time.
     pub completed_at: Option<String>,
+    /// Why a FAILED operation failed (`BulkOperationErrorCode`).
+    pub error_code: Option<String>,
 }
 
 fn op_json(st: &State, op: &BulkOperation) -> Value {
     let done = op.status == "COMPLETED";
+    let results_url = format!("{}/__emulator/bulk-results/{}.jsonl", st.base_url, op.id);
+    // A failed operation points at what it did before failing, as Shopify's `partialDataUrl`.
+    let partial = op.status == "FAILED" && !op.results.is_empty();
     json!({
         "__typename": "BulkOperation",
         "id": gid("BulkOperation", op.id),
         "status": op.status,
         "type": "MUTATION",
-        "errorCode": null,
+        "errorCode": op.error_code,
         "createdAt": op.created_at,
         "completedAt": op.completed_at,
         "objectCount": op.object_count.to_string(),
         "rootObjectCount": op.object_count.to_string(),
         "fileSize": if done { json!(op.results.len().to_string()) } else { Value::Null },
-        "url": if done { json!(format!("{}/__emulator/bulk-results/{}.jsonl", st.base_url, op.id)) } else { Value::Null },
-        "partialDataUrl": null,
+        "url": if done { json!(results_url) } else { Value::Null },
+        "partialDataUrl": if partial { json!(results_url) } else { Value::Null },
         "query": op.query,
     })
 }
@@ -245,8 +250,10 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
 /// Runs operations in CREATED state in the background, one line at a time through the normal pipeline
 /// (exempt from the bucket, as Shopify exempts bulk operations).
 pub fn spawn_pending(shared: &Arc<Shared>) {
-    let pending: Vec<(u64, String, String, Vec<u8>)> = {
+    let (fail_after, line_delay, pending) = {
         let mut g = shared.lock();
+        let fail_after = g.faults.bulk_fail_after_lines;
+        let line_delay = std::time::Duration::from_millis(g.faults.bulk_line_delay_ms);
         let ids: Vec<u64> = g
             .state
             .bulk_operations
@@ -254,7 +261,8 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
             .filter(|o| o.status == "CREATED")
             .map(|o| o.id)
             .collect();
-        ids.into_iter()
+        let pending: Vec<(u64, String, String, Vec<u8>)> = ids
+            .into_iter()
             .filter_map(|id| {
                 let op = g.state.bulk_operations.get_mut(&id)?;
                 op.status = "RUNNING".into();
@@ -262,7 +270,8 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
                 let file = g.state.staged.get(&key).cloned().unwrap_or_default();
                 Some((id, q, v, file))
             })
-            .collect()
+            .collect();
+        (fail_after, line_delay, pending)
     };
     for (id, query, version, file) in pending {
         let shared = shared.clone();
@@ -270,11 +279,16 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
             let version = ApiVersion::parse(&version).unwrap_or(ApiVersion::DEFAULT);
             let mut out = String::new();
             let mut count = 0u64;
+            let mut failed = false;
             for (n, line) in String::from_utf8_lossy(&file)
                 .lines()
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
             {
+                if fail_after.is_some_and(|n| count >= n) {
+                    failed = true;
+                    break;
+                }
                 if shared
                     .lock()
                     .state
@@ -301,12 +315,19 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
                 if let Some(op) = shared.lock().state.bulk_operations.get_mut(&id) {
                     op.object_count = count;
                 }
-                tokio::task::yield_now().await;
+                if line_delay.is_zero() {
+                    tokio::task::yield_now().await;
+                } else {
+                    tokio::time::sleep(line_delay).await;
+                }
             }
             let mut g = shared.lock();
             let now = g.state.now_str();
             if let Some(op) = g.state.bulk_operations.get_mut(&id) {
-                op.status = if op.status == "CANCELING" {
+                op.status = if failed {
+                    op.error_code = Some("INTERNAL_SERVER_ERROR".into());
+                    "FAILED".into()
+                } else if op.status == "CANCELING" {
                     "CANCELED".into()
                 } else {
                     "COMPLETED".into()
@@ -359,9 +380,21 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 async fn upload(
     AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers: HeaderMap = parts.headers;
+    // Read with the storage's own limit: axum's default (2 MB) is far below the 100 MB Shopify accepts.
+    let body: Bytes = match axum::body::to_bytes(body, MAX_FILE + 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                "<Error><Code>EntityTooLarge</Code></Error>",
+            )
+                .into_response();
+        }
+    };
     let ct = headers
         .get("content-type")
         .and_then(|h| h.to_str().ok())
@@ -413,7 +446,7 @@ async fn results(AxState(shared): AxState<Arc<Shared>>, Path(file): Path<String>
     let g = shared.lock();
     match id
         .and_then(|id| g.state.bulk_operations.get(&id))
-        .filter(|o| o.status == "COMPLETED")
+        .filter(|o| o.status == "COMPLETED" || o.status == "FAILED")
     {
         Some(op) => {
             let mut resp = op.results.clone().into_response();

@@ -27,6 +27,10 @@ pub struct Fixture {
     pub orders: Vec<OrderSeed>,
     /// Code discounts (the GraphQL equivalent of a price rule with its codes).
     pub discounts: Vec<DiscountSeed>,
+    /// Shopify Functions deployed on the shop (for app discounts).
+    pub functions: Vec<super::domain::discounts::ShopifyFunction>,
+    /// Taxonomy categories products may name.
+    pub taxonomy_categories: Vec<super::domain::products::TaxonomyCategory>,
 }
 
 /// A location: a name, or an explicit numeric id and name (to mirror a recorded store).
@@ -76,6 +80,8 @@ pub struct CustomerSeed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProductSeed {
+    /// Explicit numeric id (to mirror a recorded store).
+    pub id: Option<u64>,
     /// Title.
     pub title: String,
     /// Handle (derived from the title when absent).
@@ -92,6 +98,10 @@ pub struct ProductSeed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VariantSeed {
+    /// Explicit numeric id (to mirror a recorded store).
+    pub id: Option<u64>,
+    /// Whether the inventory item tracks quantities (true by default).
+    pub tracked: Option<bool>,
     /// SKU.
     pub sku: Option<String>,
     /// Price.
@@ -140,6 +150,8 @@ pub struct FulfillmentOrderSeed {
     pub id: Option<u64>,
     /// Explicit ids of its line items, in the order of `line_items`.
     pub line_item_ids: Vec<u64>,
+    /// Quantities of its line items, in the order of `line_items` (the order line's quantity when absent).
+    pub quantities: Vec<i64>,
     /// Location id (wins over `location`).
     pub location_id: Option<u64>,
     /// Location name (first location when absent).
@@ -263,7 +275,7 @@ impl Fixture {
             );
         }
         for (pi, p) in self.products.iter().enumerate() {
-            let pid = st.next_id();
+            let pid = p.id.unwrap_or_else(|| st.next_id());
             let handle = p
                 .handle
                 .clone()
@@ -276,7 +288,7 @@ impl Fixture {
             let mut variant_ids = Vec::new();
             let mut values = Vec::new();
             for (vi, v) in seeds.iter().enumerate() {
-                let vid = st.next_id();
+                let vid = v.id.unwrap_or_else(|| st.next_id());
                 let iid = v.inventory_item_id.unwrap_or_else(|| st.next_id());
                 let value = v.option.clone().unwrap_or_else(|| {
                     if seeds.len() == 1 {
@@ -308,7 +320,7 @@ impl Fixture {
                         id: iid,
                         variant_id: vid,
                         sku: v.sku.clone(),
-                        tracked: true,
+                        tracked: v.tracked.unwrap_or(true),
                         requires_shipping: true,
                         ..InventoryItem::default()
                     },
@@ -380,13 +392,19 @@ impl Fixture {
                     f.line_items.clone()
                 };
                 let mut fo_lines = Vec::new();
-                for i in idx {
+                for (pos, i) in idx.into_iter().enumerate() {
                     let l = lines.get(i).ok_or_else(|| {
                         err(format!(
                             "orders[{oi}].fulfillment_orders[{fi}].line_items: no line item {i}"
                         ))
                     })?;
-                    fo_lines.push((st.next_id(), l.id, l.quantity, l.quantity));
+                    // Explicit ids mirror a recorded store; the rest are allocated.
+                    let line_id = match f.line_item_ids.get(pos) {
+                        Some(id) => *id,
+                        None => st.next_id(),
+                    };
+                    let qty = f.quantities.get(pos).copied().unwrap_or(l.quantity);
+                    fo_lines.push((line_id, l.id, qty, qty));
                 }
                 st.fulfillment_orders.insert(
                     fid,
@@ -453,7 +471,10 @@ impl Fixture {
                 },
             );
         }
+        st.functions = self.functions.clone();
+        st.taxonomy = self.taxonomy_categories.clone();
         st.reindex_customers();
+        st.reindex_products();
         // Explicit ids may sit above the sequence; keep new ids clear of them.
         let max = [
             st.orders.keys().max(),
@@ -461,6 +482,9 @@ impl Fixture {
             st.fulfillments.keys().max(),
             st.locations.keys().max(),
             st.customers.keys().max(),
+            st.products.keys().max(),
+            st.variants.keys().max(),
+            st.inventory_items.keys().max(),
             st.fulfillment_orders
                 .values()
                 .flat_map(|f| f.line_items.iter().map(|l| &l.0))

@@ -52,6 +52,11 @@ pub struct State {
     pub customer_keys: BTreeMap<String, u64>,
     /// Products.
     pub products: BTreeMap<u64, Product>,
+    /// Product id by handle: handle lookups and uniqueness checks run once per productSet, so a bulk
+    /// operation over n products stays O(n log n). Kept by [`State::put_product`] and
+    /// [`State::remove_product`].
+    #[serde(skip)]
+    pub product_handles: BTreeMap<String, u64>,
     /// Product variants.
     pub variants: BTreeMap<u64, Variant>,
     /// Inventory items (one per variant).
@@ -60,8 +65,17 @@ pub struct State {
     pub locations: BTreeMap<u64, Location>,
     /// Inventory levels, keyed by level id.
     pub levels: BTreeMap<u64, InventoryLevel>,
-    /// Code discounts.
+    /// Discounts (code and automatic).
     pub discounts: BTreeMap<u64, Discount>,
+    /// Metafield definitions.
+    #[serde(default)]
+    pub metafield_definitions: Vec<super::domain::metafields::MetafieldDefinition>,
+    /// Taxonomy categories the emulator knows (products name one as `category`).
+    #[serde(default)]
+    pub taxonomy: Vec<super::domain::products::TaxonomyCategory>,
+    /// Shopify Functions deployed on the shop (app discounts name one by id or handle).
+    #[serde(default)]
+    pub functions: Vec<super::domain::discounts::ShopifyFunction>,
     /// Redeem-code bulk creations.
     pub bulk_creations: BTreeMap<u64, BulkCreation>,
     /// Orders.
@@ -72,7 +86,10 @@ pub struct State {
     pub fulfillments: BTreeMap<u64, Fulfillment>,
     /// Fulfillment events.
     pub fulfillment_events: BTreeMap<u64, FulfillmentEvent>,
-    /// Asynchronous product operations (already complete), as their GraphQL objects.
+    /// Asynchronous product deletions still running: product id -> (operation id, when it finishes).
+    #[serde(default)]
+    pub pending_product_deletes: BTreeMap<u64, (u64, DateTime<Utc>)>,
+    /// Asynchronous product operations, as their GraphQL objects.
     pub operations: BTreeMap<u64, Value>,
     /// Idempotency keys seen on inventory mutations: key -> (arguments fingerprint, stored response).
     pub idempotency: BTreeMap<String, (String, Value)>,
@@ -113,6 +130,46 @@ impl State {
             .collect();
     }
 
+    /// Rebuilds [`State::product_handles`] from the products.
+    pub fn reindex_products(&mut self) {
+        let mut index = BTreeMap::new();
+        for p in self.products.values() {
+            index.entry(p.handle.clone()).or_insert(p.id);
+        }
+        self.product_handles = index;
+    }
+
+    /// The product with exactly this handle, if any.
+    pub fn product_by_handle(&self, handle: &str) -> Option<u64> {
+        self.product_handles.get(handle).copied()
+    }
+
+    /// Stores `p` (new or changed), keeping the handle index.
+    pub fn put_product(&mut self, p: Product) {
+        if let Some(old) = self.products.get(&p.id)
+            && old.handle != p.handle
+            && self.product_handles.get(&old.handle) == Some(&p.id)
+        {
+            let old = old.handle.clone();
+            self.product_handles.remove(&old);
+        }
+        self.product_handles.entry(p.handle.clone()).or_insert(p.id);
+        self.products.insert(p.id, p);
+    }
+
+    /// Removes a product, keeping the handle index.
+    pub fn remove_product(&mut self, id: u64) -> Option<Product> {
+        let p = self.products.remove(&id)?;
+        if self.product_handles.get(&p.handle) == Some(&id) {
+            self.product_handles.remove(&p.handle);
+            // Another product may hold the same handle (seeded data); it takes the index entry.
+            if let Some(other) = self.products.values().find(|o| o.handle == p.handle) {
+                self.product_handles.insert(other.handle.clone(), other.id);
+            }
+        }
+        Some(p)
+    }
+
     /// The customer holding `email` (normalised) or `phone` (E.164), if any.
     pub fn customer_by_key(&self, email: Option<&str>, phone: Option<&str>) -> Option<u64> {
         match (email, phone) {
@@ -147,6 +204,11 @@ pub struct Faults {
     pub drop_rate: f64,
     /// When set, every GraphQL request is THROTTLED (the bucket is kept empty).
     pub force_throttle: bool,
+    /// When set, bulk mutation operations started from then on fail (`FAILED`, `INTERNAL_SERVER_ERROR`)
+    /// after this many lines, with those lines' results as partial data.
+    pub bulk_fail_after_lines: Option<u64>,
+    /// Time each line of a bulk mutation operation takes, in milliseconds (operations stay RUNNING longer).
+    pub bulk_line_delay_ms: u64,
 }
 
 /// Whether the shop answers normally.

@@ -106,6 +106,11 @@ impl CostBudget {
         b.available = (level + refund).min(b.maximum);
         b.at = now;
         if let Some(s) = status {
+            // A bigger bucket than assumed held the difference from the start (the model began full at the
+            // smaller size); without it the first bucketful of a bigger plan would go unused.
+            if s.maximum_available > b.maximum {
+                b.available += s.maximum_available - b.maximum;
+            }
             b.maximum = s.maximum_available;
             b.rate = s.restore_rate;
             if s.currently_available < b.available {
@@ -198,6 +203,22 @@ mod tests {
         b.settle(0.0, Some(0.0), Some(s), t0);
         assert_eq!(b.reserve(50.0, t0), Some(Duration::from_secs(1)));
         assert_eq!(b.maximum(), 1000.0);
+    }
+
+    #[test]
+    fn a_bigger_plan_than_assumed_makes_its_whole_bucket_usable() {
+        let t0 = Instant::now();
+        let b = CostBudget::with_limits(2000.0, 100.0, t0);
+        assert_eq!(b.reserve(2000.0, t0), None);
+        let plus = ThrottleStatus {
+            maximum_available: 20000.0,
+            currently_available: 19990.0,
+            restore_rate: 1000.0,
+        };
+        // One request of 10 was answered; the other 1990 reserved points are still in flight.
+        b.settle(10.0, Some(10.0), Some(plus), t0);
+        assert_eq!(b.reserve(18000.0, t0), None);
+        assert!(b.reserve(1.0, t0).is_some());
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub enum ErrorClass {
 }
 
 /// A failed call to the Admin API.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ShopifyError {
     /// The connection failed or timed out.
     #[error("cannot reach {url}: {message}")]

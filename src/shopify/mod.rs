@@ -5,14 +5,16 @@
 //! rate-limited (wait as `throttleStatus` or `Retry-After` says), or permanent (user errors reject a row;
 //! 401/402/403/404/423 fail the run with what the user must fix).
 mod budget;
+pub mod bulk;
 mod context;
 mod error;
 pub mod ops;
 mod transport;
 
 pub use budget::{CostBudget, ThrottleStatus};
+pub use bulk::BulkSettings;
 pub use context::RequestContext;
 pub use error::{ErrorClass, ShopifyError};
-pub use ops::ShopifyClient;
 pub use ops::shop::{ShopInfo, shop_info};
+pub use ops::{DEFAULT_BATCH_SIZE, ShopifyClient};
 pub use transport::{GraphqlResponse, QueryCost, RetryPolicy, Store, Transport};

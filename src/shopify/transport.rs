@@ -193,15 +193,15 @@ impl Transport {
         &self.budget
     }
 
-    fn expected_cost(&self, query: &str) -> (u64, f64) {
+    fn expected_cost(&self, query: &str, guess: Option<f64>) -> (u64, f64) {
         let key = fxhash(query);
         let known = self.costs.lock().ok().and_then(|m| m.get(&key).copied());
         // Unknown documents: a mutation costs 10; queries are charged by their selections, so guess higher.
-        let guess = if query.trim_start().starts_with("mutation") {
+        let guess = guess.unwrap_or(if query.trim_start().starts_with("mutation") {
             10.0
         } else {
             50.0
-        };
+        });
         (key, known.unwrap_or(guess))
     }
 
@@ -211,8 +211,19 @@ impl Transport {
         query: &str,
         variables: Value,
     ) -> Result<GraphqlResponse, ShopifyError> {
+        self.execute_costing(query, variables, None).await
+    }
+
+    /// [`Transport::execute`] for a document whose cost is not yet known, reserving `expected` points for its
+    /// first run (a batch of several mutations costs their sum); later runs reserve what Shopify charged.
+    pub async fn execute_costing(
+        &self,
+        query: &str,
+        variables: Value,
+        expected: Option<f64>,
+    ) -> Result<GraphqlResponse, ShopifyError> {
         let body = json!({ "query": query, "variables": variables });
-        let (key, mut cost) = self.expected_cost(query);
+        let (key, mut cost) = self.expected_cost(query, expected);
         let mut attempts = 0u32;
         let mut throttles = 0u32;
         // Every request sent, throttled ones included: the debugger log numbers attempts with it.
@@ -278,6 +289,129 @@ impl Transport {
                     tokio::time::sleep(delay).await;
                 }
             }
+        }
+    }
+
+    /// POSTs a multipart form to a staged upload target (the signed fields, then the file, as Shopify's
+    /// storage requires), retrying what is retryable. Returns the answer's body. The target is signed, so the
+    /// Admin API token is not sent.
+    pub async fn upload_form(
+        &self,
+        url: &str,
+        fields: &[(String, String)],
+        file_name: &str,
+        file: &[u8],
+    ) -> Result<String, ShopifyError> {
+        let boundary = format!("shopsync-{:016x}", rand::rng().random::<u64>());
+        let mut body = Vec::with_capacity(file.len() + 512);
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: text/jsonl\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        self.plain_request("POST", url, Some((content_type, body)))
+            .await
+    }
+
+    /// GETs a file Shopify points to (a bulk operation's results), retrying what is retryable.
+    pub async fn download(&self, url: &str) -> Result<String, ShopifyError> {
+        self.plain_request("GET", url, None).await
+    }
+
+    async fn plain_request(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<(String, Vec<u8>)>,
+    ) -> Result<String, ShopifyError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let at = Utc::now();
+            let started = Instant::now();
+            let request = match &body {
+                Some((content_type, bytes)) => self
+                    .http
+                    .post(url)
+                    .header("content-type", content_type)
+                    .body(bytes.clone()),
+                None => self.http.get(url),
+            };
+            let result = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    match response.text().await {
+                        Ok(text) => Ok((status, text)),
+                        Err(e) => Err(describe_reqwest(&e)),
+                    }
+                }
+                Err(e) => Err(describe_reqwest(&e)),
+            };
+            let error = match &result {
+                Ok((status, _)) if (200..300).contains(status) => None,
+                Ok((429, _)) | Ok((500..=599, _)) => Some(ShopifyError::Unavailable {
+                    status: result.as_ref().map(|r| r.0).unwrap_or(500),
+                    retry_after: None,
+                }),
+                Ok((status, text)) => Some(ShopifyError::Decode(format!(
+                    "{method} {url}: HTTP {status}: {}",
+                    truncate(text, 200)
+                ))),
+                Err(message) => Some(ShopifyError::Network {
+                    url: url.to_string(),
+                    message: message.clone(),
+                }),
+            };
+            if let Some(log) = &self.call_log {
+                let context = RequestContext::current().unwrap_or_default();
+                log.record(ApiCall {
+                    run_id: None,
+                    sync: context.sync.to_string(),
+                    started_at: at,
+                    duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                    method: method.into(),
+                    url: url.to_string(),
+                    operation: None,
+                    document: None,
+                    variables: None,
+                    status: result.as_ref().ok().map(|r| r.0),
+                    // Result files can be large: the log keeps their start.
+                    response: result.as_ref().ok().map(|r| truncate(&r.1, 4096)),
+                    error: error.as_ref().map(ToString::to_string),
+                    cost_requested: None,
+                    cost_actual: None,
+                    keys: context.keys,
+                    attempt,
+                });
+            }
+            let Some(error) = error else {
+                return result.map(|r| r.1).map_err(|m| ShopifyError::Network {
+                    url: url.to_string(),
+                    message: m,
+                });
+            };
+            if error.class() == ErrorClass::Permanent {
+                return Err(error);
+            }
+            if attempt >= self.retry.max_attempts {
+                return Err(ShopifyError::Exhausted {
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
+            }
+            tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
         }
     }
 

@@ -5,7 +5,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{FieldError, RootCtx, gid, parse_gid, reference, user_error};
+use super::{FieldError, RootCtx, gid, metafields, parse_gid, reference, user_error};
 use crate::emulator::store::State;
 
 /// A stored customer.
@@ -36,6 +36,8 @@ pub struct Customer {
     pub addresses: Vec<Value>,
     /// Whether orders reference the customer (blocks deletion).
     pub has_orders: bool,
+    /// Metafields as `Metafield` objects.
+    pub metafields: Vec<Value>,
     /// Creation time.
     pub created_at: String,
     /// Last update time.
@@ -80,7 +82,7 @@ pub fn to_json(_st: &State, c: &Customer) -> Value {
         "canDelete": !c.has_orders,
         "createdAt": c.created_at,
         "updatedAt": c.updated_at,
-        "metafields": [],
+        "metafields": c.metafields,
         "numberOfOrders": "0",
         "amountSpent": {"amount": "0.0", "currencyCode": "USD"},
         "defaultEmailAddress": c.email.as_ref().map(|e| json!({"emailAddress": e, "marketingState": "NOT_SUBSCRIBED"})),
@@ -434,14 +436,19 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
         .unwrap_or_default();
     let identifier = args.get("identifier").and_then(Value::as_object);
     let mut target: Option<u64> = None;
+    let mut custom_id: Option<(String, String, String)> = None;
     if let Some(ident) = identifier {
-        if ident.get("customId").is_some_and(|v| !v.is_null()) {
-            let mut e = FieldError::new(
-                "NOT_FOUND",
-                "Metafield definition of type 'id' is required when using custom ids.",
-            );
-            e.path = Some(vec![json!("customerSet")]);
-            return Err(e);
+        if let Some(cid) = ident.get("customId").and_then(Value::as_object) {
+            let Some(def) = metafields::custom_id_definition(st, "CUSTOMER", cid) else {
+                return Err(metafields::missing_definition(vec![json!("customerSet")]));
+            };
+            let value = cid
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            target = by_custom_id(st, &def.namespace, &def.key, &value);
+            custom_id = Some((def.namespace.clone(), def.key.clone(), value));
         }
         if input.get("id").is_some_and(|v| !v.is_null()) {
             return Ok(payload(
@@ -530,7 +537,34 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
         ));
     }
     let id = store(st, c, creating);
+    // A customer created (or matched) through a custom id carries it as an `id` metafield.
+    if let Some((ns, key, value)) = custom_id {
+        let mf_id = st.next_id();
+        if let Some(c) = st.customers.get_mut(&id)
+            && !c
+                .metafields
+                .iter()
+                .any(|m| m["namespace"] == ns && m["key"] == key)
+        {
+            c.metafields.push(
+                json!({"__typename": "Metafield", "id": gid("Metafield", mf_id),
+                "namespace": ns, "key": key, "type": "id", "value": value}),
+            );
+        }
+    }
     Ok(payload(st, Some(id), vec![]))
+}
+
+/// The customer whose `namespace.key` metafield holds `value`.
+fn by_custom_id(st: &State, namespace: &str, key: &str, value: &str) -> Option<u64> {
+    st.customers
+        .values()
+        .find(|c| {
+            c.metafields
+                .iter()
+                .any(|m| m["namespace"] == namespace && m["key"] == key && m["value"] == value)
+        })
+        .map(|c| c.id)
 }
 
 fn delete(st: &mut State, input: &Map<String, Value>) -> Value {
@@ -553,6 +587,44 @@ fn delete(st: &mut State, input: &Map<String, Value>) -> Value {
     }
 }
 
+/// `customerMerge`: customer two survives with its own fields plus customer one's tags; customer one is
+/// gone at once (Shopify finishes the job asynchronously, so `job.done` is false).
+fn merge(st: &mut State, args: &Map<String, Value>) -> Value {
+    let fail = |field: &str| {
+        json!({"resultingCustomerId": null, "job": null, "userErrors": [
+            {"field": [field], "message": "Customer does not exist", "code": "INVALID_CUSTOMER_ID"}]})
+    };
+    let one =
+        parse_gid(args.get("customerOneId"), "Customer").filter(|id| st.customers.contains_key(id));
+    let two =
+        parse_gid(args.get("customerTwoId"), "Customer").filter(|id| st.customers.contains_key(id));
+    let (Some(one), Some(two)) = (one, two) else {
+        return fail(if one.is_none() {
+            "customerOneId"
+        } else {
+            "customerTwoId"
+        });
+    };
+    if one == two {
+        return json!({"resultingCustomerId": null, "job": null, "userErrors": [
+            {"field": ["customerTwoId"], "message": "Customers must be different", "code": "INVALID_CUSTOMER"}]});
+    }
+    let Some(source) = st.customers.remove(&one) else {
+        return fail("customerOneId");
+    };
+    if let Some(target) = st.customers.get(&two).cloned() {
+        let mut merged = target;
+        let mut tags: Vec<Value> = merged.tags.iter().map(|t| json!(t)).collect();
+        tags.extend(source.tags.iter().map(|t| json!(t)));
+        merged.tags = normalize_tags(&tags);
+        merged.has_orders |= source.has_orders;
+        store(st, merged, false);
+    }
+    st.reindex_customers();
+    let job = st.next_id();
+    json!({"resultingCustomerId": gid("Customer", two), "job": {"__typename": "Job", "id": gid("Job", job), "done": false}, "userErrors": []})
+}
+
 /// Evaluates a small subset of Shopify's search syntax: `field:value` terms (email, phone, first_name,
 /// last_name, tag, id) and bare words, joined by AND.
 fn matches(c: &Customer, query: &str) -> bool {
@@ -570,6 +642,8 @@ fn matches(c: &Customer, query: &str) -> bool {
                 "last_name" => eq(&c.last_name),
                 "tag" => c.tags.iter().any(|t| t.to_lowercase() == value),
                 "id" => c.id.to_string() == value,
+                // Every emulated customer is DISABLED (no accounts are invited or enabled).
+                "state" => value == "disabled",
                 _ => [&c.email, &c.first_name, &c.last_name, &c.phone]
                     .iter()
                     .any(|f| {
@@ -598,6 +672,7 @@ pub fn resolve(
         "customerUpdate" => Ok(update(st, &input())),
         "customerSet" => set(st, args),
         "customerDelete" => Ok(delete(st, &input())),
+        "customerMerge" => Ok(merge(st, args)),
         "customer" => Ok(parse_gid(args.get("id"), "Customer")
             .and_then(|id| st.customers.get(&id))
             .map(|c| to_json(st, c))
@@ -608,15 +683,17 @@ pub fn resolve(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            if ident.get("customId").is_some_and(|v| !v.is_null()) {
-                let mut e = FieldError::new(
-                    "NOT_FOUND",
-                    "Metafield definition of type 'id' is required when using custom ids.",
-                );
-                e.path = Some(vec![json!("customerByIdentifier"), json!("customId")]);
-                return Some(Err(e));
-            }
-            let found = if let Some(id) = parse_gid(ident.get("id"), "Customer") {
+            let found = if let Some(cid) = ident.get("customId").and_then(Value::as_object) {
+                let Some(def) = metafields::custom_id_definition(st, "CUSTOMER", cid) else {
+                    return Some(Err(metafields::missing_definition(vec![
+                        json!("customerByIdentifier"),
+                        json!("customId"),
+                    ])));
+                };
+                let value = cid.get("value").and_then(Value::as_str).unwrap_or_default();
+                by_custom_id(st, &def.namespace, &def.key, value)
+                    .and_then(|id| st.customers.get(&id))
+            } else if let Some(id) = parse_gid(ident.get("id"), "Customer") {
                 st.customers.get(&id)
             } else if let Some(e) = ident.get("emailAddress").and_then(Value::as_str) {
                 let e = normalize_email(e);

@@ -1,4 +1,4 @@
-//! Code discounts and redeem codes.
+//! Code and automatic discounts (basic, buy X get Y, free shipping, app) and redeem codes.
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -27,6 +27,94 @@ pub struct Discount {
     pub created_at: String,
     /// Last update time.
     pub updated_at: String,
+    /// basic (also when empty), bxgy, free_shipping or app.
+    pub kind: String,
+    /// Automatic (no codes, `DiscountAutomaticNode`) rather than a code discount.
+    pub automatic: bool,
+}
+
+/// A Shopify Function deployed on the shop.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShopifyFunction {
+    /// Function id (a UUID).
+    pub id: String,
+    /// Handle.
+    pub handle: String,
+    /// Title.
+    pub title: String,
+    /// API type, e.g. `discount`.
+    pub api_type: String,
+}
+
+/// The discount kinds, as their mutations name them.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Basic,
+    Bxgy,
+    FreeShipping,
+    App,
+}
+
+impl Kind {
+    fn of(d: &Discount) -> Kind {
+        match d.kind.as_str() {
+            "bxgy" => Kind::Bxgy,
+            "free_shipping" => Kind::FreeShipping,
+            "app" => Kind::App,
+            _ => Kind::Basic,
+        }
+    }
+    fn stored(self) -> &'static str {
+        match self {
+            Kind::Basic => "basic",
+            Kind::Bxgy => "bxgy",
+            Kind::FreeShipping => "free_shipping",
+            Kind::App => "app",
+        }
+    }
+    /// The input argument of the create/update mutation.
+    fn arg(self, automatic: bool) -> &'static str {
+        match (self, automatic) {
+            (Kind::Basic, false) => "basicCodeDiscount",
+            (Kind::Bxgy, false) => "bxgyCodeDiscount",
+            (Kind::FreeShipping, false) => "freeShippingCodeDiscount",
+            (Kind::App, false) => "codeAppDiscount",
+            (Kind::Basic, true) => "automaticBasicDiscount",
+            (Kind::Bxgy, true) => "automaticBxgyDiscount",
+            (Kind::FreeShipping, true) => "freeShippingAutomaticDiscount",
+            (Kind::App, true) => "automaticAppDiscount",
+        }
+    }
+    /// The payload field holding the result.
+    fn payload_key(self, automatic: bool) -> &'static str {
+        match (self, automatic) {
+            (Kind::App, false) => "codeAppDiscount",
+            (Kind::App, true) => "automaticAppDiscount",
+            (_, false) => "codeDiscountNode",
+            (_, true) => "automaticDiscountNode",
+        }
+    }
+    fn typename(self, automatic: bool) -> &'static str {
+        match (self, automatic) {
+            (Kind::Basic, false) => "DiscountCodeBasic",
+            (Kind::Bxgy, false) => "DiscountCodeBxgy",
+            (Kind::FreeShipping, false) => "DiscountCodeFreeShipping",
+            (Kind::App, false) => "DiscountCodeApp",
+            (Kind::Basic, true) => "DiscountAutomaticBasic",
+            (Kind::Bxgy, true) => "DiscountAutomaticBxgy",
+            (Kind::FreeShipping, true) => "DiscountAutomaticFreeShipping",
+            (Kind::App, true) => "DiscountAutomaticApp",
+        }
+    }
+}
+
+fn node_type(automatic: bool) -> &'static str {
+    if automatic {
+        "DiscountAutomaticNode"
+    } else {
+        "DiscountCodeNode"
+    }
 }
 
 /// An asynchronous redeem-code bulk creation.
@@ -65,7 +153,7 @@ fn percent_text(p: f64) -> String {
 }
 
 /// The DiscountCodeBasic object.
-pub fn basic_json(_st: &State, d: &Discount) -> Value {
+pub fn basic_json(st: &State, d: &Discount) -> Value {
     let i = &d.input;
     let value = &i["customerGets"]["value"];
     let (value_json, summary) = if let Some(p) = value.get("percentage").and_then(Value::as_f64) {
@@ -116,8 +204,19 @@ pub fn basic_json(_st: &State, d: &Discount) -> Value {
     let cw = &i["combinesWith"];
     let b = |k: &str| cw.get(k).and_then(Value::as_bool).unwrap_or(false);
     let codes: Vec<Value> = d.codes.iter().map(|(id, code)| json!({"__typename": "DiscountRedeemCode", "id": gid("DiscountRedeemCode", *id), "code": code, "asyncUsageCount": 0})).collect();
+    let kind = Kind::of(d);
+    let app = (kind == Kind::App).then(|| {
+        let handle = i.get("functionHandle").and_then(Value::as_str);
+        let fid = i.get("functionId").and_then(Value::as_str);
+        st.functions
+            .iter()
+            .find(|f| Some(f.handle.as_str()) == handle || Some(f.id.as_str()) == fid)
+            .map(|f| json!({"__typename": "AppDiscountType", "functionId": f.id, "title": f.title, "description": f.title}))
+    });
     json!({
-        "__typename": "DiscountCodeBasic",
+        "__typename": kind.typename(d.automatic),
+        "discountId": gid(node_type(d.automatic), d.id),
+        "appDiscountType": app.flatten(),
         "title": d.title,
         "status": d.status,
         "summary": summary,
@@ -146,8 +245,21 @@ pub fn basic_json(_st: &State, d: &Discount) -> Value {
 }
 
 fn node_json(st: &State, d: &Discount) -> Value {
-    let basic = basic_json(st, d);
-    json!({"__typename": "DiscountCodeNode", "id": gid("DiscountCodeNode", d.id), "codeDiscount": basic, "discount": basic})
+    let body = basic_json(st, d);
+    if d.automatic {
+        json!({"__typename": "DiscountAutomaticNode", "id": gid("DiscountAutomaticNode", d.id), "automaticDiscount": body, "discount": body})
+    } else {
+        json!({"__typename": "DiscountCodeNode", "id": gid("DiscountCodeNode", d.id), "codeDiscount": body, "discount": body})
+    }
+}
+
+/// What a create/update payload holds: the node, or for app discounts the discount itself.
+fn payload_value(st: &State, d: &Discount) -> Value {
+    if Kind::of(d) == Kind::App {
+        basic_json(st, d)
+    } else {
+        reference(node_type(d.automatic), d.id)
+    }
 }
 
 fn code_taken(st: &State, code: &str, except: Option<u64>) -> bool {
@@ -163,25 +275,41 @@ fn validate(
     input: &Map<String, Value>,
     creating: bool,
     except: Option<u64>,
+    kind: Kind,
+    automatic: bool,
 ) -> Vec<Value> {
     let mut errors = Vec::new();
-    match input.get("title").and_then(Value::as_str) {
-        Some(t) if t.trim().is_empty() => errors.push(derr(
-            Some(vec![arg, "title"]),
+    // App discounts word their title errors differently (and differently again between code and
+    // automatic ones), all with code INVALID.
+    let (blank, long, code) = match (kind, automatic) {
+        (Kind::App, false) => (
+            "can't be blank",
+            "is too long (maximum is 255 characters)",
+            ("INVALID", "INVALID"),
+        ),
+        (Kind::App, true) => (
+            "Title can't be blank.",
+            "is too long (maximum is 255 characters)",
+            ("INVALID", "INVALID"),
+        ),
+        _ => (
             "Title can't be blank",
-            Some("BLANK"),
-        )),
-        Some(t) if t.chars().count() > 255 => errors.push(derr(
-            Some(vec![arg, "title"]),
             "Title is too long (maximum is 255 characters)",
-            Some("TOO_LONG"),
-        )),
-        None if creating => errors.push(derr(
-            Some(vec![arg, "title"]),
-            "Title can't be blank",
-            Some("BLANK"),
-        )),
+            ("BLANK", "TOO_LONG"),
+        ),
+    };
+    match input.get("title").and_then(Value::as_str) {
+        Some(t) if t.trim().is_empty() => {
+            errors.push(derr(Some(vec![arg, "title"]), blank, Some(code.0)))
+        }
+        Some(t) if t.chars().count() > 255 => {
+            errors.push(derr(Some(vec![arg, "title"]), long, Some(code.1)))
+        }
+        None if creating => errors.push(derr(Some(vec![arg, "title"]), blank, Some(code.0))),
         _ => {}
+    }
+    if automatic {
+        return errors;
     }
     match input.get("code").and_then(Value::as_str) {
         None if creating => errors.push(derr(
@@ -252,15 +380,38 @@ fn normalize_time(v: Option<&Value>) -> Option<String> {
     })
 }
 
-fn basic_create(st: &mut State, args: &Map<String, Value>) -> Value {
+/// The Shopify Function an app discount names (`functionId` or `functionHandle`).
+fn function_of<'a>(st: &'a State, input: &Map<String, Value>) -> Option<&'a ShopifyFunction> {
+    let handle = input.get("functionHandle").and_then(Value::as_str);
+    let id = input.get("functionId").and_then(Value::as_str);
+    st.functions
+        .iter()
+        .find(|f| Some(f.handle.as_str()) == handle || Some(f.id.as_str()) == id)
+}
+
+fn create(
+    st: &mut State,
+    args: &Map<String, Value>,
+    kind: Kind,
+    automatic: bool,
+) -> Result<Value, FieldError> {
+    let arg = kind.arg(automatic);
+    let key = kind.payload_key(automatic);
     let input = args
-        .get("basicCodeDiscount")
+        .get(arg)
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let errors = validate(st, "basicCodeDiscount", &input, true, None);
+    let errors = validate(st, arg, &input, true, None, kind, automatic);
     if !errors.is_empty() {
-        return json!({"codeDiscountNode": null, "userErrors": errors});
+        return Ok(json!({key: null, "userErrors": errors}));
+    }
+    if kind == Kind::App && function_of(st, &input).is_none() {
+        // No capture shows Shopify's answer for an unknown function; say so rather than invent one.
+        return Err(FieldError::new(
+            "EMULATOR_UNSUPPORTED_FIELD",
+            "The emulator's shop has no Shopify Function with that functionId/functionHandle (seed `functions`).",
+        ));
     }
     let now = st.now_str();
     let id = st.next_id();
@@ -278,20 +429,27 @@ fn basic_create(st: &mut State, args: &Map<String, Value>) -> Value {
         starts_at: starts,
         ends_at: ends,
         input: Value::Object(input.clone()),
-        codes: vec![(
-            code_id,
-            input
-                .get("code")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-        )],
+        codes: if automatic {
+            vec![]
+        } else {
+            vec![(
+                code_id,
+                input
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            )]
+        },
         created_at: now.clone(),
         updated_at: now,
+        kind: kind.stored().into(),
+        automatic,
     };
+    let answer = json!({key: payload_value(st, &d), "userErrors": []});
     st.discounts.insert(id, d);
     st.touch();
-    json!({"codeDiscountNode": reference("DiscountCodeNode", id), "userErrors": []})
+    Ok(answer)
 }
 
 fn unknown(field: &str) -> Value {
@@ -302,21 +460,39 @@ fn unknown(field: &str) -> Value {
     )
 }
 
-fn basic_update(st: &mut State, args: &Map<String, Value>) -> Value {
+fn update(st: &mut State, args: &Map<String, Value>, kind: Kind, automatic: bool) -> Value {
+    let arg = kind.arg(automatic);
+    let key = kind.payload_key(automatic);
     let input = args
-        .get("basicCodeDiscount")
+        .get(arg)
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let Some(mut d) = parse_gid(args.get("id"), "DiscountCodeNode")
+    // App discounts are addressed by the node id of either flavour.
+    let id = parse_gid(args.get("id"), node_type(automatic)).or_else(|| {
+        (kind == Kind::App)
+            .then(|| parse_gid(args.get("id"), "DiscountNode"))
+            .flatten()
+    });
+    let Some(mut d) = id
         .and_then(|id| st.discounts.get(&id))
+        .filter(|d| d.automatic == automatic && Kind::of(d) == kind)
         .cloned()
     else {
-        return json!({"codeDiscountNode": null, "userErrors": [unknown("id")]});
+        let e = if automatic {
+            derr(
+                Some(vec!["id"]),
+                "Automatic discount does not exist.",
+                Some("INVALID"),
+            )
+        } else {
+            unknown("id")
+        };
+        return json!({key: null, "userErrors": [e]});
     };
-    let errors = validate(st, "basicCodeDiscount", &input, false, Some(d.id));
+    let errors = validate(st, arg, &input, false, Some(d.id), kind, automatic);
     if !errors.is_empty() {
-        return json!({"codeDiscountNode": null, "userErrors": errors});
+        return json!({key: null, "userErrors": errors});
     }
     if let (Some(obj), Value::Object(old)) = (Some(&input), &mut d.input) {
         for (k, v) in obj {
@@ -340,18 +516,48 @@ fn basic_update(st: &mut State, args: &Map<String, Value>) -> Value {
     let now = st.now_str();
     d.status = status_for(d.starts_at.as_deref(), d.ends_at.as_deref(), &now).into();
     d.updated_at = now;
-    let id = d.id;
-    st.discounts.insert(id, d);
+    let answer = json!({key: payload_value(st, &d), "userErrors": []});
+    st.discounts.insert(d.id, d);
     st.touch();
-    json!({"codeDiscountNode": reference("DiscountCodeNode", id), "userErrors": []})
+    answer
 }
 
-fn set_active(st: &mut State, args: &Map<String, Value>, active: bool) -> Value {
+/// Evaluates a discount search: `status:` and `title:` terms, bare words narrow by title.
+fn discount_matches(d: &Discount, query: &str) -> bool {
+    query
+        .split_whitespace()
+        .filter(|t| *t != "AND")
+        .all(|term| match term.split_once(':') {
+            Some(("status", s)) => d.status.eq_ignore_ascii_case(s.trim_matches('"')),
+            Some(("title", t)) => d
+                .title
+                .to_lowercase()
+                .contains(&t.trim_matches('"').to_lowercase()),
+            _ => d.title.to_lowercase().contains(&term.to_lowercase()),
+        })
+}
+
+fn set_active(st: &mut State, args: &Map<String, Value>, active: bool, automatic: bool) -> Value {
     let now = st.now_str();
-    let Some(d) =
-        parse_gid(args.get("id"), "DiscountCodeNode").and_then(|id| st.discounts.get_mut(&id))
+    let key = if automatic {
+        "automaticDiscountNode"
+    } else {
+        "codeDiscountNode"
+    };
+    let Some(d) = parse_gid(args.get("id"), node_type(automatic))
+        .and_then(|id| st.discounts.get_mut(&id))
+        .filter(|d| d.automatic == automatic)
     else {
-        return json!({"codeDiscountNode": null, "userErrors": [unknown("id")]});
+        let e = if automatic {
+            derr(
+                Some(vec!["id"]),
+                "Automatic discount does not exist.",
+                Some("INVALID"),
+            )
+        } else {
+            unknown("id")
+        };
+        return json!({key: null, "userErrors": [e]});
     };
     if active {
         d.ends_at = None;
@@ -365,7 +571,7 @@ fn set_active(st: &mut State, args: &Map<String, Value>, active: bool) -> Value 
     d.updated_at = now;
     let id = d.id;
     st.touch();
-    json!({"codeDiscountNode": reference("DiscountCodeNode", id), "userErrors": []})
+    json!({key: reference(node_type(automatic), id), "userErrors": []})
 }
 
 fn bulk_add(st: &mut State, args: &Map<String, Value>) -> Value {
@@ -530,12 +736,29 @@ pub fn resolve(
     args: &Map<String, Value>,
     _cx: &RootCtx,
 ) -> Option<Result<Value, FieldError>> {
+    let kinds = [
+        ("Basic", Kind::Basic),
+        ("Bxgy", Kind::Bxgy),
+        ("FreeShipping", Kind::FreeShipping),
+        ("App", Kind::App),
+    ];
+    for (name, kind) in kinds {
+        for (flavour, automatic) in [("Code", false), ("Automatic", true)] {
+            if field == format!("discount{flavour}{name}Create") {
+                return Some(create(st, args, kind, automatic));
+            }
+            if field == format!("discount{flavour}{name}Update") {
+                return Some(Ok(update(st, args, kind, automatic)));
+            }
+        }
+    }
     Some(Ok(match field {
-        "discountCodeBasicCreate" => basic_create(st, args),
-        "discountCodeBasicUpdate" => basic_update(st, args),
-        "discountCodeActivate" => set_active(st, args, true),
-        "discountCodeDeactivate" => set_active(st, args, false),
+        "discountCodeActivate" => set_active(st, args, true, false),
+        "discountCodeDeactivate" => set_active(st, args, false, false),
+        "discountAutomaticActivate" => set_active(st, args, true, true),
+        "discountAutomaticDeactivate" => set_active(st, args, false, true),
         "discountCodeDelete" => match parse_gid(args.get("id"), "DiscountCodeNode")
+            .filter(|id| st.discounts.get(id).is_some_and(|d| !d.automatic))
             .and_then(|id| st.discounts.remove(&id))
         {
             Some(d) => {
@@ -544,8 +767,31 @@ pub fn resolve(
             }
             None => json!({"deletedCodeDiscountId": null, "userErrors": [unknown("id")]}),
         },
-        "discountAutomaticDelete" => {
-            json!({"deletedAutomaticDiscountId": null, "userErrors": [derr(Some(vec!["id"]), "Automatic discount does not exist.", Some("INVALID"))]})
+        "discountAutomaticDelete" => match parse_gid(args.get("id"), "DiscountAutomaticNode")
+            .filter(|id| st.discounts.get(id).is_some_and(|d| d.automatic))
+            .and_then(|id| st.discounts.remove(&id))
+        {
+            Some(d) => {
+                st.touch();
+                json!({"deletedAutomaticDiscountId": gid("DiscountAutomaticNode", d.id), "userErrors": []})
+            }
+            None => {
+                json!({"deletedAutomaticDiscountId": null, "userErrors": [derr(Some(vec!["id"]), "Automatic discount does not exist.", Some("INVALID"))]})
+            }
+        },
+        "discountNodes" => {
+            let q = args.get("query").and_then(Value::as_str).unwrap_or("");
+            Value::Array(
+                st.discounts
+                    .values()
+                    .filter(|d| discount_matches(d, q))
+                    .map(|d| node_json(st, d))
+                    .collect(),
+            )
+        }
+        "discountNodesCount" => {
+            let q = args.get("query").and_then(Value::as_str).unwrap_or("");
+            json!({"count": st.discounts.values().filter(|d| discount_matches(d, q)).count(), "precision": "EXACT"})
         }
         "discountRedeemCodeBulkAdd" => bulk_add(st, args),
         "discountCodeRedeemCodeBulkDelete" => bulk_delete(st, args),
@@ -555,7 +801,20 @@ pub fn resolve(
                 .map(bulk_creation_json)
                 .unwrap_or(Value::Null)
         }
-        "codeDiscountNode" | "discountNode" => parse_gid(args.get("id"), "DiscountCodeNode")
+        "codeDiscountNode" => parse_gid(args.get("id"), "DiscountCodeNode")
+            .and_then(|id| st.discounts.get(&id))
+            .filter(|d| !d.automatic)
+            .map(|d| node_json(st, d))
+            .unwrap_or(Value::Null),
+        "automaticDiscountNode" => parse_gid(args.get("id"), "DiscountAutomaticNode")
+            .and_then(|id| st.discounts.get(&id))
+            .filter(|d| d.automatic)
+            .map(|d| node_json(st, d))
+            .unwrap_or(Value::Null),
+        // `discountNode` takes the id of either node type.
+        "discountNode" => parse_gid(args.get("id"), "DiscountCodeNode")
+            .or_else(|| parse_gid(args.get("id"), "DiscountAutomaticNode"))
+            .or_else(|| parse_gid(args.get("id"), "DiscountNode"))
             .and_then(|id| st.discounts.get(&id))
             .map(|d| node_json(st, d))
             .unwrap_or(Value::Null),
@@ -574,7 +833,17 @@ pub fn resolve(
 /// Loads a discount-domain object.
 pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
     match ty {
-        "DiscountCodeNode" | "DiscountNode" => st.discounts.get(&id).map(|d| node_json(st, d)),
+        "DiscountCodeNode" => st
+            .discounts
+            .get(&id)
+            .filter(|d| !d.automatic)
+            .map(|d| node_json(st, d)),
+        "DiscountAutomaticNode" => st
+            .discounts
+            .get(&id)
+            .filter(|d| d.automatic)
+            .map(|d| node_json(st, d)),
+        "DiscountNode" => st.discounts.get(&id).map(|d| node_json(st, d)),
         "DiscountRedeemCodeBulkCreation" => st.bulk_creations.get(&id).map(bulk_creation_json),
         _ => None,
     }

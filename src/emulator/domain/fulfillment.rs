@@ -51,6 +51,10 @@ pub struct FulfillmentOrder {
     pub holds: Vec<(u64, String, String, Option<String>)>,
     /// When a scheduled FO becomes open.
     pub fulfill_at: Option<String>,
+    /// Fulfillment deadline (`fulfillmentOrdersSetFulfillmentDeadline`).
+    pub fulfill_by: Option<String>,
+    /// The OPEN fulfillment order a partial hold split off; releasing the hold merges it back.
+    pub held_remainder: Option<u64>,
     /// Whether progress was reported.
     pub progress_reported: bool,
     /// Creation time.
@@ -108,13 +112,26 @@ fn display_reason(reason: &str) -> String {
     }
 }
 
-fn supported_actions(fo: &FulfillmentOrder) -> Vec<&'static str> {
+/// Whether `fo` can be merged: another OPEN, unsubmitted fulfillment order of the same order sits at the
+/// same location.
+fn mergeable(st: &State, fo: &FulfillmentOrder) -> bool {
+    let ok = |f: &FulfillmentOrder| f.status == "OPEN" && f.request_status == "UNSUBMITTED";
+    ok(fo)
+        && st.fulfillment_orders.values().any(|o| {
+            o.id != fo.id && o.order_id == fo.order_id && o.location_id == fo.location_id && ok(o)
+        })
+}
+
+fn supported_actions(st: &State, fo: &FulfillmentOrder) -> Vec<&'static str> {
     let remaining: i64 = fo.line_items.iter().map(|l| l.2).sum();
     match fo.status.as_str() {
         "OPEN" => {
             let mut a = vec!["CREATE_FULFILLMENT", "REPORT_PROGRESS", "MOVE", "HOLD"];
             if remaining > 1 {
                 a.push("SPLIT");
+            }
+            if mergeable(st, fo) {
+                a.push("MERGE");
             }
             a
         }
@@ -137,6 +154,24 @@ fn hold_json(h: &(u64, String, String, Option<String>)) -> Value {
     json!({"__typename": "FulfillmentHold", "id": gid("FulfillmentHold", h.0), "reason": h.1, "handle": h.2, "reasonNotes": h.3, "displayReason": display_reason(&h.1), "heldByRequestingApp": true})
 }
 
+/// What of an order line can be fulfilled now: its remaining quantities on fulfillment orders that are
+/// neither held nor closed.
+fn fulfillable_quantity(st: &State, order_id: u64, line_item: u64) -> i64 {
+    st.fulfillment_orders
+        .values()
+        .filter(|f| {
+            f.order_id == order_id
+                && matches!(
+                    f.status.as_str(),
+                    "OPEN" | "IN_PROGRESS" | "SCHEDULED" | "INCOMPLETE"
+                )
+        })
+        .flat_map(|f| f.line_items.iter())
+        .filter(|l| l.1 == line_item)
+        .map(|l| l.2)
+        .sum()
+}
+
 /// The FulfillmentOrder object.
 pub fn fo_json(st: &State, fo: &FulfillmentOrder) -> Value {
     let order = st.orders.get(&fo.order_id);
@@ -145,10 +180,10 @@ pub fn fo_json(st: &State, fo: &FulfillmentOrder) -> Value {
         .get(&fo.location_id)
         .map(|l| l.name.clone())
         .unwrap_or_default();
+    // A cancelled FO hands its lines to the replacement (none left); a merged-away FO keeps them at zero.
     let lines: Vec<Value> = fo
         .line_items
         .iter()
-        .filter(|l| l.2 > 0 || fo.status != "CLOSED")
         .map(|(id, li, remaining, total)| {
             let line = order.and_then(|o| o.line_items.iter().find(|x| x.id == *li));
             json!({
@@ -157,12 +192,11 @@ pub fn fo_json(st: &State, fo: &FulfillmentOrder) -> Value {
                 "totalQuantity": total,
                 "remainingQuantity": remaining,
                 "lineItem": {"id": gid("LineItem", *li), "title": line.map(|l| l.title.clone()), "quantity": line.map(|l| l.quantity),
-                    // Nothing is fulfilled in the emulator yet, so the whole line stays fulfillable.
-                    "fulfillableQuantity": line.map(|l| l.quantity), "sku": line.and_then(|l| l.sku.clone())},
+                    "fulfillableQuantity": fulfillable_quantity(st, fo.order_id, *li), "sku": line.and_then(|l| l.sku.clone())},
             })
         })
         .collect();
-    let lines = if fo.status == "CLOSED" || fo.status == "CANCELLED" {
+    let lines = if fo.status == "CANCELLED" {
         vec![]
     } else {
         lines
@@ -174,10 +208,10 @@ pub fn fo_json(st: &State, fo: &FulfillmentOrder) -> Value {
         "requestStatus": fo.request_status,
         // Unscheduled fulfillment orders report their creation time as `fulfillAt`.
         "fulfillAt": fo.fulfill_at.clone().or_else(|| (fo.status != "SCHEDULED").then(|| fo.created_at.clone())),
-        "fulfillBy": null,
+        "fulfillBy": fo.fulfill_by,
         "createdAt": fo.created_at,
         "updatedAt": fo.updated_at,
-        "supportedActions": supported_actions(fo).iter().map(|a| json!({"action": a})).collect::<Vec<_>>(),
+        "supportedActions": supported_actions(st, fo).iter().map(|a| json!({"action": a})).collect::<Vec<_>>(),
         "assignedLocation": {"name": location_name, "location": reference("Location", fo.location_id)},
         "fulfillmentHolds": fo.holds.iter().map(hold_json).collect::<Vec<_>>(),
         "lineItems": lines,
@@ -463,6 +497,9 @@ fn hold(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> 
         f.holds.push(hold.clone());
         f.status = "ON_HOLD".into();
         f.updated_at = now;
+        if remaining.is_some() {
+            f.held_remainder = remaining;
+        }
     }
     st.touch();
     Ok(
@@ -490,10 +527,20 @@ fn release_hold(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fiel
         Some(ids) => fo.holds.retain(|h| !ids.contains(&h.0)),
         None => fo.holds.clear(),
     }
+    let mut merge_back = None;
     if fo.holds.is_empty() {
         fo.status = "OPEN".into();
+        merge_back = fo.held_remainder.take();
     }
     fo.updated_at = now;
+    // Releasing a partial hold folds the quantities split off at hold time back into this FO.
+    if let Some(r) = merge_back.filter(|r| {
+        st.fulfillment_orders
+            .get(r)
+            .is_some_and(|o| o.status == "OPEN" && o.request_status == "UNSUBMITTED")
+    }) {
+        merge_into(st, id, r, None);
+    }
     st.touch();
     Ok(json!({"fulfillmentOrder": reference("FulfillmentOrder", id), "userErrors": []}))
 }
@@ -631,7 +678,8 @@ fn move_fo(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldErro
     };
     let lines = requested_lines(&fo, args.get("fulfillmentOrderLineItems"));
     let now = st.now_str();
-    let moved = if is_partial(&fo, &lines) {
+    let partial = is_partial(&fo, &lines);
+    let moved = if partial {
         let new = split_off(st, id, &lines, &fo.status);
         if let Some(n) = new.and_then(|n| st.fulfillment_orders.get_mut(&n)) {
             n.location_id = loc;
@@ -647,8 +695,226 @@ fn move_fo(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldErro
     };
     st.touch();
     Ok(
-        json!({"movedFulfillmentOrder": reference("FulfillmentOrder", moved), "originalFulfillmentOrder": reference("FulfillmentOrder", id), "remainingFulfillmentOrder": reference("FulfillmentOrder", id), "userErrors": []}),
+        // A full move leaves nothing behind: no remaining fulfillment order.
+        json!({"movedFulfillmentOrder": reference("FulfillmentOrder", moved), "originalFulfillmentOrder": reference("FulfillmentOrder", id), "remainingFulfillmentOrder": partial.then(|| reference("FulfillmentOrder", id)), "userErrors": []}),
     )
+}
+
+/// Moves `quantities` (FO line item id -> quantity; all remaining when `None`) of `from` into `into`:
+/// lines for the same order line add up, and `from` closes once nothing is left on it.
+fn merge_into(st: &mut State, into: u64, from: u64, quantities: Option<&[(u64, i64)]>) {
+    let Some(mut src) = st.fulfillment_orders.get(&from).cloned() else {
+        return;
+    };
+    let Some(mut dst) = st.fulfillment_orders.get(&into).cloned() else {
+        return;
+    };
+    let now = st.now_str();
+    for l in src.line_items.iter_mut() {
+        let qty = match quantities {
+            None => l.2,
+            Some(q) => q.iter().find(|(id, _)| *id == l.0).map_or(0, |(_, q)| *q),
+        };
+        if qty <= 0 {
+            continue;
+        }
+        l.2 -= qty;
+        l.3 -= qty;
+        match dst.line_items.iter_mut().find(|d| d.1 == l.1) {
+            Some(d) => {
+                d.2 += qty;
+                d.3 += qty;
+            }
+            None => {
+                let nid = st.next_id();
+                dst.line_items.push((nid, l.1, qty, qty));
+            }
+        }
+    }
+    if src.line_items.iter().all(|l| l.2 == 0) {
+        src.status = "CLOSED".into();
+    }
+    src.updated_at = now.clone();
+    dst.updated_at = now;
+    st.fulfillment_orders.insert(from, src);
+    st.fulfillment_orders.insert(into, dst);
+}
+
+/// Requested `{id, quantity}` pairs of `fo`, or `None` when one names a line the FO lacks or asks for more
+/// than remains (Shopify rejects the whole batch then).
+fn checked_lines(fo: &FulfillmentOrder, arg: Option<&Value>) -> Option<Vec<(u64, i64)>> {
+    let mut out = Vec::new();
+    for l in arg.and_then(Value::as_array).into_iter().flatten() {
+        let id = parse_gid(l.get("id"), "FulfillmentOrderLineItem")?;
+        let qty = l.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        let line = fo.line_items.iter().find(|x| x.0 == id)?;
+        if qty <= 0 || qty > line.2 {
+            return None;
+        }
+        out.push((id, qty));
+    }
+    Some(out)
+}
+
+const INVALID_QUANTITY: &str = "Invalid fulfillment order line item quantity requested.";
+
+fn split(st: &mut State, args: &Map<String, Value>) -> Value {
+    let fail = |m: &str| json!({"fulfillmentOrderSplits": null, "userErrors": [ue(None, m, None)]});
+    let inputs = args
+        .get("fulfillmentOrderSplits")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    // Every split is checked before any is applied: one bad input rejects the batch.
+    let mut plan = Vec::new();
+    for input in &inputs {
+        let Some(fo) = parse_gid(input.get("fulfillmentOrderId"), "FulfillmentOrder")
+            .and_then(|id| st.fulfillment_orders.get(&id))
+        else {
+            return fail("Fulfillment order does not exist.");
+        };
+        if !supported_actions(st, fo).contains(&"SPLIT") {
+            return fail("The fulfillment order is not in a splittable state.");
+        }
+        let Some(lines) = checked_lines(fo, input.get("fulfillmentOrderLineItems")) else {
+            return fail(INVALID_QUANTITY);
+        };
+        if lines.is_empty() || !is_partial(fo, &lines) {
+            return fail(INVALID_QUANTITY);
+        }
+        plan.push((fo.id, lines));
+    }
+    let mut results = Vec::new();
+    for (id, lines) in plan {
+        let status = st
+            .fulfillment_orders
+            .get(&id)
+            .map(|f| f.status.clone())
+            .unwrap_or_default();
+        let new = split_off(st, id, &lines, &status);
+        results.push(
+            json!({"fulfillmentOrder": reference("FulfillmentOrder", id),
+            "remainingFulfillmentOrder": new.map(|n| reference("FulfillmentOrder", n)),
+            "replacementFulfillmentOrder": null}),
+        );
+    }
+    st.touch();
+    json!({"fulfillmentOrderSplits": results, "userErrors": []})
+}
+
+fn merge(st: &mut State, args: &Map<String, Value>) -> Value {
+    let fail = |m: &str| json!({"fulfillmentOrderMerges": null, "userErrors": [ue(None, m, None)]});
+    let inputs = args
+        .get("fulfillmentOrderMergeInputs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut plan = Vec::new();
+    for input in &inputs {
+        let mut intents = Vec::new();
+        for intent in input
+            .get("mergeIntents")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(fo) = parse_gid(intent.get("fulfillmentOrderId"), "FulfillmentOrder")
+                .and_then(|id| st.fulfillment_orders.get(&id))
+            else {
+                return fail("Fulfillment order does not exist.");
+            };
+            let Some(lines) = checked_lines(fo, intent.get("fulfillmentOrderLineItems")) else {
+                return fail(INVALID_QUANTITY);
+            };
+            if !supported_actions(st, fo).contains(&"MERGE") {
+                return fail("The fulfillment order is not in a mergeable state.");
+            }
+            intents.push((fo.id, lines));
+        }
+        if intents.len() < 2 {
+            return fail("At least two fulfillment orders are required to merge.");
+        }
+        plan.push(intents);
+    }
+    let mut results = Vec::new();
+    for intents in plan {
+        let into = intents[0].0;
+        for (from, lines) in &intents[1..] {
+            let q = (!lines.is_empty()).then_some(lines.as_slice());
+            merge_into(st, into, *from, q);
+        }
+        results.push(json!({"fulfillmentOrder": reference("FulfillmentOrder", into)}));
+    }
+    st.touch();
+    json!({"fulfillmentOrderMerges": results, "userErrors": []})
+}
+
+fn set_deadline(st: &mut State, args: &Map<String, Value>) -> Value {
+    let ids: Vec<Option<u64>> = args
+        .get("fulfillmentOrderIds")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|v| {
+                    parse_gid(Some(v), "FulfillmentOrder")
+                        .filter(|id| st.fulfillment_orders.contains_key(id))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.iter().any(Option::is_none) {
+        return json!({"success": false, "userErrors": [ue(Some(&["fulfillmentOrderIds"]), "Fulfillment orders could not be found.", Some("FULFILLMENT_ORDERS_NOT_FOUND"))]});
+    }
+    // Shopify stores the deadline to the second.
+    let deadline = args
+        .get("fulfillmentDeadline")
+        .and_then(Value::as_str)
+        .map(|d| match chrono::DateTime::parse_from_rfc3339(d) {
+            Ok(t) => t
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            Err(_) => d.to_string(),
+        });
+    for id in ids.into_iter().flatten() {
+        if let Some(f) = st.fulfillment_orders.get_mut(&id) {
+            f.fulfill_by = deadline.clone();
+        }
+    }
+    st.touch();
+    json!({"success": true, "userErrors": []})
+}
+
+/// The emulator has no local-pickup fulfillment orders, so every id is one Shopify refuses.
+fn prepared_for_pickup(args: &Map<String, Value>) -> Value {
+    let items = args
+        .get("input")
+        .and_then(|i| i.get("lineItemsByFulfillmentOrder"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let errors: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let raw = item
+                .get("fulfillmentOrderId")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let num = raw.rsplit('/').next().unwrap_or(raw);
+            let idx = i.to_string();
+            ue(
+                Some(&[
+                    "input",
+                    "lineItemsByFulfillmentOrder",
+                    &idx,
+                    "fulfillmentOrderId",
+                ]),
+                &format!("Invalid fulfillment_order_id provided {num}"),
+                Some("FULFILLMENT_ORDER_INVALID"),
+            )
+        })
+        .collect();
+    json!({"userErrors": errors})
 }
 
 fn event_create(st: &mut State, args: &Map<String, Value>) -> Value {
@@ -720,6 +986,10 @@ pub fn resolve(
         | "fulfillmentOrderReportProgress" => simple_transition(st, args, field),
         "fulfillmentOrderCancel" => cancel(st, args),
         "fulfillmentOrderMove" => move_fo(st, args),
+        "fulfillmentOrderSplit" => Ok(split(st, args)),
+        "fulfillmentOrderMerge" => Ok(merge(st, args)),
+        "fulfillmentOrdersSetFulfillmentDeadline" => Ok(set_deadline(st, args)),
+        "fulfillmentOrderLineItemsPreparedForPickup" => Ok(prepared_for_pickup(args)),
         "fulfillmentEventCreate" => Ok(event_create(st, args)),
         "fulfillmentOrder" => Ok(parse_gid(args.get("id"), "FulfillmentOrder")
             .and_then(|id| st.fulfillment_orders.get(&id))

@@ -119,7 +119,8 @@ pub fn item_json(st: &State, i: &InventoryItem) -> Value {
         "countryCodeOfOrigin": i.country_code_of_origin,
         "provinceCodeOfOrigin": i.province_code_of_origin,
         "harmonizedSystemCode": i.harmonized_system_code,
-        "measurement": {"weight": i.weight.as_ref().map(|(v, u)| json!({"value": v, "unit": unit(u)}))},
+        // Items nobody weighed read 0 kg.
+        "measurement": {"weight": i.weight.as_ref().map_or_else(|| json!({"value": 0, "unit": "KILOGRAMS"}), |(v, u)| json!({"value": v, "unit": unit(u)}))},
         "variant": reference("ProductVariant", i.variant_id),
         "inventoryLevels": super::products::item_levels(st, i.id),
         "createdAt": st.now_str(),
@@ -193,7 +194,12 @@ pub fn apply_item_input(
         }
     }
     if let Some(v) = input.get("countryCodeOfOrigin") {
-        item.country_code_of_origin = v.as_str().map(str::to_string);
+        // `ZZ` ("Unknown Region") passes enum coercion but is no country Shopify accepts.
+        if v.as_str() == Some("ZZ") {
+            errors.push(json!({"field": at(&["countryCodeOfOrigin"]), "message": "Country code of origin is invalid"}));
+        } else {
+            item.country_code_of_origin = v.as_str().map(str::to_string);
+        }
     }
     if let Some(v) = input.get("provinceCodeOfOrigin") {
         item.province_code_of_origin = v.as_str().map(str::to_string);
@@ -480,6 +486,8 @@ fn quantities_mutation(
         ));
     }
     let mut targets = Vec::new();
+    // Staleness is only judged once every row is otherwise valid.
+    let mut stale = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let idx = i.to_string();
         let item = parse_gid(r.get("inventoryItemId"), "InventoryItem")
@@ -552,7 +560,7 @@ fn quantities_mutation(
                     if let Some(expected) = r.get("changeFromQuantity").and_then(Value::as_i64)
                         && expected != current
                     {
-                        errors.push(coded_error(
+                        stale.push(coded_error(
                             f(&["input", list, &idx, "changeFromQuantity"]),
                             "The specified changeFromQuantity does not match the current quantity.",
                             Some("CHANGE_FROM_QUANTITY_STALE"),
@@ -570,6 +578,9 @@ fn quantities_mutation(
                 }
             }
         }
+    }
+    if errors.is_empty() {
+        errors = stale;
     }
     if !errors.is_empty() {
         return Ok(json!({"inventoryAdjustmentGroup": null, "userErrors": errors}));
@@ -611,6 +622,135 @@ fn quantities_mutation(
     Ok(answer)
 }
 
+/// `inventoryMoveQuantities`: moves stock between quantity names at a location. The emulator keeps only
+/// `available` and `on_hand`, so moving out of `available` into another state (damaged, reserved, ...)
+/// lowers `available` and leaves `on_hand` alone.
+fn move_quantities(
+    st: &mut State,
+    args: &Map<String, Value>,
+    cx: &RootCtx,
+) -> Result<Value, FieldError> {
+    if cx.version >= ApiVersion::V2026_04 && cx.idempotency_key.is_none() {
+        let mut e = FieldError::new(
+            "BAD_REQUEST",
+            "The @idempotent directive is required for this mutation but was not provided.",
+        );
+        e.path = Some(vec![json!("inventoryMoveQuantities")]);
+        return Err(e);
+    }
+    let input = args
+        .get("input")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let reason = input
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let rows = input
+        .get("changes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let f = |parts: &[&str]| -> Option<Vec<String>> {
+        Some(parts.iter().map(|s| s.to_string()).collect())
+    };
+    let mut errors = Vec::new();
+    if !REASONS.contains(&reason.as_str()) {
+        errors.push(coded_error(
+            f(&["input", "reason"]),
+            format!(
+                "The specified reason is invalid. Valid values are: {}.",
+                REASONS.join(", ")
+            ),
+            Some("INVALID_REASON"),
+        ));
+    }
+    let mut moves = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let idx = i.to_string();
+        let item = parse_gid(r.get("inventoryItemId"), "InventoryItem")
+            .filter(|id| st.inventory_items.contains_key(id));
+        if item.is_none() {
+            errors.push(coded_error(
+                f(&["input", "changes", &idx, "inventoryItemId"]),
+                "The specified inventory item could not be found.",
+                Some("INVALID_INVENTORY_ITEM"),
+            ));
+        }
+        let mut ends = Vec::new();
+        for end in ["from", "to"] {
+            let loc = parse_gid(r.get(end).and_then(|e| e.get("locationId")), "Location")
+                .filter(|id| st.locations.contains_key(id));
+            if loc.is_none() && item.is_some() {
+                errors.push(coded_error(
+                    f(&["input", "changes", &idx, end, "locationId"]),
+                    "The specified location could not be found.",
+                    Some("INVALID_LOCATION"),
+                ));
+            }
+            let name = r
+                .get(end)
+                .and_then(|e| e.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            ends.push((loc, name));
+        }
+        let qty = r.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        if let (Some(item), [(Some(from), from_name), (Some(_), to_name)]) = (item, ends.as_slice())
+        {
+            let level = st
+                .levels
+                .values()
+                .find(|l| l.item_id == item && l.location_id == *from)
+                .map(|l| l.id);
+            match level {
+                None => errors.push(coded_error(
+                    f(&["input", "changes", &idx, "from", "locationId"]),
+                    "The specified inventory item is not stocked at the location.",
+                    Some("ITEM_NOT_STOCKED_AT_LOCATION"),
+                )),
+                Some(level) => moves.push((level, qty, from_name.clone(), to_name.clone())),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(json!({"inventoryAdjustmentGroup": null, "userErrors": errors}));
+    }
+    let now = st.now_str();
+    let mut changes = Vec::new();
+    for (level_id, qty, from, to) in moves {
+        let Some(level) = st.levels.get_mut(&level_id) else {
+            continue;
+        };
+        let delta = match (from.as_str(), to.as_str()) {
+            ("available", t) if t != "available" => -qty,
+            (f, "available") if f != "available" => qty,
+            _ => 0,
+        };
+        level.available += delta;
+        level.updated_at = now.clone();
+        for (n, d) in [(from, -qty), (to, qty)] {
+            changes.push(json!({"name": n, "delta": d, "quantityAfterChange": null, "item": reference("InventoryItem", level.item_id), "location": reference("Location", level.location_id)}));
+        }
+    }
+    let group_id = st.next_id();
+    st.touch();
+    Ok(json!({
+        "inventoryAdjustmentGroup": {
+            "__typename": "InventoryAdjustmentGroup",
+            "id": gid("InventoryAdjustmentGroup", group_id),
+            "createdAt": now,
+            "reason": reason,
+            "referenceDocumentUri": input.get("referenceDocumentUri").cloned().unwrap_or(Value::Null),
+            "changes": changes,
+        },
+        "userErrors": [],
+    }))
+}
+
 /// Inventory root fields; `None` when `field` is not one of them.
 pub fn resolve(
     st: &mut State,
@@ -640,6 +780,7 @@ pub fn resolve(
         "inventorySetQuantities" => quantities_mutation(st, args, cx, Kind::Set),
         "inventorySetOnHandQuantities" => quantities_mutation(st, args, cx, Kind::SetOnHand),
         "inventoryAdjustQuantities" => quantities_mutation(st, args, cx, Kind::Adjust),
+        "inventoryMoveQuantities" => move_quantities(st, args, cx),
         _ => return None,
     })
 }
@@ -667,7 +808,15 @@ pub fn field_with_args(
             let names = args.get("names").and_then(Value::as_array)?;
             let updated = obj.get("updatedAt").cloned().unwrap_or(Value::Null);
             Some(Value::Array(
-                names.iter().filter_map(Value::as_str).map(|n| json!({"name": n, "quantity": q.get(n).cloned().unwrap_or(json!(0)), "updatedAt": updated})).collect(),
+                // Shopify stamps only `available`; the other quantity names read `updatedAt: null`.
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|n| {
+                        json!({"name": n, "quantity": q.get(n).cloned().unwrap_or(json!(0)),
+                    "updatedAt": if n == "available" { updated.clone() } else { Value::Null }})
+                    })
+                    .collect(),
             ))
         }
         "inventoryLevel"

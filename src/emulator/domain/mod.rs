@@ -3,6 +3,7 @@ pub mod customers;
 pub mod discounts;
 pub mod fulfillment;
 pub mod inventory;
+pub mod metafields;
 pub mod products;
 
 use serde_json::{Map, Value, json};
@@ -92,6 +93,9 @@ pub fn resolve_root(
     args: &Map<String, Value>,
     cx: &RootCtx,
 ) -> Result<Value, FieldError> {
+    if !st.pending_product_deletes.is_empty() {
+        products::settle_pending_deletes(st);
+    }
     if let Some(r) = customers::resolve(st, field, args, cx) {
         return r;
     }
@@ -105,6 +109,9 @@ pub fn resolve_root(
         return r;
     }
     if let Some(r) = fulfillment::resolve(st, field, args, cx) {
+        return r;
+    }
+    if let Some(r) = metafields::resolve(st, field, args, cx) {
         return r;
     }
     if let Some(r) = crate::emulator::bulk::resolve(st, field, args, cx) {
@@ -189,6 +196,7 @@ pub fn load(st: &State, gid_str: &str) -> Option<Value> {
             .or_else(|| inventory::load(st, ty, id, gid_str))
             .or_else(|| discounts::load(st, ty, id))
             .or_else(|| fulfillment::load(st, ty, id))
+            .or_else(|| metafields::load(st, ty, id))
             .or_else(|| crate::emulator::bulk::load(st, ty, id)),
     }
 }

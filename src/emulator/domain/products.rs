@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::inventory::{InventoryItem, InventoryLevel, apply_item_input, level_json};
-use super::{FieldError, RootCtx, coded_error, gid, parse_gid, reference, user_error};
+use super::{FieldError, RootCtx, coded_error, gid, parse_gid, path, reference, user_error};
 use crate::emulator::store::State;
 
 /// A stored product.
@@ -30,10 +30,28 @@ pub struct Product {
     pub options: Vec<(String, Vec<String>)>,
     /// Variant ids in position order.
     pub variant_ids: Vec<u64>,
+    /// Taxonomy category GID.
+    pub category: Option<String>,
+    /// SEO title and description.
+    pub seo: (Option<String>, Option<String>),
+    /// Metafields as `Metafield` objects.
+    pub metafields: Vec<Value>,
     /// Creation time.
     pub created_at: String,
     /// Last update time.
     pub updated_at: String,
+}
+
+/// A category of Shopify's product taxonomy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaxonomyCategory {
+    /// GID, e.g. `gid://shopify/TaxonomyCategory/aa-1-1`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Full path, e.g. `Apparel & Accessories > Clothing > Activewear`.
+    pub full_name: String,
 }
 
 /// A stored variant.
@@ -90,6 +108,12 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         .variant_ids
         .iter()
         .filter_map(|v| st.variants.get(v))
+        // Untracked items do not count towards the product's total.
+        .filter(|v| {
+            st.inventory_items
+                .get(&v.inventory_item_id)
+                .is_some_and(|i| i.tracked)
+        })
         .map(|v| {
             st.levels
                 .values()
@@ -143,10 +167,18 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         "options": options,
         "variants": variants,
         "variantsCount": {"count": p.variant_ids.len(), "precision": "EXACT"},
+        "seo": {"title": p.seo.0, "description": p.seo.1},
         "totalInventory": total,
+        "category": p.category.as_ref().map(|c| {
+            let known = st.taxonomy.iter().find(|t| &t.id == c);
+            json!({"__typename": "TaxonomyCategory", "id": c, "name": known.map(|t| t.name.clone()), "fullName": known.map(|t| t.full_name.clone())})
+        }),
         "tracksInventory": tracks,
         "hasOnlyDefaultVariant": p.options.len() == 1 && p.options[0].1 == ["Default Title"],
-        "metafields": [],
+        "metafields": p.metafields,
+        // The emulator has no collections or media, so no product is in one or has any.
+        "collections": [],
+        "media": [],
     })
 }
 
@@ -192,11 +224,7 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
 /// A free handle: a taken handle ending in a number gets the number incremented, others get `-1`, `-2`, ...
 fn unique_handle(st: &State, base: &str, except: Option<u64>) -> String {
     let base = if base.is_empty() { "product" } else { base };
-    let taken = |h: &str| {
-        st.products
-            .values()
-            .any(|p| Some(p.id) != except && p.handle == h)
-    };
+    let taken = |h: &str| st.product_by_handle(h).is_some_and(|id| Some(id) != except);
     if !taken(base) {
         return base.to_string();
     }
@@ -246,6 +274,53 @@ fn err(flavor: Flavor, parts: &[&str], message: &str, code: &str) -> Value {
 }
 
 /// Applies scalar product fields; returns userErrors.
+/// A category must be one of the taxonomy categories the emulator knows (seeded); the emulator has no copy
+/// of Shopify's whole taxonomy, so it refuses to guess at others.
+fn check_category(st: &State, input: &Map<String, Value>) -> Result<(), FieldError> {
+    match input.get("category").and_then(Value::as_str) {
+        Some(c) if !st.taxonomy.iter().any(|t| t.id == c) => Err(FieldError::new(
+            "EMULATOR_UNSUPPORTED_FIELD",
+            format!("The emulator's taxonomy has no category {c} (seed `taxonomy_categories`)."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Upserts the input's metafields by namespace and key (new ones get ids from `ids`).
+fn apply_metafields(p: &mut Product, input: &Map<String, Value>, ids: &mut impl FnMut() -> u64) {
+    for m in input
+        .get("metafields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let ns = m
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("custom");
+        let Some(key) = m.get("key").and_then(Value::as_str) else {
+            continue;
+        };
+        let existing = p
+            .metafields
+            .iter_mut()
+            .find(|x| x["namespace"] == ns && x["key"] == key);
+        match existing {
+            Some(x) => {
+                for f in ["type", "value"] {
+                    if let Some(v) = m.get(f) {
+                        x[f] = v.clone();
+                    }
+                }
+            }
+            None => p.metafields.push(
+                json!({"__typename": "Metafield", "id": gid("Metafield", ids()),
+                "namespace": ns, "key": key, "type": m.get("type"), "value": m.get("value")}),
+            ),
+        }
+    }
+}
+
 fn apply_scalars(
     st: &State,
     p: &mut Product,
@@ -263,6 +338,16 @@ fn apply_scalars(
     };
     if let Some(t) = input.get("title").and_then(Value::as_str) {
         p.title = t.to_string();
+    }
+    if let Some(seo) = input.get("seo").and_then(Value::as_object) {
+        let text = |k: &str| seo.get(k).and_then(Value::as_str).map(str::to_string);
+        p.seo = (text("title"), text("description"));
+    }
+    if input.contains_key("category") {
+        p.category = input
+            .get("category")
+            .and_then(Value::as_str)
+            .map(str::to_string);
     }
     if p.title.trim().is_empty() && (creating || input.contains_key("title")) {
         errors.push(err(flavor, &["title"], "Title can't be blank", "BLANK"));
@@ -312,9 +397,8 @@ fn apply_scalars(
                 normalized
             };
             if st
-                .products
-                .values()
-                .any(|o| o.id != p.id && o.handle == normalized)
+                .product_by_handle(&normalized)
+                .is_some_and(|id| id != p.id)
             {
                 errors.push(json!({"field": field(Flavor::Set, &["handle"]), "message": format!("Handle '{h}' already in use. Please provide a new handle.")}));
                 if flavor == Flavor::Set
@@ -586,6 +670,101 @@ fn create_variant(
     vid
 }
 
+/// productSet on an existing variant: given fields replace the stored ones, the rest stay.
+fn update_variant(
+    st: &mut State,
+    vid: u64,
+    position: u32,
+    options: Vec<(String, String)>,
+    input: &Map<String, Value>,
+) {
+    let Some(mut v) = st.variants.get(&vid).cloned() else {
+        return;
+    };
+    if !options.is_empty() {
+        v.title = options
+            .iter()
+            .map(|(_, x)| x.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ");
+        v.options = options;
+    }
+    v.position = position;
+    if let Some(p) = input.get("price") {
+        v.price = p
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| p.to_string());
+    }
+    if input.contains_key("compareAtPrice") {
+        v.compare_at_price = input
+            .get("compareAtPrice")
+            .and_then(|p| p.as_str().map(str::to_string));
+    }
+    if input.contains_key("barcode") {
+        v.barcode = input
+            .get("barcode")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    if let Some(x) = input.get("inventoryPolicy").and_then(Value::as_str) {
+        v.inventory_policy = x.to_string();
+    }
+    if let Some(x) = input.get("taxable").and_then(Value::as_bool) {
+        v.taxable = x;
+    }
+    let iid = v.inventory_item_id;
+    if let Some(item) = st.inventory_items.get_mut(&iid) {
+        if input.contains_key("sku") {
+            item.sku = input.get("sku").and_then(Value::as_str).map(str::to_string);
+        }
+        if let Some(ii) = input.get("inventoryItem").and_then(Value::as_object) {
+            let _ = apply_item_input(item, ii, &[]);
+        }
+        v.sku = item.sku.clone();
+    }
+    st.variants.insert(vid, v);
+    let now = st.now_str();
+    for q in input
+        .get("inventoryQuantities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(loc) =
+            parse_gid(q.get("locationId"), "Location").filter(|l| st.locations.contains_key(l))
+        else {
+            continue;
+        };
+        let qty = q.get("quantity").and_then(Value::as_i64).unwrap_or(0);
+        match st
+            .levels
+            .values_mut()
+            .find(|l| l.item_id == iid && l.location_id == loc)
+        {
+            Some(l) => {
+                l.available = qty;
+                l.on_hand = qty;
+                l.updated_at = now.clone();
+            }
+            None => {
+                let id = st.next_id();
+                st.levels.insert(
+                    id,
+                    InventoryLevel {
+                        id,
+                        item_id: iid,
+                        location_id: loc,
+                        available: qty,
+                        on_hand: qty,
+                        updated_at: now.clone(),
+                    },
+                );
+            }
+        }
+    }
+}
+
 fn remove_variant(st: &mut State, vid: u64) {
     if let Some(v) = st.variants.remove(&vid) {
         st.inventory_items.remove(&v.inventory_item_id);
@@ -647,11 +826,7 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
                     Some("INPUT_MISMATCH"),
                 )]));
             }
-            target = st
-                .products
-                .values()
-                .find(|p| p.handle == handleize(h))
-                .map(|p| p.id);
+            target = st.product_by_handle(&handleize(h));
         }
     } else if let Some(idv) = input.get("id").filter(|v| !v.is_null()) {
         match parse_gid(Some(idv), "Product").filter(|id| st.products.contains_key(id)) {
@@ -671,7 +846,9 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
         status: "ACTIVE".into(),
         ..Product::default()
     });
+    check_category(st, &input)?;
     let mut errors = apply_scalars(st, &mut p, &input, Flavor::Set, creating);
+    let scalar_errors = errors.len();
     let plan = match plan_variants(&input, existing.as_ref()) {
         Ok(plan) => plan,
         Err(mut e) => {
@@ -680,6 +857,12 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
         }
     };
     if !errors.is_empty() {
+        // A rejected update of an existing product's own fields answers with the product as it still is.
+        if let Some(old) = existing.as_ref().filter(|_| errors.len() == scalar_errors) {
+            return Ok(
+                json!({"product": reference("Product", old.id), "productSetOperation": null, "userErrors": errors}),
+            );
+        }
         return Ok(fail(errors));
     }
     let now = st.now_str();
@@ -691,12 +874,27 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
     let pid = p.id;
     match plan {
         Some((opts, plans)) => {
-            for old in std::mem::take(&mut p.variant_ids) {
-                remove_variant(st, old);
+            // Variants named by id are updated in place (keeping their inventory item); the rest of the
+            // old variants go, and variants without an id are created.
+            let old = std::mem::take(&mut p.variant_ids);
+            let kept: Vec<Option<u64>> = plans
+                .iter()
+                .map(|v| {
+                    parse_gid(v.input.get("id"), "ProductVariant").filter(|id| old.contains(id))
+                })
+                .collect();
+            for o in old.iter().filter(|o| !kept.contains(&Some(**o))) {
+                remove_variant(st, *o);
             }
             p.options = opts;
-            for (i, v) in plans.into_iter().enumerate() {
-                let vid = create_variant(st, pid, i as u32 + 1, v.options, &v.input);
+            for (i, (v, keep)) in plans.into_iter().zip(kept).enumerate() {
+                let vid = match keep {
+                    Some(vid) => {
+                        update_variant(st, vid, i as u32 + 1, v.options, &v.input);
+                        vid
+                    }
+                    None => create_variant(st, pid, i as u32 + 1, v.options, &v.input),
+                };
                 p.variant_ids.push(vid);
             }
         }
@@ -707,7 +905,8 @@ fn product_set(st: &mut State, args: &Map<String, Value>) -> Result<Value, Field
         }
         None => {}
     }
-    st.products.insert(pid, p);
+    apply_metafields(&mut p, &input, &mut || st.next_id());
+    st.put_product(p);
     st.touch();
     if !synchronous {
         let op_id = st.next_id();
@@ -744,6 +943,7 @@ fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
         status: "ACTIVE".into(),
         ..Product::default()
     };
+    check_category(st, &input)?;
     let errors = apply_scalars(st, &mut p, &input, Flavor::Plain, true);
     if !errors.is_empty() {
         return Ok(json!({"product": null, "shop": shop, "userErrors": errors}));
@@ -791,9 +991,143 @@ fn product_create(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     };
     let vid = create_variant(st, pid, 1, first, &Map::new());
     p.variant_ids.push(vid);
-    st.products.insert(pid, p);
+    apply_metafields(&mut p, &input, &mut || st.next_id());
+    st.put_product(p);
     st.touch();
     Ok(json!({"product": reference("Product", pid), "shop": shop, "userErrors": []}))
+}
+
+/// `productDuplicate`: a copy with fresh variants and inventory items, titled `newTitle`, with the handle
+/// that title derives (deduplicated like any new handle).
+fn product_duplicate(st: &mut State, args: &Map<String, Value>) -> Value {
+    let shop = reference("Shop", 1);
+    let Some(src) = parse_gid(args.get("productId"), "Product")
+        .and_then(|id| st.products.get(&id))
+        .cloned()
+    else {
+        return json!({"newProduct": null, "imageJob": null, "productDuplicateOperation": null, "shop": shop,
+            "userErrors": [user_error(Some(&["productId"]), "Product does not exist")]});
+    };
+    let title = args
+        .get("newTitle")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let now = st.now_str();
+    let pid = st.next_id();
+    let mut p = Product {
+        id: pid,
+        handle: unique_handle(st, &handleize(&title), None),
+        title,
+        status: args
+            .get("newStatus")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| src.status.clone()),
+        variant_ids: vec![],
+        created_at: now.clone(),
+        updated_at: now,
+        ..src.clone()
+    };
+    for vid in &src.variant_ids {
+        let Some(v) = st.variants.get(vid).cloned() else {
+            continue;
+        };
+        let new_vid = st.next_id();
+        let new_iid = st.next_id();
+        if let Some(item) = st.inventory_items.get(&v.inventory_item_id).cloned() {
+            st.inventory_items.insert(
+                new_iid,
+                InventoryItem {
+                    id: new_iid,
+                    variant_id: new_vid,
+                    ..item
+                },
+            );
+        }
+        st.variants.insert(
+            new_vid,
+            Variant {
+                id: new_vid,
+                product_id: pid,
+                inventory_item_id: new_iid,
+                ..v
+            },
+        );
+        p.variant_ids.push(new_vid);
+    }
+    st.put_product(p);
+    st.touch();
+    json!({"newProduct": reference("Product", pid), "imageJob": null, "productDuplicateOperation": null, "shop": shop, "userErrors": []})
+}
+
+/// `productVariantsBulkReorder`: moves the given variants to their 1-based positions.
+fn variants_reorder(st: &mut State, args: &Map<String, Value>) -> Value {
+    let Some(mut p) = parse_gid(args.get("productId"), "Product")
+        .and_then(|id| st.products.get(&id))
+        .cloned()
+    else {
+        return json!({"product": null, "userErrors": [coded_error(Some(path(&["productId"])), "Product does not exist", Some("PRODUCT_DOES_NOT_EXIST"))]});
+    };
+    let positions = args
+        .get("positions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut moves = Vec::new();
+    for (i, pos) in positions.iter().enumerate() {
+        let idx = i.to_string();
+        let Some(vid) =
+            parse_gid(pos.get("id"), "ProductVariant").filter(|v| p.variant_ids.contains(v))
+        else {
+            return json!({"product": null, "userErrors": [coded_error(Some(path(&["positions", &idx, "id"])), "Product variant does not exist", Some("MISSING_VARIANT"))]});
+        };
+        let at = pos.get("position").and_then(Value::as_i64).unwrap_or(0);
+        if at < 1 {
+            return json!({"product": null, "userErrors": [coded_error(Some(path(&["positions", &idx, "position"])), "Position is invalid", Some("INVALID_POSITION"))]});
+        }
+        moves.push((vid, at as usize));
+    }
+    for (vid, at) in moves {
+        p.variant_ids.retain(|v| *v != vid);
+        let at = (at - 1).min(p.variant_ids.len());
+        p.variant_ids.insert(at, vid);
+    }
+    for (i, vid) in p.variant_ids.iter().enumerate() {
+        if let Some(v) = st.variants.get_mut(vid) {
+            v.position = i as u32 + 1;
+        }
+    }
+    p.updated_at = st.now_str();
+    let pid = p.id;
+    st.put_product(p);
+    st.touch();
+    json!({"product": reference("Product", pid), "userErrors": []})
+}
+
+/// productOptionsCreate/Delete: the emulator answers the unknown-product case as Shopify does and reports
+/// the option edits themselves as not implemented rather than guess at them.
+fn options_mutation(
+    st: &State,
+    field: &str,
+    args: &Map<String, Value>,
+) -> Result<Value, FieldError> {
+    if parse_gid(args.get("productId"), "Product").is_none_or(|id| !st.products.contains_key(&id)) {
+        let err = coded_error(
+            Some(path(&["productId"])),
+            "Product does not exist",
+            Some("PRODUCT_DOES_NOT_EXIST"),
+        );
+        return Ok(if field == "productOptionsDelete" {
+            json!({"deletedOptionsIds": null, "product": null, "userErrors": [err]})
+        } else {
+            json!({"product": null, "userErrors": [err]})
+        });
+    }
+    Err(FieldError::new(
+        "EMULATOR_UNSUPPORTED_FIELD",
+        format!("The emulator does not implement '{field}' on existing products."),
+    ))
 }
 
 fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
@@ -807,12 +1141,9 @@ fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
     let id = ident
         .and_then(|i| {
             parse_gid(i.get("id"), "Product").or_else(|| {
-                i.get("handle").and_then(Value::as_str).and_then(|h| {
-                    st.products
-                        .values()
-                        .find(|p| p.handle == handleize(h))
-                        .map(|p| p.id)
-                })
+                i.get("handle")
+                    .and_then(Value::as_str)
+                    .and_then(|h| st.product_by_handle(&handleize(h)))
             })
         })
         .or_else(|| parse_gid(input.get("id"), "Product"));
@@ -821,13 +1152,16 @@ fn product_update(st: &mut State, args: &Map<String, Value>) -> Result<Value, Fi
             json!({"product": null, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]}),
         );
     };
+    check_category(st, &input)?;
     let errors = apply_scalars(st, &mut p, &input, Flavor::Plain, false);
     if !errors.is_empty() {
-        return Ok(json!({"product": null, "userErrors": errors}));
+        // Shopify answers a rejected update with the product as it still is.
+        return Ok(json!({"product": reference("Product", p.id), "userErrors": errors}));
     }
     p.updated_at = st.now_str();
     let pid = p.id;
-    st.products.insert(pid, p);
+    apply_metafields(&mut p, &input, &mut || st.next_id());
+    st.put_product(p);
     st.touch();
     Ok(json!({"product": reference("Product", pid), "userErrors": []}))
 }
@@ -843,21 +1177,54 @@ fn product_delete(st: &mut State, args: &Map<String, Value>) -> Value {
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let shop = reference("Shop", 1);
-    let Some(p) = parse_gid(input.get("id"), "Product").and_then(|id| st.products.remove(&id))
-    else {
+    let pid = parse_gid(input.get("id"), "Product");
+    if pid.is_some_and(|id| st.pending_product_deletes.contains_key(&id)) {
+        return json!({"deletedProductId": null, "productDeleteOperation": null, "shop": shop, "userErrors": [user_error(None, "Another operation already in progress. Please wait until current one is finished.")]});
+    }
+    if !synchronous && let Some(id) = pid.filter(|id| st.products.contains_key(id)) {
+        // The product stays readable until the background job has run (see `settle_pending_deletes`).
+        let op_id = st.next_id();
+        let op = json!({"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "ACTIVE", "deletedProductId": gid("Product", id), "product": null, "userErrors": []});
+        st.operations.insert(op_id, op);
+        let due = st.now.unwrap_or_else(chrono::Utc::now) + ASYNC_DELETE_DELAY;
+        st.pending_product_deletes.insert(id, (op_id, due));
+        st.touch();
+        return json!({"deletedProductId": null, "productDeleteOperation": {"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "CREATED", "deletedProductId": null, "product": null, "userErrors": []}, "shop": shop, "userErrors": []});
+    }
+    let Some(p) = pid.and_then(|id| st.remove_product(id)) else {
         return json!({"deletedProductId": null, "productDeleteOperation": null, "shop": shop, "userErrors": [user_error(Some(&["id"]), "Product does not exist")]});
     };
     for v in &p.variant_ids {
         remove_variant(st, *v);
     }
     st.touch();
-    if !synchronous {
-        let op_id = st.next_id();
-        let op = json!({"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "COMPLETE", "deletedProductId": gid("Product", p.id), "product": null, "userErrors": []});
-        st.operations.insert(op_id, op);
-        return json!({"deletedProductId": null, "productDeleteOperation": {"__typename": "ProductDeleteOperation", "id": gid("ProductDeleteOperation", op_id), "status": "CREATED", "deletedProductId": null, "product": null, "userErrors": []}, "shop": shop, "userErrors": []});
-    }
     json!({"deletedProductId": gid("Product", p.id), "productDeleteOperation": null, "shop": shop, "userErrors": []})
+}
+
+/// How long an asynchronous productDelete runs in the background before the product is gone.
+const ASYNC_DELETE_DELAY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// Finishes the asynchronous deletions whose time has come (called before every root field).
+pub fn settle_pending_deletes(st: &mut State) {
+    let now = st.now.unwrap_or_else(chrono::Utc::now);
+    let due: Vec<(u64, u64)> = st
+        .pending_product_deletes
+        .iter()
+        .filter(|(_, (_, at))| *at <= now)
+        .map(|(p, (op, _))| (*p, *op))
+        .collect();
+    for (pid, op) in due {
+        st.pending_product_deletes.remove(&pid);
+        if let Some(p) = st.remove_product(pid) {
+            for v in &p.variant_ids {
+                remove_variant(st, *v);
+            }
+        }
+        if let Some(o) = st.operations.get_mut(&op) {
+            o["status"] = json!("COMPLETE");
+        }
+        st.touch();
+    }
 }
 
 /// Product root fields; `None` when `field` is not one of them.
@@ -872,6 +1239,9 @@ pub fn resolve(
         "productCreate" => product_create(st, args),
         "productUpdate" => product_update(st, args),
         "productDelete" => Ok(product_delete(st, args)),
+        "productDuplicate" => Ok(product_duplicate(st, args)),
+        "productVariantsBulkReorder" => Ok(variants_reorder(st, args)),
+        "productOptionsCreate" | "productOptionsDelete" => options_mutation(st, field, args),
         "product" => Ok(parse_gid(args.get("id"), "Product")
             .and_then(|id| st.products.get(&id))
             .map(|p| product_json(st, p))
@@ -888,7 +1258,8 @@ pub fn resolve(
         "productByHandle" => Ok(args
             .get("handle")
             .and_then(Value::as_str)
-            .and_then(|h| st.products.values().find(|p| p.handle == h))
+            .and_then(|h| st.product_by_handle(h))
+            .and_then(|id| st.products.get(&id))
             .map(|p| product_json(st, p))
             .unwrap_or(Value::Null)),
         "productByIdentifier" => {
@@ -911,7 +1282,8 @@ pub fn resolve(
                     ident
                         .get("handle")
                         .and_then(Value::as_str)
-                        .and_then(|h| st.products.values().find(|p| p.handle == h))
+                        .and_then(|h| st.product_by_handle(h))
+                        .and_then(|id| st.products.get(&id))
                 });
             Ok(found.map(|p| product_json(st, p)).unwrap_or(Value::Null))
         }

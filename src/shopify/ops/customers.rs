@@ -1,12 +1,50 @@
 //! Customers: `customerSet` with identifiers is Shopify's native upsert; metafields go through `metafieldsSet`.
 use serde_json::{Map, Value, json};
 
-use super::documents::{CUSTOMER_BY_IDENTIFIER, CUSTOMER_SET, METAFIELDS_SET};
+use super::batch::SetCall;
+use super::documents::{CUSTOMER_BY_IDENTIFIER, CUSTOMER_SET, METAFIELDS_SET, SetMutation};
 use super::{call, id_of, metafields_for, not_found, rejection, require, succeeded};
 use crate::core::config::{MatchKey, SyncConfig, SyncMode};
 use crate::core::write::WriteOutcome;
 use crate::shopify::error::ShopifyError;
 use crate::shopify::transport::Transport;
+
+/// The row's `customerSet` when one request does it all: no lookup first (its id is known, or mode upsert
+/// matches by the key) and no metafields to set after; `Some(Err)` for a row refused before sending.
+pub(super) fn direct(
+    sync: &SyncConfig,
+    key: &str,
+    fields: &Map<String, Value>,
+    known_id: Option<&str>,
+) -> Option<Result<SetCall, WriteOutcome>> {
+    let has_metafields = fields
+        .get("metafields")
+        .and_then(Value::as_array)
+        .is_some_and(|m| !m.is_empty());
+    if has_metafields || (known_id.is_none() && sync.mode != SyncMode::Upsert) {
+        return None;
+    }
+    let match_key = sync.match_key.unwrap_or(MatchKey::Email);
+    let match_field = match_key.as_str();
+    let mut input = fields.clone();
+    input.remove("metafields");
+    if match_key == MatchKey::Id {
+        input.remove("id");
+    }
+    let identifier = match known_id {
+        Some(id) => json!({ "id": id }),
+        None => match require(key, fields, match_field) {
+            Ok(v) => json!({ match_field: v }),
+            Err(rejected) => return Some(Err(rejected)),
+        },
+    };
+    Some(Ok(SetCall {
+        key: key.to_string(),
+        kind: SetMutation::CustomerSet,
+        input,
+        identifier,
+    }))
+}
 
 pub(super) async fn upsert(
     t: &Transport,
@@ -15,6 +53,11 @@ pub(super) async fn upsert(
     mut fields: Map<String, Value>,
     known_id: Option<String>,
 ) -> Result<WriteOutcome, ShopifyError> {
+    match direct(sync, &key, &fields, known_id.as_deref()) {
+        Some(Ok(set)) => return set.send(t).await,
+        Some(Err(rejected)) => return Ok(rejected),
+        None => {}
+    }
     let metafields = fields.remove("metafields");
     let match_key = sync.match_key.unwrap_or(MatchKey::Email);
     let match_field = match_key.as_str();

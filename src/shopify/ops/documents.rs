@@ -55,6 +55,15 @@ pub const FULFILLMENT_ORDER_RELEASE_HOLD: &str = "mutation FulfillmentOrderRelea
 /// Reschedule a scheduled fulfillment order.
 pub const FULFILLMENT_ORDER_RESCHEDULE: &str = "mutation FulfillmentOrderReschedule($id: ID!, $fulfillAt: DateTime!) { fulfillmentOrderReschedule(id: $id, fulfillAt: $fulfillAt) { fulfillmentOrder { id status } userErrors { code field message } } }";
 
+/// Reserve a staged upload target for a bulk mutation's variables file.
+pub const STAGED_UPLOADS_CREATE: &str = "mutation StagedUploadsCreate($input: [StagedUploadInput!]!) { stagedUploadsCreate(input: $input) { stagedTargets { url resourceUrl parameters { name value } } userErrors { field message } } }";
+
+/// Start a bulk mutation over an uploaded JSONL file (one line of variables per row).
+pub const BULK_OPERATION_RUN_MUTATION: &str = "mutation BulkOperationRunMutation($mutation: String!, $path: String!) { bulkOperationRunMutation(mutation: $mutation, stagedUploadPath: $path) { bulkOperation { id status } userErrors { code field message } } }";
+
+/// Poll one bulk operation (the `bulkOperation(id:)` query exists from 2026-01, the oldest version supported).
+pub const BULK_OPERATION: &str = "query BulkOperation($id: ID!) { bulkOperation(id: $id) { id status errorCode objectCount url partialDataUrl } }";
+
 /// The cheap shop query a destination check sends.
 pub const SHOP: &str = "query Shop { shop { name myshopifyDomain plan { publicDisplayName } } currentAppInstallation { accessScopes { handle } } }";
 
@@ -84,8 +93,96 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
             FULFILLMENT_ORDER_RELEASE_HOLD,
         ),
         ("FULFILLMENT_ORDER_RESCHEDULE", FULFILLMENT_ORDER_RESCHEDULE),
+        ("STAGED_UPLOADS_CREATE", STAGED_UPLOADS_CREATE),
+        ("BULK_OPERATION_RUN_MUTATION", BULK_OPERATION_RUN_MUTATION),
+        ("BULK_OPERATION", BULK_OPERATION),
         ("SHOP", SHOP),
     ]
+}
+
+/// The upserts the client can send several to a document (aliased) and run as bulk operations: one mutation
+/// per row, identified so that sending it again changes nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SetMutation {
+    /// `productSet` ([`PRODUCT_SET`]).
+    ProductSet,
+    /// `customerSet` ([`CUSTOMER_SET`]).
+    CustomerSet,
+}
+
+impl SetMutation {
+    /// Every kind, for validation.
+    pub const ALL: [SetMutation; 2] = [SetMutation::ProductSet, SetMutation::CustomerSet];
+
+    /// The mutation's root field.
+    pub fn root(self) -> &'static str {
+        match self {
+            SetMutation::ProductSet => "productSet",
+            SetMutation::CustomerSet => "customerSet",
+        }
+    }
+
+    /// The one-row document; also the inner mutation of a bulk operation (its variables are one JSONL line).
+    pub fn single(self) -> &'static str {
+        match self {
+            SetMutation::ProductSet => PRODUCT_SET,
+            SetMutation::CustomerSet => CUSTOMER_SET,
+        }
+    }
+
+    /// Where the record's id is in the payload.
+    pub fn id_path(self) -> &'static str {
+        match self {
+            SetMutation::ProductSet => "/product/id",
+            SetMutation::CustomerSet => "/customer/id",
+        }
+    }
+
+    /// What Shopify charges for one (a mutation root field costs 10; the payload's objects are included).
+    pub fn unit_cost(self) -> u64 {
+        10
+    }
+
+    fn types(self) -> (&'static str, &'static str) {
+        match self {
+            SetMutation::ProductSet => ("ProductSetInput!", "ProductSetIdentifiers"),
+            SetMutation::CustomerSet => ("CustomerSetInput!", "CustomerSetIdentifiers"),
+        }
+    }
+
+    fn field(self, i: usize) -> String {
+        match self {
+            SetMutation::ProductSet => format!(
+                "m{i}: productSet(input: $input{i}, identifier: $identifier{i}, synchronous: true) {{ product {{ id }} userErrors {{ code field message }} }}"
+            ),
+            SetMutation::CustomerSet => format!(
+                "m{i}: customerSet(input: $input{i}, identifier: $identifier{i}) {{ customer {{ id }} userErrors {{ code field message }} }}"
+            ),
+        }
+    }
+}
+
+/// The alias of the `i`-th mutation of a [`batched`] document.
+pub fn alias(i: usize) -> String {
+    format!("m{i}")
+}
+
+/// `n` aliased copies of `kind` in one document, the `i`-th taking `$input{i}` and `$identifier{i}`.
+pub fn batched(kind: SetMutation, n: usize) -> String {
+    let (input, identifier) = kind.types();
+    let vars: Vec<String> = (0..n)
+        .map(|i| format!("$input{i}: {input}, $identifier{i}: {identifier}"))
+        .collect();
+    let fields: Vec<String> = (0..n).map(|i| kind.field(i)).collect();
+    format!(
+        "mutation {}Batch({}) {{ {} }}",
+        match kind {
+            SetMutation::ProductSet => "ProductSet",
+            SetMutation::CustomerSet => "CustomerSet",
+        },
+        vars.join(", "),
+        fields.join(" ")
+    )
 }
 
 #[cfg(test)]
@@ -105,6 +202,34 @@ mod tests {
                     ExecutableDocument::parse_and_validate(schema, doc, format!("{name}.graphql"))
                 {
                     failures.push(format!("{name} @ {version}: {}", e.errors));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn batched_documents_validate_against_every_supported_schema() {
+        let mut failures = Vec::new();
+        for version in ApiVersion::ALL {
+            let schema = crate::schema::schema(version);
+            for kind in SetMutation::ALL {
+                // Every size the client can send, up to the largest the 1000-point ceiling allows.
+                for n in 1..=super::super::batch::max_batch(kind) {
+                    let doc = batched(kind, n);
+                    match ExecutableDocument::parse_and_validate(schema, &doc, "batch.graphql") {
+                        Ok(d) => {
+                            let op = d
+                                .operations
+                                .iter()
+                                .next()
+                                .map(|o| o.selection_set.selections.len());
+                            assert_eq!(op, Some(n), "{kind:?} x {n}: one aliased field per row");
+                        }
+                        Err(e) => {
+                            failures.push(format!("{kind:?} x {n} @ {version}: {}", e.errors))
+                        }
+                    }
                 }
             }
         }

@@ -2,12 +2,38 @@
 //! recorded (the engine passes only those).
 use serde_json::{Map, Value, json};
 
-use super::documents::{PRODUCT_BY_IDENTIFIER, PRODUCT_DELETE, PRODUCT_SET};
+use super::batch::SetCall;
+use super::documents::{PRODUCT_BY_IDENTIFIER, PRODUCT_DELETE, PRODUCT_SET, SetMutation};
 use super::{call, id_of, not_found, rejection, require, succeeded};
 use crate::core::config::{SyncConfig, SyncMode};
 use crate::core::write::WriteOutcome;
 use crate::shopify::error::ShopifyError;
 use crate::shopify::transport::Transport;
+
+/// The row's `productSet` when it needs no lookup first (its id is known, or mode upsert matches by handle);
+/// `Some(Err)` for a row refused before sending; `None` when a lookup must decide.
+pub(super) fn direct(
+    sync: &SyncConfig,
+    key: &str,
+    fields: &Map<String, Value>,
+    known_id: Option<&str>,
+) -> Option<Result<SetCall, WriteOutcome>> {
+    let handle = match require(key, fields, "handle") {
+        Ok(h) => h,
+        Err(rejected) => return Some(Err(rejected)),
+    };
+    let identifier = match (known_id, sync.mode) {
+        (Some(id), _) => json!({ "id": id }),
+        (None, SyncMode::Upsert) => json!({ "handle": handle }),
+        (None, _) => return None,
+    };
+    Some(Ok(SetCall {
+        key: key.to_string(),
+        kind: SetMutation::ProductSet,
+        input: fields.clone(),
+        identifier,
+    }))
+}
 
 pub(super) async fn upsert(
     t: &Transport,
@@ -16,6 +42,11 @@ pub(super) async fn upsert(
     fields: Map<String, Value>,
     known_id: Option<String>,
 ) -> Result<WriteOutcome, ShopifyError> {
+    match direct(sync, &key, &fields, known_id.as_deref()) {
+        Some(Ok(set)) => return set.send(t).await,
+        Some(Err(rejected)) => return Ok(rejected),
+        None => {}
+    }
     let handle = match require(&key, &fields, "handle") {
         Ok(h) => h,
         Err(rejected) => return Ok(rejected),

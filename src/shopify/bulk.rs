@@ -1,0 +1,541 @@
+//! Bulk operations: large change sets of identified upserts go to Shopify as one JSONL file of variables
+//! (staged upload, `bulkOperationRunMutation`, polling `bulkOperation(id:)`, the JSONL results mapped back to
+//! rows by `__lineNumber`).
+//!
+//! What happens to each row, whatever goes wrong:
+//! - the operation never started (the upload or `bulkOperationRunMutation` was refused): nothing was applied,
+//!   so the rows go the ordinary way (batched requests);
+//! - it finished: each result line gives its row's outcome, user errors reject the row; rows without a line
+//!   (a failed or cancelled operation stops part way) are sent the ordinary way;
+//! - its state cannot be learnt (polling keeps failing, or it outlives the wait): the rows it has no result
+//!   for are reported unknown, naming the operation; the next run sends them again.
+//!
+//! Sending a row again never applies it twice: every bulk-eligible mutation names its record (id, handle,
+//! email or phone) and sets absolute values, so a second application changes nothing more.
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::context::RequestContext;
+use super::error::ShopifyError;
+use super::ops::ShopifyClient;
+use super::ops::batch::SetCall;
+use super::ops::documents::{BULK_OPERATION, BULK_OPERATION_RUN_MUTATION, STAGED_UPLOADS_CREATE};
+use super::transport::Transport;
+use crate::core::config::SyncConfig;
+use crate::core::write::{ApiFailure, WriteOp, WriteOutcome};
+
+/// Shopify's largest bulk mutation file (100 MB); files are split below it.
+pub const MAX_FILE: usize = 100 * 1024 * 1024;
+
+/// How bulk operations are run.
+#[derive(Debug, Clone)]
+pub struct BulkSettings {
+    /// The first wait between two polls; each later one doubles, up to `max_poll`.
+    pub first_poll: Duration,
+    /// The longest wait between two polls.
+    pub max_poll: Duration,
+    /// How long an operation may run before its rows are reported unknown (Shopify stops them at 24 hours).
+    pub max_wait: Duration,
+    /// How long to wait for a free slot while the shop runs as many bulk mutations as Shopify allows.
+    pub busy_wait: Duration,
+    /// Consecutive failed polls tolerated (each already retried by the transport).
+    pub max_poll_failures: u32,
+    /// The most bytes of variables in one operation.
+    pub max_file: usize,
+}
+
+impl Default for BulkSettings {
+    fn default() -> Self {
+        BulkSettings {
+            first_poll: Duration::from_millis(200),
+            max_poll: Duration::from_secs(10),
+            max_wait: Duration::from_secs(24 * 3600),
+            busy_wait: Duration::from_secs(30 * 60),
+            max_poll_failures: 5,
+            max_file: MAX_FILE - 1024 * 1024,
+        }
+    }
+}
+
+/// Why a bulk operation gave no per-row results.
+#[derive(Debug, thiserror::Error)]
+enum BulkError {
+    /// Nothing was applied: the rows can go another way.
+    #[error("bulk operation not started: {0}")]
+    NotStarted(ShopifyError),
+    /// The operation ran, and whether each row without a result was applied cannot be known.
+    #[error("bulk operation {id}: state unknown: {error}")]
+    Lost {
+        /// The operation.
+        id: String,
+        /// The last error.
+        error: ShopifyError,
+    },
+    /// The store or the credentials are unusable: the run must stop.
+    #[error("{0}")]
+    FailsRun(ShopifyError),
+}
+
+/// What one operation gave: outcomes for rows with a result line, and the rows it did not apply.
+struct Finished {
+    outcomes: Vec<WriteOutcome>,
+    unapplied: Vec<SetCall>,
+}
+
+/// Applies `ops` through bulk operations; rows that are not eligible, or that an operation did not apply,
+/// go the ordinary way.
+pub(crate) async fn write(
+    client: &ShopifyClient,
+    sync: &SyncConfig,
+    ops: Vec<WriteOp>,
+) -> Result<Vec<WriteOutcome>, ApiFailure> {
+    let mut outcomes = Vec::with_capacity(ops.len());
+    let mut sets = Vec::new();
+    let mut others = Vec::new();
+    for op in ops {
+        match ShopifyClient::set_call(sync, &op) {
+            Some(Ok(set)) => sets.push(set),
+            Some(Err(refused)) => outcomes.push(refused),
+            None => others.push(op),
+        }
+    }
+    let mut unapplied = Vec::new();
+    for file in split(sets, client.bulk_settings().max_file) {
+        match run(client, sync, &file).await {
+            Ok(done) => {
+                outcomes.extend(done.outcomes);
+                unapplied.extend(done.unapplied);
+            }
+            Err(BulkError::NotStarted(e)) => {
+                tracing::warn!(sync = %sync.id, error = %e, rows = file.len(), "bulk operation refused; sending its rows in batches");
+                unapplied.extend(file);
+            }
+            Err(e @ BulkError::Lost { .. }) => {
+                let message = format!("{e}; the next run sends the row again");
+                outcomes.extend(file.into_iter().map(|s| WriteOutcome::Unknown {
+                    key: s.key,
+                    message: message.clone(),
+                }));
+            }
+            Err(BulkError::FailsRun(e)) => {
+                return Err(ApiFailure {
+                    message: e.to_string(),
+                    fails_run: true,
+                    retry_after: None,
+                    outcomes,
+                });
+            }
+        }
+    }
+    let rest = client.write_sets(sync, unapplied, others).await;
+    match rest {
+        Ok(o) => {
+            outcomes.extend(o);
+            Ok(outcomes)
+        }
+        Err(mut f) => {
+            outcomes.append(&mut f.outcomes);
+            f.outcomes = outcomes;
+            Err(f)
+        }
+    }
+}
+
+/// Splits rows into files of at most `max` bytes of JSONL (one file when they fit).
+fn split(sets: Vec<SetCall>, max: usize) -> Vec<Vec<SetCall>> {
+    let mut files: Vec<Vec<SetCall>> = Vec::new();
+    let mut size = 0usize;
+    for set in sets {
+        let line = set.variables().to_string().len() + 1;
+        match files.last_mut() {
+            Some(file) if size + line <= max => {
+                file.push(set);
+                size += line;
+            }
+            _ => {
+                files.push(vec![set]);
+                size = line;
+            }
+        }
+    }
+    files
+}
+
+/// One bulk operation over `file`, from upload to per-row outcomes.
+async fn run(
+    client: &ShopifyClient,
+    sync: &SyncConfig,
+    file: &[SetCall],
+) -> Result<Finished, BulkError> {
+    let Some(kind) = file.first().map(|s| s.kind) else {
+        return Ok(Finished {
+            outcomes: Vec::new(),
+            unapplied: Vec::new(),
+        });
+    };
+    let t = client.transport();
+    let settings = client.bulk_settings();
+    let mut jsonl = String::new();
+    for set in file {
+        jsonl.push_str(&set.variables().to_string());
+        jsonl.push('\n');
+    }
+    // The upload and the start concern every row of the file; polls concern the operation only.
+    let keys: Vec<String> = file.iter().map(|s| s.key.clone()).collect();
+    let context = RequestContext::new(sync.id.as_str().into(), keys);
+    let path = context
+        .clone()
+        .scope(stage(t, jsonl.as_bytes()))
+        .await
+        .map_err(not_started)?;
+    let id = context
+        .scope(start(t, settings, kind.single(), &path))
+        .await?;
+    tracing::info!(sync = %sync.id, operation = %id, rows = file.len(), "bulk operation started");
+    let quiet = RequestContext::new(sync.id.as_str().into(), Vec::new());
+    let state = quiet.clone().scope(poll(t, settings, &id)).await?;
+    let results = match &state.results_url {
+        Some(url) => quiet
+            .scope(t.download(url))
+            .await
+            .map_err(|error| lost(&id, error))?,
+        None => String::new(),
+    };
+    let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; file.len()];
+    for line in results.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(line) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Some(n) = line
+            .get("__lineNumber")
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+        else {
+            continue;
+        };
+        let (Some(set), Some(slot)) = (file.get(n), outcomes.get_mut(n)) else {
+            continue;
+        };
+        *slot = line_outcome(set, &line);
+    }
+    if let Some(code) = &state.error_code
+        && code == "ACCESS_DENIED"
+    {
+        return Err(BulkError::FailsRun(ShopifyError::Forbidden(format!(
+            "bulk operation {id} failed with ACCESS_DENIED"
+        ))));
+    }
+    let mut done = Finished {
+        outcomes: Vec::with_capacity(file.len()),
+        unapplied: Vec::new(),
+    };
+    for (set, outcome) in file.iter().zip(outcomes) {
+        match outcome {
+            Some(o) => done.outcomes.push(o),
+            // No result line: a failed or cancelled operation stopped before the row, or its line was lost.
+            None => done.unapplied.push(set.clone()),
+        }
+    }
+    if !done.unapplied.is_empty() {
+        tracing::warn!(operation = %id, status = %state.status, error_code = ?state.error_code, rows = done.unapplied.len(), "bulk operation left rows without results; sending them in batches");
+    }
+    Ok(done)
+}
+
+/// A result line's outcome: the payload at the mutation's root, or the line's top-level errors (the
+/// mutation did not run for it).
+fn line_outcome(set: &SetCall, line: &Value) -> Option<WriteOutcome> {
+    match line.pointer(&format!("/data/{}", set.kind.root())) {
+        Some(payload) if payload.is_object() => Some(set.outcome(payload)),
+        _ => {
+            let errors = line.get("errors")?.as_array()?;
+            let first = errors.first()?;
+            Some(WriteOutcome::Rejected {
+                key: set.key.clone(),
+                code: first
+                    .pointer("/extensions/code")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                field: vec![],
+                message: errors
+                    .iter()
+                    .filter_map(|e| e.get("message").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
+        }
+    }
+}
+
+fn not_started(e: ShopifyError) -> BulkError {
+    if e.fails_run() {
+        BulkError::FailsRun(e)
+    } else {
+        BulkError::NotStarted(e)
+    }
+}
+
+fn lost(id: &str, error: ShopifyError) -> BulkError {
+    if error.fails_run() {
+        BulkError::FailsRun(error)
+    } else {
+        BulkError::Lost {
+            id: id.to_string(),
+            error,
+        }
+    }
+}
+
+/// Uploads the variables file; returns its `stagedUploadPath`.
+async fn stage(t: &Transport, jsonl: &[u8]) -> Result<String, ShopifyError> {
+    let response = t
+        .execute(
+            STAGED_UPLOADS_CREATE,
+            json!({ "input": [{
+                "resource": "BULK_MUTATION_VARIABLES",
+                "filename": "shopsync-bulk.jsonl",
+                "mimeType": "text/jsonl",
+                "httpMethod": "POST",
+            }] }),
+        )
+        .await?;
+    let payload = response
+        .data
+        .get("stagedUploadsCreate")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let Some(message) = user_errors(&payload) {
+        return Err(ShopifyError::GraphQl(format!(
+            "stagedUploadsCreate: {message}"
+        )));
+    }
+    let target = payload
+        .pointer("/stagedTargets/0")
+        .ok_or_else(|| ShopifyError::Decode("stagedUploadsCreate gave no target".into()))?;
+    let url = target
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ShopifyError::Decode("staged upload target without a url".into()))?;
+    let fields: Vec<(String, String)> = target
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p.get("name")?.as_str()?.to_string(),
+                p.get("value")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let key = fields
+        .iter()
+        .find(|(name, _)| name == "key")
+        .map(|(_, value)| value.clone())
+        .ok_or_else(|| ShopifyError::Decode("staged upload target without a key".into()))?;
+    t.upload_form(url, &fields, "shopsync-bulk.jsonl", jsonl)
+        .await?;
+    Ok(key)
+}
+
+/// Starts the operation, waiting while the shop already runs as many bulk mutations as Shopify allows;
+/// returns its id.
+async fn start(
+    t: &Transport,
+    settings: &BulkSettings,
+    mutation: &str,
+    path: &str,
+) -> Result<String, BulkError> {
+    let began = Instant::now();
+    let mut wait = settings.first_poll;
+    loop {
+        let response = t
+            .execute(
+                BULK_OPERATION_RUN_MUTATION,
+                json!({ "mutation": mutation, "path": path }),
+            )
+            .await
+            .map_err(|e| match e {
+                // The answer was lost: the operation may exist, but nothing names it, so its rows are unknown.
+                e if super::ops::batch::unknown_effect(&e) => BulkError::Lost {
+                    id: "(not known: the answer to bulkOperationRunMutation was lost)".into(),
+                    error: e,
+                },
+                e => not_started(e),
+            })?;
+        let payload = response
+            .data
+            .get("bulkOperationRunMutation")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if let Some(id) = payload.pointer("/bulkOperation/id").and_then(Value::as_str) {
+            return Ok(id.to_string());
+        }
+        let busy = payload
+            .get("userErrors")
+            .and_then(Value::as_array)
+            .is_some_and(|e| {
+                e.iter()
+                    .any(|e| e.get("code").and_then(Value::as_str) == Some("OPERATION_IN_PROGRESS"))
+            });
+        let message = user_errors(&payload)
+            .unwrap_or_else(|| "bulkOperationRunMutation gave no operation".into());
+        if !busy || began.elapsed() + wait > settings.busy_wait {
+            return Err(BulkError::NotStarted(ShopifyError::GraphQl(format!(
+                "bulkOperationRunMutation: {message}"
+            ))));
+        }
+        tracing::info!(
+            ?wait,
+            "the shop runs its maximum of bulk mutations; waiting for a slot"
+        );
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(settings.max_poll);
+    }
+}
+
+/// A finished operation.
+struct Terminal {
+    status: String,
+    error_code: Option<String>,
+    /// The results (all of them, or the partial data of a failed operation).
+    results_url: Option<String>,
+}
+
+/// Polls the operation until it ends.
+async fn poll(t: &Transport, settings: &BulkSettings, id: &str) -> Result<Terminal, BulkError> {
+    let began = Instant::now();
+    let mut wait = settings.first_poll;
+    let mut failures = 0u32;
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(settings.max_poll);
+        match t.execute(BULK_OPERATION, json!({ "id": id })).await {
+            Ok(response) => {
+                failures = 0;
+                let op = response
+                    .data
+                    .get("bulkOperation")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let text = |f: &str| op.get(f).and_then(Value::as_str).map(str::to_string);
+                let status = text("status").unwrap_or_default();
+                match status.as_str() {
+                    "COMPLETED" => {
+                        return Ok(Terminal {
+                            status,
+                            error_code: text("errorCode"),
+                            results_url: text("url"),
+                        });
+                    }
+                    "FAILED" | "CANCELED" | "EXPIRED" => {
+                        return Ok(Terminal {
+                            status,
+                            error_code: text("errorCode"),
+                            results_url: text("partialDataUrl"),
+                        });
+                    }
+                    "" if op.is_null() => {
+                        return Err(BulkError::Lost {
+                            id: id.to_string(),
+                            error: ShopifyError::Decode(
+                                "bulkOperation(id:) found no operation".into(),
+                            ),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) if e.fails_run() => return Err(BulkError::FailsRun(e)),
+            Err(e) => {
+                failures += 1;
+                if failures >= settings.max_poll_failures {
+                    return Err(lost(id, e));
+                }
+            }
+        }
+        if began.elapsed() > settings.max_wait {
+            return Err(BulkError::Lost {
+                id: id.to_string(),
+                error: ShopifyError::Decode(format!("still running after {:?}", settings.max_wait)),
+            });
+        }
+    }
+}
+
+/// The user errors of a payload as one message, if any.
+fn user_errors(payload: &Value) -> Option<String> {
+    let errors = payload.get("userErrors")?.as_array()?;
+    if errors.is_empty() {
+        return None;
+    }
+    Some(
+        errors
+            .iter()
+            .map(|e| {
+                let message = e.get("message").and_then(Value::as_str).unwrap_or("error");
+                match e.get("code").and_then(Value::as_str) {
+                    Some(code) => format!("{message} ({code})"),
+                    None => message.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Map;
+
+    use super::*;
+    use crate::shopify::ops::documents::SetMutation;
+
+    fn set(key: &str) -> SetCall {
+        SetCall {
+            key: key.into(),
+            kind: SetMutation::ProductSet,
+            input: Map::new(),
+            identifier: json!({ "handle": key }),
+        }
+    }
+
+    #[test]
+    fn files_split_below_the_size_cap_and_keep_order() {
+        let sets: Vec<SetCall> = (0..10).map(|i| set(&format!("k{i}"))).collect();
+        let line = sets[0].variables().to_string().len() + 1;
+        let files = split(sets, line * 4);
+        assert_eq!(
+            files.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![4, 4, 2]
+        );
+        assert_eq!(files[2][1].key, "k9");
+        assert_eq!(split(vec![set("a")], 1).len(), 1, "a line is never dropped");
+    }
+
+    #[test]
+    fn result_lines_map_to_outcomes() {
+        let s = set("a");
+        let ok = json!({"data": {"productSet": {"product": {"id": "gid://shopify/Product/1"}, "userErrors": []}}, "__lineNumber": 0});
+        assert_eq!(
+            line_outcome(&s, &ok),
+            Some(WriteOutcome::Succeeded {
+                key: "a".into(),
+                shopify_id: Some("gid://shopify/Product/1".into()),
+                created: false
+            })
+        );
+        let refused = json!({"data": {"productSet": {"product": null, "userErrors": [{"code": "INVALID", "field": ["input", "title"], "message": "Title can't be blank"}]}}, "__lineNumber": 0});
+        assert!(matches!(
+            line_outcome(&s, &refused),
+            Some(WriteOutcome::Rejected { code: Some(c), field, .. }) if c == "INVALID" && field == ["input", "title"]
+        ));
+        let errors = json!({"errors": [{"message": "Variable $input was provided invalid value", "extensions": {"code": "INVALID_VARIABLE"}}], "__lineNumber": 0});
+        assert!(matches!(
+            line_outcome(&s, &errors),
+            Some(WriteOutcome::Rejected { code: Some(c), .. }) if c == "INVALID_VARIABLE"
+        ));
+        assert_eq!(line_outcome(&s, &json!({"__lineNumber": 0})), None);
+    }
+}
