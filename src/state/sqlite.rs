@@ -56,50 +56,69 @@ const PAGE: usize = 20_000;
 /// One page of a snapshot as JSON: `[key, hash hex, shopify id, outcome, error]` per entry.
 type PageRow = (String, String, Option<String>, String, Option<String>);
 
-impl SqliteStateStore {
-    async fn snapshot_page(
-        &self,
-        sync: &str,
-        after: Option<&str>,
-    ) -> StateResult<(Vec<SnapshotEntry>, Option<String>)> {
-        // Two statements rather than `(?2 IS NULL OR key > ?2)`: the OR would keep SQLite from seeking to the
-        // page start in the primary key, making every page rescan the sync from its first key.
-        let inner = match after {
-            None => "WHERE sync = ?1 ORDER BY key LIMIT ?3",
-            Some(_) => "WHERE sync = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
-        };
-        let sql = format!(
-            "SELECT json_group_array(json_array(key, lower(hex(hash)), shopify_id, outcome, error)), max(key) \
-             FROM (SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot {inner})"
-        );
-        let row = sqlx::query(&sql)
-            .bind(sync)
-            .bind(after)
-            .bind(PAGE as i64)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)?;
-        let json: String = row.try_get(0).map_err(db_error)?;
-        let last: Option<String> = row.try_get(1).map_err(db_error)?;
-        let page: Vec<PageRow> = serde_json::from_str(&json)
-            .map_err(|e| corrupt(sync, after.unwrap_or_default(), e.to_string()))?;
-        let entries = page
-            .into_iter()
-            .map(|(key, hash, shopify_id, outcome, error)| {
-                let hash = RowHash::from_hex(&hash)
-                    .ok_or_else(|| corrupt(sync, &key, "the stored hash is not 16 bytes"))?;
-                let outcome = Outcome::parse(&outcome)
-                    .ok_or_else(|| corrupt(sync, &key, format!("unknown outcome `{outcome}`")))?;
-                Ok(SnapshotEntry {
-                    key,
-                    hash,
-                    shopify_id,
-                    outcome,
-                    error,
-                })
+/// One page as SQLite aggregated it: the entries as a JSON array, the page's last key and its entry count.
+type RawPage = (String, Option<String>, i64);
+
+/// Reads one page of a snapshot. A free function over a pool handle, so that the next page can be read on
+/// SQLite's worker thread while the caller parses the current one.
+async fn raw_page(pool: SqlitePool, sync: String, after: Option<String>) -> StateResult<RawPage> {
+    // Two statements rather than `(?2 IS NULL OR key > ?2)`: the OR would keep SQLite from seeking to the
+    // page start in the primary key, making every page rescan the sync from its first key.
+    let inner = match after {
+        None => "WHERE sync = ?1 ORDER BY key LIMIT ?3",
+        Some(_) => "WHERE sync = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
+    };
+    let sql = format!(
+        "SELECT json_group_array(json_array(key, lower(hex(hash)), shopify_id, outcome, error)), max(key), count(*) \
+         FROM (SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot {inner})"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&sync)
+        .bind(&after)
+        .bind(PAGE as i64)
+        .fetch_one(&pool)
+        .await
+        .map_err(db_error)?;
+    Ok((
+        row.try_get(0).map_err(db_error)?,
+        row.try_get(1).map_err(db_error)?,
+        row.try_get(2).map_err(db_error)?,
+    ))
+}
+
+/// Parses a page read by [`raw_page`]; `after` names the page in errors.
+fn parse_page(sync: &str, after: Option<&str>, json: &str) -> StateResult<Vec<SnapshotEntry>> {
+    let page: Vec<PageRow> = serde_json::from_str(json)
+        .map_err(|e| corrupt(sync, after.unwrap_or_default(), e.to_string()))?;
+    page.into_iter()
+        .map(|(key, hash, shopify_id, outcome, error)| {
+            let hash = RowHash::from_hex(&hash)
+                .ok_or_else(|| corrupt(sync, &key, "the stored hash is not 16 bytes"))?;
+            let outcome = Outcome::parse(&outcome)
+                .ok_or_else(|| corrupt(sync, &key, format!("unknown outcome `{outcome}`")))?;
+            Ok(SnapshotEntry {
+                key,
+                hash,
+                shopify_id,
+                outcome,
+                error,
             })
-            .collect::<StateResult<Vec<_>>>()?;
-        Ok((entries, last))
+        })
+        .collect()
+}
+
+/// Where a paged snapshot read stands: the page being read (on its own task) and the key it starts after.
+struct PageCursor {
+    pending: tokio::task::JoinHandle<StateResult<RawPage>>,
+    after: Option<String>,
+}
+
+impl PageCursor {
+    fn start(pool: &SqlitePool, sync: &str, after: Option<String>) -> PageCursor {
+        PageCursor {
+            pending: tokio::spawn(raw_page(pool.clone(), sync.to_owned(), after.clone())),
+            after,
+        }
     }
 }
 
@@ -126,15 +145,29 @@ impl StateStore for SqliteStateStore {
 
     fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>> {
         // Pages of entries aggregated into one JSON row each: sqlx hands SQLite rows over from a worker thread
-        // one at a time, which made a million-entry load take seconds of thread ping-pong.
-        futures::stream::try_unfold(Some(None::<String>), move |after| async move {
-            let Some(after) = after else { return Ok(None) };
-            let (entries, last) = self.snapshot_page(sync, after.as_deref()).await?;
-            let next = (entries.len() == PAGE).then_some(last);
-            Ok(Some((
-                futures::stream::iter(entries.into_iter().map(Ok)),
-                next,
-            )))
+        // one at a time, which made a million-entry load take seconds of thread ping-pong. The next page is
+        // read while this one is parsed, so SQLite's work and ours overlap on two cores.
+        let pool = self.pool.clone();
+        futures::stream::try_unfold(None::<Option<PageCursor>>, move |cursor| {
+            let pool = pool.clone();
+            async move {
+                let cursor = match cursor {
+                    None => PageCursor::start(&pool, sync, None),
+                    Some(None) => return Ok(None),
+                    Some(Some(c)) => c,
+                };
+                let (json, last, count) =
+                    cursor.pending.await.map_err(|e| StateError::Database {
+                        message: format!("reading the snapshot: {e}"),
+                        retryable: false,
+                    })??;
+                let next = (count == PAGE as i64).then(|| PageCursor::start(&pool, sync, last));
+                let entries = parse_page(sync, cursor.after.as_deref(), &json)?;
+                Ok(Some((
+                    futures::stream::iter(entries.into_iter().map(Ok)),
+                    Some(next),
+                )))
+            }
         })
         .try_flatten()
         .boxed()
