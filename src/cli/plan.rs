@@ -345,10 +345,19 @@ fn counts(p: &Plan) -> Counts {
     }
 }
 
-/// A value for one line: compact JSON, cut at 60 characters.
+/// A value for one line: compact JSON, cut at 60 characters; a missing value is "(not sent)".
 fn short(v: Option<&Value>) -> String {
+    short_or(v, "(not sent)")
+}
+
+/// A spec field for one line; a missing field is "(absent)".
+fn spec_value(v: Option<&Value>) -> String {
+    short_or(v, "(absent)")
+}
+
+fn short_or(v: Option<&Value>, missing: &str) -> String {
     let Some(v) = v else {
-        return "(not sent)".into();
+        return missing.into();
     };
     let s = v.to_string();
     if s.chars().count() > 60 {
@@ -394,8 +403,8 @@ fn print_text(report: &Report, samples: usize) {
                     println!(
                         "      {}: {} -> {}",
                         f.path,
-                        short(f.before.as_ref()),
-                        short(f.after.as_ref())
+                        spec_value(f.before.as_ref()),
+                        spec_value(f.after.as_ref())
                     );
                 }
             }
@@ -580,8 +589,8 @@ fn print_markdown(report: &Report, samples: usize) {
             println!(
                 "| `{}` | `{}` | `{}` |",
                 cell(&f.path),
-                cell(&short(f.before.as_ref())),
-                cell(&short(f.after.as_ref()))
+                cell(&spec_value(f.before.as_ref())),
+                cell(&spec_value(f.after.as_ref()))
             );
         }
         println!("\n</details>\n");
