@@ -408,3 +408,54 @@ async fn a_late_sync_alerts_once_between_runs() {
     }
     assert_eq!(got.lock().unwrap().len(), 1, "no second notification");
 }
+
+#[tokio::test]
+async fn an_event_sync_whose_ledger_is_gone_waits_instead_of_resending() {
+    // The status says the sync has run; the controller's state store (empty) has no run of it.
+    let ts = "2026-11-01T10:00:00Z";
+    let last = json!({
+        "startedAt": ts, "finishedAt": ts, "durationSeconds": 1.0, "outcome": "Succeeded",
+        "rowsQueried": 2, "rowsAdded": 2, "rowsChanged": 0, "rowsRemoved": 0, "rowsSucceeded": 2, "rowsRejected": 0
+    });
+    let status = json!({
+        "observedGeneration": 2,
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Synced", "message": "ok", "observedGeneration": 2, "lastTransitionTime": ts},
+        ],
+        "lastRun": last,
+    });
+    let events = json!({
+        "object": null, "mode": null, "match": null,
+        "event": "fulfillmentEvents",
+        "primaryKey": "event_id",
+        "mappings": [
+            {"from": "order_id", "to": "orderId"},
+            {"from": "fulfillment_id", "to": "fulfillmentId"},
+            {"from": "status", "to": "status"}
+        ]
+    });
+    let obj = sync_object(events, Some(status));
+    let o = obj.clone();
+    let action = scenario(obj, move |mut h| async move {
+        // Generation 3 is new, so a run is due; the object is read fresh first.
+        let (req, send) = next(&mut h).await;
+        assert_eq!(req.method(), http::Method::GET);
+        respond(send, 200, serde_json::to_value(&o).expect("object"));
+        // No destination or Secret is read, and nothing is sent: the sync waits with the reason.
+        let status = expect_status_patch(&mut h, &o).await;
+        let ready = condition(&status, "Ready");
+        assert_eq!(ready["status"], "False", "{status}");
+        assert_eq!(ready["reason"], "StateLost", "{status}");
+        assert!(
+            ready["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("would send every row again"),
+            "{status}"
+        );
+        expect_event(&mut h, "StateLost", "Warning").await;
+        h
+    })
+    .await;
+    assert_eq!(action, Action::requeue(Duration::from_secs(42)));
+}

@@ -96,6 +96,30 @@ struct Blocked {
     message: String,
 }
 
+/// An event or action sync that has run (its status says so) while the state store knows no run of it: the
+/// ledger that says what was sent is gone (a new state database, SQLite on an emptyDir after a restart). Running
+/// would send every row again, so the sync waits until the state is back or the resource is recreated. Object
+/// syncs are safe to re-baseline (records are matched, nothing is deleted) and are not held back.
+async fn ledger_lost(
+    ctx: &Context,
+    config: &SyncConfig,
+    prev: &ShopifySyncStatus,
+) -> Option<Blocked> {
+    if !config.target.is_insert_only() || prev.last_run.is_none() {
+        return None;
+    }
+    // A state store that cannot be read fails the run itself, with its own error.
+    let runs = ctx.state.runs(&config.id, 1).await.ok()?;
+    runs.is_empty().then(|| Blocked {
+        reason: "StateLost",
+        message: "status.lastRun shows this sync has run, but the state store has no run of it: the ledger of \
+                  events and actions already sent is gone, and running now would send every row again. Point \
+                  the controller at the state it used (SHOPSYNC_STATE_URL), or delete and recreate this \
+                  ShopifySync to start over on purpose"
+            .into(),
+    })
+}
+
 async fn resolve(sync: &ShopifySync, ns: &str, ctx: &Context) -> Result<Resolved, Blocked> {
     let dest_name = &sync.spec.destination_ref.name;
     let dests: Api<ShopifyDestination> = Api::namespaced(ctx.client.clone(), ns);
@@ -317,7 +341,11 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
             });
         }
     }
-    let resolved = match resolve(sync, &ns, ctx).await {
+    let resolved = match ledger_lost(ctx, &config, &prev).await {
+        Some(b) => Err(b),
+        None => resolve(sync, &ns, ctx).await,
+    };
+    let resolved = match resolved {
         Ok(r) => r,
         Err(b) => {
             let next = ShopifySyncStatus {
