@@ -1,9 +1,13 @@
 //! `shopsync debugger` as a user drives it after `shopsync run`, and the promise that no token or warehouse
 //! password reaches the debugger log, the process output or the run report of a full example run.
-use std::net::TcpListener;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Output;
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{Emulator, bin, text};
 
 use serde_json::Value;
 use sqlx::Connection;
@@ -14,62 +18,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shopsync"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "{}", text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-struct Emulator(Child, String);
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn emulator(token: &str, seed: Option<&Path>) -> Emulator {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut cmd = bin();
-    cmd.args([
-        "emulator",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--token",
-        token,
-        "--shop",
-        "demo.myshopify.com",
-    ]);
+    let mut args: Vec<&OsStr> = vec![OsStr::new("--shop"), OsStr::new("demo.myshopify.com")];
     if let Some(seed) = seed {
-        cmd.arg("--seed").arg(seed);
+        args.extend([OsStr::new("--seed"), seed.as_os_str()]);
     }
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the emulator did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Emulator(child, format!("http://127.0.0.1:{port}"))
+    Emulator::start_with(token, &args)
 }
 
 fn seed_sqlite(db: &Path) {
@@ -125,7 +84,7 @@ spec:
     - {{from: name, to: firstName}}
   schedule: {{interval: 1h}}
 "#,
-            emu.1,
+            emu.url,
             db.display()
         ),
     )
@@ -391,7 +350,7 @@ fn no_token_or_password_in_the_log_the_output_or_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let examples = dir.path().join("examples");
     let unreachable = format!("postgres://{role}:{password}@127.0.0.1:1/nowhere");
-    examples_copy(&examples, &emu.1, &token, &warehouse, &unreachable);
+    examples_copy(&examples, &emu.url, &token, &warehouse, &unreachable);
     let state = dir.path().join("state.db");
 
     let o = bin()

@@ -1,4 +1,6 @@
 //! The `shopsync` binary as a user runs it, and the emulator as a child process for it to talk to.
+// Each test binary uses part of it.
+#![allow(dead_code)]
 use std::net::TcpListener;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
@@ -34,6 +36,11 @@ impl Drop for Emulator {
 impl Emulator {
     /// Starts an emulator on a free loopback port that accepts `token`, and waits until it listens.
     pub fn start(token: &str) -> Emulator {
+        Emulator::start_with(token, &[])
+    }
+
+    /// [`Emulator::start`] with more `shopsync emulator` arguments (`--shop`, `--seed`, ...).
+    pub fn start_with(token: &str, args: &[&std::ffi::OsStr]) -> Emulator {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -47,6 +54,9 @@ impl Emulator {
                 "--token",
                 token,
             ])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         let emulator = Emulator {
