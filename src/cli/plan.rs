@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{git, specs};
-use crate::core::config::{DeleteBehavior, SyncConfig};
+use crate::core::config::SyncConfig;
 use crate::core::diff::{ChangeKind, Plan};
 use crate::core::engine;
 use crate::core::review::{
@@ -91,6 +91,17 @@ struct SyncReport {
     deletes: bool,
     #[serde(flatten)]
     data: Data,
+}
+
+impl SyncReport {
+    fn new(config: &SyncConfig, data: Data) -> SyncReport {
+        SyncReport {
+            sync: config.id.clone(),
+            target: config.target.to_string(),
+            deletes: config.deletes(),
+            data,
+        }
+    }
 }
 
 /// Everything `plan` reports, in every format.
@@ -223,14 +234,12 @@ async fn open_state(
 async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Report) {
     let skip_all = |report: &mut Report, reason: String| {
         for s in syncs {
-            report.syncs.push(SyncReport {
-                sync: s.config.id.clone(),
-                target: s.config.target.to_string(),
-                deletes: deletes(&s.config),
-                data: Data::Skipped {
+            report.syncs.push(SyncReport::new(
+                &s.config,
+                Data::Skipped {
                     reason: reason.clone(),
                 },
-            });
+            ));
         }
     };
     if syncs.is_empty() {
@@ -268,20 +277,11 @@ async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Re
             }
             Err(reason) => Data::Skipped { reason },
         };
-        report.syncs.push(SyncReport {
-            sync: s.config.id.clone(),
-            target: s.config.target.to_string(),
-            deletes: deletes(&s.config),
-            data,
-        });
+        report.syncs.push(SyncReport::new(&s.config, data));
     }
     report
         .risks
         .sort_by(|a, b| (a.kind, &a.resource).cmp(&(b.kind, &b.resource)));
-}
-
-fn deletes(config: &SyncConfig) -> bool {
-    config.delete_behavior == DeleteBehavior::Delete && config.target.supports_delete()
 }
 
 /// The plan of one sync and its sample updates, or why it could not be made.

@@ -524,6 +524,11 @@ pub struct SyncConfig {
 }
 
 impl SyncConfig {
+    /// Whether keys that leave the model are deleted from the store (rather than only forgotten).
+    pub fn deletes(&self) -> bool {
+        self.delete_behavior == DeleteBehavior::Delete && self.target.supports_delete()
+    }
+
     /// Every column the query must return for this sync to work.
     pub fn required_columns(&self) -> Vec<&str> {
         let mut cols = vec![self.primary_key.as_str()];

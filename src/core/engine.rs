@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::calls::CallLog;
-use super::config::{DeleteBehavior, OnDuplicateKey, SyncConfig, Target};
+use super::config::{OnDuplicateKey, SyncConfig, Target};
 use super::diff::{self, Change, DiffSettings, Plan, SnapshotIndex, TargetKind};
 use super::mapping::{self, MappingError};
 use super::progress::Progress;
@@ -300,13 +300,7 @@ impl<'a> Engine<'a> {
             );
         }
         if let Some(p) = self.progress {
-            let deletes = if sync.delete_behavior == DeleteBehavior::Delete
-                && sync.target.supports_delete()
-            {
-                s.removed.len()
-            } else {
-                0
-            };
+            let deletes = if sync.deletes() { s.removed.len() } else { 0 };
             p.planned(&sync.id, (plan.changes.len() + deletes) as u64);
         }
         let insert_only = sync.target.is_insert_only();
@@ -506,7 +500,7 @@ impl<'a> Engine<'a> {
         if removed.is_empty() {
             return Ok(());
         }
-        if sync.delete_behavior != DeleteBehavior::Delete || !sync.target.supports_delete() {
+        if !sync.deletes() {
             // Rows that left the model are forgotten; their records stay in Shopify.
             let forget: Vec<SnapshotChange> = removed.iter().map(|r| r.forget()).collect();
             self.state.commit_snapshot(&sync.id, &forget).await?;
@@ -596,13 +590,8 @@ pub async fn plan(
         fingerprint: fingerprint.clone(),
         // The guard protects the store from deletes: a sync that never deletes only forgets keys that left
         // the model, which no guard should hold back (the snapshot would keep them forever).
-        delete_guard: if sync.delete_behavior == DeleteBehavior::Delete
-            && sync.target.supports_delete()
-        {
-            super::config::DeleteGuard {
-                max_count: sync.delete_guard.max_count,
-                max_percent: sync.delete_guard.max_percent,
-            }
+        delete_guard: if sync.deletes() {
+            sync.delete_guard
         } else {
             super::config::DeleteGuard::default()
         },
