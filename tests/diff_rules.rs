@@ -29,6 +29,7 @@ fn entry(
         shopify_id: Some(format!("gid://shopify/Customer/{key}")),
         outcome,
         error: None,
+        source: None,
     }
 }
 

@@ -5,9 +5,10 @@ use chrono::{TimeZone, Utc};
 use futures::TryStreamExt;
 use shopsync::core::alerts::{AlertRecord, AlertRule, AlertState};
 use shopsync::core::calls::{ApiCall, CallStore};
+use shopsync::core::diff::{DiffSettings, Differ, MemorySink, SnapshotIndex};
 use shopsync::core::state::{
     LedgerEntry, LedgerStatus, Outcome, RowHash, RunRecord, RunStats, RunStatus, SnapshotChange,
-    SnapshotEntry, StateError, StateStore,
+    SnapshotEntry, StateError, StateStore, read_index,
 };
 use shopsync::state::{PostgresStateStore, SqliteStateStore};
 
@@ -20,6 +21,7 @@ fn entry(key: &str, byte: u8, outcome: Outcome) -> SnapshotEntry {
         shopify_id: (outcome == Outcome::Succeeded).then(|| format!("gid://shopify/Product/{key}")),
         outcome,
         error: (outcome == Outcome::Rejected).then(|| "Title can't be blank".to_owned()),
+        source: None,
     }
 }
 
@@ -65,6 +67,63 @@ async fn snapshot_round_trip(store: &dyn StateStore) {
     store.reset_snapshot("products").await.unwrap();
     assert!(!store.has_snapshot("products").await.unwrap());
     assert!(snapshot(store, "products").await.is_empty());
+}
+
+/// Source digests round trip, refresh without creating entries, and the store's own `load_index` builds the
+/// same index as reading the snapshot entry by entry.
+async fn sources_and_index(store: &dyn StateStore) {
+    let with_source = |key: &str, byte: u8, outcome: Outcome, source: Option<u8>| SnapshotEntry {
+        source: source.map(|b| RowHash([b; 16])),
+        ..entry(key, byte, outcome)
+    };
+    let entries = vec![
+        with_source("a", 1, Outcome::Succeeded, Some(11)),
+        with_source("b", 2, Outcome::Rejected, Some(12)),
+        with_source("c", 3, Outcome::Succeeded, None),
+        with_source("d", 4, Outcome::Unknown, None),
+    ];
+    let changes: Vec<_> = entries
+        .iter()
+        .cloned()
+        .map(SnapshotChange::Upsert)
+        .collect();
+    store.commit_snapshot("sources", &changes).await.unwrap();
+    assert_eq!(snapshot(store, "sources").await, entries);
+
+    let refresh = [
+        SnapshotChange::Source {
+            key: "c".into(),
+            source: RowHash([13; 16]),
+        },
+        SnapshotChange::Source {
+            key: "gone".into(),
+            source: RowHash([14; 16]),
+        },
+    ];
+    store.commit_snapshot("sources", &refresh).await.unwrap();
+    let after = snapshot(store, "sources").await;
+    assert_eq!(
+        after.len(),
+        4,
+        "a refresh never creates an entry: {after:?}"
+    );
+    assert_eq!(after[2].source, Some(RowHash([13; 16])));
+    assert_eq!(after[2].hash, RowHash([3; 16]), "only the digest changes");
+
+    let summarise = |index: SnapshotIndex| {
+        let mut differ = Differ::new(DiffSettings::objects("m"), index, MemorySink::default());
+        let skipped = [("a", 11), ("b", 12), ("c", 13), ("d", 4)]
+            .map(|(k, b)| differ.skip_unchanged(k, Some(RowHash([b; 16]))));
+        let (summary, _) = differ.finish().unwrap();
+        (skipped, summary)
+    };
+    let loaded = summarise(store.load_index("sources", false).await.unwrap());
+    let streamed = summarise(read_index(store, "sources", false).await.unwrap());
+    assert_eq!(loaded, streamed);
+    // a and c are unchanged by digest; b failed last time and d's outcome is unknown: both must be looked at.
+    assert_eq!(loaded.0, [true, false, true, false]);
+    let removed: Vec<_> = loaded.1.removed.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(removed, ["b", "d"]);
 }
 
 async fn large_commit(store: &dyn StateStore) {
@@ -418,6 +477,17 @@ async fn postgres() -> PostgresStateStore {
 async fn sqlite_snapshot_round_trip() {
     let (_dir, store) = sqlite().await;
     snapshot_round_trip(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_sources_and_index() {
+    let (_dir, store) = sqlite().await;
+    sources_and_index(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_sources_and_index() {
+    sources_and_index(&postgres().await).await;
 }
 
 #[tokio::test]

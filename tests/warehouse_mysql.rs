@@ -24,7 +24,10 @@ async fn admin() -> sqlx::MySqlPool {
 }
 
 async fn collect(set: RowSet) -> Result<Vec<Vec<Value>>, WarehouseError> {
-    set.rows.map_ok(|r| r.values).try_collect().await
+    set.rows
+        .and_then(|r| futures::future::ready(r.into_values()))
+        .try_collect()
+        .await
 }
 
 fn warehouse() -> SqlWarehouse {

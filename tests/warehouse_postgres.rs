@@ -30,7 +30,10 @@ async fn admin() -> sqlx::PgPool {
 }
 
 async fn collect(set: RowSet) -> Result<Vec<Vec<Value>>, WarehouseError> {
-    set.rows.map_ok(|r| r.values).try_collect().await
+    set.rows
+        .and_then(|r| futures::future::ready(r.into_values()))
+        .try_collect()
+        .await
 }
 
 fn warehouse() -> SqlWarehouse {
@@ -280,8 +283,9 @@ async fn unsupported_url_scheme_is_rejected() {
 }
 
 fn map(columns: &Columns, row: SourceRow) -> Result<Record, RowRejection> {
-    let key = primary_key("id", columns.get(&row, "id").unwrap())?;
-    let fields = columns.names().iter().cloned().zip(row.values).collect();
+    let values = row.into_values().unwrap();
+    let key = primary_key("id", columns.get(&values, "id").unwrap())?;
+    let fields = columns.names().iter().cloned().zip(values).collect();
     Ok(Record { key, fields })
 }
 
@@ -333,6 +337,7 @@ async fn connection_dropped_mid_stream_is_a_clear_error_and_leaves_state_untouch
         shopify_id: Some("gid://shopify/Customer/1".into()),
         outcome: Outcome::Succeeded,
         error: None,
+        source: None,
     })];
     store.commit_snapshot("customers", &before).await.unwrap();
 
@@ -382,4 +387,134 @@ async fn connection_dropped_mid_stream_is_a_clear_error_and_leaves_state_untouch
         unreachable!()
     };
     assert_eq!(after, std::slice::from_ref(expected));
+}
+
+/// Rows carry a digest when asked: stable for the same bytes, different for another seed, another value or another
+/// column name, absent when not asked.
+#[tokio::test]
+async fn digests_follow_bytes_columns_and_seed() {
+    async fn digests(query: &str, seed: Option<&str>) -> Vec<Option<RowHash>> {
+        let mut request = StreamRequest::new("customers", query);
+        if let Some(seed) = seed {
+            request = request.with_digest_seed(seed);
+        }
+        let set = warehouse().stream(&request).await.unwrap();
+        set.rows.map_ok(|r| r.digest()).try_collect().await.unwrap()
+    }
+    let q = "SELECT * FROM (VALUES (1::int8, 'a'::text), (2, NULL)) AS t(id, name)";
+    let first = digests(q, Some("m1")).await;
+    assert!(first.iter().all(Option::is_some), "{first:?}");
+    assert_ne!(first[0], first[1]);
+    assert_eq!(
+        digests(q, Some("m1")).await,
+        first,
+        "same bytes, same digest"
+    );
+    assert_ne!(digests(q, Some("m2")).await[0], first[0], "the seed counts");
+    let renamed = "SELECT * FROM (VALUES (1::int8, 'a'::text), (2, NULL)) AS t(id, label)";
+    assert_ne!(
+        digests(renamed, Some("m1")).await[0],
+        first[0],
+        "column names count"
+    );
+    let changed = "SELECT * FROM (VALUES (1::int8, 'b'::text), (2, NULL)) AS t(id, name)";
+    assert_ne!(digests(changed, Some("m1")).await[0], first[0]);
+    // NULL and the empty string are different rows.
+    let empty = "SELECT * FROM (VALUES (1::int8, 'a'::text), (2, '')) AS t(id, name)";
+    assert_ne!(digests(empty, Some("m1")).await[1], first[1]);
+    assert_eq!(digests(q, None).await, vec![None, None]);
+}
+
+/// Through the engine: a second plan skips unchanged rows by digest, still sees a changed mapped column, and
+/// refreshes the digest of a row whose unmapped column changed (unchanged, nothing sent).
+#[tokio::test]
+async fn second_plan_skips_unchanged_rows_and_refreshes_stale_digests() {
+    use shopsync::api::{ShopifySync, sync_config};
+    use shopsync::core::diff::ChangeKind;
+    use shopsync::core::engine;
+
+    let admin = admin().await;
+    let table = unique("digest_plan");
+    admin
+        .execute(
+            format!(
+                "CREATE TABLE {table} (id bigint PRIMARY KEY, email text, note text); \
+                 INSERT INTO {table} SELECT g, 'u' || g || '@example.com', 'n' FROM generate_series(1, 50) g"
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+    let yaml = format!(
+        r#"
+apiVersion: shopsync.dev/v1alpha1
+kind: ShopifySync
+metadata: {{name: customers}}
+spec:
+  destinationRef: {{name: demo}}
+  source: {{url: "{URL}", query: "SELECT id, email, note FROM {table}"}}
+  primaryKey: id
+  object: customers
+  mode: upsert
+  match: {{key: email}}
+  mappings:
+    - {{from: email, to: email}}
+  schedule: {{manual: true}}
+"#
+    );
+    let spec: ShopifySync = serde_yaml::from_str(&yaml).unwrap();
+    let sync = sync_config("default/customers", &spec.spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = SqliteStateStore::open(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let wh = warehouse();
+
+    let first = engine::plan(&wh, &state, &sync).await.unwrap();
+    assert_eq!(first.changes.len(), 50);
+    assert!(first.changes.iter().all(|c| c.source.is_some()));
+    let commit: Vec<_> = first.changes.iter().map(|c| c.succeeded(None)).collect();
+    state.commit_snapshot(&sync.id, &commit).await.unwrap();
+
+    let second = engine::plan(&wh, &state, &sync).await.unwrap();
+    assert!(second.is_empty(), "{second:?}");
+    assert_eq!(second.summary.stats.unchanged, 50);
+    assert!(second.summary.source_refreshes.is_empty());
+
+    // `note` is not mapped: the row's bytes change, its payload does not.
+    admin
+        .execute(format!("UPDATE {table} SET note = 'changed' WHERE id = 7").as_str())
+        .await
+        .unwrap();
+    admin
+        .execute(format!("UPDATE {table} SET email = 'new@example.com' WHERE id = 9").as_str())
+        .await
+        .unwrap();
+    let third = engine::plan(&wh, &state, &sync).await.unwrap();
+    let changed: Vec<_> = third
+        .of_kind(ChangeKind::Changed)
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(changed, ["9"]);
+    assert_eq!(third.summary.stats.unchanged, 49);
+    let refreshed: Vec<_> = third
+        .summary
+        .source_refreshes
+        .iter()
+        .filter_map(|c| c.as_source().map(|(k, _)| k))
+        .collect();
+    assert_eq!(refreshed, ["7"]);
+
+    let mut commit: Vec<_> = third.changes.iter().map(|c| c.succeeded(None)).collect();
+    commit.extend(third.summary.source_refreshes.iter().cloned());
+    state.commit_snapshot(&sync.id, &commit).await.unwrap();
+    let fourth = engine::plan(&wh, &state, &sync).await.unwrap();
+    assert!(
+        fourth.is_empty() && fourth.summary.source_refreshes.is_empty(),
+        "{fourth:?}"
+    );
+    admin
+        .execute(format!("DROP TABLE {table}").as_str())
+        .await
+        .unwrap();
 }

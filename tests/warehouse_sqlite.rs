@@ -25,7 +25,10 @@ async fn seeded() -> (tempfile::TempDir, String) {
 }
 
 async fn collect(set: RowSet) -> Result<Vec<Vec<Value>>, WarehouseError> {
-    set.rows.map_ok(|r| r.values).try_collect().await
+    set.rows
+        .and_then(|r| futures::future::ready(r.into_values()))
+        .try_collect()
+        .await
 }
 
 #[tokio::test]

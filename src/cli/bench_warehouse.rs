@@ -3,8 +3,10 @@
 //!
 //! Steps: create a table of `rows` rows and 10 columns; time `psql -c "\copy (QUERY) to /dev/null"`; plan against
 //! an empty SQLite state store (a re-baseline) and commit the snapshot as if every row succeeded; change 1% of the
-//! rows and delete 0.1%; time the copy again and plan again. Peak RSS is read from `VmHWM` in /proc/self/status
-//! (reset between phases through /proc/self/clear_refs so each phase gets its own peak).
+//! rows and delete 0.1%; time the copy again and plan again. The plans are the engine's own
+//! ([`engine::plan_into`], as `shopsync plan` and `run` use it) for a customers sync mapping all nine non-key
+//! columns, with the changes spilled to disk. Peak RSS is read from `VmHWM` in /proc/self/status (reset between
+//! phases through /proc/self/clear_refs so each phase gets its own peak).
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,10 +15,13 @@ use anyhow::{Context, bail, ensure};
 use futures::TryStreamExt;
 use sqlx::Executor;
 
-use crate::core::diff::{
-    ChangeKind, DeleteGuard, DiffSettings, Differ, PlanSummary, SnapshotIndex,
+use crate::core::config::{
+    DeleteBehavior, DeleteGuard, FieldMapping, MappingSource, MappingTarget, MatchKey, ObjectKind,
+    OnDuplicateKey, Schedule, SyncConfig, SyncMode, Target, ValueFormat,
 };
-use crate::core::record::{Columns, Record, RowRejection, SourceRow, primary_key};
+use crate::core::diff::{ChangeKind, PlanSummary};
+use crate::core::engine;
+use crate::core::mapping;
 use crate::core::source::{StreamRequest, Warehouse};
 use crate::core::state::StateStore;
 use crate::state::{SpillSink, SpilledChanges, SqliteStateStore};
@@ -50,9 +55,10 @@ pub struct PhaseReport {
     pub plan: Duration,
     /// `psql \copy` of the same query, timed just before.
     pub copy: Duration,
-    /// Part of the plan spent loading the snapshot index from the state store.
+    /// Loading the snapshot index from the state store alone, timed just before (the plan overlaps it with
+    /// the start of the query).
     pub index_load: Duration,
-    /// Draining the warehouse stream alone (no mapping or diff), timed just before.
+    /// Reading the warehouse stream alone, with row digests but no decoding, mapping or diff, timed just before.
     pub drain: Duration,
     /// Peak resident memory during the plan, in KiB.
     pub peak_rss_kib: u64,
@@ -91,11 +97,11 @@ impl fmt::Display for Report {
         let phase = |f: &mut fmt::Formatter<'_>, name: &str, p: &PhaseReport| {
             writeln!(
                 f,
-                "{name:<16} plan {:>6.2}s (index load {:.2}s)  copy {:>5.2}s  stream drain {:>5.2}s  ratio {:>5.2}x  \
+                "{name:<16} plan {:>6.2}s  copy {:>5.2}s  (alone: index load {:.2}s, stream {:.2}s)  ratio {:>5.2}x  \
                  peak RSS {:>6.1} MiB  changes {} removed {}",
                 p.plan.as_secs_f64(),
-                p.index_load.as_secs_f64(),
                 p.copy.as_secs_f64(),
+                p.index_load.as_secs_f64(),
                 p.drain.as_secs_f64(),
                 p.ratio(),
                 p.peak_rss_kib as f64 / 1024.0,
@@ -126,7 +132,43 @@ impl fmt::Display for Report {
 }
 
 const SYNC: &str = "bench-customers";
-const FINGERPRINT: &str = "bench-mapping-v1";
+
+/// A customers sync over the benchmark table: `id` the primary key, every other column mapped to a field.
+fn sync_config(query: &str) -> SyncConfig {
+    let column = |from: &str, to: &str| FieldMapping {
+        target: MappingTarget::Field(to.into()),
+        source: MappingSource::Column(from.into()),
+        format: ValueFormat::Auto,
+    };
+    SyncConfig {
+        id: SYNC.into(),
+        destination: "bench".into(),
+        query: query.into(),
+        query_timeout: Duration::from_secs(3600),
+        primary_key: "id".into(),
+        target: Target::Object(ObjectKind::Customers),
+        mode: SyncMode::Upsert,
+        match_key: Some(MatchKey::Email),
+        match_column: None,
+        mappings: vec![
+            column("email", "email"),
+            column("first_name", "firstName"),
+            column("last_name", "lastName"),
+            column("city", "addresses.city"),
+            column("phone", "phone"),
+            column("amount", "metrics.amount"),
+            column("quantity", "metrics.quantity"),
+            column("active", "acceptsMarketing"),
+            column("updated_at", "note"),
+        ],
+        delete_behavior: DeleteBehavior::DoNothing,
+        delete_guard: DeleteGuard::DEFAULT,
+        on_duplicate_key: OnDuplicateKey::RejectRows,
+        bulk_threshold: 5000,
+        schedule: Schedule::Manual,
+        suspend: false,
+    }
+}
 
 /// Runs the benchmark.
 pub async fn run(options: &Options) -> anyhow::Result<Report> {
@@ -154,16 +196,16 @@ async fn measure(
     let dir = tempdir_in(&options.work_dir)?;
     let store = SqliteStateStore::open(&dir.join("state.db")).await?;
     let warehouse = SqlWarehouse::from_url(SYNC, &options.postgres_url)?;
+    let sync = sync_config(query);
 
     let copy = time_copy(&options.postgres_url, query).await?;
-    let drain = time_drain(&warehouse, query).await?;
+    let drain = time_drain(&warehouse, &sync).await?;
     reset_peak();
-    let (baseline_summary, spilled, plan, index_load) =
-        plan_once(&warehouse, &store, query, &dir).await?;
+    let (baseline_summary, spilled, plan) = plan_once(&warehouse, &store, &sync, &dir).await?;
     let baseline = PhaseReport {
         plan,
         copy,
-        index_load,
+        index_load: Duration::ZERO,
         drain,
         peak_rss_kib: peak_rss_kib(),
         changes: spilled.len(),
@@ -199,9 +241,10 @@ async fn measure(
         .await?;
 
     let copy = time_copy(&options.postgres_url, query).await?;
-    let drain = time_drain(&warehouse, query).await?;
+    let drain = time_drain(&warehouse, &sync).await?;
+    let index_load = time_index_load(&store).await?;
     reset_peak();
-    let (summary, spilled, plan, index_load) = plan_once(&warehouse, &store, query, &dir).await?;
+    let (summary, spilled, plan) = plan_once(&warehouse, &store, &sync, &dir).await?;
     let second = PhaseReport {
         plan,
         copy,
@@ -276,62 +319,36 @@ async fn create_table(admin: &sqlx::PgPool, table: &str, rows: u64) -> anyhow::R
     Ok(())
 }
 
-/// The benchmark's field mapping: the key from `id`, every column as a field.
-fn map_row(columns: &Columns, row: SourceRow) -> Result<Record, RowRejection> {
-    let key = primary_key(
-        "id",
-        columns.get(&row, "id").unwrap_or(&serde_json::Value::Null),
-    )?;
-    let fields = columns.names().iter().cloned().zip(row.values).collect();
-    Ok(Record { key, fields })
-}
-
 async fn plan_once(
     warehouse: &SqlWarehouse,
     store: &SqliteStateStore,
-    query: &str,
+    sync: &SyncConfig,
     dir: &std::path::Path,
-) -> anyhow::Result<(PlanSummary, SpilledChanges, Duration, Duration)> {
+) -> anyhow::Result<(PlanSummary, SpilledChanges, Duration)> {
     let started = Instant::now();
-    let rebaseline = !store.has_snapshot(SYNC).await?;
-    let mut index = SnapshotIndex::new();
-    if !rebaseline {
-        let mut entries = store.snapshot(SYNC);
-        while let Some(entry) = entries.try_next().await? {
-            index.insert_snapshot(&entry);
-        }
-    }
-    let index_load = started.elapsed();
-    let settings = DiffSettings {
-        rebaseline,
-        delete_guard: DeleteGuard {
-            max_count: None,
-            max_percent: Some(5.0),
-        },
-        ..DiffSettings::objects(FINGERPRINT)
-    };
-    let request = StreamRequest::new(SYNC, query).with_required_columns(["id"]);
-    let rowset = warehouse.stream(&request).await?;
-    let columns = rowset.columns.clone();
-    let mut rows = rowset.rows;
-    let mut differ = Differ::new(settings, index, SpillSink::create(dir)?);
-    while let Some(row) = rows.try_next().await? {
-        differ.push(map_row(&columns, row))?;
-    }
-    let (summary, sink) = differ.finish()?;
+    let (summary, sink) =
+        engine::plan_into(warehouse, store, sync, SpillSink::create(dir)?).await?;
     let spilled = sink.finish()?;
-    Ok((summary, spilled, started.elapsed(), index_load))
+    Ok((summary, spilled, started.elapsed()))
 }
 
-/// Reads every row of the query through the warehouse and drops it: the floor under any plan.
-async fn time_drain(warehouse: &SqlWarehouse, query: &str) -> anyhow::Result<Duration> {
+/// Reads every row of the query with digests, as a plan does, and drops it: the floor under any plan.
+async fn time_drain(warehouse: &SqlWarehouse, sync: &SyncConfig) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let mut rows = warehouse
-        .stream(&StreamRequest::new(SYNC, query))
-        .await?
-        .rows;
+    let request =
+        StreamRequest::new(SYNC, sync.query.clone()).with_digest_seed(mapping::fingerprint(sync));
+    let mut rows = warehouse.stream(&request).await?.rows;
     while rows.try_next().await?.is_some() {}
     Ok(started.elapsed())
+}
+
+/// Loads the snapshot index alone.
+async fn time_index_load(store: &SqliteStateStore) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let index = store.load_index(SYNC, false).await?;
+    let elapsed = started.elapsed();
+    drop(index);
+    Ok(elapsed)
 }
 
 /// Commits the plan as if Shopify accepted every change, in chunks.
@@ -351,6 +368,7 @@ async fn commit_all(
         }
     }
     chunk.extend(summary.removed.iter().map(|r| r.forget()));
+    chunk.extend(summary.source_refreshes.iter().cloned());
     store.commit_snapshot(SYNC, &chunk).await?;
     Ok(())
 }

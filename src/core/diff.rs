@@ -96,6 +96,9 @@ pub struct Change {
     pub idempotency_key: Option<String>,
     /// The mapped fields to send.
     pub fields: serde_json::Map<String, Value>,
+    /// The digest of the warehouse row as read, stored with the entry so the next plan can skip it undecoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<RowHash>,
 }
 
 impl Change {
@@ -107,6 +110,7 @@ impl Change {
             shopify_id: shopify_id.or_else(|| self.shopify_id.clone()),
             outcome: Outcome::Succeeded,
             error: None,
+            source: self.source,
         })
     }
 
@@ -126,6 +130,7 @@ impl Change {
             shopify_id: self.shopify_id.clone(),
             outcome: Outcome::Rejected,
             error: Some(error.into()),
+            source: self.source,
         })
     }
 }
@@ -190,6 +195,10 @@ pub struct PlanSummary {
     pub rejections: Vec<RowRejection>,
     /// The counters.
     pub stats: PlanStats,
+    /// Unchanged keys whose stored source digest is missing or stale: committing these lets the next plan skip
+    /// them undecoded. Nothing is sent for them.
+    #[serde(skip)]
+    pub source_refreshes: Vec<SnapshotChange>,
 }
 
 /// A complete plan held in memory: what `shopsync plan` prints and what small syncs apply.
@@ -298,6 +307,7 @@ enum Verdict {
 #[derive(Debug, Clone, Copy)]
 struct Known {
     hash: RowHash,
+    source: Option<RowHash>,
     status: Status,
     shopify_id: Span,
     idempotency_key: Span,
@@ -319,20 +329,66 @@ impl SnapshotIndex {
         Self::default()
     }
 
+    /// An empty index with room for `keys` entries (a state store that knows the count loads without regrowing).
+    pub fn with_capacity(keys: usize) -> Self {
+        Self {
+            known: KeyMap::with_capacity(keys, keys.saturating_mul(8)),
+            extra: Arena::default(),
+        }
+    }
+
     /// Adds an object sync's snapshot entry.
     pub fn insert_snapshot(&mut self, entry: &SnapshotEntry) {
-        let status = match entry.outcome {
+        self.insert_object(
+            &entry.key,
+            entry.hash,
+            entry.outcome,
+            entry.shopify_id.as_deref(),
+            entry.source,
+        );
+    }
+
+    /// Adds an object sync's snapshot entry from its parts, for stores that read entries without owning them.
+    pub fn insert_object(
+        &mut self,
+        key: &str,
+        hash: RowHash,
+        outcome: Outcome,
+        shopify_id: Option<&str>,
+        source: Option<RowHash>,
+    ) {
+        let known = self.known_object(hash, outcome, shopify_id, source);
+        self.known.insert(key, known);
+    }
+
+    /// [`insert_object`](SnapshotIndex::insert_object) for a key the index cannot hold yet: a store reading its
+    /// own primary key, which skips the lookup (a cache miss per key on a large index). A key added twice would
+    /// be diffed twice, so only use it where the keys are unique by construction.
+    pub fn insert_unique_object(
+        &mut self,
+        key: &str,
+        hash: RowHash,
+        outcome: Outcome,
+        shopify_id: Option<&str>,
+        source: Option<RowHash>,
+    ) {
+        let known = self.known_object(hash, outcome, shopify_id, source);
+        self.known.insert_new(key, known);
+    }
+
+    fn known_object(
+        &mut self,
+        hash: RowHash,
+        outcome: Outcome,
+        shopify_id: Option<&str>,
+        source: Option<RowHash>,
+    ) -> Known {
+        let status = match outcome {
             Outcome::Succeeded => Status::Succeeded,
             Outcome::Rejected => Status::Failed,
             Outcome::Unknown => Status::Unknown,
         };
-        self.insert(
-            &entry.key,
-            entry.hash,
-            status,
-            entry.shopify_id.as_deref(),
-            None,
-        );
+        self.known(hash, source, status, shopify_id, None)
     }
 
     /// Adds an event/action ledger entry.
@@ -342,35 +398,36 @@ impl SnapshotIndex {
             LedgerStatus::Rejected => Status::Failed,
             LedgerStatus::Pending => Status::Unknown,
         };
-        self.insert(
-            &entry.key,
+        let known = self.known(
             entry.hash,
+            None,
             status,
             entry.shopify_id.as_deref(),
             entry.idempotency_key.as_deref(),
         );
+        self.known.insert(&entry.key, known);
     }
 
-    fn insert(
+    fn known(
         &mut self,
-        key: &str,
         hash: RowHash,
+        source: Option<RowHash>,
         status: Status,
         id: Option<&str>,
         idem: Option<&str>,
-    ) {
+    ) -> Known {
         let shopify_id = self.extra.push_opt(id);
         let idempotency_key = self.extra.push_opt(idem);
-        let known = Known {
+        Known {
             hash,
+            source,
             status,
             shopify_id,
             idempotency_key,
             seen: false,
             verdict: Verdict::Nothing,
             change: NO_CHANGE,
-        };
-        self.known.insert(key, known);
+        }
     }
 
     /// How many keys the index holds.
@@ -431,9 +488,42 @@ impl<S: ChangeSink> Differ<S> {
 
     /// Takes one mapped row: a record, or the mapping's rejection of it.
     pub fn push(&mut self, row: Result<Record, RowRejection>) -> Result<(), DiffError<S::Error>> {
+        self.push_with_source(row, None)
+    }
+
+    /// Takes one row before mapping it, when its key and its digest as read are known: `true` when the row is
+    /// certainly unchanged (the key's last attempt succeeded with this very digest, or, for events and actions,
+    /// the key was sent), which counts it exactly as [`push`](Differ::push) would. On `false` nothing is
+    /// recorded: map the row and push it with [`push_with_source`](Differ::push_with_source).
+    pub fn skip_unchanged(&mut self, key: &str, source: Option<RowHash>) -> bool {
+        let insert_only = self.settings.target == TargetKind::InsertOnly;
+        if self.duplicates.contains_key(key) {
+            return false;
+        }
+        let Some(known) = self.index.known.get_mut(key) else {
+            return false;
+        };
+        let unchanged = !known.seen
+            && known.status == Status::Succeeded
+            && (insert_only || (source.is_some() && known.source == source));
+        if unchanged {
+            known.seen = true;
+            known.verdict = Verdict::Unchanged;
+            self.summary.stats.rows += 1;
+            self.summary.stats.unchanged += 1;
+        }
+        unchanged
+    }
+
+    /// [`push`](Differ::push), with the digest of the row as read, which the snapshot keeps for the next plan.
+    pub fn push_with_source(
+        &mut self,
+        row: Result<Record, RowRejection>,
+        source: Option<RowHash>,
+    ) -> Result<(), DiffError<S::Error>> {
         self.summary.stats.rows += 1;
         match row {
-            Ok(record) => self.push_record(record),
+            Ok(record) => self.push_record(record, source),
             Err(rejection) => {
                 // A rejected row still claims its key: its Shopify record must not be removed for it.
                 if let Some(known) = rejection
@@ -450,7 +540,11 @@ impl<S: ChangeSink> Differ<S> {
         }
     }
 
-    fn push_record(&mut self, record: Record) -> Result<(), DiffError<S::Error>> {
+    fn push_record(
+        &mut self,
+        record: Record,
+        source: Option<RowHash>,
+    ) -> Result<(), DiffError<S::Error>> {
         if let Some(count) = self.duplicates.get_mut(&record.key) {
             *count += 1;
             return Ok(());
@@ -486,19 +580,28 @@ impl<S: ChangeSink> Differ<S> {
             let Some(kind) = kind else {
                 known.verdict = Verdict::Unchanged;
                 self.summary.stats.unchanged += 1;
+                if let Some(source) = source
+                    && !insert_only
+                    && known.source != Some(source)
+                {
+                    self.summary.source_refreshes.push(SnapshotChange::Source {
+                        key: record.key,
+                        source,
+                    });
+                }
                 return Ok(());
             };
             known.verdict = Verdict::Change(kind);
             known.change = number;
             let known = *known;
-            return self.emit(kind, record, hash, Some(known));
+            return self.emit(kind, record, hash, source, Some(known));
         }
         if let Some(fresh) = self.fresh.get_mut(&record.key) {
             let retract = std::mem::replace(&mut fresh.change, NO_CHANGE);
             return self.duplicate(record.key, Verdict::Change(ChangeKind::Added), retract);
         }
         self.fresh.insert(&record.key, Fresh { change: number });
-        self.emit(ChangeKind::Added, record, hash, None)
+        self.emit(ChangeKind::Added, record, hash, source, None)
     }
 
     fn emit(
@@ -506,6 +609,7 @@ impl<S: ChangeSink> Differ<S> {
         kind: ChangeKind,
         record: Record,
         hash: RowHash,
+        source: Option<RowHash>,
         known: Option<Known>,
     ) -> Result<(), DiffError<S::Error>> {
         let extra = &self.index.extra;
@@ -521,6 +625,7 @@ impl<S: ChangeSink> Differ<S> {
                 .and_then(|k| extra.get(k.idempotency_key))
                 .map(str::to_owned),
             fields: record.fields,
+            source,
         };
         self.next_change = self
             .next_change

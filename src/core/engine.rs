@@ -27,6 +27,9 @@ use super::write::{ApiFailure, ShopifyApi, WriteOp, WriteOutcome};
 
 /// Rows per write batch: the state is committed after each.
 pub const BATCH: usize = 250;
+/// Source digests refreshed per state transaction.
+const REFRESH_CHUNK: usize = 10_000;
+
 /// How long a run's lock lasts without renewal; renewed after every batch.
 pub const LOCK_TTL: Duration = Duration::from_secs(300);
 
@@ -45,6 +48,9 @@ pub enum EngineError {
     /// The sync fails on duplicate keys and found some.
     #[error("{0}")]
     Duplicates(String),
+    /// The plan's changes could not be held (a spill file failed, or more than 4 billion changes).
+    #[error("holding the plan: {0}")]
+    PlanStorage(String),
     /// Shopify refused the whole run (credentials, shop state).
     #[error("Shopify: {0}")]
     Shopify(#[from] ApiFailure),
@@ -60,7 +66,7 @@ impl EngineError {
             EngineError::Warehouse(e) => e.class(),
             EngineError::State(e) => e.class(),
             EngineError::Shopify(f) if !f.fails_run => FailureClass::Retryable,
-            EngineError::Interrupted => FailureClass::Retryable,
+            EngineError::Interrupted | EngineError::PlanStorage(_) => FailureClass::Retryable,
             EngineError::Mapping(_) | EngineError::Duplicates(_) | EngineError::Shopify(_) => {
                 FailureClass::Permanent
             }
@@ -365,6 +371,13 @@ impl<'a> Engine<'a> {
         if let Err(e) = self.apply_removals(sync, &plan, report).await {
             return Err((e, Some(lease)));
         }
+        // Unchanged rows whose digest moved (an unmapped column, a new shopsync version): remembered so the
+        // next plan skips them undecoded. Nothing was sent for them, so any point of the run would do.
+        for chunk in plan.summary.source_refreshes.chunks(REFRESH_CHUNK) {
+            if let Err(e) = self.state.commit_snapshot(&sync.id, chunk).await {
+                return Err((e.into(), Some(lease)));
+            }
+        }
         Ok(lease)
     }
 
@@ -477,6 +490,7 @@ impl<'a> Engine<'a> {
                         shopify_id: change.shopify_id.clone(),
                         outcome: Outcome::Unknown,
                         error: Some(message),
+                        source: change.source,
                     }));
                     // The ledger keeps the pending entry: the next run reports it instead of resending.
                 }
@@ -566,28 +580,55 @@ pub async fn plan(
     state: &dyn StateStore,
     sync: &SyncConfig,
 ) -> Result<Plan, EngineError> {
+    let (summary, sink) = plan_into(warehouse, state, sync, diff::MemorySink::default()).await?;
+    Ok(Plan {
+        changes: sink.into_changes(),
+        summary,
+    })
+}
+
+/// [`plan`] with the changes going to `sink` (a spill file for very large plans); returns the summary and the
+/// sink. Rows whose digest as read matches the snapshot are counted unchanged without being decoded or mapped.
+pub async fn plan_into<S>(
+    warehouse: &dyn Warehouse,
+    state: &dyn StateStore,
+    sync: &SyncConfig,
+    sink: S,
+) -> Result<(diff::PlanSummary, S), EngineError>
+where
+    S: diff::ChangeSink,
+    S::Error: std::fmt::Display,
+{
     let insert_only = sync.target.is_insert_only();
-    let mut index = SnapshotIndex::new();
     let baselined = state.has_snapshot(&sync.id).await?;
-    if insert_only {
-        let mut ledger = state.ledger(&sync.id);
-        while let Some(entry) = ledger.next().await {
-            index.insert_ledger(&entry?);
-        }
-    } else {
-        let mut snapshot = state.snapshot(&sync.id);
-        while let Some(entry) = snapshot.next().await {
-            index.insert_snapshot(&entry?);
-        }
-    }
+    let rebaseline = !insert_only && !baselined;
     let fingerprint = mapping::fingerprint(sync);
+    let required: Vec<String> = sync
+        .required_columns()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let request = StreamRequest::new(sync.id.clone(), sync.query.clone())
+        .with_timeout(sync.query_timeout)
+        .with_required_columns(required)
+        .with_digest_seed(fingerprint.clone());
+    // The query starts while the index loads: the warehouse plans and begins sending meanwhile.
+    let (index, rowset) = if rebaseline {
+        (SnapshotIndex::new(), warehouse.stream(&request).await?)
+    } else {
+        let (index, rowset) = futures::join!(
+            state.load_index(&sync.id, insert_only),
+            warehouse.stream(&request)
+        );
+        (index?, rowset?)
+    };
     let settings = DiffSettings {
         target: if insert_only {
             TargetKind::InsertOnly
         } else {
             TargetKind::Objects
         },
-        fingerprint: fingerprint.clone(),
+        fingerprint,
         // The guard protects the store from deletes: a sync that never deletes only forgets keys that left
         // the model, which no guard should hold back (the snapshot would keep them forever).
         delete_guard: if sync.deletes() {
@@ -597,38 +638,39 @@ pub async fn plan(
         },
         fail_on_duplicate_keys: sync.on_duplicate_key == OnDuplicateKey::FailRun,
         // Events and actions have no baseline to lose: their ledger is the record of what was sent.
-        rebaseline: !insert_only && !baselined,
+        rebaseline,
     };
-    let required: Vec<String> = sync
-        .required_columns()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let request = StreamRequest::new(sync.id.clone(), sync.query.clone())
-        .with_timeout(sync.query_timeout)
-        .with_required_columns(required);
-    let rowset = warehouse.stream(&request).await?;
     let compiled = mapping::compile(sync, &rowset.columns)?;
     let match_field = match (sync.target, sync.match_key, &sync.match_column) {
         (Target::Object(_), Some(k), Some(_)) => Some(k.as_str()),
         _ => None,
     };
-    let mut differ = diff::Differ::new(settings, index, diff::MemorySink::default());
+    let mut differ = diff::Differ::new(settings, index, sink);
     let mut rows = rowset.rows;
     while let Some(row) = rows.next().await {
         let row = row?;
-        let mapped = compiled.apply(&row.values, match_field);
-        if let Err(e) = differ.push(mapped) {
-            return Err(EngineError::Duplicates(e.to_string()));
+        let source = row.digest();
+        if (source.is_some() || insert_only)
+            && let Some(key) = compiled.key_of(&row)?
+            && differ.skip_unchanged(&key, source)
+        {
+            continue;
+        }
+        let mapped = compiled.apply(&row.into_values()?, match_field);
+        differ
+            .push_with_source(mapped, source)
+            .map_err(diff_error)?;
+    }
+    differ.finish().map_err(diff_error)
+}
+
+fn diff_error<E: std::fmt::Display>(e: diff::DiffError<E>) -> EngineError {
+    match e {
+        diff::DiffError::DuplicateKeys { .. } => EngineError::Duplicates(e.to_string()),
+        diff::DiffError::TooManyChanges | diff::DiffError::Sink(_) => {
+            EngineError::PlanStorage(e.to_string())
         }
     }
-    let (summary, sink) = differ
-        .finish()
-        .map_err(|e| EngineError::Duplicates(e.to_string()))?;
-    Ok(Plan {
-        changes: sink.into_changes(),
-        summary,
-    })
 }
 
 fn op_for(sync: &SyncConfig, change: &Change) -> WriteOp {

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::config::{FieldMapping, MappingSource, MappingTarget, SyncConfig, ValueFormat};
-use super::record::{Columns, Record, RejectionCode, RowRejection, primary_key};
+use super::record::{Columns, Record, RejectionCode, RowRejection, SourceRow, primary_key};
+use super::source::WarehouseError;
 
 /// Why a mapping cannot run against a query's result at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +102,14 @@ fn describe(t: &MappingTarget) -> String {
 }
 
 impl CompiledMapping {
+    /// The row's primary key, decoding only that column; `None` when it is NULL or not a scalar (mapping the
+    /// whole row then rejects it with the reason).
+    pub fn key_of(&self, row: &SourceRow) -> Result<Option<String>, WarehouseError> {
+        Ok(row
+            .value(self.primary_key)?
+            .and_then(|v| primary_key(&self.primary_key_name, &v).ok()))
+    }
+
     /// Maps one row (values in column order). The match column's value, when the spec names one, is sent
     /// under `match_field`.
     pub fn apply(

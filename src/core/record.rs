@@ -2,11 +2,15 @@
 //!
 //! A [`SourceRow`] is positional: its values line up with a shared [`Columns`] header, so a million rows do not
 //! repeat a million copies of the column names. A [`Record`] is a row after field mapping, keyed by its primary key.
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::core::source::WarehouseError;
+use crate::core::state::RowHash;
 
 /// A warehouse value, JSON-shaped: decimals arrive as exact strings, timestamps as RFC 3339 strings.
 pub type Value = serde_json::Value;
@@ -48,9 +52,9 @@ impl Columns {
         self.positions.get(name).copied()
     }
 
-    /// The value of the named column in `row`; `None` when the column does not exist.
-    pub fn get<'r>(&self, row: &'r SourceRow, name: &str) -> Option<&'r Value> {
-        self.position(name).and_then(|i| row.values.get(i))
+    /// The value of the named column among a row's `values`; `None` when the column does not exist.
+    pub fn get<'r>(&self, values: &'r [Value], name: &str) -> Option<&'r Value> {
+        self.position(name).and_then(|i| values.get(i))
     }
 
     /// The names from `required` that this header lacks, in the order given.
@@ -66,11 +70,71 @@ impl Columns {
 /// A shared column header: every row of one result points at the same one.
 pub type SharedColumns = Arc<Columns>;
 
-/// One warehouse row, positional against its [`Columns`].
-#[derive(Debug, Clone, PartialEq, Default)]
+/// One warehouse row, positional against its [`Columns`]: values the adapter decoded, or the adapter's raw row,
+/// decoded only when asked.
+///
+/// A raw row carries a digest of its bytes as read (seeded by [`StreamRequest::digest_seed`], so it covers the
+/// mapping too): when the digest matches the one stored for the key, the row is unchanged and the plan never
+/// decodes it. That is what keeps a million-row plan close to the cost of merely reading the rows.
+///
+/// [`StreamRequest::digest_seed`]: crate::core::source::StreamRequest::digest_seed
+#[derive(Debug)]
 pub struct SourceRow {
-    /// The values, one per column.
-    pub values: Vec<Value>,
+    cells: Cells,
+    digest: Option<RowHash>,
+}
+
+#[derive(Debug)]
+enum Cells {
+    Values(Vec<Value>),
+    Raw(Box<dyn RawRow>),
+}
+
+/// A row in a warehouse adapter's own form (its wire bytes), decoded on demand.
+pub trait RawRow: Send + fmt::Debug {
+    /// Decodes one column; errors name the sync and the column.
+    fn value(&self, column: usize) -> Result<Value, WarehouseError>;
+    /// Decodes every column, in order.
+    fn values(&self) -> Result<Vec<Value>, WarehouseError>;
+}
+
+impl SourceRow {
+    /// A decoded row, without a digest.
+    pub fn new(values: Vec<Value>) -> Self {
+        Self {
+            cells: Cells::Values(values),
+            digest: None,
+        }
+    }
+
+    /// A raw row with the digest of its bytes (`None` when the request asked for no digest).
+    pub fn raw(row: Box<dyn RawRow>, digest: Option<RowHash>) -> Self {
+        Self {
+            cells: Cells::Raw(row),
+            digest,
+        }
+    }
+
+    /// The digest of the row as read, when the adapter computed one.
+    pub fn digest(&self) -> Option<RowHash> {
+        self.digest
+    }
+
+    /// One column's value (`None` past the last column), decoding only that column of a raw row.
+    pub fn value(&self, column: usize) -> Result<Option<Cow<'_, Value>>, WarehouseError> {
+        match &self.cells {
+            Cells::Values(values) => Ok(values.get(column).map(Cow::Borrowed)),
+            Cells::Raw(row) => row.value(column).map(|v| Some(Cow::Owned(v))),
+        }
+    }
+
+    /// Every value, in column order.
+    pub fn into_values(self) -> Result<Vec<Value>, WarehouseError> {
+        match self.cells {
+            Cells::Values(values) => Ok(values),
+            Cells::Raw(row) => row.values(),
+        }
+    }
 }
 
 /// A row after field mapping: the payload shopsync sends to Shopify, under its primary key.
@@ -166,9 +230,9 @@ pub fn primary_key(column: &str, value: &Value) -> Result<String, RowRejection> 
 }
 
 /// The mapping step: the caller (the field mapping) turns each row into a record or rejects it.
-pub trait RowMapper: FnMut(&Columns, SourceRow) -> Result<Record, RowRejection> {}
+pub trait RowMapper: FnMut(&Columns, Vec<Value>) -> Result<Record, RowRejection> {}
 
-impl<F> RowMapper for F where F: FnMut(&Columns, SourceRow) -> Result<Record, RowRejection> {}
+impl<F> RowMapper for F where F: FnMut(&Columns, Vec<Value>) -> Result<Record, RowRejection> {}
 
 #[cfg(test)]
 mod tests {
@@ -178,9 +242,7 @@ mod tests {
     #[test]
     fn columns_find_by_name_and_report_missing() {
         let cols = Columns::new(vec!["id".into(), "email".into()]);
-        let row = SourceRow {
-            values: vec![json!(1), json!("a@b.c")],
-        };
+        let row = vec![json!(1), json!("a@b.c")];
         assert_eq!(cols.get(&row, "email"), Some(&json!("a@b.c")));
         assert_eq!(cols.get(&row, "phone"), None);
         assert_eq!(cols.missing(&["id".into(), "phone".into()]), vec!["phone"]);

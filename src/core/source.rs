@@ -31,6 +31,9 @@ pub struct StreamRequest {
     pub statement_timeout: Duration,
     /// Columns the mapping reads: a result without one of them fails before any row is read.
     pub required_columns: Vec<String>,
+    /// Asks for a digest of every row as read, seeded with this text (the mapping's fingerprint): adapters that
+    /// can hash their raw rows attach it (see [`SourceRow`]); others deliver rows without one.
+    pub digest_seed: Option<String>,
 }
 
 impl StreamRequest {
@@ -41,7 +44,14 @@ impl StreamRequest {
             query: query.into(),
             statement_timeout: Duration::from_secs(300),
             required_columns: Vec::new(),
+            digest_seed: None,
         }
+    }
+
+    /// Asks for row digests seeded with `seed`.
+    pub fn with_digest_seed(mut self, seed: impl Into<String>) -> Self {
+        self.digest_seed = Some(seed.into());
+        self
     }
 
     /// Sets the statement timeout.

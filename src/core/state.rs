@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::core::alerts::AlertRecord;
+use crate::core::diff::SnapshotIndex;
 use crate::core::record::Record;
 use crate::core::source::FailureClass;
 
@@ -131,6 +133,11 @@ pub struct SnapshotEntry {
     pub outcome: Outcome,
     /// Shopify's error when it was rejected.
     pub error: Option<String>,
+    /// The digest of the warehouse row as read when it was last sent (see
+    /// [`SourceRow`](crate::core::record::SourceRow)): a row with the same digest is unchanged without decoding
+    /// it. `None` when the warehouse adapter gives no digests.
+    #[serde(default)]
+    pub source: Option<RowHash>,
 }
 
 /// A record's mapped fields as sent to Shopify.
@@ -151,6 +158,15 @@ pub enum SnapshotChange {
     },
     /// Forget a key (its Shopify record was deleted, or it left the model with `doNothing`), values included.
     Remove(String),
+    /// Record a new source digest for a key whose row was unchanged although its digest was not (an unmapped
+    /// column changed, or shopsync was upgraded), so the next plan recognises it without decoding it. A key no
+    /// longer in the snapshot is left alone.
+    Source {
+        /// The primary key.
+        key: String,
+        /// The row's digest as read.
+        source: RowHash,
+    },
 }
 
 impl SnapshotChange {
@@ -174,6 +190,14 @@ impl SnapshotChange {
     pub fn as_remove(&self) -> Option<&str> {
         match self {
             SnapshotChange::Remove(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The key and digest, when this change refreshes a source digest.
+    pub fn as_source(&self) -> Option<(&str, RowHash)> {
+        match self {
+            SnapshotChange::Source { key, source } => Some((key, *source)),
             _ => None,
         }
     }
@@ -385,12 +409,44 @@ impl StateError {
 /// Result of state store calls.
 pub type StateResult<T> = Result<T, StateError>;
 
+/// Builds a diff index entry by entry from [`StateStore::snapshot`] or [`StateStore::ledger`]: what
+/// [`StateStore::load_index`] does unless a store knows a faster way.
+pub async fn read_index<S: StateStore + ?Sized>(
+    store: &S,
+    sync: &str,
+    insert_only: bool,
+) -> StateResult<SnapshotIndex> {
+    let mut index = SnapshotIndex::new();
+    if insert_only {
+        let mut ledger = store.ledger(sync);
+        while let Some(entry) = ledger.next().await {
+            index.insert_ledger(&entry?);
+        }
+    } else {
+        let mut snapshot = store.snapshot(sync);
+        while let Some(entry) = snapshot.next().await {
+            index.insert_snapshot(&entry?);
+        }
+    }
+    Ok(index)
+}
+
 /// Persistent sync state. Every method is scoped to one sync by name.
 pub trait StateStore: Send + Sync {
     /// Whether the sync has a baseline: `false` means missing or reset state, so the next plan re-baselines.
     fn has_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<bool>>;
     /// Streams the sync's snapshot, in no particular order.
     fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>>;
+    /// The sync's snapshot (objects) or ledger (`insert_only`) as a diff index. The default reads
+    /// [`snapshot`](StateStore::snapshot) or [`ledger`](StateStore::ledger); stores override it when they can
+    /// build the index faster than entry by entry.
+    fn load_index<'a>(
+        &'a self,
+        sync: &'a str,
+        insert_only: bool,
+    ) -> BoxFuture<'a, StateResult<SnapshotIndex>> {
+        Box::pin(read_index(self, sync, insert_only))
+    }
     /// Applies changes in one transaction and marks the sync as baselined. Callers chunk very large commits.
     fn commit_snapshot<'a>(
         &'a self,

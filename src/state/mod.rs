@@ -73,6 +73,7 @@ struct SnapshotRow {
     shopify_id: Option<String>,
     outcome: String,
     error: Option<String>,
+    source: Option<Vec<u8>>,
 }
 
 impl SnapshotRow {
@@ -85,12 +86,17 @@ impl SnapshotRow {
                 format!("unknown outcome `{}`", self.outcome),
             )
         })?;
+        let source = match &self.source {
+            Some(bytes) => Some(hash_from(sync, &self.key, bytes)?),
+            None => None,
+        };
         Ok(SnapshotEntry {
             key: self.key,
             hash,
             shopify_id: self.shopify_id,
             outcome,
             error: self.error,
+            source,
         })
     }
 }

@@ -14,7 +14,7 @@ mod calls;
 use super::{FieldMap, LedgerRow, RunRow, SnapshotRow, db_error, parse_values, stats_json};
 use crate::core::alerts::AlertRecord;
 use crate::core::state::{
-    Lease, LedgerEntry, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult,
+    Lease, LedgerEntry, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult,
     StateStore, lease_expiry,
 };
 
@@ -84,7 +84,7 @@ impl StateStore for PostgresStateStore {
 
     fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>> {
         sqlx::query(
-            "SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot WHERE sync = $1",
+            "SELECT key, hash, shopify_id, outcome, error, source FROM shopsync_snapshot WHERE sync = $1",
         )
         .bind(sync)
         .fetch(&self.pool)
@@ -96,6 +96,7 @@ impl StateStore for PostgresStateStore {
                 shopify_id: row.try_get(2).map_err(db_error)?,
                 outcome: row.try_get(3).map_err(db_error)?,
                 error: row.try_get(4).map_err(db_error)?,
+                source: row.try_get(5).map_err(db_error)?,
             }
             .into_entry(sync)
         })
@@ -120,11 +121,15 @@ impl StateStore for PostgresStateStore {
                     chunk.iter().map(|e| e.shopify_id.as_deref()).collect();
                 let outcomes: Vec<&str> = chunk.iter().map(|e| e.outcome.as_str()).collect();
                 let errors: Vec<Option<&str>> = chunk.iter().map(|e| e.error.as_deref()).collect();
+                let sources: Vec<Option<&[u8]>> = chunk
+                    .iter()
+                    .map(|e| e.source.as_ref().map(|s| &s.0[..]))
+                    .collect();
                 sqlx::query(
-                    "INSERT INTO shopsync_snapshot (sync, key, hash, shopify_id, outcome, error) \
-                     SELECT $1, * FROM UNNEST($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[]) \
+                    "INSERT INTO shopsync_snapshot (sync, key, hash, shopify_id, outcome, error, source) \
+                     SELECT $1, * FROM UNNEST($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::bytea[]) \
                      ON CONFLICT (sync, key) DO UPDATE SET hash = EXCLUDED.hash, shopify_id = EXCLUDED.shopify_id, \
-                     outcome = EXCLUDED.outcome, error = EXCLUDED.error",
+                     outcome = EXCLUDED.outcome, error = EXCLUDED.error, source = EXCLUDED.source",
                 )
                 .bind(sync)
                 .bind(keys)
@@ -132,6 +137,7 @@ impl StateStore for PostgresStateStore {
                 .bind(ids)
                 .bind(outcomes)
                 .bind(errors)
+                .bind(sources)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
@@ -152,6 +158,24 @@ impl StateStore for PostgresStateStore {
                 .bind(sync)
                 .bind(keys)
                 .bind(fields)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            }
+            let sources: Vec<(&str, RowHash)> = changes
+                .iter()
+                .filter_map(SnapshotChange::as_source)
+                .collect();
+            for chunk in sources.chunks(CHUNK) {
+                let keys: Vec<&str> = chunk.iter().map(|(k, _)| *k).collect();
+                let digests: Vec<&[u8]> = chunk.iter().map(|(_, d)| &d.0[..]).collect();
+                sqlx::query(
+                    "UPDATE shopsync_snapshot AS s SET source = t.d \
+                     FROM UNNEST($2::text[], $3::bytea[]) AS t (k, d) WHERE s.sync = $1 AND s.key = t.k",
+                )
+                .bind(sync)
+                .bind(keys)
+                .bind(digests)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;

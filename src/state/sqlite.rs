@@ -10,21 +10,24 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 mod calls;
+mod index;
 
 use super::{FieldMap, LedgerRow, RunRow, corrupt, db_error, parse_values, stats_json};
 use crate::core::alerts::AlertRecord;
+use crate::core::diff::SnapshotIndex;
 use crate::core::state::{
     Lease, LedgerEntry, Outcome, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError,
     StateResult, StateStore, lease_expiry,
 };
 
-/// Rows per multi-row statement: 6 parameters each stays under SQLite's 32766-parameter limit.
+/// Rows per multi-row statement: 7 parameters each stays under SQLite's 32766-parameter limit.
 const CHUNK: usize = 1000;
 
 /// The SQLite state store.
 #[derive(Debug, Clone)]
 pub struct SqliteStateStore {
     pool: SqlitePool,
+    path: std::path::PathBuf,
 }
 
 impl SqliteStateStore {
@@ -46,15 +49,25 @@ impl SqliteStateStore {
             .run(&pool)
             .await
             .map_err(|e| StateError::Migration(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+        })
     }
 }
 
 /// Snapshot entries per page when loading.
 const PAGE: usize = 20_000;
 
-/// One page of a snapshot as JSON: `[key, hash hex, shopify id, outcome, error]` per entry.
-type PageRow = (String, String, Option<String>, String, Option<String>);
+/// One page of a snapshot as JSON: `[key, hash hex, shopify id, outcome, error, source hex]` per entry.
+type PageRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 /// One page as SQLite aggregated it: the entries as a JSON array, the page's last key and its entry count.
 type RawPage = (String, Option<String>, i64);
@@ -69,8 +82,9 @@ async fn raw_page(pool: SqlitePool, sync: String, after: Option<String>) -> Stat
         Some(_) => "WHERE sync = ?1 AND key > ?2 ORDER BY key LIMIT ?3",
     };
     let sql = format!(
-        "SELECT json_group_array(json_array(key, lower(hex(hash)), shopify_id, outcome, error)), max(key), count(*) \
-         FROM (SELECT key, hash, shopify_id, outcome, error FROM shopsync_snapshot {inner})"
+        "SELECT json_group_array(json_array(key, lower(hex(hash)), shopify_id, outcome, error, \
+         CASE WHEN source IS NULL THEN NULL ELSE lower(hex(source)) END)), max(key), count(*) \
+         FROM (SELECT key, hash, shopify_id, outcome, error, source FROM shopsync_snapshot {inner})"
     );
     let row = sqlx::query(&sql)
         .bind(&sync)
@@ -91,9 +105,16 @@ fn parse_page(sync: &str, after: Option<&str>, json: &str) -> StateResult<Vec<Sn
     let page: Vec<PageRow> = serde_json::from_str(json)
         .map_err(|e| corrupt(sync, after.unwrap_or_default(), e.to_string()))?;
     page.into_iter()
-        .map(|(key, hash, shopify_id, outcome, error)| {
+        .map(|(key, hash, shopify_id, outcome, error, source)| {
             let hash = RowHash::from_hex(&hash)
                 .ok_or_else(|| corrupt(sync, &key, "the stored hash is not 16 bytes"))?;
+            let source = match source {
+                Some(hex) => Some(
+                    RowHash::from_hex(&hex)
+                        .ok_or_else(|| corrupt(sync, &key, "the stored source is not 16 bytes"))?,
+                ),
+                None => None,
+            };
             let outcome = Outcome::parse(&outcome)
                 .ok_or_else(|| corrupt(sync, &key, format!("unknown outcome `{outcome}`")))?;
             Ok(SnapshotEntry {
@@ -102,6 +123,7 @@ fn parse_page(sync: &str, after: Option<&str>, json: &str) -> StateResult<Vec<Sn
                 shopify_id,
                 outcome,
                 error,
+                source,
             })
         })
         .collect()
@@ -173,6 +195,25 @@ impl StateStore for SqliteStateStore {
         .boxed()
     }
 
+    fn load_index<'a>(
+        &'a self,
+        sync: &'a str,
+        insert_only: bool,
+    ) -> BoxFuture<'a, StateResult<SnapshotIndex>> {
+        if insert_only {
+            return Box::pin(crate::core::state::read_index(self, sync, true));
+        }
+        let (path, sync_name) = (self.path.clone(), sync.to_owned());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || index::load(&path, &sync_name))
+                .await
+                .map_err(|e| StateError::Database {
+                    message: format!("reading the snapshot: {e}"),
+                    retryable: false,
+                })?
+        })
+    }
+
     fn commit_snapshot<'a>(
         &'a self,
         sync: &'a str,
@@ -186,7 +227,7 @@ impl StateStore for SqliteStateStore {
                 .collect();
             for chunk in upserts.chunks(CHUNK) {
                 let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO shopsync_snapshot (sync, key, hash, shopify_id, outcome, error) ",
+                    "INSERT INTO shopsync_snapshot (sync, key, hash, shopify_id, outcome, error, source) ",
                 );
                 q.push_values(chunk, |mut b, e| {
                     b.push_bind(sync)
@@ -194,11 +235,12 @@ impl StateStore for SqliteStateStore {
                         .push_bind(&e.hash.0[..])
                         .push_bind(&e.shopify_id)
                         .push_bind(e.outcome.as_str())
-                        .push_bind(&e.error);
+                        .push_bind(&e.error)
+                        .push_bind(e.source.as_ref().map(|s| &s.0[..]));
                 });
                 q.push(
                     " ON CONFLICT (sync, key) DO UPDATE SET hash = excluded.hash, shopify_id = excluded.shopify_id, \
-                     outcome = excluded.outcome, error = excluded.error",
+                     outcome = excluded.outcome, error = excluded.error, source = excluded.source",
                 );
                 q.build().execute(&mut *tx).await.map_err(db_error)?;
             }
@@ -214,6 +256,23 @@ impl StateStore for SqliteStateStore {
                     b.push_bind(sync).push_bind(*key).push_bind(fields);
                 });
                 q.push(" ON CONFLICT (sync, key) DO UPDATE SET fields = excluded.fields");
+                q.build().execute(&mut *tx).await.map_err(db_error)?;
+            }
+            let sources: Vec<(&str, RowHash)> = changes
+                .iter()
+                .filter_map(SnapshotChange::as_source)
+                .collect();
+            for chunk in sources.chunks(CHUNK) {
+                // SQLite names a VALUES list's columns column1, column2.
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "UPDATE shopsync_snapshot SET source = v.column2 FROM (",
+                );
+                q.push_values(chunk, |mut b, (key, digest)| {
+                    b.push_bind(*key).push_bind(&digest.0[..]);
+                });
+                q.push(") AS v WHERE shopsync_snapshot.sync = ")
+                    .push_bind(sync)
+                    .push(" AND shopsync_snapshot.key = v.column1");
                 q.build().execute(&mut *tx).await.map_err(db_error)?;
             }
             let removals: Vec<&str> = changes

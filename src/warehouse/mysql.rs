@@ -146,7 +146,7 @@ pub(super) async fn read(pool: MySqlPool, request: StreamRequest, mut feed: Feed
         match rows.try_next().await {
             Ok(Some(row)) => match decode_row(&row, &kinds) {
                 Ok(values) => {
-                    if !feed.row(SourceRow { values }).await {
+                    if !feed.row(SourceRow::new(values)).await {
                         return;
                     }
                 }

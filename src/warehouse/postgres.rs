@@ -1,5 +1,9 @@
 //! PostgreSQL: a `READ ONLY` transaction with `statement_timeout`, rows in binary format, decoded by column type.
+//!
+//! Rows leave the reader undecoded ([`PgRawRow`]), with a digest of their binary cells when the request asks for
+//! one: a plan compares the digest with the snapshot's and decodes only the rows that changed.
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use futures::TryStreamExt;
@@ -10,8 +14,13 @@ use std::fmt::Write;
 use super::Feed;
 use super::errors::{Phase, classify, unsupported};
 use super::values::{date, datetime_utc, float, naive_datetime, time};
-use crate::core::record::{SourceRow, Value};
-use crate::core::source::StreamRequest;
+use crate::core::record::{RawRow, SourceRow, Value};
+use crate::core::source::{StreamRequest, WarehouseError};
+use crate::core::state::RowHash;
+
+/// Part of every row digest: a change in how shopsync decodes or maps values (a new version) makes every row
+/// take the decoding path once, where its mapped hash still decides whether it changed.
+const DIGEST_VERSION: &str = concat!("shopsync/", env!("CARGO_PKG_VERSION"), "/postgres-binary");
 
 /// A lazy pool for `url`.
 pub(super) fn pool(url: &str) -> Result<PgPool, String> {
@@ -150,19 +159,38 @@ pub(super) async fn read(pool: PgPool, request: StreamRequest, mut feed: Feed) {
     if !feed.header(names.clone(), &request.required_columns) {
         return;
     }
+    let seed = request
+        .digest_seed
+        .as_deref()
+        .map(|seed| digest_seed(seed, statement.columns()));
+    let shape = Arc::new(Shape {
+        sync: sync.clone(),
+        timeout,
+        names,
+        kinds,
+    });
+    let mut buffer = Vec::new();
     let mut rows = statement.query().fetch(&mut *tx);
     loop {
         match rows.try_next().await {
-            Ok(Some(row)) => match decode_row(&row, &kinds) {
-                Ok(values) => {
-                    if !feed.row(SourceRow { values }).await {
-                        return;
-                    }
+            Ok(Some(row)) => {
+                let digest = match &seed {
+                    Some(seed) => match digest(&row, seed, &mut buffer) {
+                        Ok(d) => Some(d),
+                        Err(e) => return feed.fail(fail(Phase::Stream, &shape.names, e)).await,
+                    },
+                    None => None,
+                };
+                let raw = PgRawRow {
+                    row,
+                    shape: shape.clone(),
+                };
+                if !feed.row(SourceRow::raw(Box::new(raw), digest)).await {
+                    return;
                 }
-                Err(e) => return feed.fail(fail(Phase::Stream, &names, e)).await,
-            },
+            }
             Ok(None) => break,
-            Err(e) => return feed.fail(fail(Phase::Stream, &names, e)).await,
+            Err(e) => return feed.fail(fail(Phase::Stream, &shape.names, e)).await,
         }
     }
     drop(rows);
@@ -171,12 +199,89 @@ pub(super) async fn read(pool: PgPool, request: StreamRequest, mut feed: Feed) {
     feed.end().await;
 }
 
-fn decode_row(row: &PgRow, kinds: &[Kind]) -> Result<Vec<Value>, sqlx::Error> {
-    kinds
-        .iter()
-        .enumerate()
-        .map(|(i, kind)| decode(row, i, *kind))
-        .collect()
+/// What every row of one result shares: how to decode it and how to name its errors.
+#[derive(Debug)]
+struct Shape {
+    sync: String,
+    timeout: std::time::Duration,
+    names: Vec<String>,
+    kinds: Vec<Kind>,
+}
+
+/// A row as PostgreSQL sent it, decoded on demand.
+struct PgRawRow {
+    row: PgRow,
+    shape: Arc<Shape>,
+}
+
+impl std::fmt::Debug for PgRawRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgRawRow")
+            .field("columns", &self.shape.names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgRawRow {
+    fn error(&self, e: sqlx::Error) -> WarehouseError {
+        let shape = &self.shape;
+        classify(&shape.sync, Phase::Stream, shape.timeout, &shape.names, e)
+    }
+}
+
+impl RawRow for PgRawRow {
+    fn value(&self, column: usize) -> Result<Value, WarehouseError> {
+        match self.shape.kinds.get(column) {
+            Some(kind) => decode(&self.row, column, *kind).map_err(|e| self.error(e)),
+            None => Ok(Value::Null),
+        }
+    }
+
+    fn values(&self) -> Result<Vec<Value>, WarehouseError> {
+        self.shape
+            .kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| decode(&self.row, i, *kind).map_err(|e| self.error(e)))
+            .collect()
+    }
+}
+
+/// The digest prefix of one result: the request's seed, the decoder version and the result's column names and
+/// types (a renamed or retyped column changes every digest).
+fn digest_seed(seed: &str, columns: &[sqlx::postgres::PgColumn]) -> [u8; 16] {
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    for part in [DIGEST_VERSION, seed] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    for column in columns {
+        for part in [column.name(), column.type_info().name()] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    h.digest128().to_le_bytes()
+}
+
+/// The digest of a row's binary cells, each with its length (NULL has its own marker), after the result's seed.
+fn digest(row: &PgRow, seed: &[u8; 16], buffer: &mut Vec<u8>) -> Result<RowHash, sqlx::Error> {
+    buffer.clear();
+    buffer.extend_from_slice(seed);
+    for i in 0..row.len() {
+        let raw = row.try_get_raw(i)?;
+        if raw.is_null() {
+            buffer.extend_from_slice(&u32::MAX.to_le_bytes());
+            continue;
+        }
+        let bytes = raw.as_bytes().map_err(|source| sqlx::Error::ColumnDecode {
+            index: i.to_string(),
+            source,
+        })?;
+        buffer.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        buffer.extend_from_slice(bytes);
+    }
+    Ok(RowHash(xxhash_rust::xxh3::xxh3_128(buffer).to_le_bytes()))
 }
 
 fn decode(row: &PgRow, i: usize, kind: Kind) -> Result<Value, sqlx::Error> {

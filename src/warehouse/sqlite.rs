@@ -80,7 +80,7 @@ pub(super) async fn read(pool: SqlitePool, request: StreamRequest, mut feed: Fee
         match next {
             Ok(Some(row)) => match decode_row(&row, &booleans) {
                 Ok(values) => {
-                    if !feed.row(SourceRow { values }).await {
+                    if !feed.row(SourceRow::new(values)).await {
                         return;
                     }
                 }

@@ -1,8 +1,12 @@
 //! Compact key tables for the diff: one string arena plus a hash table of slot numbers.
 //!
 //! A `HashMap<String, _>` costs an allocation and ~50 bytes of overhead per key; at a million keys that is most of
-//! the memory budget, so keys are packed into a single arena instead.
-use std::hash::{BuildHasher, RandomState};
+//! the memory budget, so keys are packed into a single arena instead. Each slot keeps its key's hash, so growing
+//! the table never hashes a key twice; the hasher is foldhash, seeded per table (a million keys through SipHash
+//! made loading an index hash-bound).
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 
 use hashbrown::HashTable;
 
@@ -31,6 +35,12 @@ pub(crate) struct Arena {
 }
 
 impl Arena {
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            text: String::with_capacity(bytes),
+        }
+    }
+
     pub(crate) fn push(&mut self, s: &str) -> Span {
         // Strings longer than 4 GiB cannot be primary keys or ids; clamp rather than panic.
         let len = u32::try_from(s.len()).unwrap_or(u32::MAX - 1);
@@ -73,68 +83,93 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 #[derive(Debug)]
 pub(crate) struct KeyMap<T> {
     keys: Arena,
-    slots: Vec<(Span, T)>,
+    slots: Vec<Slot<T>>,
     table: HashTable<u32>,
     state: RandomState,
 }
 
+#[derive(Debug)]
+struct Slot<T> {
+    key: Span,
+    hash: u64,
+    value: T,
+}
+
 impl<T> Default for KeyMap<T> {
     fn default() -> Self {
-        Self {
-            keys: Arena::default(),
-            slots: Vec::new(),
-            table: HashTable::new(),
-            state: RandomState::new(),
-        }
+        Self::with_capacity(0, 0)
     }
 }
 
 impl<T> KeyMap<T> {
+    /// Room for `keys` keys of `key_bytes` bytes in all, so that loading a known-size index never regrows.
+    pub(crate) fn with_capacity(keys: usize, key_bytes: usize) -> Self {
+        Self {
+            keys: Arena::with_capacity(key_bytes),
+            slots: Vec::with_capacity(keys),
+            table: HashTable::with_capacity(keys),
+            state: RandomState::default(),
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
 
     fn find(&self, key: &str) -> Option<u32> {
-        let hash = self.state.hash_one(key);
+        self.find_hashed(key, self.state.hash_one(key))
+    }
+
+    fn find_hashed(&self, key: &str, hash: u64) -> Option<u32> {
         self.table
             .find(hash, |&i| {
-                self.keys.get(self.slots[i as usize].0) == Some(key)
+                let slot = &self.slots[i as usize];
+                slot.hash == hash && self.keys.get(slot.key) == Some(key)
             })
             .copied()
     }
 
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut T> {
         let i = self.find(key)?;
-        Some(&mut self.slots[i as usize].1)
+        Some(&mut self.slots[i as usize].value)
     }
 
     /// Inserts or replaces the value for `key`.
     pub(crate) fn insert(&mut self, key: &str, value: T) {
-        if let Some(i) = self.find(key) {
-            self.slots[i as usize].1 = value;
+        let hash = self.state.hash_one(key);
+        if let Some(i) = self.find_hashed(key, hash) {
+            self.slots[i as usize].value = value;
             return;
         }
+        self.insert_new(key, value);
+    }
+
+    /// Adds `key` without looking for it first: for callers that know their keys are unique (a state store
+    /// reading its primary key), where the lookup would cost a cache miss per key for nothing. A key added twice
+    /// would have two slots.
+    pub(crate) fn insert_new(&mut self, key: &str, value: T) {
+        let hash = self.state.hash_one(key);
         let span = self.keys.push(key);
         let index = self.slots.len() as u32;
-        self.slots.push((span, value));
-        let (keys, slots, state) = (&self.keys, &self.slots, &self.state);
-        let hash = state.hash_one(key);
-        self.table.insert_unique(hash, index, |&i| {
-            state.hash_one(keys.get(slots[i as usize].0).unwrap_or_default())
+        self.slots.push(Slot {
+            key: span,
+            hash,
+            value,
         });
+        let slots = &self.slots;
+        self.table
+            .insert_unique(hash, index, |&i| slots[i as usize].hash);
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
         self.slots
             .iter()
-            .map(|(span, v)| (self.keys.get(*span).unwrap_or_default(), v))
+            .map(|slot| (self.keys.get(slot.key).unwrap_or_default(), &slot.value))
     }
 
     /// Approximate heap use, for diagnostics.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.keys.bytes()
-            + self.slots.capacity() * size_of::<(Span, T)>()
-            + self.table.capacity() * 5
+        self.keys.bytes() + self.slots.capacity() * size_of::<Slot<T>>() + self.table.capacity() * 5
     }
 }
 
