@@ -423,6 +423,27 @@ async fn digests_follow_bytes_columns_and_seed() {
     let empty = "SELECT * FROM (VALUES (1::int8, 'a'::text), (2, '')) AS t(id, name)";
     assert_ne!(digests(empty, Some("m1")).await[1], first[1]);
     assert_eq!(digests(q, None).await, vec![None, None]);
+    // Decoding on the reader's task (a re-baseline) changes neither the digests nor the values.
+    let request = StreamRequest::new("customers", q)
+        .with_digest_seed("m1")
+        .with_decode_all(true);
+    let rows: Vec<SourceRow> = warehouse()
+        .stream(&request)
+        .await
+        .unwrap()
+        .rows
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(SourceRow::digest).collect::<Vec<_>>(),
+        first
+    );
+    let values: Vec<Vec<Value>> = rows.into_iter().map(|r| r.into_values().unwrap()).collect();
+    assert_eq!(
+        values,
+        [vec![json!(1), json!("a")], vec![json!(2), Value::Null]]
+    );
 }
 
 /// Through the engine: a second plan skips unchanged rows by digest, still sees a changed mapped column, and

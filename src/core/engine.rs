@@ -611,7 +611,8 @@ where
     let request = StreamRequest::new(sync.id.clone(), sync.query.clone())
         .with_timeout(sync.query_timeout)
         .with_required_columns(required)
-        .with_digest_seed(fingerprint.clone());
+        .with_digest_seed(fingerprint.clone())
+        .with_decode_all(rebaseline);
     // The query starts while the index loads: the warehouse plans and begins sending meanwhile.
     let (index, rowset) = if rebaseline {
         (SnapshotIndex::new(), warehouse.stream(&request).await?)

@@ -115,6 +115,14 @@ impl SourceRow {
         }
     }
 
+    /// A decoded row with the digest of its bytes as read.
+    pub fn decoded_with_digest(values: Vec<Value>, digest: Option<RowHash>) -> Self {
+        Self {
+            cells: Cells::Values(values),
+            digest,
+        }
+    }
+
     /// The digest of the row as read, when the adapter computed one.
     pub fn digest(&self) -> Option<RowHash> {
         self.digest

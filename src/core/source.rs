@@ -34,6 +34,9 @@ pub struct StreamRequest {
     /// Asks for a digest of every row as read, seeded with this text (the mapping's fingerprint): adapters that
     /// can hash their raw rows attach it (see [`SourceRow`]); others deliver rows without one.
     pub digest_seed: Option<String>,
+    /// Whether every row will be read in full (a re-baseline maps them all): adapters that defer decoding then
+    /// decode on their own task, in parallel with the consumer, instead of leaving it to the consumer.
+    pub decode_all: bool,
 }
 
 impl StreamRequest {
@@ -45,7 +48,14 @@ impl StreamRequest {
             statement_timeout: Duration::from_secs(300),
             required_columns: Vec::new(),
             digest_seed: None,
+            decode_all: false,
         }
+    }
+
+    /// Says whether every row will be decoded (see [`StreamRequest::decode_all`]).
+    pub fn with_decode_all(mut self, decode_all: bool) -> Self {
+        self.decode_all = decode_all;
+        self
     }
 
     /// Asks for row digests seeded with `seed`.

@@ -185,7 +185,15 @@ pub(super) async fn read(pool: PgPool, request: StreamRequest, mut feed: Feed) {
                     row,
                     shape: shape.clone(),
                 };
-                if !feed.row(SourceRow::raw(Box::new(raw), digest)).await {
+                let row = if request.decode_all {
+                    match raw.values() {
+                        Ok(values) => SourceRow::decoded_with_digest(values, digest),
+                        Err(e) => return feed.fail(e).await,
+                    }
+                } else {
+                    SourceRow::raw(Box::new(raw), digest)
+                };
+                if !feed.row(row).await {
                     return;
                 }
             }

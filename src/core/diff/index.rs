@@ -10,21 +10,30 @@ use foldhash::fast::RandomState;
 
 use hashbrown::HashTable;
 
-/// A run of bytes in an arena; `len == u32::MAX` means "none".
+/// A run of bytes in an arena, packed in 8 bytes (a million-key index holds three per key): the start in the
+/// high 40 bits, the length in the low 24; all ones means "none".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Span {
-    start: usize,
-    len: u32,
-}
+pub(crate) struct Span(u64);
+
+const LEN_BITS: u32 = 24;
+const LEN_MASK: u64 = (1 << LEN_BITS) - 1;
+/// The longest string a span holds: keys and Shopify ids are far shorter; longer ones are cut at a character
+/// boundary (16 MiB of primary key would not fit in any warehouse index either).
+const MAX_LEN: usize = (LEN_MASK - 1) as usize;
 
 impl Span {
-    pub(crate) const NONE: Span = Span {
-        start: 0,
-        len: u32::MAX,
-    };
+    pub(crate) const NONE: Span = Span(u64::MAX);
 
     pub(crate) fn is_none(self) -> bool {
-        self.len == u32::MAX
+        self == Span::NONE
+    }
+
+    fn start(self) -> usize {
+        (self.0 >> LEN_BITS) as usize
+    }
+
+    fn len(self) -> usize {
+        (self.0 & LEN_MASK) as usize
     }
 }
 
@@ -42,15 +51,10 @@ impl Arena {
     }
 
     pub(crate) fn push(&mut self, s: &str) -> Span {
-        // Strings longer than 4 GiB cannot be primary keys or ids; clamp rather than panic.
-        let len = u32::try_from(s.len()).unwrap_or(u32::MAX - 1);
         let start = self.text.len();
-        self.text
-            .push_str(&s[..floor_char_boundary(s, len as usize)]);
-        Span {
-            start,
-            len: (self.text.len() - start) as u32,
-        }
+        self.text.push_str(&s[..floor_char_boundary(s, MAX_LEN)]);
+        // 40 bits of start address a terabyte of text, more than any index can hold in memory.
+        Span(((start as u64) << LEN_BITS) | (self.text.len() - start) as u64)
     }
 
     pub(crate) fn push_opt(&mut self, s: Option<&str>) -> Span {
@@ -61,7 +65,7 @@ impl Arena {
         if span.is_none() {
             return None;
         }
-        self.text.get(span.start..span.start + span.len as usize)
+        self.text.get(span.start()..span.start() + span.len())
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -201,5 +205,16 @@ mod tests {
         let n = arena.push_opt(None);
         assert_eq!(arena.get(a), Some("héllo"));
         assert_eq!(arena.get(n), None);
+        // An empty string is a value, not "none"; spans after it still point at their own text.
+        let e = arena.push("");
+        let b = arena.push("gid://shopify/Customer/1");
+        assert_eq!(arena.get(e), Some(""));
+        assert_eq!(arena.get(b), Some("gid://shopify/Customer/1"));
+        assert_eq!(arena.get(a), Some("héllo"));
+        // Longer than a span holds: cut at a character boundary below the limit.
+        let long = "é".repeat(MAX_LEN / 2 + 1);
+        let l = arena.push(&long);
+        let got = arena.get(l).unwrap();
+        assert!(got.len() <= MAX_LEN && long.starts_with(got) && got.len() > MAX_LEN - 2);
     }
 }
