@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use serde_json::json;
 use shopsync::core::diff::{
-    ChangeKind, DiffSettings, Differ, MemorySink, Plan, SnapshotIndex, plan,
+    ChangeKind, DiffSettings, Differ, MemorySink, ObjectEntry, Plan, SnapshotIndex, plan,
 };
 use shopsync::core::record::Record;
 use shopsync::core::state::{Outcome, RowHash, SnapshotChange, SnapshotEntry};
@@ -76,13 +76,13 @@ fn digest_index(
         } else {
             Outcome::Succeeded
         };
-        index.insert_object(
-            &record.key,
-            RowHash::of(FINGERPRINT, &record),
+        index.insert_object(ObjectEntry {
+            key: &record.key,
+            hash: RowHash::of(FINGERPRINT, &record),
             outcome,
-            None,
-            (!stale.contains(&record.key)).then(|| digest(&record)),
-        );
+            shopify_id: None,
+            source: (!stale.contains(&record.key)).then(|| digest(&record)),
+        });
     }
     index
 }

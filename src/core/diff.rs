@@ -316,6 +316,21 @@ struct Known {
     change: u32,
 }
 
+/// A snapshot entry as a store reads it, borrowed (see [`SnapshotEntry`] for the fields).
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectEntry<'a> {
+    /// The primary key.
+    pub key: &'a str,
+    /// The hash of what was last sent.
+    pub hash: RowHash,
+    /// How the last attempt ended.
+    pub outcome: Outcome,
+    /// The Shopify record, once known.
+    pub shopify_id: Option<&'a str>,
+    /// The digest of the row as read when it was last sent.
+    pub source: Option<RowHash>,
+}
+
 /// The snapshot (or ledger) of a sync, indexed by key in compact form.
 #[derive(Debug, Default)]
 pub struct SnapshotIndex {
@@ -339,56 +354,36 @@ impl SnapshotIndex {
 
     /// Adds an object sync's snapshot entry.
     pub fn insert_snapshot(&mut self, entry: &SnapshotEntry) {
-        self.insert_object(
-            &entry.key,
-            entry.hash,
-            entry.outcome,
-            entry.shopify_id.as_deref(),
-            entry.source,
-        );
+        self.insert_object(ObjectEntry {
+            key: &entry.key,
+            hash: entry.hash,
+            outcome: entry.outcome,
+            shopify_id: entry.shopify_id.as_deref(),
+            source: entry.source,
+        });
     }
 
-    /// Adds an object sync's snapshot entry from its parts, for stores that read entries without owning them.
-    pub fn insert_object(
-        &mut self,
-        key: &str,
-        hash: RowHash,
-        outcome: Outcome,
-        shopify_id: Option<&str>,
-        source: Option<RowHash>,
-    ) {
-        let known = self.known_object(hash, outcome, shopify_id, source);
-        self.known.insert(key, known);
+    /// Adds an object sync's snapshot entry from borrowed parts, for stores that read entries in place.
+    pub fn insert_object(&mut self, entry: ObjectEntry<'_>) {
+        let known = self.known_object(&entry);
+        self.known.insert(entry.key, known);
     }
 
     /// [`insert_object`](SnapshotIndex::insert_object) for a key the index cannot hold yet: a store reading its
     /// own primary key, which skips the lookup (a cache miss per key on a large index). A key added twice would
     /// be diffed twice, so only use it where the keys are unique by construction.
-    pub fn insert_unique_object(
-        &mut self,
-        key: &str,
-        hash: RowHash,
-        outcome: Outcome,
-        shopify_id: Option<&str>,
-        source: Option<RowHash>,
-    ) {
-        let known = self.known_object(hash, outcome, shopify_id, source);
-        self.known.insert_new(key, known);
+    pub fn insert_unique_object(&mut self, entry: ObjectEntry<'_>) {
+        let known = self.known_object(&entry);
+        self.known.insert_new(entry.key, known);
     }
 
-    fn known_object(
-        &mut self,
-        hash: RowHash,
-        outcome: Outcome,
-        shopify_id: Option<&str>,
-        source: Option<RowHash>,
-    ) -> Known {
-        let status = match outcome {
+    fn known_object(&mut self, entry: &ObjectEntry<'_>) -> Known {
+        let status = match entry.outcome {
             Outcome::Succeeded => Status::Succeeded,
             Outcome::Rejected => Status::Failed,
             Outcome::Unknown => Status::Unknown,
         };
-        self.known(hash, source, status, shopify_id, None)
+        self.known(entry.hash, entry.source, status, entry.shopify_id, None)
     }
 
     /// Adds an event/action ledger entry.

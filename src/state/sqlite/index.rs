@@ -10,7 +10,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use super::super::corrupt;
-use crate::core::diff::SnapshotIndex;
+use crate::core::diff::{ObjectEntry, SnapshotIndex};
 use crate::core::state::{Outcome, RowHash, StateError, StateResult};
 
 /// Reads `sync`'s snapshot from the database at `path` (opened read-only; one statement, so one consistent read).
@@ -39,7 +39,13 @@ pub(super) fn load(path: &Path, sync: &str) -> StateResult<SnapshotIndex> {
             .ok_or_else(|| corrupt(sync, key, format!("unknown outcome `{outcome}`")))?;
         let source = digest(sync, key, cell(4)?, "source")?;
         // (sync, key) is the table's primary key: no key comes twice.
-        index.insert_unique_object(key, hash, outcome, shopify_id, source);
+        index.insert_unique_object(ObjectEntry {
+            key,
+            hash,
+            outcome,
+            shopify_id,
+            source,
+        });
     }
     Ok(index)
 }
