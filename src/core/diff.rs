@@ -344,14 +344,6 @@ impl SnapshotIndex {
         Self::default()
     }
 
-    /// An empty index with room for `keys` entries (a state store that knows the count loads without regrowing).
-    pub fn with_capacity(keys: usize) -> Self {
-        Self {
-            known: KeyMap::with_capacity(keys, keys.saturating_mul(8)),
-            extra: Arena::default(),
-        }
-    }
-
     /// Adds an object sync's snapshot entry.
     pub fn insert_snapshot(&mut self, entry: &SnapshotEntry) {
         self.insert_object(ObjectEntry {

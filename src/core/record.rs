@@ -101,10 +101,7 @@ pub trait RawRow: Send + fmt::Debug {
 impl SourceRow {
     /// A decoded row, without a digest.
     pub fn new(values: Vec<Value>) -> Self {
-        Self {
-            cells: Cells::Values(values),
-            digest: None,
-        }
+        Self::decoded_with_digest(values, None)
     }
 
     /// A raw row with the digest of its bytes (`None` when the request asked for no digest).
@@ -236,11 +233,6 @@ pub fn primary_key(column: &str, value: &Value) -> Result<String, RowRejection> 
         )),
     }
 }
-
-/// The mapping step: the caller (the field mapping) turns each row into a record or rejects it.
-pub trait RowMapper: FnMut(&Columns, Vec<Value>) -> Result<Record, RowRejection> {}
-
-impl<F> RowMapper for F where F: FnMut(&Columns, Vec<Value>) -> Result<Record, RowRejection> {}
 
 #[cfg(test)]
 mod tests {

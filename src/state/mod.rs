@@ -86,10 +86,11 @@ impl SnapshotRow {
                 format!("unknown outcome `{}`", self.outcome),
             )
         })?;
-        let source = match &self.source {
-            Some(bytes) => Some(hash_from(sync, &self.key, bytes)?),
-            None => None,
-        };
+        let source = self
+            .source
+            .as_deref()
+            .map(|bytes| hash_from(sync, &self.key, bytes))
+            .transpose()?;
         Ok(SnapshotEntry {
             key: self.key,
             hash,

@@ -108,13 +108,12 @@ fn parse_page(sync: &str, after: Option<&str>, json: &str) -> StateResult<Vec<Sn
         .map(|(key, hash, shopify_id, outcome, error, source)| {
             let hash = RowHash::from_hex(&hash)
                 .ok_or_else(|| corrupt(sync, &key, "the stored hash is not 16 bytes"))?;
-            let source = match source {
-                Some(hex) => Some(
+            let source = source
+                .map(|hex| {
                     RowHash::from_hex(&hex)
-                        .ok_or_else(|| corrupt(sync, &key, "the stored source is not 16 bytes"))?,
-                ),
-                None => None,
-            };
+                        .ok_or_else(|| corrupt(sync, &key, "the stored source is not 16 bytes"))
+                })
+                .transpose()?;
             let outcome = Outcome::parse(&outcome)
                 .ok_or_else(|| corrupt(sync, &key, format!("unknown outcome `{outcome}`")))?;
             Ok(SnapshotEntry {

@@ -44,12 +44,6 @@ pub(crate) struct Arena {
 }
 
 impl Arena {
-    pub(crate) fn with_capacity(bytes: usize) -> Self {
-        Self {
-            text: String::with_capacity(bytes),
-        }
-    }
-
     pub(crate) fn push(&mut self, s: &str) -> Span {
         let start = self.text.len();
         self.text.push_str(&s[..floor_char_boundary(s, MAX_LEN)]);
@@ -101,21 +95,16 @@ struct Slot<T> {
 
 impl<T> Default for KeyMap<T> {
     fn default() -> Self {
-        Self::with_capacity(0, 0)
+        Self {
+            keys: Arena::default(),
+            slots: Vec::new(),
+            table: HashTable::new(),
+            state: RandomState::default(),
+        }
     }
 }
 
 impl<T> KeyMap<T> {
-    /// Room for `keys` keys of `key_bytes` bytes in all, so that loading a known-size index never regrows.
-    pub(crate) fn with_capacity(keys: usize, key_bytes: usize) -> Self {
-        Self {
-            keys: Arena::with_capacity(key_bytes),
-            slots: Vec::with_capacity(keys),
-            table: HashTable::with_capacity(keys),
-            state: RandomState::default(),
-        }
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::super::corrupt;
+use super::super::{corrupt, hash_from};
 use crate::core::diff::{ObjectEntry, SnapshotIndex};
 use crate::core::state::{Outcome, RowHash, StateError, StateResult};
 
@@ -73,9 +73,7 @@ fn digest(
 ) -> StateResult<Option<RowHash>> {
     match value {
         ValueRef::Null => Ok(None),
-        ValueRef::Blob(bytes) => <[u8; 16]>::try_from(bytes)
-            .map(|b| Some(RowHash(b)))
-            .map_err(|_| corrupt(sync, key, format!("the stored `{column}` is not 16 bytes"))),
+        ValueRef::Blob(bytes) => hash_from(sync, key, bytes).map(Some),
         _ => Err(corrupt(
             sync,
             key,
