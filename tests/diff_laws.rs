@@ -7,7 +7,7 @@ use shopsync::core::diff::{
     ChangeKind, DiffSettings, Differ, MemorySink, ObjectEntry, Plan, SnapshotIndex, plan,
 };
 use shopsync::core::record::Record;
-use shopsync::core::state::{Outcome, RowHash, SnapshotChange, SnapshotEntry};
+use shopsync::core::state::{Outcome, Ownership, RowHash, SnapshotChange, SnapshotEntry};
 
 const FINGERPRINT: &str = "mapping-v1";
 
@@ -57,6 +57,7 @@ fn index(snapshot: &BTreeMap<String, (RowHash, Outcome)>) -> SnapshotIndex {
             outcome: *outcome,
             error: None,
             source: None,
+            ownership: Ownership::Created,
         });
     }
     index
@@ -82,6 +83,7 @@ fn digest_index(
             outcome,
             shopify_id: None,
             source: (!stale.contains(&record.key)).then(|| digest(&record)),
+            ownership: Ownership::Created,
         });
     }
     index
@@ -98,8 +100,10 @@ fn apply(snapshot: &mut BTreeMap<String, (RowHash, Outcome)>, changes: Vec<Snaps
                 snapshot.remove(&key);
             }
             // Values are for plan's before/after; the diff never reads them. Source digests only let a plan
-            // skip decoding: the laws hold without them.
-            SnapshotChange::Values { .. } | SnapshotChange::Source { .. } => {}
+            // skip decoding: the laws hold without them. The baseline marker is not an entry.
+            SnapshotChange::Values { .. }
+            | SnapshotChange::Source { .. }
+            | SnapshotChange::Baseline(_) => {}
         }
     }
 }
@@ -186,7 +190,7 @@ proptest! {
     fn applying_plan_a_to_b_gives_b(a in model(), b in model()) {
         let mut snapshot = synced(&a);
         let plan = plan(DiffSettings::objects(FINGERPRINT), index(&snapshot), records(&b)).unwrap();
-        let mut changes: Vec<SnapshotChange> = plan.changes.iter().map(|c| c.succeeded(None)).collect();
+        let mut changes: Vec<SnapshotChange> = plan.changes.iter().map(|c| c.succeeded(None, Ownership::Created)).collect();
         changes.extend(plan.summary.removed.iter().map(|r| r.forget()));
         apply(&mut snapshot, changes);
         prop_assert_eq!(&snapshot, &synced(&b));
@@ -217,7 +221,7 @@ proptest! {
         }
         // Once they succeed they are gone from the next plan.
         let plan1 = plan(DiffSettings::objects(FINGERPRINT), index(&snapshot), records(&a)).unwrap();
-        apply(&mut snapshot, plan1.changes.iter().map(|c| c.succeeded(None)).collect());
+        apply(&mut snapshot, plan1.changes.iter().map(|c| c.succeeded(None, Ownership::Created)).collect());
         let plan2 = plan(DiffSettings::objects(FINGERPRINT), index(&snapshot), records(&a)).unwrap();
         prop_assert!(plan2.is_empty());
     }

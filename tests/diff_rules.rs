@@ -4,7 +4,9 @@ use shopsync::core::diff::{
     ChangeKind, DeleteGuard, DiffError, DiffSettings, Differ, MemorySink, SnapshotIndex, plan,
 };
 use shopsync::core::record::{Record, RejectionCode, RowRejection};
-use shopsync::core::state::{LedgerEntry, LedgerStatus, Outcome, RowHash, SnapshotEntry};
+use shopsync::core::state::{
+    LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, SnapshotEntry,
+};
 
 fn rec(key: &str, value: serde_json::Value) -> Result<Record, RowRejection> {
     let serde_json::Value::Object(fields) = json!({ "v": value }) else {
@@ -30,6 +32,7 @@ fn entry(
         outcome,
         error: None,
         source: None,
+        ownership: Ownership::Created,
     }
 }
 
@@ -184,6 +187,7 @@ fn delete_guard_refuses_and_says_why() {
             max_count: Some(3),
             max_percent: None,
         },
+        deletes: true,
         ..DiffSettings::objects("m")
     };
     let refused = plan(by_count.clone(), index_of(&snapshot), keep(6)).unwrap();
@@ -205,6 +209,7 @@ fn delete_guard_refuses_and_says_why() {
             max_count: None,
             max_percent: Some(25.0),
         },
+        deletes: true,
         ..DiffSettings::objects("m")
     };
     let refused = plan(by_percent, index_of(&snapshot), keep(7)).unwrap();
@@ -228,10 +233,121 @@ fn empty_result_against_a_snapshot_is_guarded_like_any_removal() {
             max_count: None,
             max_percent: Some(50.0),
         },
+        deletes: true,
         ..DiffSettings::objects("m")
     };
     let plan = plan(settings, index_of(&snapshot), []).unwrap();
     assert_eq!(plan.summary.refused_deletes.expect("refused").count, 3);
+}
+
+/// An entry of `ownership` for key `i`.
+fn owned(i: usize, ownership: Ownership) -> SnapshotEntry {
+    SnapshotEntry {
+        ownership,
+        ..entry("m", &i.to_string(), json!(i), Outcome::Succeeded)
+    }
+}
+
+#[test]
+fn removals_delete_only_what_the_sync_created_unless_matched_ones_are_opted_in() {
+    let snapshot = vec![
+        owned(0, Ownership::Created),
+        owned(1, Ownership::Matched),
+        owned(2, Ownership::Skipped),
+    ];
+    let deleting = DiffSettings {
+        delete_guard: DeleteGuard {
+            max_count: None,
+            max_percent: Some(100.0),
+        },
+        deletes: true,
+        ..DiffSettings::objects("m")
+    };
+    let deleted = |settings: DiffSettings| {
+        let plan = plan(settings, index_of(&snapshot), []).unwrap();
+        assert_eq!(
+            plan.summary.removed.len(),
+            3,
+            "every key leaves the snapshot"
+        );
+        plan.summary
+            .removed
+            .iter()
+            .filter(|r| r.delete)
+            .map(|r| r.key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(deleted(deleting.clone()), ["0"]);
+    let matched_too = DiffSettings {
+        delete_matched: true,
+        ..deleting.clone()
+    };
+    let mut both = deleted(matched_too);
+    both.sort();
+    assert_eq!(both, ["0", "1"], "a skipped record is never deleted");
+    let not_deleting = DiffSettings {
+        deletes: false,
+        ..deleting
+    };
+    assert!(deleted(not_deleting).is_empty());
+}
+
+#[test]
+fn only_deletes_count_against_the_guard() {
+    // Ten matched records leave a sync that deletes: none may be deleted, so nothing trips; all are forgotten.
+    let snapshot: Vec<_> = (0..10).map(|i| owned(i, Ownership::Matched)).collect();
+    let settings = DiffSettings {
+        deletes: true,
+        delete_guard: DeleteGuard::DEFAULT,
+        ..DiffSettings::objects("m")
+    };
+    let plan = plan(settings, index_of(&snapshot), []).unwrap();
+    assert!(plan.summary.refused_deletes.is_none());
+    assert_eq!(plan.summary.removed.len(), 10);
+    assert!(plan.summary.removed.iter().all(|r| !r.delete));
+}
+
+#[test]
+fn a_tripped_guard_keeps_the_records_it_refused_and_forgets_the_rest() {
+    let mut snapshot: Vec<_> = (0..5).map(|i| owned(i, Ownership::Created)).collect();
+    snapshot.push(owned(5, Ownership::Matched));
+    let settings = DiffSettings {
+        deletes: true,
+        delete_guard: DeleteGuard::DEFAULT,
+        ..DiffSettings::objects("m")
+    };
+    let plan = plan(settings, index_of(&snapshot), []).unwrap();
+    let refused = plan.summary.refused_deletes.expect("5 of 6 is over 10%");
+    assert_eq!((refused.count, refused.known), (5, 6));
+    let forgotten: Vec<&str> = plan
+        .summary
+        .removed
+        .iter()
+        .map(|r| r.key.as_str())
+        .collect();
+    assert_eq!(
+        forgotten,
+        ["5"],
+        "only the matched key is forgotten; the refused ones stay known"
+    );
+}
+
+#[test]
+fn insert_mode_never_sends_a_known_record_again() {
+    let snapshot = vec![owned(0, Ownership::Created), owned(1, Ownership::Skipped)];
+    let settings = DiffSettings {
+        insert_mode: true,
+        ..DiffSettings::objects("m")
+    };
+    let rows = vec![
+        rec("0", json!("changed")),
+        rec("1", json!("changed")),
+        rec("2", json!(2)),
+    ];
+    let plan = plan(settings, index_of(&snapshot), rows).unwrap();
+    let keys: Vec<&str> = plan.changes.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["2"], "only the new key is sent");
+    assert_eq!(plan.summary.stats.kept, 2);
 }
 
 fn ledger(

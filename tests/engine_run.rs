@@ -38,6 +38,7 @@ impl ShopifyApi for FakeShopify {
                         key,
                         fields,
                         known_id,
+                        ..
                     } => {
                         if fields
                             .get("email")

@@ -7,8 +7,8 @@ use shopsync::core::alerts::{AlertRecord, AlertRule, AlertState};
 use shopsync::core::calls::{ApiCall, CallStore};
 use shopsync::core::diff::{DiffSettings, Differ, MemorySink, SnapshotIndex};
 use shopsync::core::state::{
-    LedgerEntry, LedgerStatus, Outcome, RowHash, RunRecord, RunStats, RunStatus, SnapshotChange,
-    SnapshotEntry, StateError, StateStore, read_index,
+    LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, RunRecord, RunStats, RunStatus,
+    SnapshotChange, SnapshotEntry, StateError, StateStore, read_index,
 };
 use shopsync::state::{PostgresStateStore, SqliteStateStore};
 
@@ -22,6 +22,12 @@ fn entry(key: &str, byte: u8, outcome: Outcome) -> SnapshotEntry {
         outcome,
         error: (outcome == Outcome::Rejected).then(|| "Title can't be blank".to_owned()),
         source: None,
+        // Every ownership round-trips: created when it succeeded, matched otherwise.
+        ownership: if outcome == Outcome::Succeeded {
+            Ownership::Created
+        } else {
+            Ownership::Matched
+        },
     }
 }
 

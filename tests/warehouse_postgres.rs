@@ -8,7 +8,9 @@ use shopsync::core::record::{
     Columns, Record, RejectionCode, RowRejection, SourceRow, primary_key,
 };
 use shopsync::core::source::{FailureClass, RowSet, StreamRequest, Warehouse, WarehouseError};
-use shopsync::core::state::{Outcome, RowHash, SnapshotChange, SnapshotEntry, StateStore};
+use shopsync::core::state::{
+    Outcome, Ownership, RowHash, SnapshotChange, SnapshotEntry, StateStore,
+};
 use shopsync::state::SqliteStateStore;
 use shopsync::warehouse::SqlWarehouse;
 use sqlx::Executor;
@@ -338,6 +340,7 @@ async fn connection_dropped_mid_stream_is_a_clear_error_and_leaves_state_untouch
         outcome: Outcome::Succeeded,
         error: None,
         source: None,
+        ownership: Ownership::Matched,
     })];
     store.commit_snapshot("customers", &before).await.unwrap();
 
@@ -494,7 +497,11 @@ spec:
     let first = engine::plan(&wh, &state, &sync).await.unwrap();
     assert_eq!(first.changes.len(), 50);
     assert!(first.changes.iter().all(|c| c.source.is_some()));
-    let commit: Vec<_> = first.changes.iter().map(|c| c.succeeded(None)).collect();
+    let commit: Vec<_> = first
+        .changes
+        .iter()
+        .map(|c| c.succeeded(None, Ownership::Created))
+        .collect();
     state.commit_snapshot(&sync.id, &commit).await.unwrap();
 
     let second = engine::plan(&wh, &state, &sync).await.unwrap();
@@ -526,7 +533,11 @@ spec:
         .collect();
     assert_eq!(refreshed, ["7"]);
 
-    let mut commit: Vec<_> = third.changes.iter().map(|c| c.succeeded(None)).collect();
+    let mut commit: Vec<_> = third
+        .changes
+        .iter()
+        .map(|c| c.succeeded(None, Ownership::Created))
+        .collect();
     commit.extend(third.summary.source_refreshes.iter().cloned());
     state.commit_snapshot(&sync.id, &commit).await.unwrap();
     let fourth = engine::plan(&wh, &state, &sync).await.unwrap();

@@ -134,7 +134,12 @@ pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<C
                     return None;
                 }
             };
-            Some(FieldMapping { target, source, format: m.format.unwrap_or(ValueFormat::Auto) })
+            Some(FieldMapping {
+                target,
+                source,
+                format: m.format.unwrap_or(ValueFormat::Auto),
+                on_null: m.on_null.unwrap_or_default(),
+            })
         })
         .collect::<Vec<_>>();
     for (i, m) in mappings.iter().enumerate() {
@@ -157,12 +162,20 @@ pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<C
         .as_ref()
         .map(|m| m.key)
         .or_else(|| target.default_match_key());
+    // Each limit left out keeps its default: `deleteGuard: {}` or a lone maxCount must not turn the percentage
+    // off. Turning a limit off takes an explicit value (maxPercent: 100).
     let delete_guard = spec
         .delete_guard
         .as_ref()
         .map(|g| DeleteGuard {
-            max_count: g.max_count.map(|c| c.max(0).unsigned_abs()),
-            max_percent: g.max_percent.map(f64::from),
+            max_count: g
+                .max_count
+                .map(|c| c.max(0).unsigned_abs())
+                .or(DeleteGuard::DEFAULT.max_count),
+            max_percent: g
+                .max_percent
+                .map(f64::from)
+                .or(DeleteGuard::DEFAULT.max_percent),
         })
         .unwrap_or(DeleteGuard::DEFAULT);
     // Insert by id cannot look anything up (a new record has no id yet): state alone tells known keys apart.
@@ -200,6 +213,7 @@ pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<C
         match_column: spec.match_.as_ref().and_then(|m| m.column.clone()),
         mappings,
         delete_behavior: spec.delete_behavior.unwrap_or(DeleteBehavior::DoNothing),
+        delete_matched: spec.delete_matched.unwrap_or(false),
         delete_guard,
         on_duplicate_key: spec.on_duplicate_key.unwrap_or(OnDuplicateKey::RejectRows),
         bulk_threshold: spec

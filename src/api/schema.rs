@@ -4,8 +4,8 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use crate::core::config::{
-    ActionKind, DeleteBehavior, DeletionPolicy, EventKind, MatchKey, ObjectKind, OnDuplicateKey,
-    SyncMode, ValueFormat,
+    ActionKind, DeleteBehavior, DeletionPolicy, EventKind, MatchKey, NullPolicy, ObjectKind,
+    OnDuplicateKey, SyncMode, ValueFormat,
 };
 
 macro_rules! enum_schema {
@@ -34,7 +34,8 @@ enum_schema!(
     DeleteBehavior,
     DeletionPolicy,
     OnDuplicateKey,
-    ValueFormat
+    ValueFormat,
+    NullPolicy
 );
 
 /// Any JSON value (a static mapping value): kept as written, never pruned.

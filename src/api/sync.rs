@@ -9,7 +9,7 @@ use super::common::{AlertSpec, LocalRef, SecretKeyRef};
 use super::status::ShopifySyncStatus;
 use crate::core::config::{
     ActionKind, DeleteBehavior, DeletionPolicy, EventKind, LIST_METAFIELD_TYPES, METAFIELD_TYPES,
-    MatchKey, ObjectKind, OnDuplicateKey, SyncMode, Target, ValueFormat,
+    MatchKey, NullPolicy, ObjectKind, OnDuplicateKey, SyncMode, Target, ValueFormat,
 };
 
 /// Rows of a warehouse query, synced into a Shopify store on a schedule.
@@ -84,6 +84,7 @@ use crate::core::config::{
 #[x_kube(validation = Rule::new("has(self.object) || !has(self.match)").message("match applies only to objects: events and actions are identified by their primary key").field_path(".match"))]
 #[x_kube(validation = Rule::new("!has(self.deleteBehavior) || (has(self.object) && self.object == 'products')").message("deleteBehavior applies only to object products").field_path(".deleteBehavior"))]
 #[x_kube(validation = Rule::new("!has(self.deleteGuard) || (has(self.object) && self.object == 'products')").message("deleteGuard applies only to object products").field_path(".deleteGuard"))]
+#[x_kube(validation = Rule::new("!has(self.deleteMatched) || (has(self.object) && self.object == 'products')").message("deleteMatched applies only to object products").field_path(".deleteMatched"))]
 #[x_kube(validation = Rule::new("!has(self.deletionPolicy) || self.deletionPolicy == 'Orphan' || (has(self.object) && self.object == 'products')").message("deletionPolicy Delete applies only to object products").field_path(".deletionPolicy"))]
 #[x_kube(validation = Rule::new("!(has(self.mappings) && self.mappings.exists(m, has(m.metafield))) || (has(self.object) && self.object in ['customers', 'products'])").message("metafield mappings are supported for customers and products only").field_path(".mappings"))]
 #[x_kube(validation = rules::required_fields(RequiredFor::Discounts))]
@@ -124,11 +125,18 @@ pub struct ShopifySyncSpec {
     #[schemars(length(max = 200))]
     pub mappings: Vec<FieldMappingSpec>,
     /// products only: doNothing (default) or delete the product when its row leaves the result. Only products
-    /// this sync created or matched are ever deleted.
+    /// this sync created are deleted, unless deleteMatched is true; a product that insert mode found existing is
+    /// never deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_behavior: Option<DeleteBehavior>,
-    /// products only: the most deletes one run may make; over it, the run deletes nothing and says why.
-    /// Default: at most 10% of the synced products.
+    /// products only: when true, deleteBehavior: delete and deletionPolicy: Delete also delete products this
+    /// sync did not create but matched by handle (existing products it updated). Default false: only products
+    /// the sync created are ever deleted. Turning it on is listed as a risk by `shopsync plan --base`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_matched: Option<bool>,
+    /// products only: the most deletes one run may make; over it, the run deletes nothing, applies the rest,
+    /// and fails with reason DeleteGuardTripped. Each limit left out keeps its default (at most 10% of the
+    /// products the sync knows, no count limit); maxPercent: 100 turns the percentage off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_guard: Option<DeleteGuardSpec>,
     /// Rows sharing a primary key: rejectRows (default) rejects each of them; failRun fails the run.
@@ -142,11 +150,12 @@ pub struct ShopifySyncSpec {
     pub bulk_threshold: Option<i64>,
     /// When the sync runs.
     pub schedule: ScheduleSpec,
-    /// When true, scheduled runs stop until it is false again (a manual trigger still runs).
+    /// When true, no run starts, scheduled or triggered (the run-now annotation waits), until it is false again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
     /// What deleting this resource does to the store: Orphan (default) leaves it alone; Delete (products only)
-    /// deletes the products this sync created, under the delete guard.
+    /// deletes the products this sync created (and those it matched, with deleteMatched), under the delete
+    /// guard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
     /// Alerts for this sync; each field overrides the destination's default.
@@ -217,6 +226,10 @@ pub struct FieldMappingSpec {
     /// How the column is read: auto (default), json (parse JSON text into a structure, e.g. variants) or string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<ValueFormat>,
+    /// What a NULL in the column does: clear (default) clears the Shopify field, or deletes the metafield; keep
+    /// leaves the field as it is in Shopify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_null: Option<NullPolicy>,
 }
 
 /// A Shopify metafield.
@@ -236,15 +249,15 @@ pub struct MetafieldSpec {
     pub type_: String,
 }
 
-/// The most deletes one run may make.
+/// The most deletes one run may make. A limit left out keeps its default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeleteGuardSpec {
-    /// At most this many deletes per run.
+    /// At most this many deletes per run. Default: no count limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub max_count: Option<i64>,
-    /// At most this percentage (0 to 100) of the records the sync has synced.
+    /// At most this percentage (0 to 100) of the records the sync knows. Default 10; 100 turns it off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub max_percent: Option<i32>,

@@ -23,7 +23,7 @@ use crate::core::diff::{ChangeKind, PlanSummary};
 use crate::core::engine;
 use crate::core::mapping;
 use crate::core::source::{StreamRequest, Warehouse};
-use crate::core::state::StateStore;
+use crate::core::state::{Ownership, StateStore};
 use crate::state::{SpillSink, SpilledChanges, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
 
@@ -139,6 +139,7 @@ fn sync_config(query: &str) -> SyncConfig {
         target: MappingTarget::Field(to.into()),
         source: MappingSource::Column(from.into()),
         format: ValueFormat::Auto,
+        on_null: Default::default(),
     };
     SyncConfig {
         id: SYNC.into(),
@@ -162,6 +163,7 @@ fn sync_config(query: &str) -> SyncConfig {
             column("updated_at", "note"),
         ],
         delete_behavior: DeleteBehavior::DoNothing,
+        delete_matched: false,
         delete_guard: DeleteGuard::DEFAULT,
         on_duplicate_key: OnDuplicateKey::RejectRows,
         bulk_threshold: 5000,
@@ -361,7 +363,7 @@ async fn commit_all(
     for change in spilled.iter()? {
         let change = change?;
         let id = format!("gid://shopify/Customer/{}", change.key);
-        chunk.push(change.succeeded(Some(id)));
+        chunk.push(change.succeeded(Some(id), Ownership::Created));
         if chunk.len() == chunk.capacity() {
             store.commit_snapshot(SYNC, &chunk).await?;
             chunk.clear();

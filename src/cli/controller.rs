@@ -26,9 +26,10 @@ pub struct ControllerArgs {
     /// Where /metrics, /healthz and /readyz are served.
     #[arg(long, default_value = "0.0.0.0:8080", env = "SHOPSYNC_METRICS_ADDR")]
     metrics_addr: SocketAddr,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "SHOPSYNC_WATCH_NAMESPACE")]
-    namespace: Option<String>,
+    /// Watch only this namespace, so that namespaced Roles (manifests/namespaced) suffice and no Secret outside
+    /// it is ever read. Default: every namespace, which needs the cluster-wide ClusterRole of manifests/base.
+    #[arg(long, alias = "namespace", env = "SHOPSYNC_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
     /// Apply the CRDs at start (needs RBAC on customresourcedefinitions).
     #[arg(long)]
     install_crds: bool,
@@ -95,7 +96,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         ))
     };
     let options = Options {
-        namespace: args.namespace.clone(),
+        namespace: args.watch_namespace.clone(),
         install_crds: args.install_crds,
         lease: args.leader_election.then(|| LeaseConfig {
             namespace: args.lease_namespace.clone(),

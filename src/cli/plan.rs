@@ -13,12 +13,14 @@ use serde_json::Value;
 
 use super::{git, specs};
 use crate::core::config::SyncConfig;
+use crate::core::diff::Rebaseline;
 use crate::core::diff::{ChangeKind, Plan};
 use crate::core::engine;
+use crate::core::mapping;
 use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
 };
-use crate::core::state::StateStore;
+use crate::core::state::{Ownership, StateStore};
 use crate::state::{PostgresStateStore, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
 
@@ -64,6 +66,10 @@ pub struct PlanArgs {
 struct Update {
     key: String,
     shopify_id: Option<String>,
+    /// How the sync came to know the record (created, matched).
+    ownership: Option<Ownership>,
+    /// Why the row is sent again.
+    reason: String,
     /// False when the state holds no values for the key (synced before values were kept): only `after` is known.
     before_known: bool,
     fields: Vec<ValueChange>,
@@ -299,6 +305,13 @@ async fn plan_one(
     let plan = engine::plan(&warehouse, state, &s.config)
         .await
         .map_err(|e| format!("planning failed: {e}"))?;
+    // Rows re-sent with equal values were re-sent because the mapping (or the mode) changed.
+    let spec_changed = state
+        .baseline(&s.config.id)
+        .await
+        .map_err(|e| format!("reading the baseline: {e}"))?
+        .and_then(|b| b.fingerprint)
+        .is_some_and(|f| f != mapping::fingerprint(&s.config));
     let changed: Vec<_> = plan.of_kind(ChangeKind::Changed).take(samples).collect();
     let keys: Vec<String> = changed.iter().map(|c| c.key.clone()).collect();
     let before: std::collections::HashMap<String, _> = state
@@ -311,14 +324,17 @@ async fn plan_one(
         .into_iter()
         .map(|c| {
             let previous = before.get(&c.key);
+            let fields = match previous {
+                Some(b) => value_changes(b, &c.fields),
+                None => value_changes(&serde_json::Map::new(), &c.fields),
+            };
             Update {
                 key: c.key.clone(),
                 shopify_id: c.shopify_id.clone(),
+                ownership: c.ownership,
+                reason: review::change_reason(&fields, previous.is_some(), spec_changed),
                 before_known: previous.is_some(),
-                fields: match previous {
-                    Some(b) => value_changes(b, &c.fields),
-                    None => value_changes(&serde_json::Map::new(), &c.fields),
-                },
+                fields,
             }
         })
         .collect();
@@ -330,18 +346,43 @@ struct Counts {
     added: usize,
     changed: usize,
     retried: usize,
-    removed: usize,
+    deleted: usize,
+    forgotten: usize,
     rejected: u64,
 }
 
 fn counts(p: &Plan) -> Counts {
+    let deleted = p.summary.removed.iter().filter(|r| r.delete).count();
     Counts {
         rows: p.summary.stats.rows,
         added: p.of_kind(ChangeKind::Added).count(),
         changed: p.of_kind(ChangeKind::Changed).count(),
         retried: p.of_kind(ChangeKind::Retried).count(),
-        removed: p.summary.removed.len(),
+        deleted,
+        forgotten: p.summary.removed.len() - deleted,
         rejected: p.summary.stats.rejected,
+    }
+}
+
+/// What a plan's re-baseline means for the reader, when it re-baselines.
+fn rebaseline_text(p: &Plan) -> Option<&'static str> {
+    Some(match p.summary.rebaseline_reason.as_ref()? {
+        Rebaseline::NoState => {
+            "re-baseline (no state yet): every row is matched by its key; nothing will be deleted in this run"
+        }
+        Rebaseline::IdentityChanged => {
+            "re-baseline (the primary key, match key or target changed): every row is matched again; nothing \
+             will be deleted in this run"
+        }
+    })
+}
+
+/// How a removal is carried out, with the record's ownership.
+fn removal_text(r: &crate::core::diff::Removal) -> String {
+    match (r.delete, r.shopify_id.as_deref()) {
+        (true, Some(id)) => format!("{id} ({}; deleted)", r.ownership),
+        (false, Some(id)) => format!("{id} ({}; kept in Shopify, forgotten)", r.ownership),
+        (_, None) => "(no record; forgotten)".into(),
     }
 }
 
@@ -359,19 +400,15 @@ fn short_or(v: Option<&Value>, missing: &str) -> String {
     let Some(v) = v else {
         return missing.into();
     };
+    if v.is_null() {
+        // A NULL is sent to clear the field.
+        return "(cleared)".into();
+    }
     let s = v.to_string();
     if s.chars().count() > 60 {
         format!("{}…", s.chars().take(59).collect::<String>())
     } else {
         s
-    }
-}
-
-fn removed_word(s: &SyncReport) -> &'static str {
-    if s.deletes {
-        "to delete"
-    } else {
-        "left the model (kept in Shopify)"
     }
 }
 
@@ -434,24 +471,24 @@ fn print_sync_text(s: &SyncReport, samples: usize) {
     };
     let c = counts(p);
     println!(
-        "{} ({}): {} rows; {} to add, {} to change, {} to retry, {} {}, {} rejected",
-        s.sync,
-        s.target,
-        c.rows,
-        c.added,
-        c.changed,
-        c.retried,
-        c.removed,
-        removed_word(s),
-        c.rejected
+        "{} ({}): {} rows; {} to add, {} to change, {} to retry, {} to delete, {} left the model (kept in \
+         Shopify), {} rejected",
+        s.sync, s.target, c.rows, c.added, c.changed, c.retried, c.deleted, c.forgotten, c.rejected
     );
-    if p.summary.rebaseline {
-        println!(
-            "  no state yet: every row is matched by its key and upserted; nothing is deleted"
-        );
+    if let Some(text) = rebaseline_text(p) {
+        println!("  {text}");
     }
     if let Some(r) = &p.summary.refused_deletes {
-        println!("  deletes refused: {}", r.reason);
+        println!(
+            "  delete guard trips: {}; the run would delete nothing and fail",
+            r.reason
+        );
+    }
+    if p.summary.stats.kept > 0 {
+        println!(
+            "  {} changed row(s) not written: insert mode never updates a record",
+            p.summary.stats.kept
+        );
     }
     for c in p.of_kind(ChangeKind::Added).take(samples) {
         println!(
@@ -462,13 +499,10 @@ fn print_sync_text(s: &SyncReport, samples: usize) {
     }
     for u in updates {
         println!(
-            "  change   {}{}",
+            "  change   {}: {}{}",
             u.key,
-            if u.before_known {
-                ""
-            } else {
-                "  (earlier values not kept)"
-            }
+            u.reason,
+            u.ownership.map(|o| format!(" [{o}]")).unwrap_or_default()
         );
         for f in &u.fields {
             println!(
@@ -489,9 +523,9 @@ fn print_sync_text(s: &SyncReport, samples: usize) {
     for r in p.summary.removed.iter().take(samples) {
         println!(
             "  {:<8} {}  {}",
-            if s.deletes { "delete" } else { "removed" },
+            if r.delete { "delete" } else { "forget" },
             r.key,
-            r.shopify_id.as_deref().unwrap_or("(never created)")
+            removal_text(r)
         );
     }
     for r in p.summary.rejections.iter().take(samples) {
@@ -549,27 +583,27 @@ fn print_markdown(report: &Report, samples: usize) {
         println!();
     }
     if !report.syncs.is_empty() {
-        println!("| sync | target | rows | add | change | retry | delete / leave | rejected |");
-        println!("|---|---|---:|---:|---:|---:|---:|---:|");
+        println!("| sync | target | rows | add | change | retry | delete | leave | rejected |");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         for s in &report.syncs {
             match &s.data {
                 Data::Planned { plan, .. } => {
                     let c = counts(plan);
                     println!(
-                        "| `{}` | {} | {} | {} | {} | {} | {} {} | {} |",
+                        "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
                         s.sync,
                         s.target,
                         c.rows,
                         c.added,
                         c.changed,
                         c.retried,
-                        c.removed,
-                        if s.deletes { "deleted" } else { "left" },
+                        c.deleted,
+                        c.forgotten,
                         c.rejected
                     );
                 }
                 Data::Skipped { .. } => {
-                    println!("| `{}` | {} | skipped | | | | | |", s.sync, s.target)
+                    println!("| `{}` | {} | skipped | | | | | | |", s.sync, s.target)
                 }
             }
         }
@@ -619,13 +653,14 @@ fn print_sync_markdown(s: &SyncReport, samples: usize) {
         "<details><summary>Data: <code>{}</code></summary>\n",
         s.sync
     );
-    if p.summary.rebaseline {
-        println!(
-            "No state yet: every row is matched by its key and upserted; nothing is deleted.\n"
-        );
+    if let Some(text) = rebaseline_text(p) {
+        println!("**{}**\n", cell(text));
     }
     if let Some(r) = &p.summary.refused_deletes {
-        println!("**Deletes refused:** {}\n", cell(&r.reason));
+        println!(
+            "**Delete guard trips:** {}; the run would delete nothing and fail.\n",
+            cell(&r.reason)
+        );
     }
     for c in p.of_kind(ChangeKind::Added).take(samples) {
         println!(
@@ -647,16 +682,22 @@ fn print_sync_markdown(s: &SyncReport, samples: usize) {
                 )
             })
             .collect();
-        println!("- change `{}`: {}", u.key, fields.join(", "));
+        println!(
+            "- change `{}` ({}): {}",
+            u.key,
+            cell(&u.reason),
+            fields.join(", ")
+        );
     }
     for c in p.of_kind(ChangeKind::Retried).take(samples) {
         println!("- retry `{}`", c.key);
     }
     for r in p.summary.removed.iter().take(samples) {
         println!(
-            "- {} `{}`",
-            if s.deletes { "delete" } else { "leave" },
-            r.key
+            "- {} `{}`: {}",
+            if r.delete { "delete" } else { "leave" },
+            r.key,
+            cell(&removal_text(r))
         );
     }
     for r in p.summary.rejections.iter().take(samples) {

@@ -220,6 +220,16 @@ pub fn ready_after(report: &RunReport) -> Cond {
         stats.succeeded,
         stats.rejected
     );
+    if let Some(refused) = &report.refused_deletes {
+        return Cond::no(
+            CONDITION_READY,
+            "DeleteGuardTripped",
+            format!(
+                "The delete guard refused this run's deletes: {refused}. Nothing was deleted; the rest was \
+                 applied ({counts}). Check the model, or raise spec.deleteGuard to let the deletes happen"
+            ),
+        );
+    }
     match report.status {
         RunStatus::Succeeded => Cond::yes(
             CONDITION_READY,

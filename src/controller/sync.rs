@@ -835,6 +835,7 @@ fn run_event(report: &RunReport) -> Event {
             .unwrap_or_default()
     );
     let (type_, reason) = match summary.outcome {
+        _ if report.guard_tripped() => (EventType::Warning, "DeleteGuardTripped"),
         RunOutcome::Succeeded => (EventType::Normal, "RunSucceeded"),
         RunOutcome::PartiallySucceeded => (EventType::Warning, "RowsRejected"),
         RunOutcome::Failed | RunOutcome::Skipped => (EventType::Warning, "RunFailed"),

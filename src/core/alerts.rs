@@ -108,14 +108,17 @@ pub enum AlertRule {
     RejectedRows,
     /// No run succeeded for `lateAfter` past when one was due.
     Late,
+    /// The delete guard refused the last run's deletes.
+    DeleteGuard,
 }
 
 impl AlertRule {
     /// Every rule, in a fixed order.
-    pub const ALL: [AlertRule; 3] = [
+    pub const ALL: [AlertRule; 4] = [
         AlertRule::RunFailed,
         AlertRule::RejectedRows,
         AlertRule::Late,
+        AlertRule::DeleteGuard,
     ];
 
     /// The stored and displayed name.
@@ -124,6 +127,7 @@ impl AlertRule {
             AlertRule::RunFailed => "run_failed",
             AlertRule::RejectedRows => "rejected_rows",
             AlertRule::Late => "late",
+            AlertRule::DeleteGuard => "delete_guard",
         }
     }
 
@@ -138,6 +142,7 @@ impl AlertRule {
             AlertRule::RunFailed => "run failed",
             AlertRule::RejectedRows => "rows rejected",
             AlertRule::Late => "sync late",
+            AlertRule::DeleteGuard => "deletes refused by the delete guard",
         }
     }
 }
@@ -260,9 +265,19 @@ impl Notification {
     }
 }
 
-/// What the rules found about a finished run. The late rule is judged by [`late_observation`].
+/// What the rules found about a finished run. The late rule is judged by [`late_observation`]. A run that failed
+/// only because the delete guard refused its deletes fires the delete-guard rule (always on: refused deletes need
+/// a person), not the failed-run rule as well.
 pub fn observe_run(policy: &AlertPolicy, report: &RunReport) -> Vec<(AlertRule, Observation)> {
-    let failed = report.status == RunStatus::Failed;
+    let guard = match &report.refused_deletes {
+        Some(reason) => Observation::Firing(format!(
+            "the run started at {} deleted nothing: {reason}",
+            report.started_at.to_rfc3339()
+        )),
+        None if report.status == RunStatus::Failed => Observation::Unknown,
+        None => Observation::Ok,
+    };
+    let failed = report.status == RunStatus::Failed && !report.guard_tripped();
     let run_failed = if policy.on_failure && failed {
         Observation::Firing(format!(
             "the run started at {} failed: {}",
@@ -281,6 +296,7 @@ pub fn observe_run(policy: &AlertPolicy, report: &RunReport) -> Vec<(AlertRule, 
     vec![
         (AlertRule::RunFailed, run_failed),
         (AlertRule::RejectedRows, rejected),
+        (AlertRule::DeleteGuard, guard),
     ]
 }
 

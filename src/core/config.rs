@@ -204,6 +204,25 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What a NULL in a mapped column does to the Shopify field.
+    #[derive(Default)]
+    NullPolicy {
+        /// Clear the field (for a metafield: delete it), so Shopify holds what the warehouse holds. The default.
+        #[default]
+        Clear = "clear",
+        /// Leave the field as it is in Shopify: the NULL is not sent.
+        Keep = "keep",
+    }
+}
+
+impl NullPolicy {
+    /// Whether this is the default, which specs and fingerprints leave out.
+    pub fn is_clear(&self) -> bool {
+        *self == NullPolicy::Clear
+    }
+}
+
 /// Metafield types shopsync can write (Shopify's type names); `list.` variants of the scalar ones are allowed
 /// where Shopify allows them.
 pub const METAFIELD_TYPES: &[&str] = &[
@@ -482,6 +501,10 @@ pub struct FieldMapping {
     pub source: MappingSource,
     /// How the value is read.
     pub format: ValueFormat,
+    /// What a NULL does. Left out of the serialized form when it is the default, so that mapping fingerprints
+    /// (and with them every row hash) stay as they were for specs that do not set it.
+    #[serde(default, skip_serializing_if = "NullPolicy::is_clear")]
+    pub on_null: NullPolicy,
 }
 
 /// A fully validated sync, ready for the engine.
@@ -511,6 +534,9 @@ pub struct SyncConfig {
     pub mappings: Vec<FieldMapping>,
     /// What happens to records whose row left the result.
     pub delete_behavior: DeleteBehavior,
+    /// With deletes on: delete records the sync matched too, not only those it created (`spec.deleteMatched`).
+    #[serde(default)]
+    pub delete_matched: bool,
     /// Limits on deletes per run.
     pub delete_guard: DeleteGuard,
     /// What happens to rows with a duplicated primary key.

@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use crate::core::record::{Record, RejectionCode, RowRejection, Value};
 use crate::core::state::{
-    LedgerEntry, LedgerStatus, Outcome, RowHash, SnapshotChange, SnapshotEntry,
+    LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, SnapshotChange, SnapshotEntry,
 };
 
 mod index;
@@ -44,6 +44,15 @@ pub struct DiffSettings {
     pub fail_on_duplicate_keys: bool,
     /// Whether the state has no baseline (missing or reset): everything is upserted, nothing removed.
     pub rebaseline: bool,
+    /// Insert mode: a key the snapshot knows is never written again (insert creates, it never updates).
+    #[serde(default)]
+    pub insert_mode: bool,
+    /// Whether keys that leave the model delete their record (rather than only being forgotten).
+    #[serde(default)]
+    pub deletes: bool,
+    /// With `deletes`: records the sync matched are deleted too, not only those it created (`deleteMatched`).
+    #[serde(default)]
+    pub delete_matched: bool,
 }
 
 impl DiffSettings {
@@ -55,6 +64,9 @@ impl DiffSettings {
             delete_guard: DeleteGuard::default(),
             fail_on_duplicate_keys: false,
             rebaseline: false,
+            insert_mode: false,
+            deletes: false,
+            delete_matched: false,
         }
     }
 
@@ -99,11 +111,14 @@ pub struct Change {
     /// The digest of the warehouse row as read, stored with the entry so the next plan can skip it undecoded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<RowHash>,
+    /// How the sync came to know the key's record, when the snapshot knows the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<Ownership>,
 }
 
 impl Change {
-    /// The snapshot entry to commit once Shopify accepted this change.
-    pub fn succeeded(&self, shopify_id: Option<String>) -> SnapshotChange {
+    /// The snapshot entry to commit once Shopify accepted this change, with the ownership the write established.
+    pub fn succeeded(&self, shopify_id: Option<String>, ownership: Ownership) -> SnapshotChange {
         SnapshotChange::Upsert(SnapshotEntry {
             key: self.key.clone(),
             hash: self.hash,
@@ -111,7 +126,21 @@ impl Change {
             outcome: Outcome::Succeeded,
             error: None,
             source: self.source,
+            ownership,
         })
+    }
+
+    /// The ownership of the key's record after Shopify accepted this change: `created` when the write created it,
+    /// else what the snapshot knew of the same record (a record the sync created stays its own), else `matched`.
+    pub fn ownership_after(&self, created: bool, shopify_id: Option<&str>) -> Ownership {
+        if created {
+            return Ownership::Created;
+        }
+        let same_record = shopify_id.is_none() || shopify_id == self.shopify_id.as_deref();
+        match self.ownership {
+            Some(known) if same_record && known != Ownership::Skipped => known,
+            _ => Ownership::Matched,
+        }
     }
 
     /// The values to remember once Shopify accepted this change: the "before" of the next update's plan.
@@ -124,13 +153,24 @@ impl Change {
 
     /// The snapshot entry to commit when Shopify rejected this change (it is retried next run).
     pub fn rejected(&self, error: impl Into<String>) -> SnapshotChange {
+        self.unsettled(Outcome::Rejected, error.into())
+    }
+
+    /// The snapshot entry to commit when the write's answer was lost: whether Shopify applied it is unknown.
+    pub fn unknown(&self, error: impl Into<String>) -> SnapshotChange {
+        self.unsettled(Outcome::Unknown, error.into())
+    }
+
+    fn unsettled(&self, outcome: Outcome, error: String) -> SnapshotChange {
         SnapshotChange::Upsert(SnapshotEntry {
             key: self.key.clone(),
             hash: self.hash,
             shopify_id: self.shopify_id.clone(),
-            outcome: Outcome::Rejected,
-            error: Some(error.into()),
+            outcome,
+            error: Some(error),
             source: self.source,
+            // Nothing was established: what the snapshot knew stands, and a new key owns nothing.
+            ownership: self.ownership.unwrap_or(Ownership::Matched),
         })
     }
 }
@@ -140,8 +180,14 @@ impl Change {
 pub struct Removal {
     /// The primary key.
     pub key: String,
-    /// The Shopify record to delete (when the sync deletes), if one was ever created.
+    /// The key's Shopify record, if one is known.
     pub shopify_id: Option<String>,
+    /// How the sync came to know the record.
+    #[serde(default)]
+    pub ownership: Ownership,
+    /// Whether the record is deleted; otherwise the key is only forgotten and its record stays in Shopify.
+    #[serde(default)]
+    pub delete: bool,
 }
 
 impl Removal {
@@ -154,10 +200,24 @@ impl Removal {
 /// Deletes the guard refused, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefusedDeletes {
-    /// How many keys would have been removed.
+    /// How many records would have been deleted.
     pub count: u64,
+    /// How many records the sync knew before the run (the guard's percentage is of these).
+    #[serde(default)]
+    pub known: u64,
     /// The guard's reason.
     pub reason: String,
+}
+
+/// Why a plan re-baselines: every row is matched again and nothing is removed or deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Rebaseline {
+    /// The state has no baseline for the sync (a first run, or state that was lost or reset).
+    NoState,
+    /// What identifies records changed (primary key column, target, match key or column): the old keys mean
+    /// nothing now, so none of them counts as removed.
+    IdentityChanged,
 }
 
 /// Counters of a plan.
@@ -175,6 +235,9 @@ pub struct PlanStats {
     pub removed: u64,
     /// Keys with nothing to do.
     pub unchanged: u64,
+    /// Known keys whose row changed but whose record the sync does not write: insert mode never updates.
+    #[serde(default)]
+    pub kept: u64,
     /// Rows rejected (mapping, NULL or duplicated keys).
     pub rejected: u64,
 }
@@ -184,7 +247,15 @@ pub struct PlanStats {
 pub struct PlanSummary {
     /// The state had no baseline: every row is upsert-matched by its identifier, nothing is removed.
     pub rebaseline: bool,
-    /// Keys to remove (empty when the guard refused them or on a re-baseline).
+    /// Why the plan re-baselines, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebaseline_reason: Option<Rebaseline>,
+    /// On an identity re-baseline: the Shopify ids of records the sync created under its old keys, so that
+    /// matching them again under the new keys keeps them the sync's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherited_created: Vec<String>,
+    /// Keys to remove: deleted or only forgotten, as each says (empty on a re-baseline; without the deletes when
+    /// the guard refused them).
     pub removed: Vec<Removal>,
     /// Set when the delete guard tripped.
     pub refused_deletes: Option<RefusedDeletes>,
@@ -300,6 +371,7 @@ const NO_CHANGE: u32 = u32::MAX;
 enum Verdict {
     Nothing,
     Unchanged,
+    Kept,
     Change(ChangeKind),
     UnknownOutcome,
 }
@@ -309,6 +381,7 @@ struct Known {
     hash: RowHash,
     source: Option<RowHash>,
     status: Status,
+    ownership: Ownership,
     shopify_id: Span,
     idempotency_key: Span,
     seen: bool,
@@ -329,6 +402,8 @@ pub struct ObjectEntry<'a> {
     pub shopify_id: Option<&'a str>,
     /// The digest of the row as read when it was last sent.
     pub source: Option<RowHash>,
+    /// How the sync came to know the record.
+    pub ownership: Ownership,
 }
 
 /// The snapshot (or ledger) of a sync, indexed by key in compact form.
@@ -352,6 +427,7 @@ impl SnapshotIndex {
             outcome: entry.outcome,
             shopify_id: entry.shopify_id.as_deref(),
             source: entry.source,
+            ownership: entry.ownership,
         });
     }
 
@@ -375,7 +451,9 @@ impl SnapshotIndex {
             Outcome::Rejected => Status::Failed,
             Outcome::Unknown => Status::Unknown,
         };
-        self.known(entry.hash, entry.source, status, entry.shopify_id, None)
+        let mut known = self.known(entry.hash, entry.source, status, entry.shopify_id, None);
+        known.ownership = entry.ownership;
+        known
     }
 
     /// Adds an event/action ledger entry.
@@ -409,6 +487,7 @@ impl SnapshotIndex {
             hash,
             source,
             status,
+            ownership: Ownership::Matched,
             shopify_id,
             idempotency_key,
             seen: false,
@@ -430,6 +509,16 @@ impl SnapshotIndex {
     /// Approximate heap use in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.known.heap_bytes() + self.extra.bytes()
+    }
+
+    /// The Shopify ids of the records the sync created (see [`PlanSummary::inherited_created`]).
+    pub fn created_ids(&self) -> Vec<String> {
+        self.known
+            .iter()
+            .filter(|(_, k)| k.ownership == Ownership::Created)
+            .filter_map(|(_, k)| self.extra.get(k.shopify_id))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -546,6 +635,13 @@ impl<S: ChangeSink> Differ<S> {
                 return self.duplicate(record.key, first, retract);
             }
             known.seen = true;
+            if self.settings.insert_mode && known.status == Status::Succeeded && known.hash != hash
+            {
+                // Insert creates and never updates: neither a record it created nor one it found existing.
+                known.verdict = Verdict::Kept;
+                self.summary.stats.kept += 1;
+                return Ok(());
+            }
             let kind = match known.status {
                 Status::Succeeded if insert_only || known.hash == hash => None,
                 Status::Succeeded => Some(ChangeKind::Changed),
@@ -613,6 +709,9 @@ impl<S: ChangeSink> Differ<S> {
                 .map(str::to_owned),
             fields: record.fields,
             source,
+            ownership: known
+                .filter(|_| self.settings.target == TargetKind::Objects)
+                .map(|k| k.ownership),
         };
         self.next_change = self
             .next_change
@@ -641,6 +740,7 @@ impl<S: ChangeSink> Differ<S> {
         match first {
             Verdict::Nothing => {}
             Verdict::Unchanged => stats.unchanged -= 1,
+            Verdict::Kept => stats.kept -= 1,
             Verdict::Change(ChangeKind::Added) => stats.added -= 1,
             Verdict::Change(ChangeKind::Changed) => stats.changed -= 1,
             Verdict::Change(ChangeKind::Retried) => stats.retried -= 1,
@@ -682,30 +782,42 @@ impl<S: ChangeSink> Differ<S> {
         }
     }
 
+    /// Keys the model no longer has: each record the sync may delete (it created it, or matched it under
+    /// `deleteMatched`) is deleted, unless the delete guard refuses the run's deletes; every other key is only
+    /// forgotten and its record stays in Shopify.
     fn settle_removals(&mut self) {
         let extra = &self.index.extra;
-        let removed: Vec<Removal> = self
+        let (deletes, delete_matched) = (self.settings.deletes, self.settings.delete_matched);
+        let mut removed: Vec<Removal> = self
             .index
             .known
             .iter()
             .filter(|(_, known)| !known.seen)
-            .map(|(key, known)| Removal {
-                key: key.to_owned(),
-                shopify_id: extra.get(known.shopify_id).map(str::to_owned),
+            .map(|(key, known)| {
+                let shopify_id = extra.get(known.shopify_id).map(str::to_owned);
+                Removal {
+                    key: key.to_owned(),
+                    delete: deletes
+                        && shopify_id.is_some()
+                        && known.ownership.deletable(delete_matched),
+                    shopify_id,
+                    ownership: known.ownership,
+                }
             })
             .collect();
-        let count = removed.len() as u64;
-        match self
-            .settings
-            .delete_guard
-            .check(count, self.index.len() as u64)
-        {
-            Some(reason) => self.summary.refused_deletes = Some(RefusedDeletes { count, reason }),
-            None => {
-                self.summary.stats.removed = count;
-                self.summary.removed = removed;
-            }
+        let count = removed.iter().filter(|r| r.delete).count() as u64;
+        let known = self.index.len() as u64;
+        if let Some(reason) = self.settings.delete_guard.check(count, known) {
+            // Refused deletes keep their keys: the next run decides again. Forgetting the rest is harmless.
+            removed.retain(|r| !r.delete);
+            self.summary.refused_deletes = Some(RefusedDeletes {
+                count,
+                known,
+                reason,
+            });
         }
+        self.summary.stats.removed = removed.len() as u64;
+        self.summary.removed = removed;
     }
 }
 

@@ -14,14 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use super::calls::CallLog;
 use super::config::{OnDuplicateKey, SyncConfig, Target};
-use super::diff::{self, Change, DiffSettings, Plan, SnapshotIndex, TargetKind};
+use super::diff::{self, Change, DiffSettings, Plan, Rebaseline, SnapshotIndex, TargetKind};
 use super::mapping::{self, MappingError};
 use super::progress::Progress;
 use super::redact;
 use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
 use super::state::{
-    Lease, LedgerEntry, LedgerStatus, Outcome, RunRecord, RunStats, RunStatus, SnapshotChange,
-    SnapshotEntry, StateError, StateStore,
+    Baseline, Lease, LedgerEntry, LedgerStatus, Ownership, RunRecord, RunStats, RunStatus,
+    SnapshotChange, StateError, StateStore,
 };
 use super::write::{ApiFailure, ShopifyApi, WriteOp, WriteOutcome};
 
@@ -142,6 +142,12 @@ impl RunReport {
         }
     }
 
+    /// Whether the delete guard refused this run's deletes: the run applied everything else, deleted nothing,
+    /// and is not a success.
+    pub fn guard_tripped(&self) -> bool {
+        self.refused_deletes.is_some()
+    }
+
     /// The run took this long.
     pub fn duration(&self) -> Duration {
         (self.finished_at - self.started_at)
@@ -237,7 +243,7 @@ impl<'a> Engine<'a> {
             refused_deletes: None,
             error: None,
         };
-        let result = self.plan_and_apply(sync, lease, &mut report).await;
+        let result = self.plan_and_apply(sync, run_id, lease, &mut report).await;
         if let Some(p) = self.progress {
             p.finished(&sync.id);
         }
@@ -252,7 +258,14 @@ impl<'a> Engine<'a> {
         };
         report.finished_at = Utc::now();
         if report.status == RunStatus::Running {
-            report.status = if report.stats.rejected > 0 || !report.unknown.is_empty() {
+            report.status = if let Some(refused) = &report.refused_deletes {
+                // Deletes were refused: the store is not what the model says, which needs a person.
+                report.error = Some(format!(
+                    "delete guard tripped: {refused}; no record was deleted and the rest of the run was applied. \
+                     Check the model; to let the deletes happen, raise spec.deleteGuard"
+                ));
+                RunStatus::Failed
+            } else if report.stats.rejected > 0 || !report.unknown.is_empty() {
                 RunStatus::PartiallySucceeded
             } else {
                 RunStatus::Succeeded
@@ -281,6 +294,7 @@ impl<'a> Engine<'a> {
     async fn plan_and_apply(
         &self,
         sync: &SyncConfig,
+        run_id: i64,
         mut lease: Lease,
         report: &mut RunReport,
     ) -> Result<Lease, (EngineError, Option<Lease>)> {
@@ -288,6 +302,30 @@ impl<'a> Engine<'a> {
             Ok(p) => p,
             Err(e) => return Err((e, Some(lease))),
         };
+        let baseline = Baseline {
+            identity: Some(mapping::identity(sync)),
+            fingerprint: Some(mapping::fingerprint(sync)),
+        };
+        if plan.summary.rebaseline_reason == Some(Rebaseline::IdentityChanged) {
+            // The old keys mean nothing under the new identity: forget them (deleting nothing) and record the
+            // new identity in the same breath, so a crash from here on resumes as an ordinary run.
+            let previous = self.state.baseline(&sync.id).await.ok().flatten();
+            let marker = [SnapshotChange::Baseline(Baseline {
+                identity: baseline.identity.clone(),
+                fingerprint: previous.and_then(|b| b.fingerprint),
+            })];
+            let reset = async {
+                self.state.reset_snapshot(&sync.id).await?;
+                self.state.commit_snapshot(&sync.id, &marker).await
+            };
+            if let Err(e) = reset.await {
+                return Err((e.into(), Some(lease)));
+            }
+        }
+        let inherited: std::collections::HashSet<String> =
+            std::mem::take(&mut plan.summary.inherited_created)
+                .into_iter()
+                .collect();
         let s = &plan.summary;
         report.stats.rows_queried = s.stats.rows;
         report.stats.added = s.stats.added;
@@ -312,11 +350,13 @@ impl<'a> Engine<'a> {
         let insert_only = sync.target.is_insert_only();
         let mut changes = std::mem::take(&mut plan.changes);
         let eligible =
-            |c: &Change| !insert_only && self.shopify.bulk_eligible(sync, &op_for(sync, c));
+            |c: &Change| !insert_only && self.shopify.bulk_eligible(sync, &op_for(sync, run_id, c));
         // Below the threshold, eligible rows go with the others, batched.
         if changes.iter().filter(|c| eligible(c)).count() as u64 >= sync.bulk_threshold.max(1) {
             let (bulk, rest): (Vec<Change>, Vec<Change>) = changes.into_iter().partition(eligible);
-            lease = self.apply_bulk(sync, bulk, lease, report).await?;
+            lease = self
+                .apply_bulk(sync, run_id, bulk, &inherited, lease, report)
+                .await?;
             changes = rest;
         }
         for chunk in changes.chunks(BATCH) {
@@ -333,7 +373,7 @@ impl<'a> Engine<'a> {
                     return Err((e.into(), Some(lease)));
                 }
             }
-            let ops = chunk.iter().map(|c| op_for(sync, c)).collect();
+            let ops = chunk.iter().map(|c| op_for(sync, run_id, c)).collect();
             let (outcomes, failure) = match self.shopify.write(sync, ops).await {
                 Ok(o) => (o, None),
                 Err(mut f) => (std::mem::take(&mut f.outcomes), Some(f)),
@@ -354,7 +394,7 @@ impl<'a> Engine<'a> {
                     return Err((e.into(), Some(lease)));
                 }
             }
-            if let Err(e) = self.record(sync, chunk, outcomes, report).await {
+            if let Err(e) = self.record(sync, chunk, outcomes, &inherited, report).await {
                 return Err((e, Some(lease)));
             }
             if let Some(p) = self.progress {
@@ -378,6 +418,16 @@ impl<'a> Engine<'a> {
                 return Err((e.into(), Some(lease)));
             }
         }
+        // Every planned row was attempted: the snapshot now stands for this identity and mapping. Objects only:
+        // an event or action ledger has no baseline to keep.
+        if !insert_only
+            && let Err(e) = self
+                .state
+                .commit_snapshot(&sync.id, &[SnapshotChange::Baseline(baseline)])
+                .await
+        {
+            return Err((e.into(), Some(lease)));
+        }
         Ok(lease)
     }
 
@@ -385,14 +435,16 @@ impl<'a> Engine<'a> {
     async fn apply_bulk(
         &self,
         sync: &SyncConfig,
+        run_id: i64,
         changes: Vec<Change>,
+        inherited: &std::collections::HashSet<String>,
         mut lease: Lease,
         report: &mut RunReport,
     ) -> Result<Lease, (EngineError, Option<Lease>)> {
         if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
             return Err((EngineError::Interrupted, Some(lease)));
         }
-        let ops = changes.iter().map(|c| op_for(sync, c)).collect();
+        let ops = changes.iter().map(|c| op_for(sync, run_id, c)).collect();
         let write = self.shopify.write_bulk(sync, ops);
         futures::pin_mut!(write);
         // A bulk operation can outlast the lock's lifetime: keep renewing it while waiting.
@@ -413,7 +465,10 @@ impl<'a> Engine<'a> {
             Ok(o) => (o, None),
             Err(mut f) => (std::mem::take(&mut f.outcomes), Some(f)),
         };
-        if let Err(e) = self.record(sync, &changes, outcomes, report).await {
+        if let Err(e) = self
+            .record(sync, &changes, outcomes, inherited, report)
+            .await
+        {
             return Err((e, Some(lease)));
         }
         // One step for the whole operation: Shopify reports no per-row progress worth polling for.
@@ -429,11 +484,14 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Records the outcomes of `chunk`'s writes: each key's snapshot entry with the ownership its write
+    /// established (`inherited`: ids the sync created under an earlier identity), or its ledger entry.
     async fn record(
         &self,
         sync: &SyncConfig,
         chunk: &[Change],
         outcomes: Vec<WriteOutcome>,
+        inherited: &std::collections::HashSet<String>,
         report: &mut RunReport,
     ) -> Result<(), EngineError> {
         let by_key: std::collections::HashMap<&str, &Change> =
@@ -453,15 +511,27 @@ impl<'a> Engine<'a> {
                     report.writes += 1;
                     report.stats.succeeded += 1;
                     report.created += u64::from(created);
-                    snapshot.push(change.succeeded(shopify_id.clone()));
+                    let inherited_created =
+                        shopify_id.as_ref().is_some_and(|id| inherited.contains(id));
+                    let ownership =
+                        change.ownership_after(created || inherited_created, shopify_id.as_deref());
+                    snapshot.push(change.succeeded(shopify_id.clone(), ownership));
                     snapshot.push(change.accepted_values());
                     entries.push(ledger(change, LedgerStatus::Sent, shopify_id, None));
                 }
                 WriteOutcome::Skipped { shopify_id, .. } => {
                     report.skipped += 1;
                     report.stats.succeeded += 1;
-                    snapshot.push(change.succeeded(shopify_id.clone()));
-                    snapshot.push(change.accepted_values());
+                    // The record existed: the sync wrote nothing to it and will never write or delete it, unless
+                    // it is one the sync created under its old keys (an insert sync found its own record again).
+                    // Its values are not remembered as accepted: Shopify never got them.
+                    let own = shopify_id.as_ref().is_some_and(|id| inherited.contains(id));
+                    let ownership = if own {
+                        Ownership::Created
+                    } else {
+                        Ownership::Skipped
+                    };
+                    snapshot.push(change.succeeded(shopify_id.clone(), ownership));
                     entries.push(ledger(change, LedgerStatus::Sent, shopify_id, None));
                 }
                 WriteOutcome::Rejected {
@@ -484,14 +554,7 @@ impl<'a> Engine<'a> {
                 WriteOutcome::Unknown { key, message } => {
                     report.writes += 1;
                     report.unknown.push(key);
-                    snapshot.push(SnapshotChange::Upsert(SnapshotEntry {
-                        key: change.key.clone(),
-                        hash: change.hash,
-                        shopify_id: change.shopify_id.clone(),
-                        outcome: Outcome::Unknown,
-                        error: Some(message),
-                        source: change.source,
-                    }));
+                    snapshot.push(change.unknown(message));
                     // The ledger keeps the pending entry: the next run reports it instead of resending.
                 }
             }
@@ -514,17 +577,11 @@ impl<'a> Engine<'a> {
         if removed.is_empty() {
             return Ok(());
         }
-        if !sync.deletes() {
-            // Rows that left the model are forgotten; their records stay in Shopify.
-            let forget: Vec<SnapshotChange> = removed.iter().map(|r| r.forget()).collect();
-            self.state.commit_snapshot(&sync.id, &forget).await?;
-            return Ok(());
-        }
-        let (with_id, without): (Vec<_>, Vec<_>) =
-            removed.iter().partition(|r| r.shopify_id.is_some());
-        let forget: Vec<SnapshotChange> = without.iter().map(|r| r.forget()).collect();
+        // Keys whose record the sync may not delete (or that have none) are only forgotten: the record stays.
+        let (deletes, forgets): (Vec<_>, Vec<_>) = removed.iter().partition(|r| r.delete);
+        let forget: Vec<SnapshotChange> = forgets.iter().map(|r| r.forget()).collect();
         self.state.commit_snapshot(&sync.id, &forget).await?;
-        for chunk in with_id.chunks(BATCH) {
+        for chunk in deletes.chunks(BATCH) {
             let ops = chunk
                 .iter()
                 .filter_map(|r| {
@@ -600,8 +657,23 @@ where
     S::Error: std::fmt::Display,
 {
     let insert_only = sync.target.is_insert_only();
-    let baselined = state.has_snapshot(&sync.id).await?;
-    let rebaseline = !insert_only && !baselined;
+    let baseline = state.baseline(&sync.id).await?;
+    let identity = mapping::identity(sync);
+    // Events and actions have no baseline to lose: their ledger is the record of what was sent.
+    let rebaseline_reason = match &baseline {
+        _ if insert_only => None,
+        None => Some(Rebaseline::NoState),
+        // A baseline stored before identities were kept is taken as the same identity.
+        Some(b)
+            if b.identity
+                .as_ref()
+                .is_some_and(|stored| *stored != identity) =>
+        {
+            Some(Rebaseline::IdentityChanged)
+        }
+        Some(_) => None,
+    };
+    let rebaseline = rebaseline_reason.is_some();
     let fingerprint = mapping::fingerprint(sync);
     let required: Vec<String> = sync
         .required_columns()
@@ -614,7 +686,16 @@ where
         .with_digest_seed(fingerprint.clone())
         .with_decode_all(rebaseline);
     // The query starts while the index loads: the warehouse plans and begins sending meanwhile.
-    let (index, rowset) = if rebaseline {
+    let mut inherited_created = Vec::new();
+    let (index, rowset) = if rebaseline_reason == Some(Rebaseline::IdentityChanged) {
+        // Only the ids of what the sync created carry over: matched again under new keys, they stay its own.
+        let (index, rowset) = futures::join!(
+            state.load_index(&sync.id, insert_only),
+            warehouse.stream(&request)
+        );
+        inherited_created = index?.created_ids();
+        (SnapshotIndex::new(), rowset?)
+    } else if rebaseline {
         (SnapshotIndex::new(), warehouse.stream(&request).await?)
     } else {
         let (index, rowset) = futures::join!(
@@ -630,16 +711,13 @@ where
             TargetKind::Objects
         },
         fingerprint,
-        // The guard protects the store from deletes: a sync that never deletes only forgets keys that left
-        // the model, which no guard should hold back (the snapshot would keep them forever).
-        delete_guard: if sync.deletes() {
-            sync.delete_guard
-        } else {
-            super::config::DeleteGuard::default()
-        },
+        // The guard counts deletes only: keys that are merely forgotten never trip it.
+        delete_guard: sync.delete_guard,
         fail_on_duplicate_keys: sync.on_duplicate_key == OnDuplicateKey::FailRun,
-        // Events and actions have no baseline to lose: their ledger is the record of what was sent.
         rebaseline,
+        insert_mode: !insert_only && sync.mode == super::config::SyncMode::Insert,
+        deletes: sync.deletes(),
+        delete_matched: sync.delete_matched,
     };
     let compiled = mapping::compile(sync, &rowset.columns)?;
     let match_field = match (sync.target, sync.match_key, &sync.match_column) {
@@ -662,7 +740,10 @@ where
             .push_with_source(mapped, source)
             .map_err(diff_error)?;
     }
-    differ.finish().map_err(diff_error)
+    let (mut summary, sink) = differ.finish().map_err(diff_error)?;
+    summary.rebaseline_reason = rebaseline_reason;
+    summary.inherited_created = inherited_created;
+    Ok((summary, sink))
 }
 
 fn diff_error<E: std::fmt::Display>(e: diff::DiffError<E>) -> EngineError {
@@ -674,7 +755,7 @@ fn diff_error<E: std::fmt::Display>(e: diff::DiffError<E>) -> EngineError {
     }
 }
 
-fn op_for(sync: &SyncConfig, change: &Change) -> WriteOp {
+fn op_for(sync: &SyncConfig, run_id: i64, change: &Change) -> WriteOp {
     if sync.target.is_insert_only() {
         WriteOp::Send {
             key: change.key.clone(),
@@ -689,8 +770,27 @@ fn op_for(sync: &SyncConfig, change: &Change) -> WriteOp {
             key: change.key.clone(),
             fields: change.fields.clone(),
             known_id: change.shopify_id.clone(),
+            idempotency_key: write_key(sync, run_id, change),
         }
     }
+}
+
+/// The idempotency key of one intended write of an object: this run, this key, these values. The retries of the
+/// write within the run share it (Shopify then applies it once); any later run's write of the same key has
+/// another, so a value that returns to an earlier one (25 → 30 → 25) is written, never answered from the first
+/// write's replay.
+/// Sync and key go in as a digest: keys are unbounded, idempotency keys are not.
+pub fn write_key(sync: &SyncConfig, run_id: i64, change: &Change) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for part in [sync.id.as_bytes(), change.key.as_bytes(), &change.hash.0] {
+        digest.update((part.len() as u64).to_le_bytes());
+        digest.update(part);
+    }
+    format!(
+        "shopsync-{run_id}-{}",
+        hex::encode(&digest.finalize()[..12])
+    )
 }
 
 /// A key that names this sync, row and payload: stable across restarts, different for a changed payload.

@@ -6,7 +6,9 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::config::{FieldMapping, MappingSource, MappingTarget, SyncConfig, ValueFormat};
+use super::config::{
+    FieldMapping, MappingSource, MappingTarget, NullPolicy, SyncConfig, ValueFormat,
+};
 use super::record::{Columns, Record, RejectionCode, RowRejection, SourceRow, primary_key};
 use super::source::WarehouseError;
 
@@ -43,6 +45,7 @@ struct Step {
     target: MappingTarget,
     source: CompiledSource,
     format: ValueFormat,
+    on_null: NullPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +86,7 @@ pub fn compile(config: &SyncConfig, columns: &Columns) -> Result<CompiledMapping
                 target: m.target.clone(),
                 source,
                 format: m.format,
+                on_null: m.on_null,
             })
         })
         .collect::<Result<Vec<_>, MappingError>>()?;
@@ -134,22 +138,27 @@ impl CompiledMapping {
             let value = convert(raw, step.format, column).map_err(|message| {
                 RowRejection::new(Some(key.clone()), RejectionCode::Mapping, message)
             })?;
+            if value.is_null() && step.on_null == NullPolicy::Keep {
+                // Not sent: Shopify keeps what it has.
+                continue;
+            }
             match &step.target {
+                // A NULL is sent as null, which clears the field.
                 MappingTarget::Field(path) => insert_path(&mut fields, path, value),
                 MappingTarget::Metafield {
                     namespace,
                     key,
                     type_,
                 } => {
-                    // Shopify takes every metafield value as a string; NULL means "no value", sent as absent.
-                    if !value.is_null() {
-                        let mut mf = Map::new();
-                        mf.insert("namespace".into(), Value::String(namespace.clone()));
-                        mf.insert("key".into(), Value::String(key.clone()));
-                        mf.insert("type".into(), Value::String(type_.clone()));
-                        mf.insert("value".into(), Value::String(metafield_text(&value)));
-                        metafields.push(Value::Object(mf));
-                    }
+                    // Shopify takes every metafield value as a string; a NULL stays null, which the client
+                    // turns into a delete of the metafield.
+                    let mut mf = Map::new();
+                    mf.insert("namespace".into(), Value::String(namespace.clone()));
+                    mf.insert("key".into(), Value::String(key.clone()));
+                    mf.insert("type".into(), Value::String(type_.clone()));
+                    let text = (!value.is_null()).then(|| Value::String(metafield_text(&value)));
+                    mf.insert("value".into(), text.unwrap_or(Value::Null));
+                    metafields.push(Value::Object(mf));
                 }
             }
         }
@@ -231,6 +240,19 @@ pub fn fingerprint(config: &SyncConfig) -> String {
     hex_digest(shape.to_string().as_bytes())
 }
 
+/// A digest of what identifies a sync's records: the primary key column, the target and how rows find their
+/// record. Keys stored under one identity mean nothing under another, so a change re-baselines the sync instead
+/// of removing every old key.
+pub fn identity(config: &SyncConfig) -> String {
+    let shape = serde_json::json!({
+        "primaryKey": config.primary_key,
+        "target": config.target,
+        "match": config.match_key,
+        "matchColumn": config.match_column,
+    });
+    hex_digest(shape.to_string().as_bytes())
+}
+
 fn hex_digest(bytes: &[u8]) -> String {
     Sha256::digest(bytes)[..16]
         .iter()
@@ -261,6 +283,7 @@ mod tests {
             match_column: None,
             mappings,
             delete_behavior: DeleteBehavior::DoNothing,
+            delete_matched: false,
             delete_guard: DeleteGuard::DEFAULT,
             on_duplicate_key: OnDuplicateKey::RejectRows,
             bulk_threshold: 5000,
@@ -274,6 +297,7 @@ mod tests {
             target: MappingTarget::Field(to.into()),
             source: MappingSource::Column(c.into()),
             format: ValueFormat::Auto,
+            on_null: NullPolicy::Clear,
         }
     }
 
@@ -288,6 +312,7 @@ mod tests {
             target: MappingTarget::Field("tags".into()),
             source: MappingSource::Static(json!(["vip"])),
             format: ValueFormat::Auto,
+            on_null: NullPolicy::Clear,
         });
         m.push(FieldMapping {
             target: MappingTarget::Metafield {
@@ -297,6 +322,7 @@ mod tests {
             },
             source: MappingSource::Column("tier".into()),
             format: ValueFormat::Auto,
+            on_null: NullPolicy::Clear,
         });
         let compiled = compile(&config(m), &cols(&["id", "email", "title", "tier"])).unwrap();
         let row = compiled

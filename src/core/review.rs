@@ -84,6 +84,8 @@ pub struct FieldChange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskKind {
+    /// Products the sync matched but did not create may now be deleted (`deleteMatched`).
+    DeleteMatchedEnabled,
     /// Products leaving the result will now be deleted from the store.
     DeletesEnabled,
     /// The delete guard allows more deletes than before, or is gone.
@@ -94,7 +96,7 @@ pub enum RiskKind {
     DeletionPolicyDelete,
     /// A removed sync whose deletion policy deletes its products.
     RemovedWithDelete,
-    /// The primary key changed: every row is new to the state (re-baseline).
+    /// The primary key changed: every row is matched again and nothing is deleted (re-baseline).
     PrimaryKeyChanged,
     /// Rows find their Shopify records by another key.
     MatchKeyChanged,
@@ -216,6 +218,14 @@ fn deletes(spec: &Value) -> bool {
     text(spec, "/deleteBehavior") == Some("delete")
 }
 
+fn deletes_matched(spec: &Value) -> bool {
+    spec.pointer("/deleteMatched").and_then(Value::as_bool) == Some(true)
+}
+
+const DELETE_MATCHED: &str = "deleteMatched: products this sync did not create but matched by handle (existing \
+                              products it updates) will be deleted too when their row leaves the result or the \
+                              resource is deleted with deletionPolicy: Delete";
+
 /// The object, event or action a sync feeds, as `object customers`.
 fn target(spec: &Value) -> Option<String> {
     ["object", "event", "action"]
@@ -231,11 +241,19 @@ fn added_risks(id: &ResourceId, spec: &Value, out: &mut Vec<Risk>) {
     if id.kind != Kind::ShopifySync {
         return;
     }
+    if deletes_matched(spec) {
+        out.push(risk(
+            RiskKind::DeleteMatchedEnabled,
+            id,
+            format!("a new sync with {DELETE_MATCHED}"),
+        ));
+    }
     if deletes(spec) {
         out.push(risk(
             RiskKind::DeletesEnabled,
             id,
-            "a new sync with deleteBehavior: delete: products that leave its result will be deleted from the store"
+            "a new sync with deleteBehavior: delete: products it created that leave its result will be deleted \
+             from the store"
                 .into(),
         ));
     }
@@ -299,7 +317,8 @@ const SYNC_RISKS: [FieldRisk; 3] = [
         pointer: "/primaryKey",
         field: "primaryKey",
         absent: "none",
-        consequence: ": the state knows none of the new keys, so every row is matched again (re-baseline)",
+        consequence: ": the state knows none of the new keys, so every row is matched again and nothing is \
+                      deleted in that run (re-baseline)",
     },
     FieldRisk {
         kind: RiskKind::DestinationChanged,
@@ -344,11 +363,19 @@ fn risks(id: &ResourceId, before: &Value, after: &Value, out: &mut Vec<Risk>) {
         return;
     }
     field_risks(id, before, after, &SYNC_RISKS, out);
+    if !deletes_matched(before) && deletes_matched(after) {
+        out.push(risk(
+            RiskKind::DeleteMatchedEnabled,
+            id,
+            format!("{DELETE_MATCHED} (turned on)"),
+        ));
+    }
     if !deletes(before) && deletes(after) {
         out.push(risk(
             RiskKind::DeletesEnabled,
             id,
-            "deleteBehavior turns to delete: products that leave the result will be deleted from the store"
+            "deleteBehavior turns to delete: products it created that leave the result will be deleted from the \
+             store"
                 .into(),
         ));
     }
@@ -403,15 +430,19 @@ fn match_text(m: Option<&Value>) -> String {
     }
 }
 
-/// The guard's limits; an absent guard is the default of at most 10%.
+/// The guard's limits as the engine applies them: each limit left out is its default (no count limit, at most
+/// 10%).
 fn guard_limits(g: Option<&Value>) -> (Option<f64>, Option<f64>) {
-    match g {
-        None => (None, Some(10.0)),
-        Some(g) => (
-            g.get("maxCount").and_then(Value::as_f64),
-            g.get("maxPercent").and_then(Value::as_f64),
-        ),
-    }
+    let default = crate::core::config::DeleteGuard::DEFAULT;
+    let limit = |field: &str, default: Option<f64>| {
+        g.and_then(|g| g.get(field))
+            .and_then(Value::as_f64)
+            .or(default)
+    };
+    (
+        limit("maxCount", default.max_count.map(|c| c as f64)),
+        limit("maxPercent", default.max_percent),
+    )
 }
 
 fn guard_loosened(before: Option<&Value>, after: Option<&Value>) -> bool {
@@ -530,6 +561,7 @@ pub fn value_changes(
     before: &serde_json::Map<String, Value>,
     after: &serde_json::Map<String, Value>,
 ) -> Vec<ValueChange> {
+    let (before, after) = (&by_metafield(before), &by_metafield(after));
     let mut out: Vec<ValueChange> = after
         .iter()
         .filter(|(k, v)| before.get(*k) != Some(*v))
@@ -550,6 +582,41 @@ pub fn value_changes(
             }),
     );
     out
+}
+
+/// `fields` with the mapped metafields listed one by one, as `metafield namespace.key`, so that a change shows
+/// which metafield moved (and a NULL that clears one shows as its value going to null).
+fn by_metafield(fields: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    let mut out = fields.clone();
+    if let Some(Value::Array(list)) = out.remove("metafields") {
+        for m in list {
+            let name = format!(
+                "metafield {}.{}",
+                m.get("namespace").and_then(Value::as_str).unwrap_or("?"),
+                m.get("key").and_then(Value::as_str).unwrap_or("?")
+            );
+            out.insert(name, m.get("value").cloned().unwrap_or(Value::Null));
+        }
+    }
+    out
+}
+
+/// Why a known key's row is sent again, for `plan`: which values changed, or, when none did, that the sync's
+/// mapping or mode changed since the last run (`spec_changed`), which re-sends every row it covers.
+pub fn change_reason(fields: &[ValueChange], before_known: bool, spec_changed: bool) -> String {
+    let changed: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.before != f.after)
+        .map(|f| f.field.as_str())
+        .collect();
+    match (before_known, changed.is_empty(), spec_changed) {
+        (true, false, _) => format!("values changed: {}", changed.join(", ")),
+        (true, true, true) | (false, _, true) => {
+            "re-sent: the sync's mapping or mode changed since the last run".into()
+        }
+        (true, true, false) => "re-sent: the row's digest changed with equal values".into(),
+        (false, _, false) => "values changed (the earlier values were not kept)".into(),
+    }
 }
 
 #[cfg(test)]

@@ -120,6 +120,69 @@ impl Outcome {
     }
 }
 
+/// How a sync came to know the Shopify record of a key: what it may do to that record.
+///
+/// Ownership only ever narrows what a sync may do: a record the sync did not create is never deleted without the
+/// sync's explicit `deleteMatched` opt-in, and a record insert mode found existing is never written at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ownership {
+    /// This sync created the record.
+    Created,
+    /// The record existed and the sync matched it (upsert or update mode). Entries stored before ownership was
+    /// recorded read as matched: the safe reading, since nothing says the sync created them.
+    #[default]
+    Matched,
+    /// Insert mode found the record existing and left it alone: the sync neither changes nor deletes it, ever.
+    Skipped,
+}
+
+impl Ownership {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ownership::Created => "created",
+            Ownership::Matched => "matched",
+            Ownership::Skipped => "skipped",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Ownership> {
+        [Ownership::Created, Ownership::Matched, Ownership::Skipped]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+
+    /// Whether a removal of the key may delete the record: only what the sync created, unless the sync opted in
+    /// to deleting what it matched too. A skipped record is never deleted.
+    pub fn deletable(self, delete_matched: bool) -> bool {
+        match self {
+            Ownership::Created => true,
+            Ownership::Matched => delete_matched,
+            Ownership::Skipped => false,
+        }
+    }
+}
+
+impl fmt::Display for Ownership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What identifies a sync's records and what it sends, as of its last committed run: a change of `identity`
+/// (primary key column, target, match key or column) makes the old keys meaningless, so the next run re-baselines
+/// instead of removing every old key.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The identity fingerprint (see `mapping::identity`); `None` for baselines stored before it was kept.
+    pub identity: Option<String>,
+    /// The mapping fingerprint of the last run: a row re-sent with unchanged values was re-sent because this
+    /// changed.
+    pub fingerprint: Option<String>,
+}
+
 /// What the snapshot remembers about one primary key of an object sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotEntry {
@@ -138,6 +201,9 @@ pub struct SnapshotEntry {
     /// it. `None` when the warehouse adapter gives no digests.
     #[serde(default)]
     pub source: Option<RowHash>,
+    /// How the sync came to know the record.
+    #[serde(default)]
+    pub ownership: Ownership,
 }
 
 /// A record's mapped fields as sent to Shopify.
@@ -167,6 +233,8 @@ pub enum SnapshotChange {
         /// The row's digest as read.
         source: RowHash,
     },
+    /// Record what identifies the sync's records and its mapping fingerprint (see [`Baseline`]).
+    Baseline(Baseline),
 }
 
 impl SnapshotChange {
@@ -190,6 +258,14 @@ impl SnapshotChange {
     pub fn as_remove(&self) -> Option<&str> {
         match self {
             SnapshotChange::Remove(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The baseline, when this change records one.
+    pub fn as_baseline(&self) -> Option<&Baseline> {
+        match self {
+            SnapshotChange::Baseline(b) => Some(b),
             _ => None,
         }
     }
@@ -433,8 +509,12 @@ pub async fn read_index<S: StateStore + ?Sized>(
 
 /// Persistent sync state. Every method is scoped to one sync by name.
 pub trait StateStore: Send + Sync {
-    /// Whether the sync has a baseline: `false` means missing or reset state, so the next plan re-baselines.
-    fn has_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<bool>>;
+    /// The sync's baseline; `None` means missing or reset state, so the next plan re-baselines.
+    fn baseline<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<Option<Baseline>>>;
+    /// Whether the sync has a baseline.
+    fn has_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<bool>> {
+        Box::pin(async move { Ok(self.baseline(sync).await?.is_some()) })
+    }
     /// Streams the sync's snapshot, in no particular order.
     fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>>;
     /// The sync's snapshot (objects) or ledger (`insert_only`) as a diff index. The default reads
@@ -447,7 +527,8 @@ pub trait StateStore: Send + Sync {
     ) -> BoxFuture<'a, StateResult<SnapshotIndex>> {
         Box::pin(read_index(self, sync, insert_only))
     }
-    /// Applies changes in one transaction and marks the sync as baselined. Callers chunk very large commits.
+    /// Applies changes in one transaction and marks the sync as baselined (recording a
+    /// [`SnapshotChange::Baseline`] when one is among the changes). Callers chunk very large commits.
     fn commit_snapshot<'a>(
         &'a self,
         sync: &'a str,

@@ -24,8 +24,11 @@ pub enum WriteOp {
         fields: Map<String, Value>,
         /// The record's Shopify id when an earlier run synced it (skips the lookup).
         known_id: Option<String>,
+        /// Names this one intended write (the run, the key, the values): the same across the write's retries
+        /// within a run, different for any other write. Sent where Shopify takes one (inventory).
+        idempotency_key: String,
     },
-    /// Delete a record this sync created or matched.
+    /// Delete a record this sync created (or matched, under `deleteMatched`).
     Delete {
         /// The row's primary key.
         key: String,

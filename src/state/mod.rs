@@ -4,8 +4,8 @@
 //! commits are written in multi-row statements inside one transaction, so a million entries take seconds.
 use crate::core::alerts::{AlertRecord, AlertRule, AlertState};
 use crate::core::state::{
-    LedgerEntry, LedgerStatus, Outcome, RowHash, RunRecord, RunStats, RunStatus, SnapshotEntry,
-    StateError,
+    LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, RunRecord, RunStats, RunStatus,
+    SnapshotEntry, StateError,
 };
 
 mod calls;
@@ -60,6 +60,12 @@ fn parse_values(sync: &str, key: &str, text: &str) -> Result<FieldMap, StateErro
     }
 }
 
+/// Parses a stored ownership, naming the key when it is unreadable.
+fn parse_ownership(sync: &str, key: &str, stored: &str) -> Result<Ownership, StateError> {
+    Ownership::parse(stored)
+        .ok_or_else(|| corrupt(sync, key, format!("unknown ownership `{stored}`")))
+}
+
 fn hash_from(sync: &str, key: &str, bytes: &[u8]) -> Result<RowHash, StateError> {
     <[u8; 16]>::try_from(bytes)
         .map(RowHash)
@@ -74,6 +80,7 @@ struct SnapshotRow {
     outcome: String,
     error: Option<String>,
     source: Option<Vec<u8>>,
+    ownership: String,
 }
 
 impl SnapshotRow {
@@ -91,6 +98,7 @@ impl SnapshotRow {
             .as_deref()
             .map(|bytes| hash_from(sync, &self.key, bytes))
             .transpose()?;
+        let ownership = parse_ownership(sync, &self.key, &self.ownership)?;
         Ok(SnapshotEntry {
             key: self.key,
             hash,
@@ -98,6 +106,7 @@ impl SnapshotRow {
             outcome,
             error: self.error,
             source,
+            ownership,
         })
     }
 }

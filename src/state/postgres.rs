@@ -14,8 +14,8 @@ mod calls;
 use super::{FieldMap, LedgerRow, RunRow, SnapshotRow, db_error, parse_values, stats_json};
 use crate::core::alerts::AlertRecord;
 use crate::core::state::{
-    Lease, LedgerEntry, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError, StateResult,
-    StateStore, lease_expiry,
+    Baseline, Lease, LedgerEntry, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError,
+    StateResult, StateStore, lease_expiry,
 };
 
 /// Rows per `UNNEST` statement.
@@ -71,20 +71,27 @@ impl PostgresStateStore {
 }
 
 impl StateStore for PostgresStateStore {
-    fn has_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<bool>> {
+    fn baseline<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<Option<Baseline>>> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT 1 FROM shopsync_baselines WHERE sync = $1")
-                .bind(sync)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-            Ok(row.is_some())
+            let row =
+                sqlx::query("SELECT identity, fingerprint FROM shopsync_baselines WHERE sync = $1")
+                    .bind(sync)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+            row.map(|r| {
+                Ok(Baseline {
+                    identity: r.try_get(0).map_err(db_error)?,
+                    fingerprint: r.try_get(1).map_err(db_error)?,
+                })
+            })
+            .transpose()
         })
     }
 
     fn snapshot<'a>(&'a self, sync: &'a str) -> BoxStream<'a, StateResult<SnapshotEntry>> {
         sqlx::query(
-            "SELECT key, hash, shopify_id, outcome, error, source FROM shopsync_snapshot WHERE sync = $1",
+            "SELECT key, hash, shopify_id, outcome, error, source, ownership FROM shopsync_snapshot WHERE sync = $1",
         )
         .bind(sync)
         .fetch(&self.pool)
@@ -97,6 +104,7 @@ impl StateStore for PostgresStateStore {
                 outcome: row.try_get(3).map_err(db_error)?,
                 error: row.try_get(4).map_err(db_error)?,
                 source: row.try_get(5).map_err(db_error)?,
+                ownership: row.try_get(6).map_err(db_error)?,
             }
             .into_entry(sync)
         })
@@ -125,11 +133,14 @@ impl StateStore for PostgresStateStore {
                     .iter()
                     .map(|e| e.source.as_ref().map(|s| &s.0[..]))
                     .collect();
+                let ownerships: Vec<&str> = chunk.iter().map(|e| e.ownership.as_str()).collect();
                 sqlx::query(
-                    "INSERT INTO shopsync_snapshot (sync, key, hash, shopify_id, outcome, error, source) \
-                     SELECT $1, * FROM UNNEST($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::bytea[]) \
+                    "INSERT INTO shopsync_snapshot (sync, key, hash, shopify_id, outcome, error, source, ownership) \
+                     SELECT $1, * FROM UNNEST($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::bytea[], \
+                     $8::text[]) \
                      ON CONFLICT (sync, key) DO UPDATE SET hash = EXCLUDED.hash, shopify_id = EXCLUDED.shopify_id, \
-                     outcome = EXCLUDED.outcome, error = EXCLUDED.error, source = EXCLUDED.source",
+                     outcome = EXCLUDED.outcome, error = EXCLUDED.error, source = EXCLUDED.source, \
+                     ownership = EXCLUDED.ownership",
                 )
                 .bind(sync)
                 .bind(keys)
@@ -138,6 +149,7 @@ impl StateStore for PostgresStateStore {
                 .bind(outcomes)
                 .bind(errors)
                 .bind(sources)
+                .bind(ownerships)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
@@ -205,6 +217,17 @@ impl StateStore for PostgresStateStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+            if let Some(b) = changes.iter().rev().find_map(SnapshotChange::as_baseline) {
+                sqlx::query(
+                    "UPDATE shopsync_baselines SET identity = $2, fingerprint = $3 WHERE sync = $1",
+                )
+                .bind(sync)
+                .bind(&b.identity)
+                .bind(&b.fingerprint)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            }
             tx.commit().await.map_err(db_error)
         })
     }

@@ -12,12 +12,14 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 mod calls;
 mod index;
 
-use super::{FieldMap, LedgerRow, RunRow, corrupt, db_error, parse_values, stats_json};
+use super::{
+    FieldMap, LedgerRow, RunRow, corrupt, db_error, parse_ownership, parse_values, stats_json,
+};
 use crate::core::alerts::AlertRecord;
 use crate::core::diff::SnapshotIndex;
 use crate::core::state::{
-    Lease, LedgerEntry, Outcome, RowHash, RunRecord, SnapshotChange, SnapshotEntry, StateError,
-    StateResult, StateStore, lease_expiry,
+    Baseline, Lease, LedgerEntry, Outcome, RowHash, RunRecord, SnapshotChange, SnapshotEntry,
+    StateError, StateResult, StateStore, lease_expiry,
 };
 
 /// Rows per multi-row statement: 7 parameters each stays under SQLite's 32766-parameter limit.
@@ -59,7 +61,8 @@ impl SqliteStateStore {
 /// Snapshot entries per page when loading.
 const PAGE: usize = 20_000;
 
-/// One page of a snapshot as JSON: `[key, hash hex, shopify id, outcome, error, source hex]` per entry.
+/// One page of a snapshot as JSON: `[key, hash hex, shopify id, outcome, error, source hex, ownership]` per
+/// entry.
 type PageRow = (
     String,
     String,
@@ -67,6 +70,7 @@ type PageRow = (
     String,
     Option<String>,
     Option<String>,
+    String,
 );
 
 /// One page as SQLite aggregated it: the entries as a JSON array, the page's last key and its entry count.
@@ -83,8 +87,8 @@ async fn raw_page(pool: SqlitePool, sync: String, after: Option<String>) -> Stat
     };
     let sql = format!(
         "SELECT json_group_array(json_array(key, lower(hex(hash)), shopify_id, outcome, error, \
-         CASE WHEN source IS NULL THEN NULL ELSE lower(hex(source)) END)), max(key), count(*) \
-         FROM (SELECT key, hash, shopify_id, outcome, error, source FROM shopsync_snapshot {inner})"
+         CASE WHEN source IS NULL THEN NULL ELSE lower(hex(source)) END, ownership)), max(key), count(*) \
+         FROM (SELECT key, hash, shopify_id, outcome, error, source, ownership FROM shopsync_snapshot {inner})"
     );
     let row = sqlx::query(&sql)
         .bind(&sync)
@@ -105,26 +109,30 @@ fn parse_page(sync: &str, after: Option<&str>, json: &str) -> StateResult<Vec<Sn
     let page: Vec<PageRow> = serde_json::from_str(json)
         .map_err(|e| corrupt(sync, after.unwrap_or_default(), e.to_string()))?;
     page.into_iter()
-        .map(|(key, hash, shopify_id, outcome, error, source)| {
-            let hash = RowHash::from_hex(&hash)
-                .ok_or_else(|| corrupt(sync, &key, "the stored hash is not 16 bytes"))?;
-            let source = source
-                .map(|hex| {
-                    RowHash::from_hex(&hex)
-                        .ok_or_else(|| corrupt(sync, &key, "the stored source is not 16 bytes"))
+        .map(
+            |(key, hash, shopify_id, outcome, error, source, ownership)| {
+                let hash = RowHash::from_hex(&hash)
+                    .ok_or_else(|| corrupt(sync, &key, "the stored hash is not 16 bytes"))?;
+                let source = source
+                    .map(|hex| {
+                        RowHash::from_hex(&hex)
+                            .ok_or_else(|| corrupt(sync, &key, "the stored source is not 16 bytes"))
+                    })
+                    .transpose()?;
+                let outcome = Outcome::parse(&outcome)
+                    .ok_or_else(|| corrupt(sync, &key, format!("unknown outcome `{outcome}`")))?;
+                let ownership = parse_ownership(sync, &key, &ownership)?;
+                Ok(SnapshotEntry {
+                    key,
+                    hash,
+                    shopify_id,
+                    outcome,
+                    error,
+                    source,
+                    ownership,
                 })
-                .transpose()?;
-            let outcome = Outcome::parse(&outcome)
-                .ok_or_else(|| corrupt(sync, &key, format!("unknown outcome `{outcome}`")))?;
-            Ok(SnapshotEntry {
-                key,
-                hash,
-                shopify_id,
-                outcome,
-                error,
-                source,
-            })
-        })
+            },
+        )
         .collect()
 }
 
@@ -153,14 +161,21 @@ fn from_millis(sync: &str, what: &str, ms: i64) -> StateResult<DateTime<Utc>> {
 }
 
 impl StateStore for SqliteStateStore {
-    fn has_snapshot<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<bool>> {
+    fn baseline<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<Option<Baseline>>> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT 1 FROM shopsync_baselines WHERE sync = ?")
-                .bind(sync)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-            Ok(row.is_some())
+            let row =
+                sqlx::query("SELECT identity, fingerprint FROM shopsync_baselines WHERE sync = ?")
+                    .bind(sync)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+            row.map(|r| {
+                Ok(Baseline {
+                    identity: r.try_get(0).map_err(db_error)?,
+                    fingerprint: r.try_get(1).map_err(db_error)?,
+                })
+            })
+            .transpose()
         })
     }
 
@@ -226,7 +241,7 @@ impl StateStore for SqliteStateStore {
                 .collect();
             for chunk in upserts.chunks(CHUNK) {
                 let mut q = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO shopsync_snapshot (sync, key, hash, shopify_id, outcome, error, source) ",
+                    "INSERT INTO shopsync_snapshot (sync, key, hash, shopify_id, outcome, error, source, ownership) ",
                 );
                 q.push_values(chunk, |mut b, e| {
                     b.push_bind(sync)
@@ -235,11 +250,13 @@ impl StateStore for SqliteStateStore {
                         .push_bind(&e.shopify_id)
                         .push_bind(e.outcome.as_str())
                         .push_bind(&e.error)
-                        .push_bind(e.source.as_ref().map(|s| &s.0[..]));
+                        .push_bind(e.source.as_ref().map(|s| &s.0[..]))
+                        .push_bind(e.ownership.as_str());
                 });
                 q.push(
                     " ON CONFLICT (sync, key) DO UPDATE SET hash = excluded.hash, shopify_id = excluded.shopify_id, \
-                     outcome = excluded.outcome, error = excluded.error, source = excluded.source",
+                     outcome = excluded.outcome, error = excluded.error, source = excluded.source, \
+                     ownership = excluded.ownership",
                 );
                 q.build().execute(&mut *tx).await.map_err(db_error)?;
             }
@@ -300,6 +317,17 @@ impl StateStore for SqliteStateStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+            if let Some(b) = changes.iter().rev().find_map(SnapshotChange::as_baseline) {
+                sqlx::query(
+                    "UPDATE shopsync_baselines SET identity = ?, fingerprint = ? WHERE sync = ?",
+                )
+                .bind(&b.identity)
+                .bind(&b.fingerprint)
+                .bind(sync)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            }
             tx.commit().await.map_err(db_error)
         })
     }

@@ -1,8 +1,9 @@
-//! Metafield definitions (`metafieldDefinitionCreate`), which custom ids (`identifier.customId`) rely on.
+//! Metafields of products and customers (`metafieldsSet`, `metafieldsDelete`) and metafield definitions
+//! (`metafieldDefinitionCreate`), which custom ids (`identifier.customId`) rely on.
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{FieldError, RootCtx, gid};
+use super::{FieldError, RootCtx, gid, parse_gid};
 use crate::emulator::store::State;
 
 /// A metafield definition.
@@ -126,7 +127,105 @@ fn create(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError
     Ok(answer)
 }
 
-/// Metafield-definition root fields; `None` when `field` is not one of them.
+/// The metafields of the product or customer `owner` names, when it exists.
+fn owner_metafields<'a>(st: &'a mut State, owner: Option<&Value>) -> Option<&'a mut Vec<Value>> {
+    if let Some(id) = parse_gid(owner, "Product") {
+        return st.products.get_mut(&id).map(|p| &mut p.metafields);
+    }
+    let id = parse_gid(owner, "Customer")?;
+    st.customers.get_mut(&id).map(|c| &mut c.metafields)
+}
+
+/// Shopify's limit of metafields per `metafieldsSet` call.
+const SET_LIMIT: usize = 25;
+
+/// `metafieldsSet`: creates or updates each metafield by owner, namespace and key, all or none (an unknown owner
+/// rejects the whole call, naming each such element).
+fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let inputs = args
+        .get("metafields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if inputs.len() > SET_LIMIT {
+        return Ok(
+            json!({"metafields": null, "userErrors": [{"field": ["metafields"],
+            "message": format!("Exceeded the maximum metafields input limit of {SET_LIMIT}."),
+            "code": "LESS_THAN_OR_EQUAL_TO", "elementIndex": null}]}),
+        );
+    }
+    let missing: Vec<Value> = (0..inputs.len())
+        .filter(|&i| owner_metafields(st, inputs[i].get("ownerId")).is_none())
+        .map(|i| {
+            json!({"field": ["metafields", i.to_string(), "ownerId"],
+            "message": "Owner does not exist.", "code": "INVALID_VALUE", "elementIndex": null})
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Ok(json!({"metafields": null, "userErrors": missing}));
+    }
+    let mut out = Vec::with_capacity(inputs.len());
+    for m in &inputs {
+        let namespace = m.get("namespace").and_then(Value::as_str).unwrap_or("$app");
+        let key = m.get("key").and_then(Value::as_str).unwrap_or_default();
+        let new_id = st.next_id();
+        let Some(list) = owner_metafields(st, m.get("ownerId")) else {
+            continue;
+        };
+        let entry = match list
+            .iter_mut()
+            .find(|x| x["namespace"] == namespace && x["key"] == key)
+        {
+            Some(x) => x,
+            None => {
+                list.push(
+                    json!({"__typename": "Metafield", "id": gid("Metafield", new_id),
+                    "namespace": namespace, "key": key}),
+                );
+                let last = list.len() - 1;
+                &mut list[last]
+            }
+        };
+        for f in ["type", "value"] {
+            if let Some(v) = m.get(f) {
+                entry[f] = v.clone();
+            }
+        }
+        out.push(entry.clone());
+    }
+    st.touch();
+    Ok(json!({"metafields": out, "userErrors": []}))
+}
+
+/// `metafieldsDelete`: removes each metafield; an absent one (or an unknown owner) answers null in its place,
+/// with no user error (as captured).
+fn delete(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let inputs = args
+        .get("metafields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut deleted = Vec::with_capacity(inputs.len());
+    for m in &inputs {
+        let (namespace, key) = (m.get("namespace").cloned(), m.get("key").cloned());
+        let removed = owner_metafields(st, m.get("ownerId")).is_some_and(|list| {
+            let before = list.len();
+            list.retain(|x| {
+                Some(&x["namespace"]) != namespace.as_ref() || Some(&x["key"]) != key.as_ref()
+            });
+            list.len() < before
+        });
+        deleted.push(if removed {
+            json!({"key": key, "namespace": namespace, "ownerId": m.get("ownerId")})
+        } else {
+            Value::Null
+        });
+    }
+    st.touch();
+    Ok(json!({"deletedMetafields": deleted, "userErrors": []}))
+}
+
+/// Metafield root fields; `None` when `field` is not one of them.
 pub fn resolve(
     st: &mut State,
     field: &str,
@@ -135,6 +234,8 @@ pub fn resolve(
 ) -> Option<Result<Value, FieldError>> {
     match field {
         "metafieldDefinitionCreate" => Some(create(st, args)),
+        "metafieldsSet" => Some(set(st, args)),
+        "metafieldsDelete" => Some(delete(st, args)),
         _ => None,
     }
 }

@@ -3,7 +3,10 @@ use serde_json::{Map, Value, json};
 
 use super::batch::SetCall;
 use super::documents::{CUSTOMER_BY_IDENTIFIER, CUSTOMER_SET, METAFIELDS_SET, SetMutation};
-use super::{call, id_of, metafields_for, not_found, rejection, require, succeeded};
+use super::{
+    call, clear_metafields, id_of, metafields_for, not_found, rejection, require, succeeded,
+    take_metafields,
+};
 use crate::core::config::{MatchKey, SyncConfig, SyncMode};
 use crate::core::write::WriteOutcome;
 use crate::shopify::error::ShopifyError;
@@ -17,6 +20,15 @@ pub(super) fn direct(
     fields: &Map<String, Value>,
     known_id: Option<&str>,
 ) -> Option<Result<SetCall, WriteOutcome>> {
+    if let (Some(id), SyncMode::Insert) = (known_id, sync.mode) {
+        // Insert creates and never updates, whatever the record: the diff sends no known key in insert mode,
+        // and this keeps it so should one arrive.
+        return Some(Err(WriteOutcome::Skipped {
+            key: key.to_string(),
+            shopify_id: Some(id.to_string()),
+            reason: "mode insert never updates an existing customer".into(),
+        }));
+    }
     let has_metafields = fields
         .get("metafields")
         .and_then(Value::as_array)
@@ -58,7 +70,7 @@ pub(super) async fn upsert(
         Some(Err(rejected)) => return Ok(rejected),
         None => {}
     }
-    let metafields = fields.remove("metafields");
+    let (metafields, cleared) = take_metafields(&mut fields);
     let match_key = sync.match_key.unwrap_or(MatchKey::Email);
     let match_field = match_key.as_str();
     let match_value = match require(&key, &fields, match_field) {
@@ -119,8 +131,8 @@ pub(super) async fn upsert(
         return Ok(rejected);
     }
     let id = id_of(&payload, "/customer/id");
-    if let (Some(owner), Some(mf)) = (&id, &metafields) {
-        let input = metafields_for(owner, mf);
+    if let Some(owner) = &id {
+        let input = metafields_for(owner, &Value::Array(metafields));
         if !input.is_empty() {
             let set = call(
                 t,
@@ -132,6 +144,9 @@ pub(super) async fn upsert(
             if let Some(rejected) = rejection(&key, &set) {
                 return Ok(rejected);
             }
+        }
+        if let Some(rejected) = clear_metafields(t, &key, owner, &cleared).await? {
+            return Ok(rejected);
         }
     }
     // customerSet does not say whether it created; identifier-less calls and upserts of new keys do.

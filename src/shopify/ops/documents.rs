@@ -9,6 +9,9 @@ pub const CUSTOMER_SET: &str = "mutation CustomerSet($input: CustomerSetInput!, 
 /// Metafields of any owner (customers: `customerSet` takes none).
 pub const METAFIELDS_SET: &str = "mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) { metafieldsSet(metafields: $metafields) { metafields { id } userErrors { code field message elementIndex } } }";
 
+/// Metafields of any owner removed (a NULL in the warehouse clears the metafield).
+pub const METAFIELDS_DELETE: &str = "mutation MetafieldsDelete($metafields: [MetafieldIdentifierInput!]!) { metafieldsDelete(metafields: $metafields) { deletedMetafields { key namespace ownerId } userErrors { field message } } }";
+
 /// Product lookup by handle or id.
 pub const PRODUCT_BY_IDENTIFIER: &str = "query ProductByIdentifier($identifier: ProductIdentifierInput!) { productByIdentifier(identifier: $identifier) { id } }";
 
@@ -74,6 +77,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("CUSTOMER_SET", CUSTOMER_SET),
         ("METAFIELDS_SET", METAFIELDS_SET),
         ("PRODUCT_BY_IDENTIFIER", PRODUCT_BY_IDENTIFIER),
+        ("METAFIELDS_DELETE", METAFIELDS_DELETE),
         ("PRODUCT_SET", PRODUCT_SET),
         ("PRODUCT_DELETE", PRODUCT_DELETE),
         ("INVENTORY_ITEM_UPDATE", INVENTORY_ITEM_UPDATE),
@@ -162,6 +166,28 @@ impl SetMutation {
     }
 }
 
+/// `n` aliased record lookups in one query, the `i`-th taking `$identifier{i}`: products by
+/// `ProductIdentifierInput`, customers by `CustomerIdentifierInput`. Aliases as in [`batched`].
+pub fn batched_lookup(kind: SetMutation, n: usize) -> String {
+    let (name, field, input) = match kind {
+        SetMutation::ProductSet => ("Products", "productByIdentifier", "ProductIdentifierInput!"),
+        SetMutation::CustomerSet => (
+            "Customers",
+            "customerByIdentifier",
+            "CustomerIdentifierInput!",
+        ),
+    };
+    let vars: Vec<String> = (0..n).map(|i| format!("$identifier{i}: {input}")).collect();
+    let fields: Vec<String> = (0..n)
+        .map(|i| format!("m{i}: {field}(identifier: $identifier{i}) {{ id }}"))
+        .collect();
+    format!(
+        "query Lookup{name}({}) {{ {} }}",
+        vars.join(", "),
+        fields.join(" ")
+    )
+}
+
 /// The alias of the `i`-th mutation of a [`batched`] document.
 pub fn alias(i: usize) -> String {
     format!("m{i}")
@@ -229,6 +255,14 @@ mod tests {
                         Err(e) => {
                             failures.push(format!("{kind:?} x {n} @ {version}: {}", e.errors))
                         }
+                    }
+                }
+                for n in [1, super::super::lookup::LOOKUP_BATCH] {
+                    let doc = batched_lookup(kind, n);
+                    if let Err(e) =
+                        ExecutableDocument::parse_and_validate(schema, &doc, "lookup.graphql")
+                    {
+                        failures.push(format!("lookup {kind:?} x {n} @ {version}: {}", e.errors));
                     }
                 }
             }

@@ -43,6 +43,7 @@ pub(super) async fn upsert_level(
     sync: &SyncConfig,
     key: String,
     fields: Map<String, Value>,
+    idempotency_key: String,
 ) -> Result<WriteOutcome, ShopifyError> {
     let (item, location, quantity) = match (
         require(&key, &fields, "inventoryItemId"),
@@ -116,12 +117,12 @@ pub(super) async fn upsert_level(
     if let Some(uri) = text(&fields, "referenceDocumentUri") {
         input["referenceDocumentUri"] = json!(uri);
     }
-    // The key names this row's desired state: a resend after a crash is recognised, a new quantity is not.
-    let idem = format!("shopsync-{}-{key}-{quantity}", sync.id.replace('/', "-"));
+    // The engine's key names this one write (run, row, values): its retries share it, and a later run's write
+    // of a quantity seen before (25 -> 30 -> 25) is a new write, not a replay of the first answer.
     let payload = call(
         t,
         INVENTORY_SET_QUANTITIES,
-        json!({ "input": input, "key": idem }),
+        json!({ "input": input, "key": idempotency_key }),
         "inventorySetQuantities",
     )
     .await?;

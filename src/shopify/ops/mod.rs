@@ -10,6 +10,7 @@ mod discounts;
 pub mod documents;
 mod fulfillment;
 mod inventory;
+pub(crate) mod lookup;
 mod products;
 pub mod shop;
 
@@ -77,6 +78,7 @@ impl ShopifyClient {
             key,
             fields,
             known_id,
+            ..
         } = op
         else {
             return None;
@@ -106,6 +108,7 @@ impl ShopifyClient {
                     key,
                     fields,
                     known_id,
+                    ..
                 },
             ) => customers::upsert(t, sync, key, fields, known_id).await,
             (
@@ -114,6 +117,7 @@ impl ShopifyClient {
                     key,
                     fields,
                     known_id,
+                    ..
                 },
             ) => products::upsert(t, sync, key, fields, known_id).await,
             (Target::Object(ObjectKind::Products), WriteOp::Delete { key, shopify_id }) => {
@@ -125,17 +129,25 @@ impl ShopifyClient {
                     key,
                     fields,
                     known_id,
+                    ..
                 },
             ) => inventory::update_item(t, key, fields, known_id).await,
-            (Target::Object(ObjectKind::InventoryLevels), WriteOp::Upsert { key, fields, .. }) => {
-                inventory::upsert_level(t, sync, key, fields).await
-            }
+            (
+                Target::Object(ObjectKind::InventoryLevels),
+                WriteOp::Upsert {
+                    key,
+                    fields,
+                    idempotency_key,
+                    ..
+                },
+            ) => inventory::upsert_level(t, sync, key, fields, idempotency_key).await,
             (
                 Target::Object(ObjectKind::Discounts),
                 WriteOp::Upsert {
                     key,
                     fields,
                     known_id,
+                    ..
                 },
             ) => discounts::write_code(t, sync, key, fields, known_id).await,
             (Target::Event(_), WriteOp::Send { key, fields, .. }) => {
@@ -280,7 +292,10 @@ impl ShopifyApi for ShopifyClient {
         sync: &'a SyncConfig,
         ops: Vec<WriteOp>,
     ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
-        Box::pin(self.write_ops(sync, ops))
+        Box::pin(async move {
+            let absent = lookup::absent_keys(&self.transport, sync, &ops).await;
+            marking_created(self.write_ops(sync, ops).await, &absent)
+        })
     }
 
     fn bulk_eligible(&self, sync: &SyncConfig, op: &WriteOp) -> bool {
@@ -292,7 +307,27 @@ impl ShopifyApi for ShopifyClient {
         sync: &'a SyncConfig,
         ops: Vec<WriteOp>,
     ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
-        Box::pin(crate::shopify::bulk::write(self, sync, ops))
+        Box::pin(async move {
+            let absent = lookup::absent_keys(&self.transport, sync, &ops).await;
+            marking_created(crate::shopify::bulk::write(self, sync, ops).await, &absent)
+        })
+    }
+}
+
+/// The writes of keys that had no record before count as creations (see [`lookup`]).
+fn marking_created(
+    result: Result<Vec<WriteOutcome>, ApiFailure>,
+    absent: &std::collections::HashSet<String>,
+) -> Result<Vec<WriteOutcome>, ApiFailure> {
+    match result {
+        Ok(mut outcomes) => {
+            lookup::mark_created(&mut outcomes, absent);
+            Ok(outcomes)
+        }
+        Err(mut failure) => {
+            lookup::mark_created(&mut failure.outcomes, absent);
+            Err(failure)
+        }
     }
 }
 
@@ -378,6 +413,53 @@ fn succeeded(key: String, id: Option<String>, created: bool) -> WriteOutcome {
         shopify_id: id,
         created,
     }
+}
+
+/// Whether the row clears a metafield (a NULL in the warehouse): such a row needs a delete after its write, so it
+/// goes one by one.
+fn clears_metafields(fields: &Map<String, Value>) -> bool {
+    fields
+        .get("metafields")
+        .and_then(Value::as_array)
+        .is_some_and(|list| {
+            list.iter()
+                .any(|m| m.get("value").is_some_and(Value::is_null))
+        })
+}
+
+/// Takes the row's mapped metafields out of `fields`: those to set, then those to clear (NULL values).
+fn take_metafields(fields: &mut Map<String, Value>) -> (Vec<Value>, Vec<Value>) {
+    let list = match fields.remove("metafields") {
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
+    };
+    list.into_iter()
+        .partition(|m| !m.get("value").is_some_and(Value::is_null))
+}
+
+/// Deletes the `cleared` metafields of `owner` (`metafieldsDelete`; one that does not exist is no error). The
+/// row's rejection when Shopify refuses.
+async fn clear_metafields(
+    t: &Transport,
+    key: &str,
+    owner: &str,
+    cleared: &[Value],
+) -> Result<Option<WriteOutcome>, ShopifyError> {
+    if cleared.is_empty() {
+        return Ok(None);
+    }
+    let identifiers: Vec<Value> = cleared
+        .iter()
+        .map(|m| json!({ "ownerId": owner, "namespace": m.get("namespace"), "key": m.get("key") }))
+        .collect();
+    let payload = call(
+        t,
+        documents::METAFIELDS_DELETE,
+        json!({ "metafields": identifiers }),
+        "metafieldsDelete",
+    )
+    .await?;
+    Ok(rejection(key, &payload))
 }
 
 /// Metafields mapped for a record, in `MetafieldsSetInput` shape for `owner`.

@@ -4,7 +4,10 @@ use serde_json::{Map, Value, json};
 
 use super::batch::SetCall;
 use super::documents::{PRODUCT_BY_IDENTIFIER, PRODUCT_DELETE, PRODUCT_SET, SetMutation};
-use super::{call, id_of, not_found, rejection, require, succeeded};
+use super::{
+    call, clear_metafields, clears_metafields, id_of, not_found, rejection, require, succeeded,
+    take_metafields,
+};
 use crate::core::config::{SyncConfig, SyncMode};
 use crate::core::write::WriteOutcome;
 use crate::shopify::error::ShopifyError;
@@ -18,10 +21,23 @@ pub(super) fn direct(
     fields: &Map<String, Value>,
     known_id: Option<&str>,
 ) -> Option<Result<SetCall, WriteOutcome>> {
+    if let (Some(id), SyncMode::Insert) = (known_id, sync.mode) {
+        // Insert creates and never updates, whatever the record: the diff sends no known key in insert mode,
+        // and this keeps it so should one arrive.
+        return Some(Err(WriteOutcome::Skipped {
+            key: key.to_string(),
+            shopify_id: Some(id.to_string()),
+            reason: "mode insert never updates an existing product".into(),
+        }));
+    }
     let handle = match require(key, fields, "handle") {
         Ok(h) => h,
         Err(rejected) => return Some(Err(rejected)),
     };
+    if clears_metafields(fields) {
+        // The cleared metafields are deleted after the write, one row at a time.
+        return None;
+    }
     let identifier = match (known_id, sync.mode) {
         (Some(id), _) => json!({ "id": id }),
         (None, SyncMode::Upsert) => json!({ "handle": handle }),
@@ -39,7 +55,7 @@ pub(super) async fn upsert(
     t: &Transport,
     sync: &SyncConfig,
     key: String,
-    fields: Map<String, Value>,
+    mut fields: Map<String, Value>,
     known_id: Option<String>,
 ) -> Result<WriteOutcome, ShopifyError> {
     match direct(sync, &key, &fields, known_id.as_deref()) {
@@ -80,6 +96,11 @@ pub(super) async fn upsert(
         }
     };
     let created = identifier.is_none();
+    // productSet takes the metafields to set; the cleared ones are deleted once the product's id is known.
+    let (set, cleared) = take_metafields(&mut fields);
+    if !set.is_empty() {
+        fields.insert("metafields".into(), Value::Array(set));
+    }
     let payload = call(
         t,
         PRODUCT_SET,
@@ -90,7 +111,13 @@ pub(super) async fn upsert(
     if let Some(rejected) = rejection(&key, &payload) {
         return Ok(rejected);
     }
-    Ok(succeeded(key, id_of(&payload, "/product/id"), created))
+    let id = id_of(&payload, "/product/id");
+    if let Some(owner) = &id
+        && let Some(rejected) = clear_metafields(t, &key, owner, &cleared).await?
+    {
+        return Ok(rejected);
+    }
+    Ok(succeeded(key, id, created))
 }
 
 pub(super) async fn delete(

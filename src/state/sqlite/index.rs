@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::super::{corrupt, hash_from};
+use super::super::{corrupt, hash_from, parse_ownership};
 use crate::core::diff::{ObjectEntry, SnapshotIndex};
 use crate::core::state::{Outcome, RowHash, StateError, StateResult};
 
@@ -24,7 +24,7 @@ pub(super) fn load(path: &Path, sync: &str) -> StateResult<SnapshotIndex> {
     let mut index = SnapshotIndex::new();
     let mut statement = conn
         .prepare(
-            "SELECT key, hash, shopify_id, outcome, source FROM shopsync_snapshot WHERE sync = ?1",
+            "SELECT key, hash, shopify_id, outcome, source, ownership FROM shopsync_snapshot WHERE sync = ?1",
         )
         .map_err(error)?;
     let mut rows = statement.query([sync]).map_err(error)?;
@@ -38,6 +38,8 @@ pub(super) fn load(path: &Path, sync: &str) -> StateResult<SnapshotIndex> {
         let outcome = Outcome::parse(outcome)
             .ok_or_else(|| corrupt(sync, key, format!("unknown outcome `{outcome}`")))?;
         let source = digest(sync, key, cell(4)?, "source")?;
+        let ownership = text(sync, key, cell(5)?, "ownership")?.unwrap_or_default();
+        let ownership = parse_ownership(sync, key, ownership)?;
         // (sync, key) is the table's primary key: no key comes twice.
         index.insert_unique_object(ObjectEntry {
             key,
@@ -45,6 +47,7 @@ pub(super) fn load(path: &Path, sync: &str) -> StateResult<SnapshotIndex> {
             outcome,
             shopify_id,
             source,
+            ownership,
         });
     }
     Ok(index)
