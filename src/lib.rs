@@ -8,6 +8,7 @@
 //! - [`schema`]: the pinned Shopify Admin GraphQL schemas, per supported API version.
 //! - [`warehouse`], [`state`], [`shopify`]: adapters for the warehouse, the state store and the Admin API.
 //! - [`alerts`]: delivery of alert notifications (Slack, PagerDuty, webhook, email, SMS).
+//! - [`runner`]: the one wiring of a sync run (budget, transport, debugger log, engine) for every entry point.
 //! - [`controller`]: the Kubernetes operator.
 //! - [`emulator`]: a local Shopify Admin API, the project's test oracle.
 //! - [`cli`]: the `shopsync` command.
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod controller;
 pub mod core;
 pub mod emulator;
+pub mod runner;
 pub mod schema;
 pub mod shopify;
 pub mod state;

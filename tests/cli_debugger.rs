@@ -115,21 +115,31 @@ spec:
     let cols: Vec<&str> = line.split_whitespace().collect();
     let run_id = cols[0];
     assert!(line.contains("partially_succeeded"), "{line}");
-    // 3 rows queried, 2 synced, 1 rejected (Shopify refuses the malformed email), 1 call: the three upserts
-    // go in one batched request.
+    // 3 rows queried, 2 synced, 1 rejected (Shopify refuses the malformed email), 2 calls: one lookup of the
+    // three new emails (so the run knows which customers it creates), then the three upserts in one batched
+    // request.
     assert_eq!(
         &cols[cols.len() - 7..cols.len() - 1],
-        ["3", "2", "1", "1", "0", "0"],
+        ["3", "2", "1", "2", "0", "0"],
         "{runs}"
     );
 
     // calls: one line per request, naming the operation, status and every key it carried.
     let calls = ok(debugger(&["calls", run_id]));
-    assert_eq!(calls.lines().count(), 1, "{calls}");
+    assert_eq!(calls.lines().count(), 2, "{calls}");
+    assert!(calls.lines().all(|l| l.contains(" 200 ")), "{calls}");
     assert!(
         calls
             .lines()
-            .all(|l| l.contains("customerSet") && l.contains(" 200 ")),
+            .next()
+            .is_some_and(|l| l.contains("customerByIdentifier")),
+        "the lookup of the new emails comes first:\n{calls}"
+    );
+    assert!(
+        calls
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("customerSet")),
         "{calls}"
     );
     assert!(calls.contains("keys 1,2,3"), "{calls}");
@@ -153,11 +163,20 @@ spec:
         let about = ok(debugger(&["key", "3", "--sync", sync, "--full"]));
         assert_eq!(
             about.lines().filter(|l| l.starts_with('#')).count(),
-            1,
-            "{about}"
+            2,
+            "the lookup and the write: {about}"
         );
         assert!(about.contains("not-an-email"), "{about}");
     }
+    // key also says how the sync knows the key's record: key 1's customer was created by the run.
+    let first = ok(debugger(&["key", "1", "--sync", "customers"]));
+    assert!(
+        first
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("created record gid://shopify/Customer/")),
+        "{first}"
+    );
     let none = ok(debugger(&["key", "99", "--sync", "customers"]));
     assert!(none.contains("no calls"), "{none}");
 
@@ -173,15 +192,26 @@ spec:
     ]));
     let exported: Value = serde_json::from_slice(&std::fs::read(&json_file).unwrap()).unwrap();
     let calls = exported["calls"].as_array().unwrap();
-    assert_eq!(calls.len(), 1);
+    assert_eq!(calls.len(), 2, "the lookup and the write");
     for c in calls {
         assert_eq!(c["method"], "POST");
         assert_eq!(c["status"], 200);
         assert_eq!(c["runId"].to_string(), run_id);
-        assert!(c["document"].as_str().unwrap().contains("customerSet"));
         assert!(c["costActual"].as_f64().is_some(), "{c}");
         assert_eq!(c["keys"].as_array().unwrap().len(), 3);
     }
+    assert!(
+        calls[0]["document"]
+            .as_str()
+            .unwrap()
+            .contains("customerByIdentifier")
+    );
+    assert!(
+        calls[1]["document"]
+            .as_str()
+            .unwrap()
+            .contains("customerSet")
+    );
     let csv = ok(debugger(&["export", run_id, "--format", "csv"]));
     let mut lines = csv.lines();
     assert!(
@@ -193,7 +223,7 @@ spec:
     let rows = csv
         .matches(&format!(",{run_id},default/customers,"))
         .count();
-    assert_eq!(rows, 1, "{csv}");
+    assert_eq!(rows, 2, "{csv}");
 
     // A second run writes nothing new but the rejected row: its calls are a run of their own.
     ok(bin()
@@ -213,10 +243,17 @@ spec:
         "{runs}"
     );
     let about = ok(debugger(&["key", "3", "--sync", "customers"]));
+    assert!(
+        about
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("no record in Shopify yet, last attempt rejected")),
+        "{about}"
+    );
     assert_eq!(
-        about.lines().count(),
-        2,
-        "one call per run about the rejected row:\n{about}"
+        about.lines().filter(|l| l.starts_with('#')).count(),
+        4,
+        "a lookup and a write per run about the rejected (so still new) row:\n{about}"
     );
 
     // With the log off, the run is recorded but no calls are.

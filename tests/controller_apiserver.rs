@@ -379,6 +379,34 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
         );
     }
 
+    // The controller keeps the debugger log: its runs and their calls are in the state store.
+    let out = Command::new(env!("CARGO_BIN_EXE_shopsync"))
+        .args([
+            "debugger",
+            "runs",
+            "--sync",
+            "default/products",
+            "--state-url",
+        ])
+        .arg(&env.state)
+        .output()
+        .expect("shopsync debugger runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls: Vec<u64> = text
+        .lines()
+        .filter(|l| l.contains("default/products"))
+        .filter_map(|l| l.split_whitespace().nth(9)?.parse().ok())
+        .collect();
+    assert!(
+        calls.iter().any(|&c| c > 0),
+        "the controller's runs have their Shopify calls in the debugger log:\n{text}"
+    );
+
     // lastRun matches the store: every warehouse product handle exists in the emulator.
     let mut wh = sqlx::PgConnection::connect(&env.warehouse)
         .await
@@ -736,6 +764,74 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
     let dump = env.emulator.dump();
     let left = dump["products"].as_object().map(|m| m.len()).unwrap_or(0);
     assert!(left >= handles.len());
+
+    // A model that suddenly returns nothing: the guard (at most 5%) refuses the deletes, and the resource says so.
+    let guarded = example("examples/syncs/products.yaml", &env)
+        .replace(
+            "name: products
+",
+            "name: guarded
+",
+        )
+        .replace(
+            "SELECT handle, title,",
+            "SELECT 'guarded-' || handle AS handle, title,",
+        );
+    apply(&env, &guarded);
+    let guarded_handles = || {
+        env.emulator.dump()["products"]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter(|p| {
+                        p["handle"]
+                            .as_str()
+                            .is_some_and(|h| h.starts_with("guarded-"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    wait_for("guarded to sync", Duration::from_secs(60), &ctl, || {
+        let syncs = syncs.clone();
+        async move {
+            let st = sync_status(&syncs, "guarded").await;
+            (st["lastRun"]["outcome"] == "Succeeded").then_some(())
+        }
+    })
+    .await;
+    assert_eq!(guarded_handles(), handles.len());
+    apply(
+        &env,
+        &guarded.replace("FROM products", "FROM products WHERE false"),
+    );
+    let status = wait_for(
+        "the guard to trip on guarded",
+        Duration::from_secs(60),
+        &ctl,
+        || {
+            let syncs = syncs.clone();
+            async move {
+                let st = sync_status(&syncs, "guarded").await;
+                let ready = condition(&st, "Ready")?;
+                (ready["reason"] == "DeleteGuardTripped").then_some(st)
+            }
+        },
+    )
+    .await;
+    let ready = condition(&status, "Ready").expect("Ready");
+    assert_eq!(ready["status"], "False", "{status}");
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("{n} of {n} records", n = handles.len())),
+        "the counts are in the message: {message}"
+    );
+    assert_eq!(status["lastRun"]["outcome"], "Failed", "{status}");
+    assert_eq!(
+        guarded_handles(),
+        handles.len(),
+        "a tripped guard deletes nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

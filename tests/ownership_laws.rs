@@ -284,7 +284,8 @@ async fn history(
         );
     }
     let mut previous_key: Option<bool> = None;
-    let mut previous: BTreeSet<String> = BTreeSet::new();
+    // Handles present in every step so far.
+    let mut always: BTreeSet<String> = BTreeSet::new();
     let mut key_changes = 0;
     for (i, step) in steps.iter().enumerate() {
         let sync = config(mode, if step.by_sku { "sku" } else { "id" }, step.deletes);
@@ -327,14 +328,15 @@ async fn history(
                 seen.deleted
             );
         }
-        // Records the sync created whose row left the model in this step are deleted when the sync deletes, in a
-        // history that never changed its key (a key that left while deletes were off is forgotten, so it cannot
-        // be; a record whose row was absent across a key change is matched again later, never deleted).
+        // Records the sync created whose row was in every earlier step and left the model in this one are deleted
+        // when the sync deletes, in a history that never changed its key. (A key that left while deletes were off
+        // is forgotten, and one absent across a key change is not carried over: either is matched when its row
+        // returns, and is then not the sync's to delete. Both err towards keeping a record.)
         if step.deletes && key_changes == 0 {
             let handles: BTreeSet<String> =
                 step.present.iter().map(|(n, _)| format!("p-{n}")).collect();
             for (id, p) in &before {
-                if p.by_sync && previous.contains(&p.handle) && !handles.contains(&p.handle) {
+                if p.by_sync && always.contains(&p.handle) && !handles.contains(&p.handle) {
                     prop_assert!(
                         !store.products.lock().unwrap().contains_key(id),
                         "step {i}: {p:?} left the model but was not deleted (report {report:?})"
@@ -353,7 +355,12 @@ async fn history(
             }
         }
         previous_key = Some(step.by_sku);
-        previous = step.present.iter().map(|(n, _)| format!("p-{n}")).collect();
+        let now: BTreeSet<String> = step.present.iter().map(|(n, _)| format!("p-{n}")).collect();
+        always = if i == 0 {
+            now
+        } else {
+            always.intersection(&now).cloned().collect()
+        };
     }
     Ok(())
 }

@@ -9,10 +9,10 @@ use anyhow::{Context, ensure};
 use sqlx::Connection;
 
 use crate::api::{ShopifySync, sync_config};
-use crate::core::calls::{CallLimits, CallStore};
-use crate::core::engine::Engine;
+use crate::core::calls::{CallLimits, CallLog, CallStore};
 use crate::emulator::{Emulator, Plan};
-use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, Store, Transport};
+use crate::runner::{SyncRunner, Target};
+use crate::shopify::Store;
 use crate::state::{CallRecorder, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
 
@@ -128,7 +128,6 @@ spec:
         version: crate::core::config::ApiVersion::DEFAULT,
         token: "shpat_bench".into(),
     };
-    let budget = Arc::new(CostBudget::new());
     let state = SqliteStateStore::open(&dir.path().join("state.db")).await?;
     let recorder = log.then(|| {
         CallRecorder::start(
@@ -137,20 +136,24 @@ spec:
             crate::core::redact::global().clone(),
         )
     });
-    let mut transport = Transport::new(store, budget.clone(), RetryPolicy::default())?;
     let counter = Arc::new(Counter::default());
-    transport = match &recorder {
-        Some(r) => transport.with_call_log(Arc::new(r.clone())),
-        None => transport.with_call_log(counter.clone()),
+    let call_log: Arc<dyn CallLog> = match &recorder {
+        Some(r) => Arc::new(r.clone()),
+        None => counter.clone(),
     };
-    let client = ShopifyClient::new(transport, concurrency).with_batch_size(batch_size);
+    let runner = SyncRunner::new(Arc::new(state.clone()), "bench")
+        .with_call_log(Some(call_log))
+        .with_concurrency(concurrency)
+        .with_batch_size(batch_size);
+    let store_key = store.base_url.clone();
+    let target = Target {
+        store: &store,
+        store_key: &store_key,
+    };
+    let budget = runner.budget(&store_key);
     let warehouse = SqlWarehouse::from_url(&config.id, &format!("sqlite://{}", db.display()))?;
     let started = Instant::now();
-    let mut engine = Engine::new(&warehouse, &state, &client, "bench");
-    if let Some(r) = &recorder {
-        engine = engine.with_call_log(r);
-    }
-    let report = engine.run(&config).await?;
+    let report = runner.run(&config, target, &warehouse).await?;
     let elapsed = started.elapsed().as_secs_f64();
     ensure!(report.error.is_none(), "the run failed: {:?}", report.error);
     let spent = budget.spent();

@@ -13,7 +13,9 @@ use serde_json::json;
 
 use crate::core::calls::{CallLimits, CallStore, StoredCall};
 use crate::core::redact;
+use crate::core::state::{SnapshotEntry, StateStore};
 use crate::state::{CallRecorder, PostgresStateStore, SqliteStateStore};
+use futures::StreamExt;
 
 /// On or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -166,7 +168,35 @@ enum ExportFormat {
     Csv,
 }
 
-async fn open(args: &DebuggerArgs) -> anyhow::Result<Box<dyn CallStore>> {
+/// A state store read for its debugger log and its snapshot (the key's ownership).
+trait DebugStore: CallStore + StateStore {}
+
+impl<T: CallStore + StateStore> DebugStore for T {}
+
+/// How the sync knows `key` now: its snapshot entry, found by a scan (an interactive command, once per call).
+async fn snapshot_entry(
+    store: &dyn DebugStore,
+    sync: &str,
+    key: &str,
+) -> anyhow::Result<Option<SnapshotEntry>> {
+    // A sync named without its namespace is the one in `default`, as for the calls.
+    let mut names = vec![sync.to_string()];
+    if !sync.contains('/') {
+        names.push(format!("default/{sync}"));
+    }
+    for name in &names {
+        let mut entries = store.snapshot(name);
+        while let Some(entry) = entries.next().await {
+            let entry = entry?;
+            if entry.key == key {
+                return Ok(Some(entry));
+            }
+        }
+    }
+    Ok(None)
+}
+
+async fn open(args: &DebuggerArgs) -> anyhow::Result<Box<dyn DebugStore>> {
     if let Some(url) = &args.state_url {
         redact::global().add_url(url);
         let store = PostgresStateStore::connect_in_schema(url, args.state_schema.as_deref())
@@ -263,6 +293,25 @@ pub async fn run(args: DebuggerArgs) -> anyhow::Result<ExitCode> {
             }
         }
         DebuggerCommand::Key { key, sync, full } => {
+            match snapshot_entry(store.as_ref(), sync, key).await? {
+                Some(e) => match &e.shopify_id {
+                    Some(id) => writeln!(
+                        out,
+                        "key {key:?} of sync {sync}: {} record {id}, last attempt {}",
+                        e.ownership,
+                        e.outcome.as_str()
+                    )?,
+                    None => writeln!(
+                        out,
+                        "key {key:?} of sync {sync}: no record in Shopify yet, last attempt {}",
+                        e.outcome.as_str()
+                    )?,
+                },
+                None => writeln!(
+                    out,
+                    "key {key:?} is not in the snapshot of sync {sync} (not synced yet, forgotten, or an event or action key)"
+                )?,
+            }
             let calls = store.calls_for_key(sync, key).await?;
             if calls.is_empty() {
                 writeln!(out, "no calls recorded about key {key:?} of sync {sync}")?;

@@ -16,7 +16,7 @@ use crate::core::calls::CallLog;
 use crate::emulator::seed::Fixture;
 use crate::emulator::store::State;
 use crate::emulator::{Emulator, Plan};
-use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, Transport};
+use crate::runner::SyncRunner;
 use crate::state::SqliteStateStore;
 
 /// The token in examples/secrets.yaml, which the demo store accepts.
@@ -92,29 +92,17 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
     let state = SqliteStateStore::open(&args.dir.join("state.db")).await?;
     // The quickstart keeps its debugger log: `shopsync debugger runs --state .shopsync/quickstart/state.db`.
     let recorder = DebuggerLogArgs::default().recorder(std::sync::Arc::new(state.clone()));
-    let budget = std::sync::Arc::new(CostBudget::new());
+    let runner = SyncRunner::new(std::sync::Arc::new(state.clone()), "shopsync-quickstart")
+        .with_call_log(recorder.map(|r| std::sync::Arc::new(r) as std::sync::Arc<dyn CallLog>))
+        .with_progress(std::sync::Arc::from(super::progress::for_stderr()));
     let mut reports = Vec::new();
-    let progress = super::progress::for_stderr();
     for s in &mut syncs {
-        // The examples point at a fixed local endpoint and file; the quickstart owns both.
+        // The examples point at a fixed local endpoint and file; the quickstart owns both. One store key, so
+        // every sync draws on one cost budget, as they would against one store.
         s.store.base_url = emulator.base_url();
+        s.store_key = emulator.base_url();
         s.warehouse_url = warehouse_url.clone();
-        let mut transport =
-            Transport::new(s.store.clone(), budget.clone(), RetryPolicy::default())?;
-        if let Some(r) = &recorder {
-            transport = transport.with_call_log(std::sync::Arc::new(r.clone()));
-        }
-        let client = ShopifyClient::new(transport, 8);
-        let log = recorder.as_ref().map(|r| r as &dyn CallLog);
-        let report = run_one(
-            s,
-            &state,
-            &client,
-            "shopsync-quickstart",
-            log,
-            Some(progress.as_ref()),
-        )
-        .await;
+        let report = run_one(&runner, s).await;
         print_line(&report);
         reports.push(report);
     }

@@ -1,5 +1,4 @@
 //! `shopsync run`: run syncs from spec files, once or on their schedules, with no cluster.
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +11,11 @@ use super::specs::{self, ResolvedSync};
 use crate::alerts::{AlertOutcome, Notifier, prune_history};
 use crate::core::alerts::DEFAULT_RUN_HISTORY;
 use crate::core::calls::CallLog;
-use crate::core::engine::{Engine, RunReport};
-use crate::core::progress::Progress;
+use crate::core::engine::RunReport;
 use crate::core::redact;
 use crate::core::state::RunStatus;
-use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, Transport};
+use crate::runner::{SyncRunner, Target};
 use crate::state::SqliteStateStore;
-use crate::warehouse::SqlWarehouse;
 
 /// Arguments of `shopsync run`.
 #[derive(Debug, clap::Args)]
@@ -61,21 +58,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("opening the state file {}", args.specs.state.display()))?;
     let recorder = args.debugger.recorder(Arc::new(state.clone()));
-    let mut budgets: HashMap<String, Arc<CostBudget>> = HashMap::new();
-    let mut clients = Vec::new();
-    for s in &syncs {
-        let budget = budgets
-            .entry(s.store_key.clone())
-            .or_insert_with(|| Arc::new(CostBudget::new()))
-            .clone();
-        let mut transport = Transport::new(s.store.clone(), budget, RetryPolicy::default())?;
-        if let Some(r) = &recorder {
-            transport = transport.with_call_log(Arc::new(r.clone()));
-        }
-        clients.push(ShopifyClient::new(transport, args.concurrency));
-    }
-    let holder = format!("shopsync-run-{}", std::process::id());
-    let progress = super::progress::for_stderr();
+    let runner = SyncRunner::new(
+        Arc::new(state.clone()),
+        format!("shopsync-run-{}", std::process::id()),
+    )
+    .with_call_log(recorder.map(|r| Arc::new(r) as Arc<dyn CallLog>))
+    .with_progress(Arc::from(super::progress::for_stderr()))
+    .with_concurrency(args.concurrency);
     let mut reports: Vec<RunReport> = Vec::new();
     let mut failed = false;
     let mut next_due: Vec<Option<chrono::DateTime<Utc>>> = vec![Some(Utc::now()); syncs.len()];
@@ -94,16 +83,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 }
                 continue;
             }
-            let log = recorder.as_ref().map(|r| r as &dyn CallLog);
-            let report = run_one(
-                s,
-                &state,
-                &clients[i],
-                &holder,
-                log,
-                Some(progress.as_ref()),
-            )
-            .await;
+            let report = run_one(&runner, s).await;
             print_line(&report);
             prune_history(&state, &s.config.id, args.run_history).await;
             if let Some(a) = &alerts[i] {
@@ -143,32 +123,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub(super) async fn run_one(
-    s: &ResolvedSync,
-    state: &SqliteStateStore,
-    client: &ShopifyClient,
-    holder: &str,
-    call_log: Option<&dyn CallLog>,
-    progress: Option<&dyn Progress>,
-) -> RunReport {
-    let started = Utc::now();
-    let failed =
-        |e: String| RunReport::failed(&s.config.id, started, redact::global().redact_owned(e));
-    let warehouse = match SqlWarehouse::from_url(&s.config.id, &s.warehouse_url) {
-        Ok(w) => w,
-        Err(e) => return failed(e.to_string()),
+/// Runs one resolved sync through `runner`: every failure ends in a failed report.
+pub(super) async fn run_one(runner: &SyncRunner, s: &ResolvedSync) -> RunReport {
+    let target = Target {
+        store: &s.store,
+        store_key: &s.store_key,
     };
-    let mut engine = Engine::new(&warehouse, state, client, holder);
-    if let Some(log) = call_log {
-        engine = engine.with_call_log(log);
-    }
-    if let Some(p) = progress {
-        engine = engine.with_progress(p);
-    }
-    match engine.run(&s.config).await {
-        Ok(report) => report,
-        Err(e) => failed(e.to_string()),
-    }
+    runner.run_url(&s.config, target, &s.warehouse_url).await
 }
 
 pub(super) fn print_line(r: &RunReport) {

@@ -12,6 +12,7 @@ use kube::{Api, Client, Resource};
 use super::metrics::Metrics;
 use crate::api::{SecretKeyRef, ShopifyDestination, ShopifySync};
 use crate::core::state::StateStore;
+use crate::runner::SyncRunner;
 use crate::shopify::{CostBudget, RetryPolicy};
 
 /// The controller's field manager (server-side apply) and event reporter.
@@ -63,12 +64,11 @@ pub struct Context {
     pub syncs: Option<Cache<ShopifySync>>,
     /// Destinations as the destination controller's watch sees them.
     pub destinations: Option<Cache<ShopifyDestination>>,
-    /// Where the Shopify calls of each run are recorded (the debugger log), when it is on.
-    pub call_log: Option<Arc<dyn crate::core::calls::CallLog>>,
+    /// Runs syncs: the one wiring of budget, transport, debugger log and engine (see [`SyncRunner`]).
+    pub runner: SyncRunner,
     /// Delivers alert notifications (`None` only if its HTTP client could not be built: alerts are then off).
     pub notifier: Option<crate::alerts::Notifier>,
     recorder: Recorder,
-    budgets: Mutex<HashMap<String, Arc<CostBudget>>>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -87,20 +87,24 @@ impl Context {
                 instance: std::env::var("POD_NAME").ok(),
             },
         );
+        let stopping = Arc::new(AtomicBool::new(false));
+        let runner = SyncRunner::new(state.clone(), settings.holder.clone())
+            .with_retry(settings.retry)
+            .with_concurrency(settings.concurrency)
+            .with_stop(stopping.clone());
         Context {
             client,
             state,
             metrics,
-            stopping: Arc::new(AtomicBool::new(false)),
+            stopping,
             settings,
             syncs: None,
             destinations: None,
-            call_log: None,
+            runner,
             notifier: crate::alerts::Notifier::new()
                 .inspect_err(|e| tracing::error!(error = %e, "alerts are off"))
                 .ok(),
             recorder,
-            budgets: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -126,14 +130,13 @@ impl Context {
 
     /// The cost budget of a store, shared by every sync writing to it.
     pub fn budget(&self, store_key: &str) -> Arc<CostBudget> {
-        match self.budgets.lock() {
-            Ok(mut b) => b
-                .entry(store_key.to_string())
-                .or_insert_with(|| Arc::new(CostBudget::new()))
-                .clone(),
-            // A poisoned map only means a panic elsewhere; a fresh budget is safe (it learns from the store).
-            Err(_) => Arc::new(CostBudget::new()),
-        }
+        self.runner.budget(store_key)
+    }
+
+    /// Records the Shopify calls of every run in `log` (the debugger log), tied to their runs.
+    pub fn with_call_log(mut self, log: Option<Arc<dyn crate::core::calls::CallLog>>) -> Context {
+        self.runner = self.runner.with_call_log(log);
+        self
     }
 
     /// Publishes an Event about `obj`; a failure is logged, never fatal (Events are best effort).

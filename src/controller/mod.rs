@@ -171,10 +171,10 @@ pub async fn run(
         .with_config(ControllerConfig::default().concurrency(4));
     let sync_cache = sync_ctl.store();
     let dest_cache = dest_ctl.store();
-    let mut ctx = Context::new(client.clone(), state, metrics, options.settings.clone());
+    let mut ctx = Context::new(client.clone(), state, metrics, options.settings.clone())
+        .with_call_log(call_log);
     ctx.syncs = Some(sync_cache.clone());
     ctx.destinations = Some(dest_cache.clone());
-    ctx.call_log = call_log;
     let ctx = Arc::new(ctx);
 
     // A destination's spec change re-runs the syncs that write to it.

@@ -24,10 +24,11 @@ use crate::api::{
 };
 use crate::core::alerts::{AlertRule, Transition};
 use crate::core::config::{DeleteBehavior, DeletionPolicy, Schedule, SyncConfig};
-use crate::core::engine::{Engine, EngineError, RunReport};
+use crate::core::engine::{EngineError, RunReport};
 use crate::core::source::{NoRows, Warehouse};
 use crate::core::state::{RunRecord, RunStatus, StateError};
-use crate::shopify::{ShopifyClient, Store, Transport};
+use crate::runner::{RunError, Target};
+use crate::shopify::Store;
 use crate::warehouse::SqlWarehouse;
 
 /// Finalizer held by syncs with `deletionPolicy: Delete` until what they created is deleted.
@@ -667,23 +668,15 @@ async fn execute(
     resolved: &Resolved,
     warehouse: &dyn Warehouse,
 ) -> Result<RunReport, Error> {
-    let transport = Transport::new(
-        resolved.store.clone(),
-        ctx.budget(&resolved.store_key),
-        ctx.settings.retry,
-    )
-    .map_err(|e| Error::Shopify(e.to_string()))?;
-    let client = ShopifyClient::new(transport, ctx.settings.concurrency);
-    let report = Engine::new(
-        warehouse,
-        ctx.state.as_ref(),
-        &client,
-        ctx.settings.holder.clone(),
-    )
-    .with_stop(&ctx.stopping)
-    .run(config)
-    .await?;
-    Ok(report)
+    let target = Target {
+        store: &resolved.store,
+        store_key: &resolved.store_key,
+    };
+    match ctx.runner.run(config, target, warehouse).await {
+        Ok(report) => Ok(report),
+        Err(RunError::Engine(e)) => Err(Error::Engine(e)),
+        Err(e) => Err(Error::Shopify(e.to_string())),
+    }
 }
 
 /// `deletionPolicy: Delete`: delete what the sync synced (products only, as the CRD enforces), under the delete

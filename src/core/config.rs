@@ -443,7 +443,7 @@ impl DeleteGuard {
         }
         if let Some(max) = self.max_count.filter(|&max| removed > max) {
             return Some(format!(
-                "{removed} keys would be removed, more than the delete guard's maximum of {max}"
+                "{removed} records would be deleted, more than the delete guard's maximum of {max}"
             ));
         }
         if let Some(max) = self.max_percent {
@@ -454,8 +454,8 @@ impl DeleteGuard {
             };
             if percent > max {
                 return Some(format!(
-                    "{removed} of {previous} keys ({percent:.2}%) would be removed, more than the delete guard's \
-                     maximum of {max}%"
+                    "{removed} of {previous} records ({percent:.2}%) would be deleted, more than the delete \
+                     guard's maximum of {max}%"
                 ));
             }
         }

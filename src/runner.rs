@@ -1,0 +1,189 @@
+//! The one wiring of a sync run, shared by every entry point: `shopsync run`, `quickstart`, `bench sync`, the
+//! controller and its finalizer cleanup.
+//!
+//! A run needs the store's shared cost budget, a transport with its retry policy and debugger log, a Shopify
+//! client, and an engine that knows the same debugger log (to tie calls to the run), the progress display and
+//! the stop signal. Built here once, no entry point can forget a piece: the controller once ran without its
+//! debugger log because it had a wiring of its own.
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+
+use crate::core::calls::CallLog;
+use crate::core::config::SyncConfig;
+use crate::core::engine::{Engine, EngineError, RunReport};
+use crate::core::progress::Progress;
+use crate::core::redact;
+use crate::core::source::Warehouse;
+use crate::core::state::StateStore;
+use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, ShopifyError, Store, Transport};
+use crate::warehouse::SqlWarehouse;
+
+/// Why a run could not be made or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The Shopify client could not be built (the HTTP client refused its settings).
+    #[error("the Shopify client cannot be built: {0}")]
+    Client(#[from] ShopifyError),
+    /// The warehouse URL cannot be used.
+    #[error(transparent)]
+    Warehouse(#[from] crate::core::source::WarehouseError),
+    /// The engine failed the run.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// Where a run writes: the store, and the key its cost budget is shared under (every sync of one store draws on
+/// one budget, as Shopify's bucket is per store and app).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The store's endpoint, API version and token.
+    pub store: &'a Store,
+    /// The budget's key, e.g. `base URL|store`.
+    pub store_key: &'a str,
+}
+
+/// Runs syncs against one state store; see the module docs.
+pub struct SyncRunner {
+    state: Arc<dyn StateStore>,
+    holder: String,
+    call_log: Option<Arc<dyn CallLog>>,
+    progress: Option<Arc<dyn Progress>>,
+    stop: Option<Arc<AtomicBool>>,
+    retry: RetryPolicy,
+    concurrency: usize,
+    batch_size: Option<usize>,
+    budgets: Mutex<HashMap<String, Arc<CostBudget>>>,
+}
+
+impl SyncRunner {
+    /// A runner over `state`, taking locks as `holder`, with the default retry policy and 8 requests in flight.
+    pub fn new(state: Arc<dyn StateStore>, holder: impl Into<String>) -> SyncRunner {
+        SyncRunner {
+            state,
+            holder: holder.into(),
+            call_log: None,
+            progress: None,
+            stop: None,
+            retry: RetryPolicy::default(),
+            concurrency: 8,
+            batch_size: None,
+            budgets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records every Shopify call of each run in `log` (the debugger log), tied to its run.
+    pub fn with_call_log(mut self, log: Option<Arc<dyn CallLog>>) -> SyncRunner {
+        self.call_log = log;
+        self
+    }
+
+    /// Reports each run's progress to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> SyncRunner {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Stops runs after the batch in flight once `stop` is set.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> SyncRunner {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Retries Shopify calls under `retry`.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> SyncRunner {
+        self.retry = retry;
+        self
+    }
+
+    /// Keeps up to `n` requests in flight per run.
+    pub fn with_concurrency(mut self, n: usize) -> SyncRunner {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Sends up to `n` identified upserts per request (the client's default otherwise).
+    pub fn with_batch_size(mut self, n: usize) -> SyncRunner {
+        self.batch_size = Some(n);
+        self
+    }
+
+    /// The state store runs record into.
+    pub fn state(&self) -> &dyn StateStore {
+        self.state.as_ref()
+    }
+
+    /// The cost budget of the store under `store_key`, shared by every run against it.
+    pub fn budget(&self, store_key: &str) -> Arc<CostBudget> {
+        match self.budgets.lock() {
+            Ok(mut b) => b
+                .entry(store_key.to_string())
+                .or_insert_with(|| Arc::new(CostBudget::new()))
+                .clone(),
+            // A poisoned map only means a panic elsewhere; a fresh budget is safe (it learns from the store).
+            Err(_) => Arc::new(CostBudget::new()),
+        }
+    }
+
+    /// The Shopify client of `target`, with its budget, retry policy and debugger log.
+    pub fn client(&self, target: Target<'_>) -> Result<ShopifyClient, ShopifyError> {
+        let mut transport = Transport::new(
+            target.store.clone(),
+            self.budget(target.store_key),
+            self.retry,
+        )?;
+        if let Some(log) = &self.call_log {
+            transport = transport.with_call_log(log.clone());
+        }
+        let client = ShopifyClient::new(transport, self.concurrency);
+        Ok(match self.batch_size {
+            Some(n) => client.with_batch_size(n),
+            None => client,
+        })
+    }
+
+    /// Runs `config` once from `warehouse` into `target`.
+    pub async fn run(
+        &self,
+        config: &SyncConfig,
+        target: Target<'_>,
+        warehouse: &dyn Warehouse,
+    ) -> Result<RunReport, RunError> {
+        let client = self.client(target)?;
+        let mut engine = Engine::new(warehouse, self.state.as_ref(), &client, self.holder.clone());
+        if let Some(log) = &self.call_log {
+            engine = engine.with_call_log(log.as_ref());
+        }
+        if let Some(p) = &self.progress {
+            engine = engine.with_progress(p.as_ref());
+        }
+        if let Some(stop) = &self.stop {
+            engine = engine.with_stop(stop);
+        }
+        Ok(engine.run(config).await?)
+    }
+
+    /// [`run`](SyncRunner::run) from the warehouse at `warehouse_url`, with every failure folded into a failed
+    /// report (its error redacted): what the CLI prints and records.
+    pub async fn run_url(
+        &self,
+        config: &SyncConfig,
+        target: Target<'_>,
+        warehouse_url: &str,
+    ) -> RunReport {
+        let started = Utc::now();
+        let result = match SqlWarehouse::from_url(&config.id, warehouse_url) {
+            Ok(warehouse) => self.run(config, target, &warehouse).await,
+            Err(e) => Err(e.into()),
+        };
+        result.unwrap_or_else(|e| {
+            RunReport::failed(
+                &config.id,
+                started,
+                redact::global().redact_owned(e.to_string()),
+            )
+        })
+    }
+}
