@@ -7,6 +7,7 @@ pub mod calls;
 pub mod config;
 pub mod diff;
 pub mod engine;
+pub mod ids;
 pub mod mapping;
 pub mod progress;
 pub mod record;
