@@ -218,6 +218,8 @@ pub fn field_with_args(
             });
             Some(found.cloned().unwrap_or(Value::Null))
         }
+        "codes" => discounts::codes_matching(obj, args)
+            .or_else(|| inventory::field_with_args(st, obj, field, args)),
         _ => inventory::field_with_args(st, obj, field, args),
     }
 }
