@@ -9,6 +9,7 @@ pub mod diff;
 pub mod engine;
 pub mod ids;
 pub mod mapping;
+pub mod order;
 pub mod progress;
 pub mod record;
 pub mod redact;
