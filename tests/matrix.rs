@@ -212,7 +212,7 @@ fn level(state: &Value, item: u64, location: u64) -> Option<i64> {
         .map(|l| l["available"].as_i64().unwrap())
 }
 
-fn fo<'a>(state: &'a Value, id: u64) -> &'a Value {
+fn fo(state: &Value, id: u64) -> &Value {
     &state["fulfillment_orders"][id.to_string()]
 }
 
@@ -952,7 +952,7 @@ async fn run_cell(cell: Cell) -> Result<(), String> {
         let after = store_state(&emulator).await;
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let (b, a) = (records(cell.target, &before), records(cell.target, &after));
-            if cell.mode == SyncMode::Update && cell.target.match_keys().len() > 0 {
+            if cell.mode == SyncMode::Update && !cell.target.match_keys().is_empty() {
                 let created: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
                 assert!(created.is_empty(), "update mode created {created:?}");
             }
