@@ -407,27 +407,12 @@ impl Transport {
                     message: message.clone(),
                 }),
             };
-            if let Some(log) = &self.call_log {
-                let context = RequestContext::current().unwrap_or_default();
-                log.record(ApiCall {
-                    run_id: None,
-                    sync: context.sync.to_string(),
-                    started_at: at,
-                    duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                    method: method.to_string(),
-                    url: url.clone(),
-                    operation: None,
-                    document: None,
-                    variables: body.map(Value::to_string),
-                    status: answer.as_ref().ok().map(|r| r.status),
-                    response: answer.as_ref().ok().map(|r| r.text.clone()),
-                    error: outcome.as_ref().err().map(ToString::to_string),
-                    cost_requested: None,
-                    cost_actual: None,
-                    keys: context.keys,
-                    attempt,
-                });
-            }
+            self.record_plain(method.as_str(), &url, (at, started), attempt, |call| {
+                call.variables = body.map(Value::to_string);
+                call.status = answer.as_ref().ok().map(|r| r.status);
+                call.response = answer.as_ref().ok().map(|r| r.text.clone());
+                call.error = outcome.as_ref().err().map(ToString::to_string);
+            });
             let error = match outcome {
                 Ok(ok) => return Ok(ok),
                 Err(e) => e,
@@ -445,6 +430,42 @@ impl Transport {
             }
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// Reports one non-GraphQL request to the call log, if there is one; `fill` adds what the answer says
+    /// (only called when something is logged).
+    fn record_plain(
+        &self,
+        method: &str,
+        url: &str,
+        (at, started): (chrono::DateTime<Utc>, Instant),
+        attempt: u32,
+        fill: impl FnOnce(&mut ApiCall),
+    ) {
+        let Some(log) = &self.call_log else {
+            return;
+        };
+        let context = RequestContext::current().unwrap_or_default();
+        let mut call = ApiCall {
+            run_id: None,
+            sync: context.sync.to_string(),
+            started_at: at,
+            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            method: method.to_string(),
+            url: url.to_string(),
+            operation: None,
+            document: None,
+            variables: None,
+            status: None,
+            response: None,
+            error: None,
+            cost_requested: None,
+            cost_actual: None,
+            keys: context.keys,
+            attempt,
+        };
+        fill(&mut call);
+        log.record(call);
     }
 
     async fn plain_request(
@@ -491,28 +512,12 @@ impl Transport {
                     message: message.clone(),
                 }),
             };
-            if let Some(log) = &self.call_log {
-                let context = RequestContext::current().unwrap_or_default();
-                log.record(ApiCall {
-                    run_id: None,
-                    sync: context.sync.to_string(),
-                    started_at: at,
-                    duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                    method: method.into(),
-                    url: url.to_string(),
-                    operation: None,
-                    document: None,
-                    variables: None,
-                    status: result.as_ref().ok().map(|r| r.0),
-                    // Result files can be large: the log keeps their start.
-                    response: result.as_ref().ok().map(|r| truncate(&r.1, 4096)),
-                    error: error.as_ref().map(ToString::to_string),
-                    cost_requested: None,
-                    cost_actual: None,
-                    keys: context.keys,
-                    attempt,
-                });
-            }
+            self.record_plain(method, url, (at, started), attempt, |call| {
+                call.status = result.as_ref().ok().map(|r| r.0);
+                // Result files can be large: the log keeps their start.
+                call.response = result.as_ref().ok().map(|r| truncate(&r.1, 4096));
+                call.error = error.as_ref().map(ToString::to_string);
+            });
             let Some(error) = error else {
                 return result.map(|r| r.1).map_err(|m| ShopifyError::Network {
                     url: url.to_string(),
