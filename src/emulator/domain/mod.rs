@@ -168,6 +168,8 @@ pub const DEFAULT_SCOPES: &[&str] = &[
     "write_fulfillments",
     "read_merchant_managed_fulfillment_orders",
     "write_merchant_managed_fulfillment_orders",
+    "read_assigned_fulfillment_orders",
+    "write_assigned_fulfillment_orders",
     "read_locations",
 ];
 
