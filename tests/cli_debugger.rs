@@ -403,7 +403,7 @@ fn no_token_or_password_in_the_log_the_output_or_the_report() {
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     // Every example ran; the unreachable warehouse failed its sync (so the exit code is 1).
     assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(stdout.contains("14 run(s)"), "{stdout}");
+    assert!(stdout.contains("17 run(s)"), "{stdout}");
     let failed: Vec<&str> = stdout.lines().filter(|l| l.contains("FAILED")).collect();
     assert_eq!(failed.len(), 1, "{stdout}");
     assert!(failed[0].starts_with("default/unreachable "), "{stdout}");
@@ -424,7 +424,7 @@ fn no_token_or_password_in_the_log_the_output_or_the_report() {
         .filter(|l| !l.trim_start().starts_with("error:"))
         .map(|l| l.split_whitespace().next().unwrap().to_string())
         .collect();
-    assert_eq!(ids.len(), 14, "{runs}");
+    assert_eq!(ids.len(), 17, "{runs}");
     let mut exported = String::new();
     for id in &ids {
         exported.push_str(&ok(bin()

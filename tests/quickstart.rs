@@ -30,7 +30,7 @@ fn store_writes(text: &str) -> u64 {
 fn quickstart_syncs_every_example_then_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let first = quickstart(dir.path());
-    assert!(first.contains("13 run(s)"), "{first}");
+    assert!(first.contains("16 run(s)"), "{first}");
     assert!(!first.contains("FAILED"), "{first}");
     for sync in [
         "customers",

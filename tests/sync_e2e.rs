@@ -132,7 +132,7 @@ async fn every_example_syncs_then_nothing_changes(warehouse: &str) {
         .await
         .unwrap();
     let all = syncs(&emulator, &warehouse, &[]);
-    assert_eq!(all.len(), 13);
+    assert_eq!(all.len(), 16);
 
     // plan writes nothing to the store.
     for s in &all {
@@ -210,6 +210,42 @@ async fn every_example_syncs_then_nothing_changes(warehouse: &str) {
         assert!(levels.contains(&want), "{want:?} not in {levels:?}");
     }
     assert_eq!(store["fulfillment_events"].as_object().unwrap().len(), 2);
+    // The examples per mode and match key: a code renamed in place by its id, SEO written onto existing
+    // products, customers matched by phone (update mode created none: the four above).
+    let codes: Vec<(u64, String)> = store["discounts"]["2001"]["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c[0].as_u64().unwrap(), c[1].as_str().unwrap().to_string()))
+        .collect();
+    assert!(codes.contains(&(2102, "VIP-2027".to_string())), "{codes:?}");
+    assert!(!codes.iter().any(|(_, c)| c == "VIP-2026"), "{codes:?}");
+    let seo = |handle: &str| {
+        store["products"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|p| p["handle"] == handle)
+            .map(|p| p["seo"][0].clone())
+    };
+    assert_eq!(
+        seo("trail-runner"),
+        Some(Value::from("Trail Runner: light trail running shoe"))
+    );
+    let locale = |email: &str| {
+        store["customers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|c| c["email"] == email)
+            .map(|c| c["locale"].clone())
+    };
+    assert_eq!(
+        locale("edsger@example.com"),
+        Some(Value::from("nl")),
+        "matched by phone"
+    );
+    assert_eq!(locale("ada@example.com"), Some(Value::from("en")));
 
     // Nothing changed: the store receives no write (the rejected row is retried and rejected again).
     let writes = emulator.write_count();

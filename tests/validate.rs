@@ -46,7 +46,7 @@ fn examples_are_valid_without_warnings() {
     );
     assert_eq!(
         report.checked.get("ShopifySync"),
-        Some(&13),
+        Some(&16),
         "one sync per object, the event and each action"
     );
     let (code, stdout, _) = shopsync(&["validate", "-f", "examples"]);

@@ -43,6 +43,24 @@ INSERT INTO discount_codes (code_key, price_rule_id, code) VALUES
   ('winback-001', 'gid://shopify/DiscountCodeNode/2001', 'WINBACK-7KQ2'),
   ('winback-002', 'gid://shopify/DiscountCodeNode/2001', 'WINBACK-9XM4');
 
+DROP TABLE IF EXISTS discount_code_renames;
+CREATE TABLE discount_code_renames (code_key TEXT PRIMARY KEY, price_rule_id INTEGER NOT NULL, code_id INTEGER NOT NULL, code TEXT NOT NULL);
+INSERT INTO discount_code_renames (code_key, price_rule_id, code_id, code) VALUES
+  ('vip', 2001, 2102, 'VIP-2027');
+
+DROP TABLE IF EXISTS sms_subscribers;
+CREATE TABLE sms_subscribers (phone TEXT PRIMARY KEY, locale TEXT NOT NULL);
+INSERT INTO sms_subscribers (phone, locale) VALUES
+  ('+14155550101', 'en'),
+  ('+14155550102', 'en'),
+  ('+31205550104', 'nl');
+
+DROP TABLE IF EXISTS product_seo;
+CREATE TABLE product_seo (handle TEXT PRIMARY KEY, seo_title TEXT NOT NULL, seo_description TEXT);
+INSERT INTO product_seo (handle, seo_title, seo_description) VALUES
+  ('trail-runner', 'Trail Runner: light trail running shoe', 'Grip and cushioning for rough ground.'),
+  ('rain-shell', 'Rain Shell: packable waterproof jacket', NULL);
+
 DROP TABLE IF EXISTS fulfillment_events;
 CREATE TABLE fulfillment_events (event_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, fulfillment_id TEXT NOT NULL, status TEXT NOT NULL, message TEXT, happened_at TEXT, city TEXT, country TEXT);
 INSERT INTO fulfillment_events (event_id, order_id, fulfillment_id, status, message, happened_at, city, country) VALUES

@@ -161,6 +161,13 @@ pub struct ShopifySyncSpec {
     /// Alerts for this sync; each field overrides the destination's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertSpec>,
+    /// ShopifySyncs (same namespace) that must have finished their latest run without failure before this one
+    /// runs, e.g. `[{name: products}]` for inventory levels of the products' items. `shopsync run` runs them
+    /// first and skips this sync when one failed; the controller waits (condition `Ready=False`,
+    /// `WaitingForDependencies`); a cycle is invalid (`Stalled`, `DependencyCycle`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub depends_on: Vec<LocalRef>,
 }
 
 /// The warehouse connection and query.

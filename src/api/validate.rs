@@ -107,7 +107,43 @@ pub fn validate(docs: &[Document]) -> Report {
         }
     }
     check_references(&mut report, &entries);
+    check_dependencies(&mut report, &entries);
     report
+}
+
+/// `spec.dependsOn`: every name is a ShopifySync of the same namespace among the files, and no cycle.
+fn check_dependencies(report: &mut Report, entries: &[Entry]) {
+    let mut namespaces: BTreeMap<&str, Vec<(&Entry, Vec<String>)>> = BTreeMap::new();
+    for e in entries {
+        if let Parsed::Sync(s) = &e.parsed {
+            let deps = s.spec.depends_on.iter().map(|r| r.name.clone()).collect();
+            namespaces
+                .entry(e.namespace.as_str())
+                .or_default()
+                .push((e, deps));
+        }
+    }
+    for syncs in namespaces.values() {
+        let nodes: Vec<crate::core::order::Node<'_>> = syncs
+            .iter()
+            .map(|(e, d)| (e.name.as_str(), d.as_slice()))
+            .collect();
+        let Err(error) = crate::core::order::run_order(&nodes) else {
+            continue;
+        };
+        let culprit = match &error {
+            crate::core::order::OrderError::Unknown { sync, .. } => sync,
+            crate::core::order::OrderError::Cycle { path } => &path[0],
+        };
+        if let Some((e, _)) = syncs.iter().find(|(e, _)| &e.name == culprit) {
+            let mut ctx = Ctx {
+                report,
+                origin: &e.origin,
+                resource: Some(format!("ShopifySync/{}", e.name)),
+            };
+            ctx.error("spec.dependsOn", error.to_string());
+        }
+    }
 }
 
 struct Ctx<'a> {

@@ -40,7 +40,7 @@ pub struct RunArgs {
 
 /// Runs the syncs; exit 0 when every run finished (rejected rows included), 1 when any run failed.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let syncs = specs::load(&args.specs.paths, &args.specs.only)?;
+    let syncs = in_dependency_order(specs::load(&args.specs.paths, &args.specs.only)?)?;
     let mut alerts = Vec::new();
     for s in &syncs {
         alerts.push(s.alerts.clone().map_err(|e| anyhow::anyhow!(e))?);
@@ -83,6 +83,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 }
                 continue;
             }
+            if let Some(why) = waits_for(&state, s).await {
+                // A dependency failed (or never ran): running on its stale result would do harm.
+                eprintln!("{}: skipped, {why}", s.config.id);
+                failed = true;
+                next_due[i] = if args.watch {
+                    s.config.schedule.next_after(Utc::now())
+                } else {
+                    None
+                };
+                continue;
+            }
             let report = run_one(&runner, s).await;
             print_line(&report);
             prune_history(&state, &s.config.id, args.run_history).await;
@@ -121,6 +132,56 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `syncs` with every sync after those it depends on (`spec.dependsOn`); dependencies left out by `--only` do
+/// not order anything (their latest run in the state still gates the sync).
+fn in_dependency_order(syncs: Vec<ResolvedSync>) -> anyhow::Result<Vec<ResolvedSync>> {
+    let loaded: Vec<Vec<String>> = syncs
+        .iter()
+        .map(|s| {
+            s.depends_on
+                .iter()
+                .filter(|d| syncs.iter().any(|o| &o.config.id == *d))
+                .cloned()
+                .collect()
+        })
+        .collect();
+    let nodes: Vec<crate::core::order::Node<'_>> = syncs
+        .iter()
+        .zip(&loaded)
+        .map(|(s, d)| (s.config.id.as_str(), d.as_slice()))
+        .collect();
+    let order = crate::core::order::run_order(&nodes)?;
+    let mut slots: Vec<Option<ResolvedSync>> = syncs.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+/// Why `s` must not run now (a dependency's latest run in the state failed, is running or does not exist),
+/// or `None` when it may.
+async fn waits_for(state: &SqliteStateStore, s: &ResolvedSync) -> Option<String> {
+    use crate::core::order::{Gate, LatestRun, may_run};
+    use crate::core::state::StateStore;
+    if s.depends_on.is_empty() {
+        return None;
+    }
+    let mut syncs = vec![(s.config.id.clone(), s.depends_on.clone(), LatestRun::None)];
+    for dep in &s.depends_on {
+        let latest = match state.runs(dep, 1).await {
+            Ok(runs) => match runs.first().map(|r| r.status) {
+                None => LatestRun::None,
+                Some(RunStatus::Running) => LatestRun::Running,
+                Some(RunStatus::Failed) => LatestRun::Failed,
+                Some(RunStatus::Succeeded | RunStatus::PartiallySucceeded) => LatestRun::Finished,
+            },
+            Err(e) => return Some(format!("the state cannot say how {dep} last ran: {e}")),
+        };
+        syncs.push((dep.clone(), Vec::new(), latest));
+    }
+    match may_run(&s.config.id, &syncs) {
+        Gate::Open => None,
+        Gate::Wait(why) | Gate::Stalled(why) => Some(why),
+    }
 }
 
 /// Runs one resolved sync through `runner`: every failure ends in a failed report.

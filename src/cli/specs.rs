@@ -47,6 +47,8 @@ pub struct ResolvedSync {
     /// Its alerting (`None`: no alerts set on the sync or its destination), or why its channels cannot be
     /// resolved (a missing Secret): `run` refuses that, `plan` does not need alerts.
     pub alerts: Result<Option<SyncAlerts>, String>,
+    /// The syncs (`namespace/name`) that must finish their latest run without failure first.
+    pub depends_on: Vec<String>,
 }
 
 /// Every sync in `paths`, resolved; fails on the first invalid spec with validate's messages, or on a Secret
@@ -66,6 +68,7 @@ pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSy
                 store: f.store.map_err(|e| anyhow!(e))?,
                 store_key: f.store_key,
                 alerts: f.alerts,
+                depends_on: f.depends_on,
             })
         })
         .collect()
@@ -114,6 +117,8 @@ pub struct FoundSync {
     pub store_key: String,
     /// Its alerting, or why its channels cannot be resolved.
     pub alerts: Result<Option<SyncAlerts>, String>,
+    /// `spec.dependsOn`, as `namespace/name`.
+    pub depends_on: Vec<String>,
 }
 
 /// The identity and spec of every destination and sync among `docs` (documents that do not parse are left
@@ -276,7 +281,14 @@ pub fn find(docs: &[manifest::Document], only: &[String]) -> anyhow::Result<Vec<
                     since: chrono::Utc::now(),
                 }))
             });
+        let depends_on = s
+            .spec
+            .depends_on
+            .iter()
+            .map(|r| format!("{ns}/{}", r.name))
+            .collect();
         out.push(FoundSync {
+            depends_on,
             resource: ResourceId {
                 kind: Kind::ShopifySync,
                 namespace: ns,

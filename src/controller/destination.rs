@@ -152,7 +152,11 @@ async fn check(
         let Some(target) = sync.spec.target() else {
             continue;
         };
-        for group in info.missing(target.required_scopes()) {
+        let mode = sync
+            .spec
+            .mode
+            .unwrap_or(crate::core::config::SyncMode::Insert);
+        for group in info.missing(&target.required_scopes_in(mode)) {
             missing.push(format!("{} (sync {})", group.join(" or "), sync.name_any()));
         }
     }

@@ -27,6 +27,7 @@ pub mod context;
 pub mod destination;
 pub mod leader;
 pub mod metrics;
+pub mod order;
 pub mod status;
 pub mod sync;
 

@@ -342,6 +342,24 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
             });
         }
     }
+    // `spec.dependsOn`: wait until every dependency finished its latest run without failure; a cycle stalls
+    // (looked at again too: editing another sync can break it).
+    let held = match super::order::gate(ctx, sync, &ns).await? {
+        crate::core::order::Gate::Open => None,
+        crate::core::order::Gate::Wait(m) => Some(waiting("WaitingForDependencies", &m)),
+        crate::core::order::Gate::Stalled(m) => Some(stalled("DependencyCycle", &m)),
+    };
+    if let Some(held) = held {
+        let next = ShopifySyncStatus {
+            observed_generation: generation,
+            conditions: conditions(&prev.conditions, held, generation, now),
+            ..prev.clone()
+        };
+        write_status(ctx, sync, &prev, next).await?;
+        return Ok(Action::requeue(
+            ctx.settings.retry_after.min(Duration::from_secs(15)),
+        ));
+    }
     let resolved = match ledger_lost(ctx, &config, &prev).await {
         Some(b) => Err(b),
         None => resolve(sync, &ns, ctx).await,

@@ -377,8 +377,27 @@ impl Target {
             }
             Target::Object(ObjectKind::Discounts) => &[&["write_discounts"]],
             Target::Event(_) => &[&["write_fulfillments"]],
+            // Only the fulfillment service holding the order can close it; rescheduling is the merchant's or an
+            // order management app's (Shopify's documentation of each mutation).
+            Target::Action(ActionKind::MarkFulfillmentOrderIncomplete) => {
+                &[&["write_assigned_fulfillment_orders"]]
+            }
+            Target::Action(ActionKind::RescheduleFulfillmentOrder) => &[&[
+                "write_merchant_managed_fulfillment_orders",
+                "write_third_party_fulfillment_orders",
+            ]],
             Target::Action(_) => &[FULFILLMENT_ORDERS],
         }
+    }
+
+    /// [`Target::required_scopes`] for a sync in `mode`: discounts in update mode also rename codes through the
+    /// REST discount-code endpoint, which answers to `write_price_rules`.
+    pub fn required_scopes_in(self, mode: SyncMode) -> Vec<&'static [&'static str]> {
+        let mut scopes = self.required_scopes().to_vec();
+        if self == Target::Object(ObjectKind::Discounts) && mode == SyncMode::Update {
+            scopes.push(&["write_price_rules"]);
+        }
+        scopes
     }
 }
 

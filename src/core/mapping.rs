@@ -38,6 +38,7 @@ pub struct CompiledMapping {
     primary_key_name: String,
     match_column: Option<(usize, String)>,
     steps: Vec<Step>,
+    target: super::config::Target,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +96,7 @@ pub fn compile(config: &SyncConfig, columns: &Columns) -> Result<CompiledMapping
         primary_key_name: config.primary_key.clone(),
         match_column,
         steps,
+        target: config.target,
     })
 }
 
@@ -181,6 +183,10 @@ impl CompiledMapping {
         if !metafields.is_empty() {
             fields.insert("metafields".into(), Value::Array(metafields));
         }
+        // Ids arrive as numbers or gids; Shopify takes one gid, and a gid of another type is this row's error.
+        super::ids::normalize_fields(self.target, &mut fields).map_err(|e| {
+            RowRejection::new(Some(key.clone()), RejectionCode::Mapping, e.to_string())
+        })?;
         Ok(Record { key, fields })
     }
 }
@@ -394,15 +400,31 @@ mod tests {
         c.match_column = Some("item".into());
         let compiled = compile(&c, &cols(&["id", "item", "sku"])).unwrap();
         let row = compiled
-            .apply(
-                &[json!(1), json!("gid://shopify/InventoryItem/1"), json!("S")],
-                Some("id"),
-            )
+            .apply(&[json!(1), json!("1"), json!("S")], Some("id"))
             .unwrap();
-        assert_eq!(row.fields["id"], json!("gid://shopify/InventoryItem/1"));
+        assert_eq!(row.fields["id"], json!("gid://shopify/Customer/1"));
         let err = compiled
             .apply(&[json!(1), Value::Null, json!("S")], Some("id"))
             .unwrap_err();
         assert_eq!(err.code, RejectionCode::Mapping);
+    }
+
+    #[test]
+    fn id_fields_take_numbers_and_refuse_gids_of_another_type() {
+        let mut c = config(vec![col("cid", "id")]);
+        c.match_key = Some(MatchKey::Id);
+        let compiled = compile(&c, &cols(&["id", "cid"])).unwrap();
+        let row = compiled.apply(&[json!(1), json!(9002)], None).unwrap();
+        assert_eq!(row.fields["id"], json!("gid://shopify/Customer/9002"));
+        let err = compiled
+            .apply(&[json!(1), json!("gid://shopify/Product/9002")], None)
+            .unwrap_err();
+        assert_eq!(err.code, RejectionCode::Mapping);
+        assert!(err.message.starts_with("id: "), "{}", err.message);
+        assert!(
+            err.message.contains("Product id, not a Customer id"),
+            "{}",
+            err.message
+        );
     }
 }

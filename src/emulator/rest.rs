@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use super::domain::{self, gid};
@@ -27,6 +27,10 @@ pub fn router() -> Router<Arc<Shared>> {
         .route(
             "/admin/api/{version}/price_rules/{price_rule_id}/discount_codes.json",
             post(create_code).get(list_codes),
+        )
+        .route(
+            "/admin/api/{version}/price_rules/{price_rule_id}/discount_codes/{id}",
+            get(show_code).put(update_code),
         )
 }
 
@@ -256,22 +260,7 @@ async fn create_code(
         );
     };
     let code = code.as_str().unwrap_or("").to_string();
-    let error = if code.trim().is_empty() {
-        Some("can't be blank")
-    } else if code.chars().count() > 255 {
-        Some("is too long (maximum is 255 characters)")
-    } else if code.contains('\n') || code.contains('\r') {
-        Some("cannot contain newline characters.")
-    } else if g
-        .state
-        .discounts
-        .values()
-        .any(|d| d.codes.iter().any(|(_, c)| c.eq_ignore_ascii_case(&code)))
-    {
-        Some("must be unique. Please try a different code.")
-    } else {
-        None
-    };
+    let error = code_error(&g, &code, None);
     if let Some(e) = error {
         return with_limit(json_response(422, unprocessable("code", e)), &limit);
     }
@@ -311,4 +300,114 @@ async fn list_codes(
         .map(|(id, c)| code_rest_json(rule, *id, c, &d.created_at))
         .collect();
     with_limit(json_response(200, json!({"discount_codes": codes})), &limit)
+}
+
+/// `{id}.json` of a single-code path: the code's number.
+fn code_number(segment: &str) -> Option<u64> {
+    segment.strip_suffix(".json")?.parse().ok()
+}
+
+/// Why `code` cannot be a redeem code (Rails-style message), if it cannot; `except` is the code being renamed.
+fn code_error(g: &Inner, code: &str, except: Option<u64>) -> Option<&'static str> {
+    if code.trim().is_empty() {
+        Some("can't be blank")
+    } else if code.chars().count() > 255 {
+        Some("is too long (maximum is 255 characters)")
+    } else if code.contains('\n') || code.contains('\r') {
+        Some("cannot contain newline characters.")
+    } else if g.state.discounts.values().any(|d| {
+        d.codes
+            .iter()
+            .any(|(id, c)| Some(*id) != except && c.eq_ignore_ascii_case(code))
+    }) {
+        Some("must be unique. Please try a different code.")
+    } else {
+        None
+    }
+}
+
+async fn show_code(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path((version, rule, id)): Path<(String, u64, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let limit = match admit(&shared, &version, &headers).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let g = shared.lock();
+    let found = code_number(&id).and_then(|id| {
+        let d = g.state.discounts.get(&rule).filter(|d| !d.automatic)?;
+        let (_, code) = d.codes.iter().find(|(c, _)| *c == id)?;
+        Some(code_rest_json(rule, id, code, &d.created_at))
+    });
+    match found {
+        Some(code) => with_limit(json_response(200, json!({"discount_code": code})), &limit),
+        None => with_limit(json_response(404, json!({"errors": "Not Found"})), &limit),
+    }
+}
+
+/// `PUT .../discount_codes/{id}.json`: renames a code of the price rule (the only writable field; a code of
+/// another price rule is not found there).
+async fn update_code(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path((version, rule, id)): Path<(String, u64, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let limit = match admit(&shared, &version, &headers).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let mut g = shared.lock();
+    let Some(id) = code_number(&id).filter(|id| {
+        g.state
+            .discounts
+            .get(&rule)
+            .is_some_and(|d| !d.automatic && d.codes.iter().any(|(c, _)| c == id))
+    }) else {
+        return with_limit(json_response(404, json!({"errors": "Not Found"})), &limit);
+    };
+    let Some(input) = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("discount_code").and_then(Value::as_object).cloned())
+    else {
+        return with_limit(
+            json_response(
+                400,
+                json!({"errors": {"discount_code": "Required parameter missing or invalid"}}),
+            ),
+            &limit,
+        );
+    };
+    if let Some(code) = input.get("code") {
+        let code = code.as_str().unwrap_or("").to_string();
+        if let Some(e) = code_error(&g, &code, Some(id)) {
+            return with_limit(json_response(422, unprocessable("code", e)), &limit);
+        }
+        g.state.now = Some(shared.clock.now());
+        let now = g.state.now_str();
+        if let Some(d) = g.state.discounts.get_mut(&rule) {
+            if let Some(entry) = d.codes.iter_mut().find(|(c, _)| *c == id) {
+                entry.1 = code;
+            }
+            d.updated_at = now;
+        }
+        g.state.touch();
+        g.writes += 1;
+    }
+    let Some(d) = g.state.discounts.get(&rule) else {
+        return with_limit(json_response(404, json!({"errors": "Not Found"})), &limit);
+    };
+    let code = d
+        .codes
+        .iter()
+        .find(|(c, _)| *c == id)
+        .map(|(_, c)| c.clone())
+        .unwrap_or_default();
+    let updated = code_rest_json(rule, id, &code, &d.created_at);
+    with_limit(
+        json_response(200, json!({"discount_code": updated})),
+        &limit,
+    )
 }

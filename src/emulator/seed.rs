@@ -184,12 +184,27 @@ pub struct DiscountSeed {
     pub id: Option<u64>,
     /// Title.
     pub title: String,
-    /// Redeem codes.
-    pub codes: Vec<String>,
+    /// Redeem codes: the code, or `{id, code}` to give it a known id (as a recorded store has).
+    pub codes: Vec<CodeSeed>,
     /// Start (defaults to seeding time).
     pub starts_at: Option<String>,
     /// Percentage 0..1.
     pub percentage: Option<f64>,
+}
+
+/// A redeem code of a seeded discount.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CodeSeed {
+    /// Just the code; the id is allocated.
+    Code(String),
+    /// Explicit id and code.
+    WithId {
+        /// Numeric id (`gid://shopify/DiscountRedeemCode/<id>`).
+        id: u64,
+        /// The code.
+        code: String,
+    },
 }
 
 impl Fixture {
@@ -456,7 +471,14 @@ impl Fixture {
         }
         for d in &self.discounts {
             let id = d.id.unwrap_or_else(|| st.next_id());
-            let codes = d.codes.iter().map(|c| (st.next_id(), c.clone())).collect();
+            let codes = d
+                .codes
+                .iter()
+                .map(|c| match c {
+                    CodeSeed::Code(code) => (st.next_id(), code.clone()),
+                    CodeSeed::WithId { id, code } => (*id, code.clone()),
+                })
+                .collect();
             st.discounts.insert(
                 id,
                 Discount {

@@ -330,6 +330,144 @@ impl Transport {
         self.plain_request("GET", url, None).await
     }
 
+    /// Sends one legacy REST Admin request (`path` below `/admin/api/{version}/`, e.g.
+    /// `price_rules/1/discount_codes/2.json`) with the token, for the few writes GraphQL cannot do. REST has its
+    /// own request-count bucket, not the GraphQL cost budget: a 429 waits its `Retry-After`. Returns the status
+    /// and JSON body of a 2xx, 404 or 422 answer (the last two are the row's business); other answers are
+    /// classified as for GraphQL.
+    pub async fn rest_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), ShopifyError> {
+        let url = format!(
+            "{}/admin/api/{}/{}",
+            self.store.base_url.trim_end_matches('/'),
+            self.store.version,
+            path.trim_start_matches('/')
+        );
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let at = Utc::now();
+            let started = Instant::now();
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("X-Shopify-Access-Token", &self.store.token);
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            let answer = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .and_then(|s| Duration::try_from_secs_f64(s).ok());
+                    match response.text().await {
+                        Ok(text) => Ok(RawAnswer {
+                            status,
+                            retry_after,
+                            text,
+                        }),
+                        Err(e) => Err(describe_reqwest(&e)),
+                    }
+                }
+                Err(e) => Err(describe_reqwest(&e)),
+            };
+            let outcome: Result<(u16, Value), ShopifyError> = match &answer {
+                Ok(raw) => match raw.status {
+                    200..=299 | 404 | 422 => serde_json::from_str(&raw.text)
+                        .map(|v| (raw.status, v))
+                        .map_err(|e| {
+                            ShopifyError::Decode(format!(
+                                "{method} {url}: {e}: {}",
+                                truncate(&raw.text, 200)
+                            ))
+                        }),
+                    401 => Err(ShopifyError::Unauthorized),
+                    402 => Err(ShopifyError::PaymentRequired),
+                    403 => Err(ShopifyError::Forbidden(error_text(&raw.text))),
+                    423 => Err(ShopifyError::Locked),
+                    status @ (429 | 500..=599) => Err(ShopifyError::Unavailable {
+                        status,
+                        retry_after: raw.retry_after,
+                    }),
+                    other => Err(ShopifyError::Decode(format!(
+                        "{method} {url}: unexpected HTTP {other}: {}",
+                        error_text(&raw.text)
+                    ))),
+                },
+                Err(message) => Err(ShopifyError::Network {
+                    url: url.clone(),
+                    message: message.clone(),
+                }),
+            };
+            self.record_plain(method.as_str(), &url, (at, started), attempt, |call| {
+                call.variables = body.map(Value::to_string);
+                call.status = answer.as_ref().ok().map(|r| r.status);
+                call.response = answer.as_ref().ok().map(|r| r.text.clone());
+                call.error = outcome.as_ref().err().map(ToString::to_string);
+            });
+            let error = match outcome {
+                Ok(ok) => return Ok(ok),
+                Err(e) => e,
+            };
+            let delay = match error.class() {
+                ErrorClass::Permanent => return Err(error),
+                ErrorClass::RateLimited(d) => d,
+                ErrorClass::Retryable => self.retry.backoff(attempt - 1),
+            };
+            if attempt >= self.retry.max_attempts {
+                return Err(ShopifyError::Exhausted {
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Reports one non-GraphQL request to the call log, if there is one; `fill` adds what the answer says
+    /// (only called when something is logged).
+    fn record_plain(
+        &self,
+        method: &str,
+        url: &str,
+        (at, started): (chrono::DateTime<Utc>, Instant),
+        attempt: u32,
+        fill: impl FnOnce(&mut ApiCall),
+    ) {
+        let Some(log) = &self.call_log else {
+            return;
+        };
+        let context = RequestContext::current().unwrap_or_default();
+        let mut call = ApiCall {
+            run_id: None,
+            sync: context.sync.to_string(),
+            started_at: at,
+            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            method: method.to_string(),
+            url: url.to_string(),
+            operation: None,
+            document: None,
+            variables: None,
+            status: None,
+            response: None,
+            error: None,
+            cost_requested: None,
+            cost_actual: None,
+            keys: context.keys,
+            attempt,
+        };
+        fill(&mut call);
+        log.record(call);
+    }
+
     async fn plain_request(
         &self,
         method: &str,
@@ -374,28 +512,12 @@ impl Transport {
                     message: message.clone(),
                 }),
             };
-            if let Some(log) = &self.call_log {
-                let context = RequestContext::current().unwrap_or_default();
-                log.record(ApiCall {
-                    run_id: None,
-                    sync: context.sync.to_string(),
-                    started_at: at,
-                    duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                    method: method.into(),
-                    url: url.to_string(),
-                    operation: None,
-                    document: None,
-                    variables: None,
-                    status: result.as_ref().ok().map(|r| r.0),
-                    // Result files can be large: the log keeps their start.
-                    response: result.as_ref().ok().map(|r| truncate(&r.1, 4096)),
-                    error: error.as_ref().map(ToString::to_string),
-                    cost_requested: None,
-                    cost_actual: None,
-                    keys: context.keys,
-                    attempt,
-                });
-            }
+            self.record_plain(method, url, (at, started), attempt, |call| {
+                call.status = result.as_ref().ok().map(|r| r.0);
+                // Result files can be large: the log keeps their start.
+                call.response = result.as_ref().ok().map(|r| truncate(&r.1, 4096));
+                call.error = error.as_ref().map(ToString::to_string);
+            });
             let Some(error) = error else {
                 return result.map(|r| r.1).map_err(|m| ShopifyError::Network {
                     url: url.to_string(),

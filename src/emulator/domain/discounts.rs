@@ -830,6 +830,39 @@ pub fn resolve(
     }))
 }
 
+/// A code discount's `codes(query:)`: Shopify's default search term (no `field:`) matches codes
+/// case-insensitively; a quoted term is one phrase. `None` when there is no query (every code) or `obj` is not a
+/// code discount.
+pub fn codes_matching(obj: &Map<String, Value>, args: &Map<String, Value>) -> Option<Value> {
+    let query = args.get("query").and_then(Value::as_str)?.trim();
+    let codes = obj.get("codes")?.as_array()?;
+    if query.is_empty() {
+        return None;
+    }
+    let phrase = query
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .map(|q| q.replace("\\\"", "\"").replace("\\\\", "\\"));
+    let terms: Vec<String> = match phrase {
+        Some(p) => vec![p.to_lowercase()],
+        None => query.split_whitespace().map(str::to_lowercase).collect(),
+    };
+    Some(Value::Array(
+        codes
+            .iter()
+            .filter(|c| {
+                let code = c
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_lowercase();
+                terms.iter().all(|t| code.contains(t.as_str()))
+            })
+            .cloned()
+            .collect(),
+    ))
+}
+
 /// Loads a discount-domain object.
 pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
     match ty {

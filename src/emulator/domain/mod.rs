@@ -168,6 +168,8 @@ pub const DEFAULT_SCOPES: &[&str] = &[
     "write_fulfillments",
     "read_merchant_managed_fulfillment_orders",
     "write_merchant_managed_fulfillment_orders",
+    "read_assigned_fulfillment_orders",
+    "write_assigned_fulfillment_orders",
     "read_locations",
 ];
 
@@ -218,6 +220,8 @@ pub fn field_with_args(
             });
             Some(found.cloned().unwrap_or(Value::Null))
         }
+        "codes" => discounts::codes_matching(obj, args)
+            .or_else(|| inventory::field_with_args(st, obj, field, args)),
         _ => inventory::field_with_args(st, obj, field, args),
     }
 }

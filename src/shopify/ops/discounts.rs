@@ -1,11 +1,20 @@
-//! Discount codes of an existing code discount ("price rule"): added with `discountRedeemCodeBulkAdd`, whose
-//! per-code results arrive asynchronously.
+//! Discount codes of an existing code discount ("price rule").
+//!
+//! - New codes are added with `discountRedeemCodeBulkAdd`, whose per-code results arrive asynchronously.
+//! - A code is renamed with the REST discount-code endpoint (`PUT price_rules/{id}/discount_codes/{id}.json`):
+//!   GraphQL has no mutation for one redeem code in the pinned versions (the `priceRuleDiscountCodeUpdate`
+//!   mutation is gone since 2024-04; `discountCode*Update`'s `code` is the discount's own code, not one of many).
+//! - A row without a known id is first looked up by its code (`codeDiscountNodeByCode`, case-insensitive as in
+//!   Shopify): after a lost state, codes this sync added are re-matched instead of refused as "must be unique".
+//!
+//! `priceRuleId` and `id` arrive as gids (`DiscountCodeNode`, `DiscountRedeemCode`; see [`crate::core::ids`]);
+//! REST names the same records by their numbers.
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::documents::{DISCOUNT_BULK_CREATION, DISCOUNT_CODES_BULK_ADD};
-use super::{call, rejection, require, succeeded};
+use super::documents::{CODE_DISCOUNT_BY_CODE, DISCOUNT_BULK_CREATION, DISCOUNT_CODES_BULK_ADD};
+use super::{call, id_of, not_found, rejection, require, succeeded, text};
 use crate::core::config::{SyncConfig, SyncMode};
 use crate::core::write::WriteOutcome;
 use crate::shopify::error::ShopifyError;
@@ -28,16 +37,39 @@ pub(super) async fn write_code(
         (Ok(d), Ok(c)) => (d, c),
         (Err(r), _) | (_, Err(r)) => return Ok(r),
     };
-    if sync.mode == SyncMode::Update || known_id.is_some() {
-        // GraphQL cannot rename a redeem code; the REST endpoint that can is not part of this client yet.
-        return Ok(WriteOutcome::Rejected {
-            key,
-            code: Some("UNSUPPORTED_OPERATION".into()),
-            field: vec!["code".into()],
-            message:
-                "changing an existing discount code is not supported yet; codes are insert-only"
-                    .into(),
-        });
+    match (sync.mode, known_id.or_else(|| text(&fields, "id"))) {
+        (SyncMode::Insert, Some(id)) => {
+            return Ok(WriteOutcome::Skipped {
+                key,
+                shopify_id: Some(id),
+                reason: "the code exists; mode insert never changes it".into(),
+            });
+        }
+        (_, Some(id)) => return rename(t, key, &discount, &id, &code).await,
+        (_, None) => {}
+    }
+    let found = find_by_code(t, &code).await?;
+    match (sync.mode, found) {
+        (_, Some((owner, _))) if owner != discount => {
+            return Ok(WriteOutcome::Rejected {
+                key,
+                code: Some("TAKEN".into()),
+                field: vec!["code".into()],
+                message: format!(
+                    "code {code:?} belongs to another discount ({owner}), not to {discount}"
+                ),
+            });
+        }
+        (SyncMode::Insert, Some((_, id))) => {
+            return Ok(WriteOutcome::Skipped {
+                key,
+                shopify_id: id,
+                reason: "the code exists on this discount; mode insert leaves it alone".into(),
+            });
+        }
+        (_, Some((_, id))) => return Ok(succeeded(key, id, false)),
+        (SyncMode::Insert, None) => {}
+        (_, None) => return Ok(not_found(&key, &format!("discount code {code:?}"))),
     }
     let payload = call(
         t,
@@ -102,5 +134,102 @@ pub(super) async fn write_code(
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// The code discount holding `code` (its node gid) and the redeem code's gid, if Shopify finds the code.
+async fn find_by_code(
+    t: &Transport,
+    code: &str,
+) -> Result<Option<(String, Option<String>)>, ShopifyError> {
+    // A phrase, so that a code with spaces or colons is not read as search syntax.
+    let search = format!("\"{}\"", code.replace('\\', "\\\\").replace('"', "\\\""));
+    let node = call(
+        t,
+        CODE_DISCOUNT_BY_CODE,
+        json!({ "code": code, "search": search }),
+        "codeDiscountNodeByCode",
+    )
+    .await?;
+    let Some(owner) = id_of(&node, "/id") else {
+        return Ok(None);
+    };
+    let id = node
+        .pointer("/codeDiscount/codes/nodes")
+        .and_then(Value::as_array)
+        .and_then(|nodes| {
+            nodes.iter().find(|n| {
+                n.get("code")
+                    .and_then(Value::as_str)
+                    .is_some_and(|c| c.eq_ignore_ascii_case(code))
+            })
+        })
+        .and_then(|n| id_of(n, "/id"));
+    Ok(Some((owner, id)))
+}
+
+/// Renames redeem code `id` of `discount` to `code` through the REST discount-code endpoint.
+async fn rename(
+    t: &Transport,
+    key: String,
+    discount: &str,
+    id: &str,
+    code: &str,
+) -> Result<WriteOutcome, ShopifyError> {
+    let numbers = (
+        crate::core::ids::parse_gid(discount),
+        crate::core::ids::parse_gid(id),
+    );
+    let (Some((_, rule)), Some((_, code_id))) = numbers else {
+        return Ok(WriteOutcome::Rejected {
+            key,
+            code: Some("INVALID".into()),
+            field: vec!["id".into()],
+            message: format!("{discount} / {id} do not name a discount and a code"),
+        });
+    };
+    let (status, body) = t
+        .rest_json(
+            reqwest::Method::PUT,
+            &format!("price_rules/{rule}/discount_codes/{code_id}.json"),
+            Some(&json!({ "discount_code": { "id": code_id, "code": code } })),
+        )
+        .await?;
+    match status {
+        404 => Ok(not_found(
+            &key,
+            &format!("discount code {code_id} on price rule {rule}"),
+        )),
+        422 => {
+            // Rails-style `{"errors": {"code": ["must be unique..."]}}`.
+            let (field, messages) = body
+                .get("errors")
+                .and_then(Value::as_object)
+                .and_then(|e| e.iter().next())
+                .map(|(f, m)| {
+                    let text = match m {
+                        Value::Array(list) => list
+                            .iter()
+                            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        Value::String(t) => t.clone(),
+                        other => other.to_string(),
+                    };
+                    (f.clone(), text)
+                })
+                .unwrap_or_else(|| ("code".into(), body.to_string()));
+            Ok(WriteOutcome::Rejected {
+                key,
+                code: Some("INVALID".into()),
+                message: format!("{field} {messages}"),
+                field: vec![field],
+            })
+        }
+        _ => Ok(succeeded(
+            key,
+            Some(format!("gid://shopify/DiscountRedeemCode/{code_id}")),
+            false,
+        )),
     }
 }

@@ -40,6 +40,10 @@ pub const DISCOUNT_CODES_BULK_ADD: &str = "mutation DiscountRedeemCodeBulkAdd($d
 /// The state and per-code results of a bulk code creation.
 pub const DISCOUNT_BULK_CREATION: &str = "query DiscountRedeemCodeBulkCreation($id: ID!) { discountRedeemCodeBulkCreation(id: $id) { id done codes(first: 250) { nodes { code errors { code field message } discountRedeemCode { id } } } } }";
 
+/// The code discount a redeem code belongs to (case-insensitive, as Shopify looks codes up), with the redeem
+/// codes matching `$search` (a phrase search for the code; the exact one is picked from the few that match).
+pub const CODE_DISCOUNT_BY_CODE: &str = "query CodeDiscountByCode($code: String!, $search: String!) { codeDiscountNodeByCode(code: $code) { id codeDiscount { __typename ... on DiscountCodeBasic { codes(first: 10, query: $search) { nodes { id code } } } ... on DiscountCodeBxgy { codes(first: 10, query: $search) { nodes { id code } } } ... on DiscountCodeFreeShipping { codes(first: 10, query: $search) { nodes { id code } } } ... on DiscountCodeApp { codes(first: 10, query: $search) { nodes { id code } } } } } }";
+
 /// A fulfillment tracking event.
 pub const FULFILLMENT_EVENT_CREATE: &str = "mutation FulfillmentEventCreate($event: FulfillmentEventInput!) { fulfillmentEventCreate(fulfillmentEvent: $event) { fulfillmentEvent { id } userErrors { field message } } }";
 
@@ -86,6 +90,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("INVENTORY_SET_QUANTITIES", INVENTORY_SET_QUANTITIES),
         ("DISCOUNT_CODES_BULK_ADD", DISCOUNT_CODES_BULK_ADD),
         ("DISCOUNT_BULK_CREATION", DISCOUNT_BULK_CREATION),
+        ("CODE_DISCOUNT_BY_CODE", CODE_DISCOUNT_BY_CODE),
         ("FULFILLMENT_EVENT_CREATE", FULFILLMENT_EVENT_CREATE),
         ("FULFILLMENT_ORDER_CANCEL", FULFILLMENT_ORDER_CANCEL),
         ("FULFILLMENT_ORDER_CLOSE", FULFILLMENT_ORDER_CLOSE),
