@@ -183,6 +183,16 @@ impl Transport {
         self.call_log.as_ref()
     }
 
+    /// This client with one attempt per request: a request that fails in a way that may have reached Shopify
+    /// (a lost connection, a timeout, a 5xx) is never sent again here. For writes Shopify cannot deduplicate,
+    /// whose caller first reads whether the write took effect. THROTTLED answers, which Shopify gives before
+    /// executing anything, are still waited out and retried.
+    pub fn without_resends(&self) -> Transport {
+        let mut once = self.clone();
+        once.retry.max_attempts = 1;
+        once
+    }
+
     /// The store this client calls.
     pub fn store(&self) -> &Store {
         &self.store

@@ -138,12 +138,24 @@ impl ShopifyClient {
                     known_id,
                 },
             ) => discounts::write_code(t, sync, key, fields, known_id).await,
-            (Target::Event(_), WriteOp::Send { key, fields, .. }) => {
-                fulfillment::event(t, key, fields).await
-            }
-            (Target::Action(action), WriteOp::Send { key, fields, .. }) => {
-                fulfillment::action(t, action, key, fields).await
-            }
+            (
+                Target::Event(_),
+                WriteOp::Send {
+                    key,
+                    fields,
+                    resend,
+                    ..
+                },
+            ) => fulfillment::event(t, key, fields, resend).await,
+            (
+                Target::Action(action),
+                WriteOp::Send {
+                    key,
+                    fields,
+                    resend,
+                    ..
+                },
+            ) => fulfillment::action(t, action, key, fields, resend).await,
             (target, op) => Ok(WriteOutcome::Rejected {
                 key: op.key().to_string(),
                 code: Some("UNSUPPORTED_OPERATION".into()),
@@ -281,6 +293,11 @@ impl ShopifyApi for ShopifyClient {
         ops: Vec<WriteOp>,
     ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
         Box::pin(self.write_ops(sync, ops))
+    }
+
+    fn resolves_unknown(&self, sync: &SyncConfig) -> bool {
+        // Events and actions read the fulfillment (order) before sending again.
+        matches!(sync.target, Target::Event(_) | Target::Action(_))
     }
 
     fn bulk_eligible(&self, sync: &SyncConfig, op: &WriteOp) -> bool {
