@@ -9,7 +9,7 @@ use chrono::DateTime;
 use serde_json::{Map, Value, json};
 
 use super::documents::*;
-use super::{call, id_of, rejection, require, succeeded, text};
+use super::{call, id_of, rejection, require, succeeded, text, unexpected};
 use crate::core::config::ActionKind;
 use crate::core::write::WriteOutcome;
 use crate::shopify::error::ShopifyError;
@@ -99,11 +99,10 @@ pub(super) async fn event(
     if let Some(rejected) = rejection(&key, &payload) {
         return Ok(rejected);
     }
-    Ok(succeeded(
-        key,
-        id_of(&payload, "/fulfillmentEvent/id"),
-        true,
-    ))
+    Ok(match id_of(&payload, "/fulfillmentEvent/id") {
+        Some(id) => succeeded(key, Some(id), true),
+        None => unexpected(&key, "fulfillmentEventCreate", &payload),
+    })
 }
 
 /// The id of the fulfillment's event that carries every value `fields` sends, if there is one. Shopify keeps

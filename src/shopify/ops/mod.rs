@@ -313,7 +313,8 @@ impl ShopifyApi for ShopifyClient {
     }
 }
 
-/// Runs `document` and returns the payload at `root` (the mutation or query field).
+/// Runs `document` and returns the payload at `root` (the mutation or query field): an object, or null when
+/// Shopify answered the field with a top-level error. Any other shape is not Shopify's answer.
 async fn call(
     t: &Transport,
     document: &str,
@@ -321,7 +322,36 @@ async fn call(
     root: &str,
 ) -> Result<Value, ShopifyError> {
     let response = t.execute(document, variables).await?;
-    Ok(response.data.get(root).cloned().unwrap_or(Value::Null))
+    match response.data.get(root) {
+        Some(payload @ (Value::Object(_) | Value::Null)) => Ok(payload.clone()),
+        None if response.data.is_object() => Ok(Value::Null),
+        _ => Err(ShopifyError::Decode(format!(
+            "the answer's `{root}` is not an object: {}",
+            preview(&response.data)
+        ))),
+    }
+}
+
+/// The start of `value` as JSON, for messages about answers that are not what Shopify sends.
+fn preview(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// A row whose mutation answered neither with its record nor with user errors.
+fn unexpected(key: &str, root: &str, payload: &Value) -> WriteOutcome {
+    WriteOutcome::Rejected {
+        key: key.to_string(),
+        code: None,
+        field: vec![],
+        message: format!(
+            "Shopify's answer to {root} carries neither the record nor a user error: {}",
+            preview(payload)
+        ),
+    }
 }
 
 /// The first user error of a payload as a rejection, if any.
