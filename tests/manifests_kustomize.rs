@@ -70,6 +70,7 @@ fn renders_the_expected_objects() {
             "CustomResourceDefinition",
             "Deployment",
             "Namespace",
+            "NetworkPolicy",
             "Role",
             "RoleBinding",
             "Service",
@@ -187,6 +188,57 @@ fn deployment_is_locked_down() {
     assert_eq!(svc["spec"]["ports"][0]["name"], "http-metrics");
     assert_eq!(svc["spec"]["ports"][0]["port"], 8080);
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http");
+}
+
+#[test]
+fn network_policy_limits_egress_to_dns_apiserver_postgresql_and_https() {
+    let docs = render();
+    let policy = find(&docs, "NetworkPolicy");
+    assert_eq!(policy.len(), 1);
+    let spec = &policy[0]["spec"];
+    // It selects the controller's pods.
+    let labels = &find(&docs, "Deployment")[0]["spec"]["template"]["metadata"]["labels"];
+    let selector = spec["podSelector"]["matchLabels"].as_object().unwrap();
+    assert!(!selector.is_empty());
+    for (k, v) in selector {
+        assert_eq!(&labels[k], v, "{k}");
+    }
+    assert_eq!(
+        spec["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    // Every egress rule names its ports (a rule without ports opens them all), and only these ports.
+    let mut open = BTreeSet::new();
+    for rule in spec["egress"].as_array().unwrap() {
+        let ports = rule["ports"]
+            .as_array()
+            .expect("an egress rule without ports");
+        assert!(!ports.is_empty());
+        for p in ports {
+            open.insert(format!("{}/{}", p["port"], p["protocol"].as_str().unwrap()));
+        }
+        // DNS goes to the cluster's resolver only.
+        if ports.iter().any(|p| p["port"] == 53) {
+            assert!(ports.iter().all(|p| p["port"] == 53), "{rule}");
+            let to = &rule["to"][0];
+            assert_eq!(
+                to["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+                "kube-system"
+            );
+            assert_eq!(to["podSelector"]["matchLabels"]["k8s-app"], "kube-dns");
+        }
+    }
+    assert_eq!(
+        open,
+        set(&["53/UDP", "53/TCP", "443/TCP", "6443/TCP", "5432/TCP"])
+    );
+    // Ingress: only the metrics and probe port.
+    let ingress = spec["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(
+        ingress[0]["ports"],
+        serde_json::json!([{"port": "http", "protocol": "TCP"}])
+    );
 }
 
 /// Every (apiGroup, resource, verb) a role grants; panics on wildcards and resourceNames.
