@@ -57,10 +57,11 @@ impl EgressPolicy {
             let Some((scheme, host, port)) = parts(target) else {
                 return Err(format!("alert {what} URL is not a URL with a host"));
             };
-            let service = scheme == "https" && ALERT_SERVICE_HOSTS.contains(&host.as_str());
-            if !(service && !matches!(channel, Channel::Webhook { .. }))
-                && !allowed(&self.alert_hosts, &host, port)
-            {
+            // A generic webhook is trusted for no host by default, not even a service's.
+            let service = scheme == "https"
+                && ALERT_SERVICE_HOSTS.contains(&host.as_str())
+                && !matches!(channel, Channel::Webhook { .. });
+            if !service && !allowed(&self.alert_hosts, &host, port) {
                 return Err(refused_alert(what, &host));
             }
         }
