@@ -322,6 +322,24 @@ fn assert_actions_took_effect(emu: &RunningEmulator) {
     assert_eq!(fos.len() as u64, seeded + ORDERS, "fulfillment orders");
 }
 
+/// The seeded store, a warehouse in a temporary directory (kept alive by the returned handle), the state and
+/// the syncs.
+async fn world() -> (
+    RunningEmulator,
+    tempfile::TempDir,
+    SqliteStateStore,
+    Vec<ResolvedSync>,
+) {
+    let emu = store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let wh = warehouse(dir.path()).await;
+    let state = SqliteStateStore::open(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let syncs = syncs(&emu, &wh);
+    (emu, dir, state, syncs)
+}
+
 fn unknown(reports: &[RunReport]) -> usize {
     reports.iter().map(|r| r.unknown.len()).sum()
 }
@@ -339,13 +357,7 @@ fn rejected(reports: &[RunReport]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_answer_lost_then_the_next_run_finds_the_writes_and_sends_nothing() {
-    let emu = store().await;
-    let dir = tempfile::tempdir().unwrap();
-    let wh = warehouse(dir.path()).await;
-    let state = SqliteStateStore::open(&dir.path().join("state.db"))
-        .await
-        .unwrap();
-    let syncs = syncs(&emu, &wh);
+    let (emu, _dir, state, syncs) = world().await;
 
     // Every request is applied and its answer lost, the checks' answers too: every row ends unknown.
     set_faults(&emu, json!({"drop_after_apply_rate": 1.0})).await;
@@ -374,13 +386,7 @@ async fn every_answer_lost_then_the_next_run_finds_the_writes_and_sends_nothing(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_lost_before_and_after_apply_lose_nothing_and_duplicate_nothing() {
-    let emu = store().await;
-    let dir = tempfile::tempdir().unwrap();
-    let wh = warehouse(dir.path()).await;
-    let state = SqliteStateStore::open(&dir.path().join("state.db"))
-        .await
-        .unwrap();
-    let syncs = syncs(&emu, &wh);
+    let (emu, _dir, state, syncs) = world().await;
     set_faults(
         &emu,
         json!({"drop_after_apply_rate": 0.2, "drop_rate": 0.05, "error_rate": 0.05}),
