@@ -359,3 +359,131 @@ pub(crate) fn action_took_effect(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn an_event_is_recognised_by_every_value_sent_in_shopify_formats() {
+        let sent = row(json!({
+            "fulfillmentId": "gid://shopify/Fulfillment/1", "status": "in_transit", "message": null,
+            "happenedAt": "2026-11-20T09:15:00+01:00", "latitude": "52.5", "city": "Berlin"
+        }));
+        let stored = json!({
+            "id": "gid://shopify/FulfillmentEvent/9", "status": "IN_TRANSIT", "message": null,
+            "happenedAt": "2026-11-20T08:15:00Z", "latitude": 52.5, "city": "Berlin", "zip": null
+        });
+        assert!(event_matches(&sent, &stored));
+        // Another time, message or place is another event.
+        for (field, other) in [
+            ("happenedAt", json!("2026-11-20T08:16:00Z")),
+            ("message", json!("Left the hub")),
+            ("city", json!("Leipzig")),
+            ("latitude", json!(52.6)),
+            ("status", json!("DELIVERED")),
+        ] {
+            let mut s = stored.clone();
+            s[field] = other;
+            assert!(!event_matches(&sent, &s), "{field}");
+        }
+    }
+
+    #[test]
+    fn an_action_took_effect_when_the_fulfillment_order_shows_it() {
+        let fo = |status: &str, holds: Value| {
+            json!({"id": "gid://shopify/FulfillmentOrder/5", "status": status, "fulfillAt": "2026-12-30T09:00:00Z",
+                   "assignedLocation": {"location": {"id": "gid://shopify/Location/2"}}, "fulfillmentHolds": holds})
+        };
+        let hold = row(json!({"reason": "HIGH_RISK_OF_FRAUD"}));
+        let held = fo(
+            "ON_HOLD",
+            json!([{"id": "gid://shopify/FulfillmentHold/7", "handle": "", "reason": "HIGH_RISK_OF_FRAUD"}]),
+        );
+        assert!(action_took_effect(
+            ActionKind::HoldFulfillmentOrder,
+            &hold,
+            &held
+        ));
+        let other_hold = fo(
+            "ON_HOLD",
+            json!([{"id": "h", "handle": "", "reason": "AWAITING_PAYMENT"}]),
+        );
+        assert!(!action_took_effect(
+            ActionKind::HoldFulfillmentOrder,
+            &hold,
+            &other_hold
+        ));
+        assert!(!action_took_effect(
+            ActionKind::HoldFulfillmentOrder,
+            &hold,
+            &fo("OPEN", json!([]))
+        ));
+        let release = row(json!({"holdIds": ["gid://shopify/FulfillmentHold/7"]}));
+        assert!(!action_took_effect(
+            ActionKind::ReleaseFulfillmentOrderHold,
+            &release,
+            &held
+        ));
+        assert!(action_took_effect(
+            ActionKind::ReleaseFulfillmentOrderHold,
+            &release,
+            &fo("OPEN", json!([]))
+        ));
+        let none = Map::new();
+        assert!(action_took_effect(
+            ActionKind::OpenFulfillmentOrder,
+            &none,
+            &fo("OPEN", json!([]))
+        ));
+        assert!(!action_took_effect(
+            ActionKind::OpenFulfillmentOrder,
+            &none,
+            &fo("SCHEDULED", json!([]))
+        ));
+        assert!(action_took_effect(
+            ActionKind::CancelFulfillmentOrder,
+            &none,
+            &fo("CLOSED", json!([]))
+        ));
+        assert!(!action_took_effect(
+            ActionKind::CancelFulfillmentOrder,
+            &none,
+            &fo("OPEN", json!([]))
+        ));
+        let moved = row(json!({"newLocationId": "gid://shopify/Location/2"}));
+        assert!(action_took_effect(
+            ActionKind::MoveFulfillmentOrder,
+            &moved,
+            &fo("OPEN", json!([]))
+        ));
+        let elsewhere = row(json!({"newLocationId": "gid://shopify/Location/3"}));
+        assert!(!action_took_effect(
+            ActionKind::MoveFulfillmentOrder,
+            &elsewhere,
+            &fo("OPEN", json!([]))
+        ));
+        let later = row(json!({"fulfillAt": "2026-12-30T10:00:00+01:00"}));
+        assert!(action_took_effect(
+            ActionKind::RescheduleFulfillmentOrder,
+            &later,
+            &fo("SCHEDULED", json!([]))
+        ));
+        let other_day = row(json!({"fulfillAt": "2026-12-31T09:00:00Z"}));
+        assert!(!action_took_effect(
+            ActionKind::RescheduleFulfillmentOrder,
+            &other_day,
+            &fo("SCHEDULED", json!([]))
+        ));
+        // An unknown fulfillment order shows nothing: the action is sent, and Shopify says why not.
+        assert!(!action_took_effect(
+            ActionKind::OpenFulfillmentOrder,
+            &none,
+            &Value::Null
+        ));
+    }
+}
