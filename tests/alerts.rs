@@ -310,6 +310,7 @@ fn alerts(channels: Vec<Channel>, rejected: Option<RejectedRows>) -> SyncAlerts 
             on_failure: true,
             rejected_rows: rejected,
             late_after: None,
+            source_drop_percent: None,
         },
         channels,
         schedule: Schedule::Interval(Duration::from_secs(900)),
@@ -817,4 +818,64 @@ spec:
     // The debugger log holds no calls (nothing reached Shopify), so only the last two runs stay.
     assert_eq!(store.runs("default/customers", 100).await.unwrap().len(), 2);
     drop(store);
+}
+
+#[tokio::test]
+async fn a_model_that_suddenly_returns_nothing_fires_source_drop_once() {
+    let (base, http) = http_receiver(&[]).await;
+    let channels = vec![Channel::Webhook {
+        url: format!("{base}/hook"),
+        hmac_key: None,
+    }];
+    let mut a = alerts(channels, None);
+    a.policy.source_drop_percent = Some(shopsync::core::alerts::DEFAULT_SOURCE_DROP_PERCENT);
+    let f = Fixture::new().await;
+    let rows: Vec<String> = (0..40)
+        .map(|i| format!("('{i}', 'p{i}@example.com')"))
+        .collect();
+    f.exec(&format!(
+        "CREATE TABLE people (id TEXT, email TEXT); INSERT INTO people VALUES {};",
+        rows.join(", ")
+    ))
+    .await;
+    let state = f.state().await;
+    let notifier = Notifier::new().unwrap().with_retry(quick());
+    // Three runs of 40 rows make the baseline; nothing fires meanwhile.
+    for _ in 0..3 {
+        let r = f.run(&state).await;
+        assert_eq!(r.stats.rows_queried, 40);
+        let outcome = notifier.after_run(&state, &a, &r).await;
+        assert!(outcome.notifications.is_empty(), "{outcome:?}");
+    }
+    // The model comes back empty: one firing, however many empty runs follow.
+    f.exec("DELETE FROM people;").await;
+    for _ in 0..2 {
+        let r = f.run(&state).await;
+        assert_eq!(r.stats.rows_queried, 0);
+        notifier.after_run(&state, &a, &r).await;
+    }
+    let got = http.got();
+    assert_eq!(
+        got.len(),
+        1,
+        "{:?}",
+        got.iter().map(|r| r.json()).collect::<Vec<_>>()
+    );
+    assert_eq!(got[0].json()["rule"], "source_drop");
+    assert_eq!(got[0].json()["state"], "firing");
+    let message = got[0].json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("returned 0 rows") && message.contains("40"),
+        "{message}"
+    );
+    // The rows are back: resolved.
+    f.exec(&format!("INSERT INTO people VALUES {};", rows.join(", ")))
+        .await;
+    let r = f.run(&state).await;
+    let outcome = notifier.after_run(&state, &a, &r).await;
+    assert_eq!(outcome.notifications.len(), 1, "{outcome:?}");
+    let got = http.got();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].json()["rule"], "source_drop");
+    assert_eq!(got[1].json()["state"], "resolved");
 }

@@ -139,6 +139,13 @@ impl Controller {
             .args(["--state-url", &env.state])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
             .args(["--destination-recheck", "1h"])
+            // The emulator and the alert receivers listen on loopback.
+            .args([
+                "--allow-endpoint",
+                "127.0.0.1",
+                "--allow-alert-host",
+                "127.0.0.1",
+            ])
             .env("KUBECONFIG", env.shim.kubeconfig())
             .env("SHOPSYNC_LOG", "info,shopsync=debug,kube=warn")
             .stdout(Stdio::null())

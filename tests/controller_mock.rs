@@ -55,6 +55,11 @@ async fn context(client: kube::Client) -> (Arc<Context>, tempfile::TempDir) {
         Arc::new(Metrics::new()),
         Settings {
             retry_after: Duration::from_secs(42),
+            // The alert receivers of these tests listen on loopback.
+            egress: shopsync::controller::egress::EgressPolicy {
+                alert_hosts: vec!["127.0.0.1".into()],
+                ..Default::default()
+            },
             ..Settings::default()
         },
     );
@@ -132,13 +137,30 @@ where
     F: FnOnce(Mock) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Mock> + Send + 'static,
 {
+    scripted(
+        |ctx| async move {
+            sync::reconcile(Arc::new(obj), ctx)
+                .await
+                .expect("reconcile succeeds")
+        },
+        script,
+    )
+    .await
+}
+
+/// Runs `reconcile` with a context whose apiserver is `script`; then checks nothing else was called.
+async fn scripted<R, RFut, F, Fut>(reconcile: R, script: F) -> Action
+where
+    R: FnOnce(Arc<Context>) -> RFut,
+    RFut: std::future::Future<Output = Action>,
+    F: FnOnce(Mock) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Mock> + Send + 'static,
+{
     let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(svc, "default");
     let (ctx, _dir) = context(client).await;
     let server = tokio::spawn(script(handle));
-    let action = sync::reconcile(Arc::new(obj), ctx.clone())
-        .await
-        .expect("reconcile succeeds");
+    let action = reconcile(ctx.clone()).await;
     let mut handle = tokio::time::timeout(Duration::from_secs(5), server)
         .await
         .expect("the script finished")
@@ -458,4 +480,89 @@ async fn an_event_sync_whose_ledger_is_gone_waits_instead_of_resending() {
     })
     .await;
     assert_eq!(action, Action::requeue(Duration::from_secs(42)));
+}
+
+/// Plays one event POST, checking its reason, type and subject; returns its note.
+async fn expect_event_about(handle: &mut Mock, reason_prefix: &str, name: &str) -> String {
+    let (req, send) = next(handle).await;
+    assert_eq!(req.method(), http::Method::POST);
+    let body = body_json(req).await;
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(reason_prefix),
+        "{body}"
+    );
+    assert_eq!(body["type"], "Warning");
+    assert_eq!(body["regarding"]["name"], name);
+    let note = body["note"].as_str().unwrap_or_default().to_string();
+    respond(send, 201, body);
+    note
+}
+
+#[tokio::test]
+async fn a_destination_pointing_off_shopify_is_refused_before_its_token_is_read() {
+    let dest: shopsync::api::ShopifyDestination = serde_json::from_value(json!({
+        "apiVersion": "shopsync.dev/v1alpha1",
+        "kind": "ShopifyDestination",
+        "metadata": {"name": "demo-store", "namespace": "shop", "generation": 2, "resourceVersion": "5", "uid": "d-1"},
+        "spec": {
+            "store": "demo",
+            "apiVersion": "2026-01",
+            "endpoint": "http://169.254.169.254/latest",
+            "credentials": {"accessTokenSecretRef": {"name": "demo-store-token", "key": "token"}}
+        }
+    }))
+    .expect("a valid ShopifyDestination");
+    let d = dest.clone();
+    let script = move |mut handle: Mock| async move {
+        // No Secret is read: the first call is the status.
+        let (req, send) = next(&mut handle).await;
+        assert_eq!(req.method(), http::Method::PATCH);
+        assert!(
+            req.uri()
+                .path()
+                .ends_with("/namespaces/shop/shopifydestinations/demo-store/status"),
+            "{}",
+            req.uri()
+        );
+        let body = body_json(req).await;
+        let status = body["status"].clone();
+        let mut answer = serde_json::to_value(&d).expect("object");
+        answer["status"] = status.clone();
+        respond(send, 200, answer);
+        let stalled = condition(&status, "Stalled");
+        assert_eq!(stalled["status"], "True");
+        assert_eq!(stalled["reason"], "EndpointNotAllowed");
+        let message = stalled["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("169.254.169.254") && message.contains("--allow-endpoint"),
+            "{message}"
+        );
+        assert_eq!(condition(&status, "Ready")["status"], "False");
+        // 2026-01 is retired on 2027-01-01: warned a quarter ahead, and reported once past.
+        let version = condition(&status, "ApiVersionSupported");
+        assert_eq!(version["status"], "False", "{status}");
+        assert!(
+            version["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("ApiVersionRetir"),
+            "{version}"
+        );
+        let note = expect_event_about(&mut handle, "ApiVersionRetir", "demo-store").await;
+        assert!(note.contains("2027-01-01"), "{note}");
+        expect_event_about(&mut handle, "EndpointNotAllowed", "demo-store").await;
+        handle
+    };
+    scripted(
+        |ctx| async move {
+            shopsync::controller::destination::reconcile(Arc::new(dest), ctx)
+                .await
+                .expect("reconcile succeeds")
+        },
+        script,
+    )
+    .await;
 }

@@ -8,7 +8,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 fn render() -> Vec<Value> {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/base");
+    render_dir("manifests/base")
+}
+
+fn render_dir(dir: &str) -> Vec<Value> {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let out = Command::new("kubectl")
         .arg("kustomize")
         .arg(&base)
@@ -70,6 +74,7 @@ fn renders_the_expected_objects() {
             "CustomResourceDefinition",
             "Deployment",
             "Namespace",
+            "NetworkPolicy",
             "Role",
             "RoleBinding",
             "Service",
@@ -189,6 +194,57 @@ fn deployment_is_locked_down() {
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http");
 }
 
+#[test]
+fn network_policy_limits_egress_to_dns_apiserver_postgresql_and_https() {
+    let docs = render();
+    let policy = find(&docs, "NetworkPolicy");
+    assert_eq!(policy.len(), 1);
+    let spec = &policy[0]["spec"];
+    // It selects the controller's pods.
+    let labels = &find(&docs, "Deployment")[0]["spec"]["template"]["metadata"]["labels"];
+    let selector = spec["podSelector"]["matchLabels"].as_object().unwrap();
+    assert!(!selector.is_empty());
+    for (k, v) in selector {
+        assert_eq!(&labels[k], v, "{k}");
+    }
+    assert_eq!(
+        spec["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    // Every egress rule names its ports (a rule without ports opens them all), and only these ports.
+    let mut open = BTreeSet::new();
+    for rule in spec["egress"].as_array().unwrap() {
+        let ports = rule["ports"]
+            .as_array()
+            .expect("an egress rule without ports");
+        assert!(!ports.is_empty());
+        for p in ports {
+            open.insert(format!("{}/{}", p["port"], p["protocol"].as_str().unwrap()));
+        }
+        // DNS goes to the cluster's resolver only.
+        if ports.iter().any(|p| p["port"] == 53) {
+            assert!(ports.iter().all(|p| p["port"] == 53), "{rule}");
+            let to = &rule["to"][0];
+            assert_eq!(
+                to["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+                "kube-system"
+            );
+            assert_eq!(to["podSelector"]["matchLabels"]["k8s-app"], "kube-dns");
+        }
+    }
+    assert_eq!(
+        open,
+        set(&["53/UDP", "53/TCP", "443/TCP", "6443/TCP", "5432/TCP"])
+    );
+    // Ingress: only the metrics and probe port.
+    let ingress = spec["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(
+        ingress[0]["ports"],
+        serde_json::json!([{"port": "http", "protocol": "TCP"}])
+    );
+}
+
 /// Every (apiGroup, resource, verb) a role grants; panics on wildcards and resourceNames.
 fn grants(role: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -268,4 +324,48 @@ fn rbac_grants_exactly_what_the_controller_needs() {
                                                       "namespace": "shopsync-system"}])
         );
     }
+}
+
+#[test]
+fn the_namespaced_overlay_reads_secrets_only_in_the_watched_namespace() {
+    let docs = render_dir("manifests/namespaced");
+    assert!(
+        find(&docs, "ClusterRole").is_empty() && find(&docs, "ClusterRoleBinding").is_empty(),
+        "no cluster-wide role in the namespaced mode"
+    );
+    let roles = find(&docs, "Role");
+    let secrets_readers: Vec<&str> = roles
+        .iter()
+        .filter(|r| {
+            r["rules"].as_array().into_iter().flatten().any(|rule| {
+                rule["resources"]
+                    .as_array()
+                    .is_some_and(|res| res.iter().any(|x| x == "secrets"))
+            })
+        })
+        .filter_map(|r| r["metadata"]["namespace"].as_str())
+        .collect();
+    assert_eq!(
+        secrets_readers,
+        ["shop-syncs"],
+        "Secrets are readable only where the syncs live"
+    );
+    let bindings = find(&docs, "RoleBinding");
+    assert!(
+        bindings
+            .iter()
+            .any(|b| b["metadata"]["namespace"] == "shop-syncs"
+                && b["roleRef"]["name"] == "shopsync-controller"
+                && b["subjects"][0]["name"] == "shopsync-controller"),
+        "{bindings:?}"
+    );
+    let deployment = find(&docs, "Deployment")[0];
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env");
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "SHOPSYNC_WATCH_NAMESPACE" && e["value"] == "shop-syncs"),
+        "the controller watches the namespace its Role covers: {env:?}"
+    );
 }

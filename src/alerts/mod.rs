@@ -467,6 +467,12 @@ impl Notifier {
             Some(report.started_at)
         };
         let mut observations = observe_run(&alerts.policy, report);
+        if alerts.policy.source_drop_percent.is_some() {
+            observations.push((
+                crate::core::alerts::AlertRule::SourceDrop,
+                self.source_drop(store, alerts, report, &mut error).await,
+            ));
+        }
         observations.push((
             crate::core::alerts::AlertRule::Late,
             late_observation(
@@ -483,6 +489,37 @@ impl Notifier {
         outcome.late_at = late_at(alerts, last_success);
         outcome.error = outcome.error.or(error);
         outcome
+    }
+
+    /// The source-drop rule for `report`, against the runs of the history that started before it.
+    async fn source_drop(
+        &self,
+        store: &dyn StateStore,
+        alerts: &SyncAlerts,
+        report: &RunReport,
+        error: &mut Option<String>,
+    ) -> Observation {
+        let limit = crate::core::alerts::SOURCE_DROP_RUNS as u32 + 2;
+        let runs = match store.runs(&alerts.sync, limit).await {
+            Ok(runs) => runs,
+            Err(e) => {
+                error.get_or_insert(e.to_string());
+                return Observation::Unknown;
+            }
+        };
+        // The history already holds this run; a failed run's count is partial.
+        let before = report.started_at - chrono::Duration::milliseconds(1);
+        let recent: Vec<u64> = runs
+            .iter()
+            .filter(|r| r.started_at < before && r.status != RunStatus::Failed)
+            .map(|r| r.stats.rows_queried)
+            .collect();
+        crate::core::alerts::source_drop_observation(
+            alerts.policy.source_drop_percent,
+            report.status == RunStatus::Failed,
+            report.stats.rows_queried,
+            &recent,
+        )
     }
 
     /// Runs the late rule at `now` (between runs: on a requeue, or a timer).

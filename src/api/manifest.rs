@@ -19,7 +19,19 @@ pub enum LoadError {
     /// A folder held no YAML files.
     #[error("{0}: no .yaml or .yml files found")]
     Empty(PathBuf),
+    /// A file is larger than any spec file can reasonably be (see [`MAX_FILE_BYTES`]).
+    #[error("{path}: {size} bytes is more than a spec file may hold ({MAX_FILE_BYTES} bytes)", path = path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
 }
+
+/// The largest spec file read: far more than any set of specs needs, and a bound on the memory a file given by
+/// mistake (a dump, a binary) takes.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// Where a document came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +110,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, LoadError> {
     let mut docs = Vec::new();
     for file in collect_files(paths)? {
+        let size = std::fs::metadata(&file)
+            .map_err(|source| LoadError::Io {
+                path: file.clone(),
+                source,
+            })?
+            .len();
+        if size > MAX_FILE_BYTES {
+            return Err(LoadError::TooLarge { path: file, size });
+        }
         let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
             path: file.clone(),
             source,

@@ -60,6 +60,24 @@ pub struct ControllerArgs {
     /// Runs kept per sync in the state store's run history.
     #[arg(long, value_name = "N", default_value_t = crate::core::alerts::DEFAULT_RUN_HISTORY, value_parser = clap::value_parser!(u32).range(1..))]
     run_history: u32,
+    /// A host (`host`, `host:port` or `*.domain`) a ShopifyDestination's `endpoint` may name besides
+    /// `https://*.myshopify.com`, e.g. a proxy; repeat or separate with commas. Others are refused (SSRF).
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "SHOPSYNC_ALLOW_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    allow_endpoint: Vec<String>,
+    /// A host (`host`, `host:port` or `*.domain`) alert webhooks, SMTP servers and Slack or SMS URLs may name
+    /// besides hooks.slack.com and api.twilio.com; repeat or separate with commas. Others are refused (SSRF).
+    #[arg(
+        long,
+        value_name = "HOST",
+        env = "SHOPSYNC_ALLOW_ALERT_HOSTS",
+        value_delimiter = ','
+    )]
+    allow_alert_host: Vec<String>,
     #[command(flatten)]
     debugger: super::debugger::DebuggerLogArgs,
 }
@@ -111,6 +129,10 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             destination_recheck: args.destination_recheck,
             holder: identity,
             run_history: args.run_history,
+            egress: controller::egress::EgressPolicy {
+                endpoints: args.allow_endpoint.clone(),
+                alert_hosts: args.allow_alert_host.clone(),
+            },
             ..Settings::default()
         },
     };

@@ -33,6 +33,8 @@ pub struct Settings {
     pub holder: String,
     /// Runs kept per sync in the state store's run history.
     pub run_history: u32,
+    /// The hosts beyond Shopify and the alert services that specs may make the controller call.
+    pub egress: super::egress::EgressPolicy,
 }
 
 impl Default for Settings {
@@ -44,6 +46,7 @@ impl Default for Settings {
             retry_after: Duration::from_secs(60),
             holder: format!("shopsync-controller-{}", std::process::id()),
             run_history: crate::core::alerts::DEFAULT_RUN_HISTORY,
+            egress: super::egress::EgressPolicy::default(),
         }
     }
 }

@@ -63,7 +63,13 @@ pub async fn reconcile(dest: Arc<ShopifyDestination>, ctx: Arc<Context>) -> Resu
             Action::requeue(ctx.settings.retry_after),
         ),
     };
-    next.conditions = conditions(&prev.conditions, conds, generation, now);
+    let version = api_version_condition(&dest, now);
+    next.conditions = conditions(
+        &prev.conditions,
+        conds.into_iter().chain(version),
+        generation,
+        now,
+    );
     if next != prev {
         let api: Api<ShopifyDestination> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({"apiVersion": crate::api::API_VERSION, "kind": KIND, "status": next});
@@ -80,6 +86,29 @@ pub async fn reconcile(dest: Arc<ShopifyDestination>, ctx: Arc<Context>) -> Resu
                 .find(|c| c.type_ == CONDITION_READY)
                 .map(|c| (c.status.clone(), c.reason.clone()))
         };
+        // A pinned version nearing or past retirement is a warning once per change of reason.
+        let attention = |s: &ShopifyDestinationStatus| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == CONDITION_API_VERSION && c.status == "False")
+                .map(|c| c.reason.clone())
+        };
+        if let Some(reason) = attention(&next)
+            && attention(&prev).as_ref() != Some(&reason)
+            && let Some(c) = next
+                .conditions
+                .iter()
+                .find(|c| c.type_ == CONDITION_API_VERSION)
+        {
+            let event = Event {
+                type_: EventType::Warning,
+                reason,
+                note: Some(c.message.chars().take(1000).collect()),
+                action: "CheckApiVersion".into(),
+                secondary: None,
+            };
+            ctx.event(dest.as_ref(), event).await;
+        }
         if ready(&prev) != ready(&next)
             && let Some(c) = next.conditions.iter().find(|c| c.type_ == CONDITION_READY)
         {
@@ -102,6 +131,22 @@ pub async fn reconcile(dest: Arc<ShopifyDestination>, ctx: Arc<Context>) -> Resu
     Ok(action)
 }
 
+/// The condition saying whether Shopify still supports the destination's API version.
+pub const CONDITION_API_VERSION: &str = "ApiVersionSupported";
+
+/// `ApiVersionSupported` for the version `dest` pins, read at `now`; `None` when the spec names no valid one (the
+/// Ready condition reports that).
+fn api_version_condition(dest: &ShopifyDestination, now: chrono::DateTime<Utc>) -> Option<Cond> {
+    let version = destination_config(&dest.spec).ok()?;
+    let support = crate::core::support::support(version, now);
+    let message = support.message(version);
+    Some(if support.needs_attention() {
+        Cond::no(CONDITION_API_VERSION, support.reason(), message)
+    } else {
+        Cond::yes(CONDITION_API_VERSION, support.reason(), message)
+    })
+}
+
 enum Problem {
     /// Only a change by the user helps (spec, token, scopes).
     Stalled(&'static str, String),
@@ -117,6 +162,13 @@ async fn check(
 ) -> Result<(), Problem> {
     let version = destination_config(&dest.spec)
         .map_err(|e| Problem::Stalled("InvalidSpec", e.to_string()))?;
+    if let Some(endpoint) = &dest.spec.endpoint {
+        // Checked before the token is read: a refused host never sees it.
+        ctx.settings
+            .egress
+            .check_endpoint(endpoint)
+            .map_err(|m| Problem::Stalled("EndpointNotAllowed", m))?;
+    }
     let token = ctx
         .secret_value(ns, &dest.spec.credentials.access_token_secret_ref)
         .await

@@ -25,6 +25,7 @@ use crate::core::state::StateStore;
 
 pub mod context;
 pub mod destination;
+pub mod egress;
 pub mod leader;
 pub mod metrics;
 pub mod order;

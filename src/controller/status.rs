@@ -78,11 +78,11 @@ impl Cond {
     }
 }
 
-/// The three kstatus conditions, in a fixed order, keeping each one's `lastTransitionTime` from `previous`
-/// when its status did not change.
+/// The three kstatus conditions (and any others), in a fixed order, keeping each one's `lastTransitionTime`
+/// from `previous` when its status did not change.
 pub fn conditions(
     previous: &[Condition],
-    set: [Cond; 3],
+    set: impl IntoIterator<Item = Cond>,
     generation: Option<i64>,
     now: DateTime<Utc>,
 ) -> Vec<Condition> {

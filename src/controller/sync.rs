@@ -143,6 +143,15 @@ async fn resolve(sync: &ShopifySync, ns: &str, ctx: &Context) -> Result<Resolved
         reason: "DestinationInvalid",
         message: format!("ShopifyDestination {ns}/{dest_name}: {e}"),
     })?;
+    if let Some(endpoint) = &dest.spec.endpoint {
+        ctx.settings
+            .egress
+            .check_endpoint(endpoint)
+            .map_err(|m| Blocked {
+                reason: "EndpointNotAllowed",
+                message: format!("ShopifyDestination {ns}/{dest_name}: {m}"),
+            })?;
+    }
     let token = ctx
         .secret_value(ns, &dest.spec.credentials.access_token_secret_ref)
         .await
@@ -572,6 +581,7 @@ async fn sync_alerts(
         values.insert((r.name.clone(), r.key.clone()), v);
     }
     let channels = resolve_channels(settings.channels(), &values)?;
+    ctx.settings.egress.check_alerts(&channels)?;
     Ok(Some(SyncAlerts {
         sync: config.id.clone(),
         policy: settings.policy(),

@@ -1,7 +1,7 @@
 //! Alert rules and their state machine: pure, deterministic, driven by run reports and the clock.
 //!
-//! A sync has up to three rules (a failed run, too many rejected rows, no successful run for too long past
-//! its schedule). Each rule of each sync is either [`AlertState::Ok`] or [`AlertState::Firing`]; only a change
+//! A sync has up to four rules (a failed run, too many rejected rows, no successful run for too long past
+//! its schedule, a model that suddenly returns far fewer rows than its recent runs). Each rule of each sync is either [`AlertState::Ok`] or [`AlertState::Firing`]; only a change
 //! of state produces a [`Notification`], so a sync that fails ten runs in a row pages once, and once more when
 //! it recovers. The state is kept in the state store so that restarts do not repeat notifications.
 use std::fmt;
@@ -16,6 +16,13 @@ use super::state::RunStatus;
 
 /// Run history kept per sync unless configured otherwise.
 pub const DEFAULT_RUN_HISTORY: u32 = 20;
+
+/// The drop, in percent of the recent runs' rows, that trips the source-drop rule unless configured otherwise.
+pub const DEFAULT_SOURCE_DROP_PERCENT: f64 = 50.0;
+/// How many recent runs (that did not fail) the source-drop rule compares with.
+pub const SOURCE_DROP_RUNS: usize = 5;
+/// Fewer recent runs than this, and the source-drop rule says nothing (no baseline yet).
+pub const SOURCE_DROP_MIN_RUNS: usize = 3;
 
 /// A threshold of rejected rows per run; either bound trips it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -78,6 +85,7 @@ impl<C: Clone> AlertSettings<C> {
             on_failure: self.on_failure.unwrap_or(true),
             rejected_rows: self.rejected_rows,
             late_after: self.late_after,
+            source_drop_percent: Some(DEFAULT_SOURCE_DROP_PERCENT),
         }
     }
 
@@ -96,6 +104,9 @@ pub struct AlertPolicy {
     pub rejected_rows: Option<RejectedRows>,
     /// Alert when no run succeeded for this long past when one was due.
     pub late_after: Option<Duration>,
+    /// Alert when a run's query returns this many percent fewer rows than its recent runs (on by default:
+    /// a model that suddenly returns nothing is a data incident, not a reason to delete records).
+    pub source_drop_percent: Option<f64>,
 }
 
 /// One alert rule of a sync.
@@ -110,15 +121,18 @@ pub enum AlertRule {
     Late,
     /// The delete guard refused the last run's deletes.
     DeleteGuard,
+    /// The query returned far fewer rows than its recent runs.
+    SourceDrop,
 }
 
 impl AlertRule {
     /// Every rule, in a fixed order.
-    pub const ALL: [AlertRule; 4] = [
+    pub const ALL: [AlertRule; 5] = [
         AlertRule::RunFailed,
         AlertRule::RejectedRows,
         AlertRule::Late,
         AlertRule::DeleteGuard,
+        AlertRule::SourceDrop,
     ];
 
     /// The stored and displayed name.
@@ -128,6 +142,7 @@ impl AlertRule {
             AlertRule::RejectedRows => "rejected_rows",
             AlertRule::Late => "late",
             AlertRule::DeleteGuard => "delete_guard",
+            AlertRule::SourceDrop => "source_drop",
         }
     }
 
@@ -143,6 +158,7 @@ impl AlertRule {
             AlertRule::RejectedRows => "rows rejected",
             AlertRule::Late => "sync late",
             AlertRule::DeleteGuard => "deletes refused by the delete guard",
+            AlertRule::SourceDrop => "source rows dropped",
         }
     }
 }
@@ -298,6 +314,42 @@ pub fn observe_run(policy: &AlertPolicy, report: &RunReport) -> Vec<(AlertRule, 
         (AlertRule::RejectedRows, rejected),
         (AlertRule::DeleteGuard, guard),
     ]
+}
+
+/// The source-drop rule for a run that read `rows` rows, against the rows read by `recent` runs (newest first,
+/// failed runs left out by the caller). The baseline is the median of up to [`SOURCE_DROP_RUNS`] of them, so one
+/// odd run neither trips nor hides a drop. A failed run says nothing (its count is partial).
+pub fn source_drop_observation(
+    percent: Option<f64>,
+    failed: bool,
+    rows: u64,
+    recent: &[u64],
+) -> Observation {
+    let Some(threshold) = percent else {
+        return Observation::Ok;
+    };
+    if failed {
+        return Observation::Unknown;
+    }
+    let mut window: Vec<u64> = recent.iter().copied().take(SOURCE_DROP_RUNS).collect();
+    if window.len() < SOURCE_DROP_MIN_RUNS {
+        return Observation::Ok;
+    }
+    window.sort_unstable();
+    let baseline = window[window.len() / 2];
+    if baseline == 0 || rows >= baseline {
+        return Observation::Ok;
+    }
+    let drop = (baseline - rows) as f64 * 100.0 / baseline as f64;
+    if drop >= threshold {
+        Observation::Firing(format!(
+            "the query returned {rows} rows, {drop:.0}% fewer than the {baseline} of recent runs (median of the \
+             last {}); the threshold is {threshold}%: check the model before trusting its removals",
+            window.len()
+        ))
+    } else {
+        Observation::Ok
+    }
 }
 
 /// The rejected-rows rule for `rejected` rows out of `queried`.
@@ -479,6 +531,7 @@ mod tests {
                 percent: Some(5.0),
             }),
             late_after: Some(Duration::from_secs(1800)),
+            source_drop_percent: Some(DEFAULT_SOURCE_DROP_PERCENT),
         }
     }
 
@@ -704,5 +757,56 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_model_returning_far_fewer_rows_than_its_recent_runs_trips_source_drop() {
+        let on = Some(DEFAULT_SOURCE_DROP_PERCENT);
+        let recent = [1000, 980, 1020, 5, 1010];
+        // Median 1000: 0 rows and 400 rows trip it, 600 rows does not.
+        for rows in [0, 400, 500] {
+            match source_drop_observation(on, false, rows, &recent) {
+                Observation::Firing(m) => {
+                    assert!(m.contains(&format!("returned {rows} rows")), "{m}");
+                    assert!(m.contains("1000 of recent runs"), "{m}");
+                }
+                other => panic!("{rows}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            source_drop_observation(on, false, 600, &recent),
+            Observation::Ok
+        );
+        assert_eq!(
+            source_drop_observation(on, false, 5000, &recent),
+            Observation::Ok
+        );
+        // One odd run in the history does not move the baseline.
+        assert_eq!(
+            source_drop_observation(on, false, 900, &[1000, 0, 1000]),
+            Observation::Ok
+        );
+        // No baseline yet, an empty model before, a failed run, or the rule turned off: nothing to say.
+        assert_eq!(
+            source_drop_observation(on, false, 0, &[1000, 1000]),
+            Observation::Ok
+        );
+        assert_eq!(
+            source_drop_observation(on, false, 0, &[0, 0, 0]),
+            Observation::Ok
+        );
+        assert_eq!(
+            source_drop_observation(on, true, 0, &recent),
+            Observation::Unknown
+        );
+        assert_eq!(
+            source_drop_observation(None, false, 0, &recent),
+            Observation::Ok
+        );
+        // Only the last five runs count: an old, larger model does not keep it firing.
+        assert_eq!(
+            source_drop_observation(on, false, 100, &[100, 100, 100, 100, 100, 9000, 9000, 9000]),
+            Observation::Ok
+        );
     }
 }

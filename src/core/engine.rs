@@ -365,10 +365,9 @@ impl<'a> Engine<'a> {
             }
             if insert_only {
                 // Recorded before sending: a crash before the answer is recorded leaves them pending.
-                let pending: Vec<LedgerEntry> = chunk
-                    .iter()
-                    .map(|c| ledger(c, LedgerStatus::Pending, None, None))
-                    .collect();
+                let checked = self.shopify.resolves_unknown(sync);
+                let pending: Vec<LedgerEntry> =
+                    chunk.iter().map(|c| pending(sync, c, checked)).collect();
                 if let Err(e) = self.state.record_ledger(&sync.id, &pending).await {
                     return Err((e.into(), Some(lease)));
                 }
@@ -764,6 +763,8 @@ fn op_for(sync: &SyncConfig, run_id: i64, change: &Change) -> WriteOp {
                 .idempotency_key
                 .clone()
                 .unwrap_or_else(|| idempotency_key(sync, change)),
+            // The diff carries a key over only from an attempt whose fate is unknown or that failed.
+            resend: change.idempotency_key.is_some(),
         }
     } else {
         WriteOp::Upsert {
@@ -798,8 +799,22 @@ fn idempotency_key(sync: &SyncConfig, change: &Change) -> String {
     format!("shopsync:{}:{}:{}", sync.id, change.key, change.hash)
 }
 
+/// The ledger entry recorded before `change` is sent. It keeps the attempt's key only when the adapter checks
+/// whether an earlier attempt took effect (`checked`): a pending entry found later then leads to a checked
+/// resend; without the key it reads as "unknown outcome", never resent blindly.
+fn pending(sync: &SyncConfig, change: &Change, checked: bool) -> LedgerEntry {
+    let mut entry = ledger(change, LedgerStatus::Pending, None, None);
+    if checked {
+        entry
+            .idempotency_key
+            .get_or_insert_with(|| idempotency_key(sync, change));
+    }
+    entry
+}
+
 /// A ledger entry for `change`. Its idempotency key is only ever the one the diff carried over: events and
-/// actions have no Shopify idempotency key, so a pending entry found later must read as "unknown outcome".
+/// actions have no Shopify idempotency key, so a pending entry found later must read as "unknown outcome"
+/// unless [`pending`] kept one.
 fn ledger(
     change: &Change,
     status: LedgerStatus,

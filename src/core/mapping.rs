@@ -198,18 +198,33 @@ fn metafield_text(v: &Value) -> String {
     }
 }
 
+/// The most text one mapped value may hold, in bytes (a string, or the JSON text of a `json` column). Far above
+/// what any Shopify text field takes (titles stop at 255 characters), so a bigger value is a data error; refusing
+/// it also bounds what a batch of rows holds in memory.
+pub const MAX_VALUE_BYTES: usize = 4 << 20;
+
 fn convert(value: Value, format: ValueFormat, column: Option<&str>) -> Result<Value, String> {
-    match (format, value) {
-        (ValueFormat::Json, Value::String(text)) => serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "column {:?} is not valid JSON: {e}",
-                column.unwrap_or("(static value)")
-            )
-        }),
-        (ValueFormat::String, Value::Null) => Ok(Value::Null),
-        (ValueFormat::String, Value::String(s)) => Ok(Value::String(s)),
-        (ValueFormat::String, other) => Ok(Value::String(other.to_string())),
-        (_, v) => Ok(v),
+    let name = column.unwrap_or("(static value)");
+    let too_big = |len: usize| {
+        format!(
+            "column {name:?} holds {len} bytes; at most {MAX_VALUE_BYTES} bytes are sent per value"
+        )
+    };
+    let converted = match (format, value) {
+        (ValueFormat::Json, Value::String(text)) if text.len() > MAX_VALUE_BYTES => {
+            return Err(too_big(text.len()));
+        }
+        // serde_json refuses nesting deeper than 128 levels, so hostile JSON cannot exhaust the stack.
+        (ValueFormat::Json, Value::String(text)) => serde_json::from_str(&text)
+            .map_err(|e| format!("column {name:?} is not valid JSON: {e}"))?,
+        (ValueFormat::String, Value::Null) => Value::Null,
+        (ValueFormat::String, Value::String(s)) => Value::String(s),
+        (ValueFormat::String, other) => Value::String(other.to_string()),
+        (_, v) => v,
+    };
+    match &converted {
+        Value::String(s) if s.len() > MAX_VALUE_BYTES => Err(too_big(s.len())),
+        _ => Ok(converted),
     }
 }
 

@@ -16,4 +16,5 @@ pub mod redact;
 pub mod review;
 pub mod source;
 pub mod state;
+pub mod support;
 pub mod write;

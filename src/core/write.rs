@@ -43,6 +43,10 @@ pub enum WriteOp {
         fields: Map<String, Value>,
         /// Stable across retries and restarts, so Shopify can drop duplicates where it supports that.
         idempotency_key: String,
+        /// An earlier attempt may have been applied without its answer arriving: the adapter must find out
+        /// whether it took effect before sending again ([`ShopifyApi::resolves_unknown`]).
+        #[serde(default)]
+        resend: bool,
     },
 }
 
@@ -137,6 +141,13 @@ pub trait ShopifyApi: Send + Sync {
         sync: &'a SyncConfig,
         ops: Vec<WriteOp>,
     ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>>;
+
+    /// Whether, for `sync`, the adapter finds out if an earlier attempt of an op took effect before sending it
+    /// again (see `WriteOp::Send::resend`). When it does, a send whose answer was lost is retried by the next
+    /// run instead of being reported as an unknown outcome for good.
+    fn resolves_unknown(&self, _sync: &SyncConfig) -> bool {
+        false
+    }
 
     /// Whether `op` may go through a bulk operation for `sync`: an upsert that Shopify can apply from one
     /// line of variables and that is safe to send again (it names its record). Adapters without bulk

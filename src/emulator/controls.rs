@@ -65,13 +65,17 @@ async fn get_faults(AxState(shared): AxState<Arc<Shared>>) -> Response {
 
 async fn set_faults(AxState(shared): AxState<Arc<Shared>>, body: Bytes) -> Response {
     match serde_json::from_slice::<Faults>(&body) {
-        Ok(f) if (0.0..=1.0).contains(&f.error_rate) && (0.0..=1.0).contains(&f.drop_rate) => {
+        Ok(f)
+            if [f.error_rate, f.drop_rate, f.drop_after_apply_rate]
+                .iter()
+                .all(|r| (0.0..=1.0).contains(r)) =>
+        {
             shared.lock().faults = f.clone();
             json_response(200, serde_json::to_value(f).unwrap_or(Value::Null))
         }
         Ok(_) => json_response(
             400,
-            json!({"error": "error_rate and drop_rate must be between 0 and 1"}),
+            json!({"error": "error_rate, drop_rate and drop_after_apply_rate must be between 0 and 1"}),
         ),
         Err(e) => json_response(400, json!({"error": format!("faults body: {e}")})),
     }

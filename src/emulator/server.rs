@@ -194,8 +194,13 @@ impl Drop for RunningEmulator {
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/admin/api/{version}/graphql.json", post(graphql))
-        .merge(super::controls::router())
         .merge(super::rest::router())
+        // Only the Admin API (GraphQL and REST) loses answers; the test controls never do.
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            faults_after_apply,
+        ))
+        .merge(super::controls::router())
         .merge(super::bulk::router())
         .fallback(|| async { json_response(404, json!({"errors": "Not Found"})) })
         .with_state(shared)
@@ -237,20 +242,44 @@ pub async fn inject_faults(shared: &Shared) -> Option<Response> {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
     if faults.drop_rate > 0.0 && rand::random::<f64>() < faults.drop_rate {
-        // Headers go out, then the body stream fails: the client sees the connection die mid-answer.
-        let stream = futures::stream::once(async {
-            Err::<Bytes, std::io::Error>(std::io::Error::other(
-                "fault injection: connection dropped",
-            ))
-        });
-        let mut resp = Response::new(Body::from_stream(stream));
-        *resp.status_mut() = StatusCode::OK;
-        return Some(resp);
+        return Some(dropped_connection());
     }
     if faults.error_rate > 0.0 && rand::random::<f64>() < faults.error_rate {
         return Some(json_response(503, json!({"errors": "Service Unavailable"})));
     }
     None
+}
+
+/// Headers go out, then the body stream fails: the client sees the connection die mid-answer.
+fn dropped_connection() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("fault injection: connection dropped"))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = StatusCode::OK;
+    resp
+}
+
+/// Faults that strike once a request was executed (`drop_after_apply_rate`, `timeout_after_apply_ms`): the
+/// store has changed, but the answer is lost or comes after the client gave up. Only successful answers are
+/// affected, so a refused request (bad token, 5xx, throttled) stays a refusal.
+async fn faults_after_apply(
+    AxState(shared): AxState<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(request).await;
+    if !resp.status().is_success() {
+        return resp;
+    }
+    let faults = shared.lock().faults.clone();
+    if faults.drop_after_apply_rate > 0.0 && rand::random::<f64>() < faults.drop_after_apply_rate {
+        return dropped_connection();
+    }
+    if faults.timeout_after_apply_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.timeout_after_apply_ms)).await;
+    }
+    resp
 }
 
 /// Checks host, token and shop status; `Err(response)` when the request is refused.

@@ -200,8 +200,14 @@ pub struct Faults {
     pub error_rate: f64,
     /// Extra latency added to every API request, in milliseconds.
     pub latency_ms: u64,
-    /// Fraction (0..1) of API requests whose connection is dropped mid-answer.
+    /// Fraction (0..1) of API requests whose connection is dropped mid-answer, before they are applied.
     pub drop_rate: f64,
+    /// Fraction (0..1) of API requests that are applied and whose connection then dies before the answer:
+    /// the write happened, the client cannot know it.
+    pub drop_after_apply_rate: f64,
+    /// When non-zero, every API request is applied and its answer held back this long (milliseconds), so a
+    /// client whose timeout is shorter gives up on a write that happened.
+    pub timeout_after_apply_ms: u64,
     /// When set, every GraphQL request is THROTTLED (the bucket is kept empty).
     pub force_throttle: bool,
     /// When set, bulk mutation operations started from then on fail (`FAILED`, `INTERNAL_SERVER_ERROR`)

@@ -17,4 +17,4 @@ pub use context::RequestContext;
 pub use error::{ErrorClass, ShopifyError};
 pub use ops::shop::{ShopInfo, shop_info};
 pub use ops::{DEFAULT_BATCH_SIZE, ShopifyClient};
-pub use transport::{GraphqlResponse, QueryCost, RetryPolicy, Store, Transport};
+pub use transport::{GraphqlResponse, MAX_ANSWER_BYTES, QueryCost, RetryPolicy, Store, Transport};

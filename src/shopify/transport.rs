@@ -183,6 +183,16 @@ impl Transport {
         self.call_log.as_ref()
     }
 
+    /// This client with one attempt per request: a request that fails in a way that may have reached Shopify
+    /// (a lost connection, a timeout, a 5xx) is never sent again here. For writes Shopify cannot deduplicate,
+    /// whose caller first reads whether the write took effect. THROTTLED answers, which Shopify gives before
+    /// executing anything, are still waited out and retried.
+    pub fn without_resends(&self) -> Transport {
+        let mut once = self.clone();
+        once.retry.max_attempts = 1;
+        once
+    }
+
     /// The store this client calls.
     pub fn store(&self) -> &Store {
         &self.store
@@ -602,18 +612,47 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .and_then(|s| Duration::try_from_secs_f64(s).ok());
-        let text = response.text().await.map_err(|e| {
-            Failure::from(ShopifyError::Network {
-                url: url.to_string(),
-                message: describe_reqwest(&e),
-            })
-        })?;
+        let text = read_bounded(response, url).await?;
         Ok(RawAnswer {
             status,
             retry_after,
             text,
         })
     }
+}
+
+/// The largest Admin API answer read: far above the answer to any document shopsync sends (a batch of upserts, a
+/// page of events), so that a broken proxy or a hostile endpoint cannot make a run hold gigabytes.
+pub const MAX_ANSWER_BYTES: usize = 32 << 20;
+
+/// The body of `response`, refused past [`MAX_ANSWER_BYTES`].
+async fn read_bounded(mut response: reqwest::Response, url: &str) -> Result<String, Failure> {
+    let too_big = || {
+        Failure::from(ShopifyError::Decode(format!(
+            "the answer from {url} is larger than {MAX_ANSWER_BYTES} bytes"
+        )))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    loop {
+        let chunk = response.chunk().await.map_err(|e| {
+            Failure::from(ShopifyError::Network {
+                url: url.to_string(),
+                message: describe_reqwest(&e),
+            })
+        })?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// What an HTTP answer means: the response, or the classified failure.

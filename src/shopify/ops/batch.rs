@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::documents::{self, SetMutation};
-use super::{call, id_of, rejection, succeeded};
+use super::{call, id_of, rejection, succeeded, unexpected};
 use crate::core::write::WriteOutcome;
 use crate::shopify::context::RequestContext;
 use crate::shopify::error::ShopifyError;
@@ -42,7 +42,11 @@ impl SetCall {
         if let Some(rejected) = rejection(&self.key, payload) {
             return rejected;
         }
-        succeeded(self.key.clone(), id_of(payload, self.kind.id_path()), false)
+        match id_of(payload, self.kind.id_path()) {
+            Some(id) => succeeded(self.key.clone(), Some(id), false),
+            // Shopify answers a set with its record or with user errors: anything else is no success.
+            None => unexpected(&self.key, self.kind.root(), payload),
+        }
     }
 
     /// Sends this row alone.

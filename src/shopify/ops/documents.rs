@@ -62,6 +62,12 @@ pub const FULFILLMENT_ORDER_RELEASE_HOLD: &str = "mutation FulfillmentOrderRelea
 /// Reschedule a scheduled fulfillment order.
 pub const FULFILLMENT_ORDER_RESCHEDULE: &str = "mutation FulfillmentOrderReschedule($id: ID!, $fulfillAt: DateTime!) { fulfillmentOrderReschedule(id: $id, fulfillAt: $fulfillAt) { fulfillmentOrder { id status } userErrors { code field message } } }";
 
+/// A fulfillment's events, newest first: how a send whose answer was lost is looked for.
+pub const FULFILLMENT_EVENTS: &str = "query FulfillmentEvents($id: ID!, $after: String) { fulfillment(id: $id) { id events(first: 50, after: $after, sortKey: HAPPENED_AT, reverse: true) { nodes { id status message happenedAt estimatedDeliveryAt city province country zip address1 latitude longitude } pageInfo { hasNextPage endCursor } } } }";
+/// The state of a fulfillment order that the seven actions change: how an action whose answer was lost is
+/// found to have taken effect or not.
+pub const FULFILLMENT_ORDER_STATE: &str = "query FulfillmentOrderState($id: ID!) { fulfillmentOrder(id: $id) { id status fulfillAt assignedLocation { location { id } } fulfillmentHolds { id handle reason reasonNotes } } }";
+
 /// Reserve a staged upload target for a bulk mutation's variables file.
 pub const STAGED_UPLOADS_CREATE: &str = "mutation StagedUploadsCreate($input: [StagedUploadInput!]!) { stagedUploadsCreate(input: $input) { stagedTargets { url resourceUrl parameters { name value } } userErrors { field message } } }";
 
@@ -102,6 +108,8 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
             FULFILLMENT_ORDER_RELEASE_HOLD,
         ),
         ("FULFILLMENT_ORDER_RESCHEDULE", FULFILLMENT_ORDER_RESCHEDULE),
+        ("FULFILLMENT_EVENTS", FULFILLMENT_EVENTS),
+        ("FULFILLMENT_ORDER_STATE", FULFILLMENT_ORDER_STATE),
         ("STAGED_UPLOADS_CREATE", STAGED_UPLOADS_CREATE),
         ("BULK_OPERATION_RUN_MUTATION", BULK_OPERATION_RUN_MUTATION),
         ("BULK_OPERATION", BULK_OPERATION),

@@ -150,12 +150,24 @@ impl ShopifyClient {
                     ..
                 },
             ) => discounts::write_code(t, sync, key, fields, known_id).await,
-            (Target::Event(_), WriteOp::Send { key, fields, .. }) => {
-                fulfillment::event(t, key, fields).await
-            }
-            (Target::Action(action), WriteOp::Send { key, fields, .. }) => {
-                fulfillment::action(t, action, key, fields).await
-            }
+            (
+                Target::Event(_),
+                WriteOp::Send {
+                    key,
+                    fields,
+                    resend,
+                    ..
+                },
+            ) => fulfillment::event(t, key, fields, resend).await,
+            (
+                Target::Action(action),
+                WriteOp::Send {
+                    key,
+                    fields,
+                    resend,
+                    ..
+                },
+            ) => fulfillment::action(t, action, key, fields, resend).await,
             (target, op) => Ok(WriteOutcome::Rejected {
                 key: op.key().to_string(),
                 code: Some("UNSUPPORTED_OPERATION".into()),
@@ -298,6 +310,11 @@ impl ShopifyApi for ShopifyClient {
         })
     }
 
+    fn resolves_unknown(&self, sync: &SyncConfig) -> bool {
+        // Events and actions read the fulfillment (order) before sending again.
+        matches!(sync.target, Target::Event(_) | Target::Action(_))
+    }
+
     fn bulk_eligible(&self, sync: &SyncConfig, op: &WriteOp) -> bool {
         matches!(Self::set_call(sync, op), Some(Ok(_)))
     }
@@ -331,7 +348,8 @@ fn marking_created(
     }
 }
 
-/// Runs `document` and returns the payload at `root` (the mutation or query field).
+/// Runs `document` and returns the payload at `root` (the mutation or query field): an object, or null when
+/// Shopify answered the field with a top-level error. Any other shape is not Shopify's answer.
 async fn call(
     t: &Transport,
     document: &str,
@@ -339,7 +357,36 @@ async fn call(
     root: &str,
 ) -> Result<Value, ShopifyError> {
     let response = t.execute(document, variables).await?;
-    Ok(response.data.get(root).cloned().unwrap_or(Value::Null))
+    match response.data.get(root) {
+        Some(payload @ (Value::Object(_) | Value::Null)) => Ok(payload.clone()),
+        None if response.data.is_object() => Ok(Value::Null),
+        _ => Err(ShopifyError::Decode(format!(
+            "the answer's `{root}` is not an object: {}",
+            preview(&response.data)
+        ))),
+    }
+}
+
+/// The start of `value` as JSON, for messages about answers that are not what Shopify sends.
+fn preview(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// A row whose mutation answered neither with its record nor with user errors.
+fn unexpected(key: &str, root: &str, payload: &Value) -> WriteOutcome {
+    WriteOutcome::Rejected {
+        key: key.to_string(),
+        code: None,
+        field: vec![],
+        message: format!(
+            "Shopify's answer to {root} carries neither the record nor a user error: {}",
+            preview(payload)
+        ),
+    }
 }
 
 /// The first user error of a payload as a rejection, if any.
