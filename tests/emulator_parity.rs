@@ -69,8 +69,12 @@ fn captures_dir() -> PathBuf {
 
 fn replay_files() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for version in ["2025-01", "2026-04"] {
-        let vdir = captures_dir().join(version);
+    // Every API version directory (2025-01, 2026-04, 2026-07, ...), each holding one directory per domain.
+    for version in std::fs::read_dir(captures_dir()).unwrap() {
+        let vdir = version.unwrap().path();
+        if !vdir.is_dir() {
+            continue;
+        }
         for domain in std::fs::read_dir(&vdir).unwrap() {
             for f in std::fs::read_dir(domain.unwrap().path()).unwrap() {
                 let p = f.unwrap().path();
@@ -299,6 +303,7 @@ fn domain_of(file: &Path) -> String {
     match dir.as_str() {
         "products" if name.starts_with("inventory") => "inventory".into(),
         "shipping-fulfillments" => "fulfillment".into(),
+        "metafield-definitions" => "metafields".into(),
         d => d.to_string(),
     }
 }
@@ -736,8 +741,14 @@ fn recorded_products(capture: &Value, replay: &Value, doc: &Value) -> Vec<Value>
         // Only the first read of a record is the state before the replay.
         let mut one = Seen::default();
         walk(&call["response"], None, None, None, &mut one);
+        // Per field: a first read that selected only `id` must not hide the title a later read shows.
         for (k, v) in one.products {
-            seen.products.entry(k).or_insert(v);
+            let e = seen.products.entry(k).or_insert_with(|| json!({}));
+            for (f, x) in v.as_object().into_iter().flatten() {
+                if e.get(f).is_none() {
+                    e[f] = x.clone();
+                }
+            }
         }
         for (k, v) in one.variants {
             let e = seen.variants.entry(k).or_insert((None, None, json!({})));
