@@ -27,6 +27,9 @@ pub struct BulkOperation {
     pub id: u64,
     /// CREATED, RUNNING, COMPLETED, CANCELING, CANCELED, FAILED.
     pub status: String,
+    /// QUERY or MUTATION.
+    #[serde(rename = "type")]
+    pub kind: String,
     /// The inner mutation.
     pub query: String,
     /// Staged upload key holding the variables, one JSON object per line.
@@ -54,7 +57,7 @@ fn op_json(st: &State, op: &BulkOperation) -> Value {
         "__typename": "BulkOperation",
         "id": gid("BulkOperation", op.id),
         "status": op.status,
-        "type": "MUTATION",
+        "type": if op.kind.is_empty() { "MUTATION" } else { op.kind.as_str() },
         "errorCode": op.error_code,
         "createdAt": op.created_at,
         "completedAt": op.completed_at,
@@ -65,6 +68,11 @@ fn op_json(st: &State, op: &BulkOperation) -> Value {
         "partialDataUrl": if partial { json!(results_url) } else { Value::Null },
         "query": op.query,
     })
+}
+
+/// Whether a status is final (the operation no longer runs).
+pub fn is_terminal(status: &str) -> bool {
+    terminal(status)
 }
 
 fn terminal(status: &str) -> bool {
@@ -105,28 +113,6 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    // The file checks come before the in-progress check, as on Shopify.
-    let Some(file) = st.staged.get(&path) else {
-        return fail(user_error(
-            None,
-            "The JSONL file could not be found. Try uploading the file again, and check that you've entered the URL correctly for the stagedUploadPath mutation argument.",
-            "NO_SUCH_FILE",
-        ));
-    };
-    if file.is_empty() {
-        return fail(user_error(
-            None,
-            "The input file is empty.",
-            "INVALID_STAGED_UPLOAD_FILE",
-        ));
-    }
-    if file.len() > MAX_FILE {
-        return fail(user_error(
-            None,
-            "The input file size exceeds the maximum allowed size of 100 MB.",
-            "INVALID_STAGED_UPLOAD_FILE",
-        ));
-    }
     if query.len() > 65_535 {
         return fail(user_error(
             Some("query"),
@@ -150,11 +136,38 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
                                 .all(|f| !f.name.starts_with("bulkOperationRun"))
                     })
             });
-    if valid.is_none() {
+    let Some(valid) = valid else {
         return fail(user_error(
             Some("mutation"),
             "Invalid bulk mutation: the document must hold one valid mutation with a single root field.",
             "INVALID_MUTATION",
+        ));
+    };
+    if count_connections(&valid) > 1 {
+        return fail(
+            json!({"field": ["mutation"], "message": "Bulk mutations cannot contain more than 1 connection.", "code": null}),
+        );
+    }
+    // The mutation is checked first, then the file, then the in-progress rule, as on Shopify.
+    let Some(file) = st.staged.get(&path) else {
+        return fail(user_error(
+            None,
+            "The JSONL file could not be found. Try uploading the file again, and check that you've entered the URL correctly for the stagedUploadPath mutation argument.",
+            "NO_SUCH_FILE",
+        ));
+    };
+    if file.is_empty() {
+        return fail(user_error(
+            None,
+            "The input file is empty.",
+            "INVALID_STAGED_UPLOAD_FILE",
+        ));
+    }
+    if file.len() > MAX_FILE {
+        return fail(user_error(
+            None,
+            "The input file size exceeds the maximum allowed size of 100 MB.",
+            "INVALID_STAGED_UPLOAD_FILE",
         ));
     }
     let limit = if cx.version >= ApiVersion::V2026_01 {
@@ -165,7 +178,7 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
     let running: Vec<String> = st
         .bulk_operations
         .values()
-        .filter(|o| !terminal(&o.status))
+        .filter(|o| !terminal(&o.status) && o.kind != "QUERY")
         .map(|o| gid("BulkOperation", o.id))
         .collect();
     if running.len() >= limit {
@@ -182,6 +195,7 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
     let op = BulkOperation {
         id,
         status: "CREATED".into(),
+        kind: "MUTATION".into(),
         query,
         key: path,
         version: cx.version.as_str().into(),
@@ -191,6 +205,24 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
     st.bulk_operations.insert(id, op);
     st.touch();
     json!({"bulkOperation": st.bulk_operations.get(&id).map(|o| op_json(st, o)), "userErrors": []})
+}
+
+/// Fields of a connection type anywhere in the document's operations.
+fn count_connections(doc: &apollo_compiler::ExecutableDocument) -> usize {
+    fn walk(set: &apollo_compiler::executable::SelectionSet) -> usize {
+        set.selections
+            .iter()
+            .map(|s| match s {
+                apollo_compiler::executable::Selection::Field(f) => {
+                    usize::from(f.definition.ty.inner_named_type().ends_with("Connection"))
+                        + walk(&f.selection_set)
+                }
+                apollo_compiler::executable::Selection::InlineFragment(i) => walk(&i.selection_set),
+                apollo_compiler::executable::Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    doc.operations.iter().map(|o| walk(&o.selection_set)).sum()
 }
 
 /// Bulk root fields; `None` when `field` is not one of them.

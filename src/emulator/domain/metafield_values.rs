@@ -184,7 +184,11 @@ fn number_of(v: &Value) -> Option<f64> {
 /// Checks `raw` against `ty` (`single_line_text_field`, `list.weight`, ...) and answers the stored forms.
 /// `exists` says whether a referenced GID names a record of the store (`None`: not a type the emulator
 /// keeps, so any well-formed GID is accepted).
-pub fn check(ty: &str, raw: &str, exists: &dyn Fn(&str) -> Option<bool>) -> Result<Checked, Refusal> {
+pub fn check(
+    ty: &str,
+    raw: &str,
+    exists: &dyn Fn(&str) -> Option<bool>,
+) -> Result<Checked, Refusal> {
     if let Some(inner) = ty.strip_prefix("list.") {
         return check_list(inner, raw, exists);
     }
@@ -271,7 +275,11 @@ fn scalar(
             // Shopify answers a false boolean's jsonValue as the string "false" (captured).
             "false" | "f" | "0" => Ok((
                 "false".into(),
-                if in_list { json!(false) } else { json!("false") },
+                if in_list {
+                    json!(false)
+                } else {
+                    json!("false")
+                },
             )),
             _ => Err(refuse("Value must be true or false.")),
         },
@@ -299,11 +307,15 @@ fn scalar(
             }
             // Nine decimal places are kept.
             let rounded = format!("{:.9}", x);
-            let s = rounded.trim_end_matches('0').trim_end_matches('.').to_string();
+            let s = rounded
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string();
             Ok((s.clone(), json!(s)))
         }
         "color" => {
-            let re = regex::Regex::new(r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$").expect("static regex");
+            let re =
+                regex::Regex::new(r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$").expect("static regex");
             if re.is_match(raw) {
                 Ok(text())
             } else {
@@ -321,10 +333,14 @@ fn scalar(
                 .ok()
                 .or_else(|| chrono::DateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%:z").ok())
                 .or_else(|| {
-                    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
-                        .iter()
-                        .find_map(|f| chrono::NaiveDateTime::parse_from_str(raw, f).ok())
-                        .map(|n| n.and_utc().fixed_offset())
+                    [
+                        "%Y-%m-%dT%H:%M:%S",
+                        "%Y-%m-%dT%H:%M:%S%.f",
+                        "%Y-%m-%dT%H:%M",
+                    ]
+                    .iter()
+                    .find_map(|f| chrono::NaiveDateTime::parse_from_str(raw, f).ok())
+                    .map(|n| n.and_utc().fixed_offset())
                 });
             match parsed {
                 Some(d) => {
@@ -375,10 +391,16 @@ fn scalar(
                 other => other.to_string(),
             };
             if value > max {
-                return Err(refuse(format!("Value has a maximum of {}.", field("scale_max"))));
+                return Err(refuse(format!(
+                    "Value has a maximum of {}.",
+                    field("scale_max")
+                )));
             }
             if value < min {
-                return Err(refuse(format!("Value has a minimum of {}.", field("scale_min"))));
+                return Err(refuse(format!(
+                    "Value has a minimum of {}.",
+                    field("scale_min")
+                )));
             }
             let out = json!({"scale_min": field("scale_min"), "scale_max": field("scale_max"), "value": field("value")});
             Ok((out.to_string(), out))
@@ -431,7 +453,11 @@ fn reference_type(ty: &str) -> Option<&'static str> {
 fn check_url(raw: &str) -> Result<(), Refusal> {
     let scheme = raw.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     match scheme {
-        Some(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
+        Some(s)
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
             if SCHEMES.contains(&s.as_str()) {
                 Ok(())
             } else {
@@ -453,7 +479,9 @@ const MAX_MONEY: f64 = 1e18;
 
 fn check_money(raw: &str) -> Result<(String, Value), Refusal> {
     let shape = || {
-        refuse("Value must be a stringified JSON object with amount (numeric) and currency_code (string matching the shop's currency) fields.")
+        refuse(
+            "Value must be a stringified JSON object with amount (numeric) and currency_code (string matching the shop's currency) fields.",
+        )
     };
     let v: Value = serde_json::from_str(raw).map_err(|_| shape())?;
     let (Some(amount), Some(code)) = (v.get("amount"), v.get("currency_code")) else {
@@ -467,14 +495,20 @@ fn check_money(raw: &str) -> Result<(String, Value), Refusal> {
         return Err(refuse("Value must have a numeric amount."));
     };
     if !CURRENCIES.split(' ').any(|c| c == code) {
-        return Err(refuse(format!("Value contains an invalid currency, {code}.")));
+        return Err(refuse(format!(
+            "Value contains an invalid currency, {code}."
+        )));
     }
     // Compared on the digits: an f64 cannot tell 10^18 from 10^18 + 1.
     let digits = match amount {
         Value::String(s) => s.trim().trim_start_matches(['-', '+']).to_string(),
         other => other.to_string().trim_start_matches('-').to_string(),
     };
-    let whole = digits.split('.').next().unwrap_or("").trim_start_matches('0');
+    let whole = digits
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('0');
     let over = whole.len() > 19 || (whole.len() == 19 && whole > "1000000000000000000");
     if over || x.abs() > MAX_MONEY {
         return Err(refuse("Value must be within +/-1000000000000000000."));
@@ -489,8 +523,9 @@ fn check_money(raw: &str) -> Result<(String, Value), Refusal> {
 
 fn check_measurement(ty: &str, raw: &str, in_list: bool) -> Result<(String, Value), Refusal> {
     let units = measurement_units(ty).unwrap_or(&[]);
-    let v: Value = serde_json::from_str(raw)
-        .map_err(|_| refuse("Value must be a stringified JSON object with value and unit fields."))?;
+    let v: Value = serde_json::from_str(raw).map_err(|_| {
+        refuse("Value must be a stringified JSON object with value and unit fields.")
+    })?;
     let x = v
         .get("value")
         .and_then(number_of)

@@ -301,7 +301,13 @@ fn digest(owner: &str, ns: &str, key: &str, value: &str, updated: &str) -> Strin
     hex::encode(h.finalize())
 }
 
-fn set_error(i: Option<usize>, tail: Option<&str>, message: impl Into<String>, code: Option<&str>, element: Option<usize>) -> Value {
+fn set_error(
+    i: Option<usize>,
+    tail: Option<&str>,
+    message: impl Into<String>,
+    code: Option<&str>,
+    element: Option<usize>,
+) -> Value {
     let mut field = vec![json!("metafields")];
     if let Some(i) = i {
         field.push(json!(i.to_string()));
@@ -329,7 +335,13 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
         let text = |k: &str| m.get(k).and_then(Value::as_str);
         let owner_raw = text("ownerId").unwrap_or_default();
         let Some(owner) = canonical_owner(st, owner_raw) else {
-            errors.push(set_error(Some(i), Some("ownerId"), "Owner does not exist.", Some("INVALID_VALUE"), None));
+            errors.push(set_error(
+                Some(i),
+                Some("ownerId"),
+                "Owner does not exist.",
+                Some("INVALID_VALUE"),
+                None,
+            ));
             continue;
         };
         let ns = resolve_namespace(text("namespace"));
@@ -337,17 +349,47 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
         let before = errors.len();
         let ns_len = ns.chars().count();
         if ns_len < 3 {
-            errors.push(set_error(Some(i), Some("namespace"), "Namespace is too short (minimum is 3 characters)", Some("TOO_SHORT"), None));
+            errors.push(set_error(
+                Some(i),
+                Some("namespace"),
+                "Namespace is too short (minimum is 3 characters)",
+                Some("TOO_SHORT"),
+                None,
+            ));
         } else if ns_len > 255 {
-            errors.push(set_error(Some(i), Some("namespace"), "Namespace is too long (maximum is 255 characters)", Some("TOO_LONG"), None));
+            errors.push(set_error(
+                Some(i),
+                Some("namespace"),
+                "Namespace is too long (maximum is 255 characters)",
+                Some("TOO_LONG"),
+                None,
+            ));
         } else if RESERVED_NAMESPACES.contains(&ns.as_str()) {
-            errors.push(set_error(Some(i), Some("namespace"), format!("Namespace {ns} is a reserved namespace"), None, None));
+            errors.push(set_error(
+                Some(i),
+                Some("namespace"),
+                format!("Namespace {ns} is a reserved namespace"),
+                None,
+                None,
+            ));
         }
         let key_len = key.chars().count();
         if key_len < 2 {
-            errors.push(set_error(Some(i), Some("key"), "Key is too short (minimum is 2 characters)", Some("TOO_SHORT"), None));
+            errors.push(set_error(
+                Some(i),
+                Some("key"),
+                "Key is too short (minimum is 2 characters)",
+                Some("TOO_SHORT"),
+                None,
+            ));
         } else if key_len > 64 {
-            errors.push(set_error(Some(i), Some("key"), "Key is too long (maximum is 64 characters)", Some("TOO_LONG"), None));
+            errors.push(set_error(
+                Some(i),
+                Some("key"),
+                "Key is too long (maximum is 64 characters)",
+                Some("TOO_LONG"),
+                None,
+            ));
         }
         if errors.len() > before {
             continue;
@@ -357,15 +399,28 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
             .metafield_definitions
             .iter()
             .find(|d| d.owner_type == owner_type && d.namespace == ns && d.key == key);
-        let existing = owner_list_peek(st, &owner)
-            .and_then(|l| l.iter().find(|x| x["namespace"] == ns.as_str() && x["key"] == key.as_str()).cloned());
+        let existing = owner_list_peek(st, &owner).and_then(|l| {
+            l.iter()
+                .find(|x| x["namespace"] == ns.as_str() && x["key"] == key.as_str())
+                .cloned()
+        });
         let ty = text("type")
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .or_else(|| definition.map(|d| d.type_name.clone()))
-            .or_else(|| existing.as_ref().and_then(|x| x["type"].as_str().map(str::to_string)));
+            .or_else(|| {
+                existing
+                    .as_ref()
+                    .and_then(|x| x["type"].as_str().map(str::to_string))
+            });
         let Some(ty) = ty else {
-            errors.push(set_error(Some(i), Some("type"), "Type can't be blank", Some("BLANK"), None));
+            errors.push(set_error(
+                Some(i),
+                Some("type"),
+                "Type can't be blank",
+                Some("BLANK"),
+                None,
+            ));
             continue;
         };
         let raw = text("value").unwrap_or_default();
@@ -373,7 +428,13 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
         let checked = match metafield_values::check(&ty, raw, &exists) {
             Ok(c) => c,
             Err(r) => {
-                errors.push(set_error(Some(i), Some("value"), r.message, Some("INVALID_VALUE"), r.element));
+                errors.push(set_error(
+                    Some(i),
+                    Some("value"),
+                    r.message,
+                    Some("INVALID_VALUE"),
+                    r.element,
+                ));
                 continue;
             }
         };
@@ -388,7 +449,13 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
             if let Value::String(s) = d
                 && !(s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()))
             {
-                errors.push(set_error(Some(i), None, "Invalid `compareDigest` value.", Some("INVALID_COMPARE_DIGEST"), None));
+                errors.push(set_error(
+                    Some(i),
+                    None,
+                    "Invalid `compareDigest` value.",
+                    Some("INVALID_COMPARE_DIGEST"),
+                    None,
+                ));
                 continue;
             }
             if stale {
@@ -404,7 +471,10 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
     let now = st.now_str();
     let mut out = Vec::new();
     for (owner, ns, key, ty, checked, existing) in planned {
-        let id = match existing.as_ref().and_then(|x| super::parse_gid(x.get("id"), "Metafield")) {
+        let id = match existing
+            .as_ref()
+            .and_then(|x| super::parse_gid(x.get("id"), "Metafield"))
+        {
             Some(id) => id,
             None => st.next_id(),
         };
@@ -425,7 +495,10 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
             "createdAt": created, "updatedAt": now, "ownerType": owner_type,
             "owner": {"__ref": owner}, "definition": definition, "description": null});
         if let Some(list) = owner_list_mut(st, &owner) {
-            match list.iter_mut().find(|x| x["namespace"] == ns.as_str() && x["key"] == key.as_str()) {
+            match list
+                .iter_mut()
+                .find(|x| x["namespace"] == ns.as_str() && x["key"] == key.as_str())
+            {
                 Some(x) => *x = mf.clone(),
                 None => list.push(mf.clone()),
             }
