@@ -456,3 +456,65 @@ async fn inventory_adjust_applies_deltas_and_set_on_hand_refuses_negatives() {
         json!([{"field": ["input", "setQuantities", "0", "quantity"], "code": "INVALID_QUANTITY_NEGATIVE"}])
     );
 }
+
+#[tokio::test]
+async fn metafields_set_checks_every_input_then_stores_on_the_owner() {
+    let emu = seeded().await;
+    let products = gql(
+        &emu,
+        "2026-04",
+        "{ products(first: 1) { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    let owner = products["data"]["products"]["nodes"][0]["id"].clone();
+    let set = "mutation S($m: [MetafieldsSetInput!]!) { metafieldsSet(metafields: $m) { metafields { namespace key type value jsonValue ownerType } userErrors { field message code elementIndex } } }";
+    // One bad input fails the whole call: nothing is stored.
+    let bad = gql(&emu, "2026-04", set, json!({"m": [
+        {"ownerId": owner, "namespace": "custom", "key": "flag", "type": "boolean", "value": "t"},
+        {"ownerId": owner, "namespace": "custom", "key": "sizes", "type": "list.number_integer", "value": "[1,\"x\"]"},
+    ]}))
+    .await;
+    assert_eq!(
+        bad["data"]["metafieldsSet"],
+        json!({"metafields": [], "userErrors": [{"field": ["metafields", "1", "value"], "message": "Value must be an integer.", "code": "INVALID_VALUE", "elementIndex": 1}]})
+    );
+    let ok = gql(&emu, "2026-04", set, json!({"m": [
+        {"ownerId": owner, "namespace": "custom", "key": "flag", "type": "boolean", "value": " TRUE "},
+        {"ownerId": owner, "namespace": "custom", "key": "weight", "type": "weight", "value": "{\"value\":2,\"unit\":\"kg\"}"},
+    ]}))
+    .await;
+    assert_eq!(ok["data"]["metafieldsSet"]["userErrors"], json!([]));
+    assert_eq!(
+        ok["data"]["metafieldsSet"]["metafields"][1],
+        json!({"namespace": "custom", "key": "weight", "type": "weight", "value": "{\"value\":2.0,\"unit\":\"KILOGRAMS\"}",
+            "jsonValue": {"value": 2, "unit": "KILOGRAMS"}, "ownerType": "PRODUCT"})
+    );
+    // The owner reads them back, and the store's state holds them.
+    let read = gql(&emu, "2026-04", "query R($id: ID!) { product(id: $id) { metafield(namespace: \"custom\", key: \"flag\") { value } } }", json!({"id": owner})).await;
+    assert_eq!(read["data"]["product"]["metafield"]["value"], "true");
+    let state: Value = reqwest::get(format!("{}/__emulator/state", emu.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored = state.to_string();
+    assert!(
+        stored.contains("KILOGRAMS"),
+        "state lacks the stored metafield: {stored:.400}"
+    );
+    // Deleting answers the identifier once, then null.
+    let del = "mutation D($m: [MetafieldIdentifierInput!]!) { metafieldsDelete(metafields: $m) { deletedMetafields { key } userErrors { message } } }";
+    let id = json!({"m": [{"ownerId": owner, "namespace": "custom", "key": "flag"}]});
+    let first = gql(&emu, "2026-04", del, id.clone()).await;
+    assert_eq!(
+        first["data"]["metafieldsDelete"]["deletedMetafields"],
+        json!([{"key": "flag"}])
+    );
+    let again = gql(&emu, "2026-04", del, id).await;
+    assert_eq!(
+        again["data"]["metafieldsDelete"]["deletedMetafields"],
+        json!([null])
+    );
+}

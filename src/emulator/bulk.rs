@@ -27,6 +27,9 @@ pub struct BulkOperation {
     pub id: u64,
     /// CREATED, RUNNING, COMPLETED, CANCELING, CANCELED, FAILED.
     pub status: String,
+    /// QUERY or MUTATION.
+    #[serde(rename = "type")]
+    pub kind: String,
     /// The inner mutation.
     pub query: String,
     /// Staged upload key holding the variables, one JSON object per line.
@@ -35,6 +38,8 @@ pub struct BulkOperation {
     pub version: String,
     /// Lines processed.
     pub object_count: u64,
+    /// Top-level objects of a query operation (lines without `__parentId`); mutations count lines.
+    pub root_object_count: Option<u64>,
     /// JSONL results.
     pub results: String,
     /// Creation time.
@@ -54,17 +59,22 @@ fn op_json(st: &State, op: &BulkOperation) -> Value {
         "__typename": "BulkOperation",
         "id": gid("BulkOperation", op.id),
         "status": op.status,
-        "type": "MUTATION",
+        "type": if op.kind.is_empty() { "MUTATION" } else { op.kind.as_str() },
         "errorCode": op.error_code,
         "createdAt": op.created_at,
         "completedAt": op.completed_at,
         "objectCount": op.object_count.to_string(),
-        "rootObjectCount": op.object_count.to_string(),
+        "rootObjectCount": op.root_object_count.unwrap_or(op.object_count).to_string(),
         "fileSize": if done { json!(op.results.len().to_string()) } else { Value::Null },
         "url": if done { json!(results_url) } else { Value::Null },
         "partialDataUrl": if partial { json!(results_url) } else { Value::Null },
         "query": op.query,
     })
+}
+
+/// Whether a status is final (the operation no longer runs).
+pub fn is_terminal(status: &str) -> bool {
+    terminal(status)
 }
 
 fn terminal(status: &str) -> bool {
@@ -105,28 +115,6 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    // The file checks come before the in-progress check, as on Shopify.
-    let Some(file) = st.staged.get(&path) else {
-        return fail(user_error(
-            None,
-            "The JSONL file could not be found. Try uploading the file again, and check that you've entered the URL correctly for the stagedUploadPath mutation argument.",
-            "NO_SUCH_FILE",
-        ));
-    };
-    if file.is_empty() {
-        return fail(user_error(
-            None,
-            "The input file is empty.",
-            "INVALID_STAGED_UPLOAD_FILE",
-        ));
-    }
-    if file.len() > MAX_FILE {
-        return fail(user_error(
-            None,
-            "The input file size exceeds the maximum allowed size of 100 MB.",
-            "INVALID_STAGED_UPLOAD_FILE",
-        ));
-    }
     if query.len() > 65_535 {
         return fail(user_error(
             Some("query"),
@@ -150,11 +138,38 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
                                 .all(|f| !f.name.starts_with("bulkOperationRun"))
                     })
             });
-    if valid.is_none() {
+    let Some(valid) = valid else {
         return fail(user_error(
             Some("mutation"),
             "Invalid bulk mutation: the document must hold one valid mutation with a single root field.",
             "INVALID_MUTATION",
+        ));
+    };
+    if count_connections(&valid) > 1 {
+        return fail(
+            json!({"field": ["mutation"], "message": "Bulk mutations cannot contain more than 1 connection.", "code": null}),
+        );
+    }
+    // The mutation is checked first, then the file, then the in-progress rule, as on Shopify.
+    let Some(file) = st.staged.get(&path) else {
+        return fail(user_error(
+            None,
+            "The JSONL file could not be found. Try uploading the file again, and check that you've entered the URL correctly for the stagedUploadPath mutation argument.",
+            "NO_SUCH_FILE",
+        ));
+    };
+    if file.is_empty() {
+        return fail(user_error(
+            None,
+            "The input file is empty.",
+            "INVALID_STAGED_UPLOAD_FILE",
+        ));
+    }
+    if file.len() > MAX_FILE {
+        return fail(user_error(
+            None,
+            "The input file size exceeds the maximum allowed size of 100 MB.",
+            "INVALID_STAGED_UPLOAD_FILE",
         ));
     }
     let limit = if cx.version >= ApiVersion::V2026_01 {
@@ -165,7 +180,7 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
     let running: Vec<String> = st
         .bulk_operations
         .values()
-        .filter(|o| !terminal(&o.status))
+        .filter(|o| !terminal(&o.status) && o.kind != "QUERY")
         .map(|o| gid("BulkOperation", o.id))
         .collect();
     if running.len() >= limit {
@@ -182,6 +197,7 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
     let op = BulkOperation {
         id,
         status: "CREATED".into(),
+        kind: "MUTATION".into(),
         query,
         key: path,
         version: cx.version.as_str().into(),
@@ -191,6 +207,126 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
     st.bulk_operations.insert(id, op);
     st.touch();
     json!({"bulkOperation": st.bulk_operations.get(&id).map(|o| op_json(st, o)), "userErrors": []})
+}
+
+/// Largest query a bulk operation stores.
+const MAX_QUERY: usize = 65_535;
+
+/// `bulkOperationRunQuery`: a valid query with at least one connection starts a QUERY operation; only one
+/// query operation runs at a time.
+fn run_query(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Value {
+    let fail = |e: Value| json!({"bulkOperation": null, "userErrors": [e]});
+    let query = args
+        .get("query")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if query.len() > MAX_QUERY {
+        return fail(
+            json!({"field": ["query"], "message": format!("Query is too large ({} bytes; maximum is {MAX_QUERY} bytes)", query.len()), "code": "INVALID"}),
+        );
+    }
+    let schema = crate::schema::schema(cx.version);
+    let Ok(doc) =
+        apollo_compiler::ExecutableDocument::parse_and_validate(schema, &query, "bulk.graphql")
+    else {
+        return fail(
+            json!({"field": ["query"], "message": "Invalid bulk query: the document must hold one valid query.", "code": "INVALID"}),
+        );
+    };
+    if count_connections(&doc) == 0 {
+        return fail(
+            json!({"field": ["query"], "message": "Bulk queries must contain at least one connection.", "code": "INVALID"}),
+        );
+    }
+    let running: Vec<String> = st
+        .bulk_operations
+        .values()
+        .filter(|o| !terminal(&o.status) && o.kind == "QUERY")
+        .map(|o| gid("BulkOperation", o.id))
+        .collect();
+    if !running.is_empty() {
+        return fail(
+            json!({"field": null, "message": format!("A bulk query operation for this app and shop is already in progress: {}.", running.join(", ")), "code": "OPERATION_IN_PROGRESS"}),
+        );
+    }
+    let id = st.next_id();
+    let op = BulkOperation {
+        id,
+        status: "CREATED".into(),
+        kind: "QUERY".into(),
+        query,
+        version: cx.version.as_str().into(),
+        created_at: st.now_str(),
+        ..BulkOperation::default()
+    };
+    st.bulk_operations.insert(id, op);
+    st.touch();
+    json!({"bulkOperation": st.bulk_operations.get(&id).map(|o| op_json(st, o)), "userErrors": []})
+}
+
+/// A query answer as bulk JSONL: every connection node becomes a line without its nested connections,
+/// with `__parentId` naming the node it hangs from. Answers (lines, root lines).
+fn query_lines(data: &Value) -> (String, u64, u64) {
+    fn is_connection(v: &Value) -> Option<Vec<Value>> {
+        let m = v.as_object()?;
+        if let Some(Value::Array(nodes)) = m.get("nodes") {
+            return Some(nodes.clone());
+        }
+        let edges = m.get("edges")?.as_array()?;
+        Some(
+            edges
+                .iter()
+                .filter_map(|e| e.get("node").cloned())
+                .collect(),
+        )
+    }
+    fn walk(v: &Value, parent: Option<&str>, out: &mut Vec<Value>) {
+        let Value::Object(m) = v else { return };
+        for x in m.values() {
+            match is_connection(x) {
+                Some(nodes) => {
+                    for n in nodes {
+                        let mut line = n.as_object().cloned().unwrap_or_default();
+                        line.retain(|_, f| is_connection(f).is_none());
+                        if let Some(p) = parent {
+                            line.insert("__parentId".into(), json!(p));
+                        }
+                        out.push(Value::Object(line));
+                        let id = n.get("id").and_then(Value::as_str).map(str::to_string);
+                        walk(&n, id.as_deref().or(parent), out);
+                    }
+                }
+                None => walk(x, parent, out),
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    walk(data, None, &mut lines);
+    let roots = lines
+        .iter()
+        .filter(|l| l.get("__parentId").is_none())
+        .count() as u64;
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    (text, lines.len() as u64, roots)
+}
+
+/// Fields of a connection type anywhere in the document's operations.
+fn count_connections(doc: &apollo_compiler::ExecutableDocument) -> usize {
+    fn walk(set: &apollo_compiler::executable::SelectionSet) -> usize {
+        set.selections
+            .iter()
+            .map(|s| match s {
+                apollo_compiler::executable::Selection::Field(f) => {
+                    usize::from(f.definition.ty.inner_named_type().ends_with("Connection"))
+                        + walk(&f.selection_set)
+                }
+                apollo_compiler::executable::Selection::InlineFragment(i) => walk(&i.selection_set),
+                apollo_compiler::executable::Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    doc.operations.iter().map(|o| walk(&o.selection_set)).sum()
 }
 
 /// Bulk root fields; `None` when `field` is not one of them.
@@ -203,20 +339,26 @@ pub fn resolve(
     Some(Ok(match field {
         "stagedUploadsCreate" => staged_uploads_create(st, args),
         "bulkOperationRunMutation" => run_mutation(st, args, cx),
+        "bulkOperationRunQuery" => run_query(st, args, cx),
         "bulkOperation" => parse_gid(args.get("id"), "BulkOperation")
             .and_then(|id| st.bulk_operations.get(&id))
             .map(|o| op_json(st, o))
             .unwrap_or(Value::Null),
         "currentBulkOperation" => {
-            if args.get("type").and_then(Value::as_str) == Some("QUERY") {
-                Value::Null
-            } else {
-                st.bulk_operations
-                    .values()
-                    .next_back()
-                    .map(|o| op_json(st, o))
-                    .unwrap_or(Value::Null)
-            }
+            // The latest operation of the asked type (QUERY when not given, as the schema's default).
+            let wanted = args.get("type").and_then(Value::as_str).unwrap_or("QUERY");
+            st.bulk_operations
+                .values()
+                .rfind(|o| {
+                    let kind = if o.kind.is_empty() {
+                        "MUTATION"
+                    } else {
+                        o.kind.as_str()
+                    };
+                    kind == wanted
+                })
+                .map(|o| op_json(st, o))
+                .unwrap_or(Value::Null)
         }
         "bulkOperationCancel" => match parse_gid(args.get("id"), "BulkOperation")
             .and_then(|id| st.bulk_operations.get_mut(&id))
@@ -277,6 +419,38 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let version = ApiVersion::parse(&version).unwrap_or(ApiVersion::DEFAULT);
+            let is_query = shared
+                .lock()
+                .state
+                .bulk_operations
+                .get(&id)
+                .is_some_and(|o| o.kind == "QUERY");
+            if is_query {
+                // The whole query runs once (bulk reads are exempt from the bucket), then is flattened.
+                let body = json!({"query": query}).to_string();
+                let answer = super::graphql::execute_with(&shared, version, body.as_bytes(), false);
+                let (text, count, roots) = query_lines(&answer.body["data"]);
+                let mut g = shared.lock();
+                let now = g.state.now_str();
+                if let Some(op) = g.state.bulk_operations.get_mut(&id) {
+                    if answer.body.get("errors").is_some() {
+                        op.status = "FAILED".into();
+                        op.error_code = Some("INTERNAL_SERVER_ERROR".into());
+                    } else {
+                        op.status = if op.status == "CANCELING" {
+                            "CANCELED"
+                        } else {
+                            "COMPLETED"
+                        }
+                        .into();
+                        op.object_count = count;
+                        op.root_object_count = Some(roots);
+                        op.results = text;
+                    }
+                    op.completed_at = Some(now);
+                }
+                return;
+            }
             let mut out = String::new();
             let mut count = 0u64;
             let mut failed = false;

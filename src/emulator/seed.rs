@@ -31,6 +31,25 @@ pub struct Fixture {
     pub functions: Vec<super::domain::discounts::ShopifyFunction>,
     /// Taxonomy categories products may name.
     pub taxonomy_categories: Vec<super::domain::products::TaxonomyCategory>,
+    /// Bulk operations the shop already has (a running one blocks a new bulk mutation).
+    pub bulk_operations: Vec<BulkOperationSeed>,
+}
+
+/// A bulk operation that exists before the emulator starts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BulkOperationSeed {
+    /// Numeric id (the GID tail).
+    pub id: Option<u64>,
+    /// `BulkOperationStatus`; CREATED is taken as RUNNING (it was already picked up by the shop).
+    pub status: Option<String>,
+    /// QUERY or MUTATION.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The operation's query or mutation.
+    pub query: Option<String>,
+    /// Creation time.
+    pub created_at: Option<String>,
 }
 
 /// A location: a name, or an explicit numeric id and name (to mirror a recorded store).
@@ -495,6 +514,26 @@ impl Fixture {
         }
         st.functions = self.functions.clone();
         st.taxonomy = self.taxonomy_categories.clone();
+        for b in &self.bulk_operations {
+            let id = b.id.unwrap_or_else(|| st.next_id());
+            let status = match b.status.as_deref() {
+                None | Some("CREATED") => "RUNNING".to_string(),
+                Some(s) => s.to_string(),
+            };
+            let done = super::bulk::is_terminal(&status);
+            st.bulk_operations.insert(
+                id,
+                super::bulk::BulkOperation {
+                    id,
+                    status,
+                    kind: b.kind.clone().unwrap_or_else(|| "MUTATION".into()),
+                    query: b.query.clone().unwrap_or_default(),
+                    created_at: b.created_at.clone().unwrap_or_else(|| now_s.clone()),
+                    completed_at: done.then(|| now_s.clone()),
+                    ..Default::default()
+                },
+            );
+        }
         st.reindex_customers();
         st.reindex_products();
         // Explicit ids may sit above the sequence; keep new ids clear of them.
@@ -507,6 +546,7 @@ impl Fixture {
             st.products.keys().max(),
             st.variants.keys().max(),
             st.inventory_items.keys().max(),
+            st.bulk_operations.keys().max(),
             st.fulfillment_orders
                 .values()
                 .flat_map(|f| f.line_items.iter().map(|l| &l.0))

@@ -70,6 +70,10 @@ pub struct State {
     /// Metafield definitions.
     #[serde(default)]
     pub metafield_definitions: Vec<super::domain::metafields::MetafieldDefinition>,
+    /// Metafields of owners that do not keep their own list (the shop, variants, locations, orders, ...),
+    /// by the owner's GID.
+    #[serde(default)]
+    pub owner_metafields: BTreeMap<String, Vec<Value>>,
     /// Taxonomy categories the emulator knows (products name one as `category`).
     #[serde(default)]
     pub taxonomy: Vec<super::domain::products::TaxonomyCategory>,

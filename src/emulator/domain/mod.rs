@@ -3,6 +3,7 @@ pub mod customers;
 pub mod discounts;
 pub mod fulfillment;
 pub mod inventory;
+pub mod metafield_values;
 pub mod metafields;
 pub mod products;
 
@@ -211,15 +212,7 @@ pub fn field_with_args(
     args: &Map<String, Value>,
 ) -> Option<Value> {
     match field {
-        "metafield" => {
-            let ns = args.get("namespace").and_then(Value::as_str);
-            let key = args.get("key").and_then(Value::as_str)?;
-            let found = obj.get("metafields")?.as_array()?.iter().find(|m| {
-                m.get("key").and_then(Value::as_str) == Some(key)
-                    && (ns.is_none() || m.get("namespace").and_then(Value::as_str) == ns)
-            });
-            Some(found.cloned().unwrap_or(Value::Null))
-        }
+        "metafield" | "metafields" => metafields::owner_field(st, obj, field, args),
         "codes" => discounts::codes_matching(obj, args)
             .or_else(|| inventory::field_with_args(st, obj, field, args)),
         _ => inventory::field_with_args(st, obj, field, args),
