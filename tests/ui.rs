@@ -208,10 +208,14 @@ async fn seed<S: StateStore + CallStore>(store: &S) -> Seeded {
 fn example_specs() -> Vec<SyncConfig> {
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let docs = shopsync::cli::specs::read_valid(&[examples]).unwrap();
+    // The state below names syncs as local files without a namespace do (`customers`).
     shopsync::cli::specs::find(&docs, &[])
         .unwrap()
         .into_iter()
-        .map(|f| f.config)
+        .map(|f| SyncConfig {
+            id: f.config.id.trim_start_matches("default/").to_owned(),
+            ..f.config
+        })
         .collect()
 }
 

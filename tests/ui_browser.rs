@@ -214,9 +214,9 @@ async fn a_person_clicks_from_the_overview_to_a_call_searches_a_key_and_exports_
     shot(&c, &shots, "overview").await;
 
     // Sync -> run -> call.
-    click_link(&c, "customers").await;
+    click_link(&c, "default/customers").await;
     let sync = text(&c).await;
-    assert!(sync.contains("Sync customers"), "{sync}");
+    assert!(sync.contains("Sync default/customers"), "{sync}");
     assert!(
         sync.contains("Run history") && sync.contains("Mappings"),
         "{sync}"
@@ -231,7 +231,7 @@ async fn a_person_clicks_from_the_overview_to_a_call_searches_a_key_and_exports_
     run_link.click().await.unwrap();
     let run = text(&c).await;
     assert!(
-        run.contains(&format!("Run #{run_id} of customers")),
+        run.contains(&format!("Run #{run_id} of default/customers")),
         "{run}"
     );
     assert!(
@@ -286,13 +286,13 @@ async fn a_person_clicks_from_the_overview_to_a_call_searches_a_key_and_exports_
         .unwrap();
 
     // Key search from the sync page, with the keyboard.
-    click_link(&c, "customers").await;
+    click_link(&c, "default/customers").await;
     let input = c.find(Locator::Id("key")).await.unwrap();
     input.send_keys(&format!("{key}\u{E007}")).await.unwrap();
     c.wait().for_element(Locator::Css("h1 code")).await.unwrap();
     let found = text(&c).await;
     assert!(
-        found.contains(&format!("Key {key} of customers")),
+        found.contains(&format!("Key {key} of default/customers")),
         "{found}"
     );
     assert!(found.contains("calls, oldest first."), "{found}");
@@ -325,7 +325,7 @@ async fn a_person_clicks_from_the_overview_to_a_call_searches_a_key_and_exports_
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&format!("{base}/")).await.unwrap();
     shot(&c, &shots, "overview-phone").await;
-    c.goto(&format!("{base}/run?sync=customers&id={run_id}"))
+    c.goto(&format!("{base}/run?sync=default%2Fcustomers&id={run_id}"))
         .await
         .unwrap();
     shot(&c, &shots, "run-phone").await;
