@@ -11,6 +11,7 @@
 //! - [`runner`]: the one wiring of a sync run (budget, transport, debugger log, engine) for every entry point.
 //! - [`controller`]: the Kubernetes operator.
 //! - [`emulator`]: a local Shopify Admin API, the project's test oracle.
+//! - [`ui`]: the read-only web dashboard over a state store.
 //! - [`cli`]: the `shopsync` command.
 #![forbid(unsafe_code)]
 
@@ -24,4 +25,5 @@ pub mod runner;
 pub mod schema;
 pub mod shopify;
 pub mod state;
+pub mod ui;
 pub mod warehouse;

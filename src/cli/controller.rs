@@ -80,6 +80,12 @@ pub struct ControllerArgs {
     allow_alert_host: Vec<String>,
     #[command(flatten)]
     debugger: super::debugger::DebuggerLogArgs,
+    /// Serve the read-only dashboard (`shopsync ui`) on this address, e.g. 0.0.0.0:8090 (off by default).
+    #[arg(long, value_name = "ADDR", env = "SHOPSYNC_UI_LISTEN")]
+    ui_listen: Option<SocketAddr>,
+    /// Require this file's content as the dashboard's bearer token (e.g. a mounted Secret).
+    #[arg(long, value_name = "FILE", requires = "ui_listen")]
+    ui_token_file: Option<PathBuf>,
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
@@ -92,6 +98,10 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         )
     });
     let (state, calls) = open_state(&args.state_url).await?;
+    let dashboard = match args.ui_listen {
+        Some(addr) => Some(open_dashboard(&args, addr, state.clone(), calls.clone()).await?),
+        None => None,
+    };
     let recorder = args.debugger.recorder(calls);
     let client = kube::Client::try_default()
         .await
@@ -140,12 +150,40 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         wait_for_signal().await;
         tracing::info!("shutting down: finishing the batches in flight");
     };
+    let dashboard = dashboard.map(|(listener, router)| {
+        let mut rx = rx.clone();
+        tokio::spawn(crate::ui::serve(listener, router, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }))
+    });
     let call_log = recorder.map(|r| Arc::new(r) as Arc<dyn crate::core::calls::CallLog>);
     let result = controller::run(client, state, call_log, metrics, health, options, shutdown).await;
     let _ = tx.send(true);
     let _ = server.await;
+    if let Some(d) = dashboard {
+        let _ = d.await;
+    }
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dashboard's listener and routes, bound before the controller starts so a bad address fails at once.
+async fn open_dashboard(
+    args: &ControllerArgs,
+    addr: SocketAddr,
+    state: Arc<dyn StateStore>,
+    calls: Arc<dyn CallStore>,
+) -> anyhow::Result<(tokio::net::TcpListener, axum::Router)> {
+    let mut dashboard =
+        crate::ui::Dashboard::new(state, calls, crate::core::redact::global().clone())
+            .with_history(args.run_history);
+    if let Some(path) = &args.ui_token_file {
+        dashboard = dashboard.with_token(&crate::ui::read_token_file(path)?);
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the dashboard address {addr} (--ui-listen)"))?;
+    Ok((listener, dashboard.router()))
 }
 
 type Stores = (Arc<dyn StateStore>, Arc<dyn CallStore>);

@@ -8,13 +8,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use serde_json::json;
-
-use crate::core::calls::{CallLimits, CallStore, StoredCall};
+use crate::core::calls::{CallLimits, CallStore, StoredCall, export};
 use crate::core::redact;
 use crate::core::state::{SnapshotEntry, StateStore};
 use crate::state::{CallRecorder, PostgresStateStore, SqliteStateStore};
+use anyhow::{Context, bail};
 use futures::StreamExt;
 
 /// On or off.
@@ -327,11 +325,8 @@ pub async fn run(args: DebuggerArgs) -> anyhow::Result<ExitCode> {
         } => {
             let calls = store.calls_of_run(*run_id).await?;
             let text = match format {
-                ExportFormat::Json => {
-                    serde_json::to_string_pretty(&json!({ "runId": run_id, "calls": calls }))?
-                        + "\n"
-                }
-                ExportFormat::Csv => to_csv(&calls),
+                ExportFormat::Json => export::to_json(*run_id, &calls, redact::global()),
+                ExportFormat::Csv => export::to_csv(&calls, redact::global()),
             };
             match output {
                 Some(path) => {
@@ -404,48 +399,6 @@ fn print_call(out: &mut impl Write, c: &StoredCall, full: bool) -> std::io::Resu
     Ok(())
 }
 
-/// The calls as CSV (RFC 4180 quoting), one row each.
-fn to_csv(calls: &[StoredCall]) -> String {
-    let mut out = String::from(
-        "id,run_id,sync,started_at,duration_us,method,url,operation,status,attempt,cost_requested,cost_actual,keys,error,document,variables,response\n",
-    );
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    for c in calls {
-        let call = &c.call;
-        let fields = [
-            c.id.to_string(),
-            opt(call.run_id.map(|r| r.to_string())),
-            call.sync.clone(),
-            call.started_at.to_rfc3339(),
-            call.duration_us.to_string(),
-            call.method.clone(),
-            call.url.clone(),
-            opt(call.operation.clone()),
-            opt(call.status.map(|s| s.to_string())),
-            call.attempt.to_string(),
-            opt(call.cost_requested.map(|v| v.to_string())),
-            opt(call.cost_actual.map(|v| v.to_string())),
-            call.keys.join(" "),
-            opt(call.error.clone()),
-            opt(call.document.clone()),
-            opt(call.variables.clone()),
-            opt(call.response.clone()),
-        ];
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    out
-}
-
-fn csv_field(f: &str) -> String {
-    if f.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", f.replace('"', "\"\""))
-    } else {
-        f.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,12 +411,5 @@ mod tests {
         assert_eq!(parse_bytes("5MB"), Ok(5_000_000));
         assert!(parse_bytes("lots").is_err());
         assert!(parse_bytes("5 parsecs").is_err());
-    }
-
-    #[test]
-    fn csv_quotes_what_needs_it() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\"\n"), "\"say \"\"hi\"\"\n\"");
     }
 }

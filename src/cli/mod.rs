@@ -16,6 +16,7 @@ mod progress;
 mod quickstart;
 mod run;
 pub mod specs;
+mod ui;
 mod validate;
 
 /// Keep a Shopify store in sync with a SQL data warehouse, the GitOps way.
@@ -44,6 +45,8 @@ enum Command {
     Emulator(emulator::EmulatorArgs),
     /// The debugger log: runs, the Shopify calls of a run, every call about a key, exports.
     Debugger(debugger::DebuggerArgs),
+    /// The read-only dashboard over a state store: syncs, runs, rejected rows and every Shopify call.
+    Ui(ui::UiArgs),
     /// Benchmarks (not tests) behind the figures in BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Quickstart(args) => block_on(quickstart::run(args)),
         Command::Controller(args) => block_on(controller::run(args)),
         Command::Debugger(args) => block_on(debugger::run(args)),
+        Command::Ui(args) => block_on(ui::run(args)),
         Command::Emulator(args) => {
             block_on(async move { emulator::run(args).await.map(|()| ExitCode::SUCCESS) })
         }

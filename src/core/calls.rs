@@ -194,6 +194,82 @@ pub fn operation_of(document: &str) -> Option<String> {
     if field.is_empty() { None } else { Some(field) }
 }
 
+/// A run's calls as `shopsync debugger export` writes them (and the dashboard serves them), every text
+/// passed through the redactor once more on the way out.
+pub mod export {
+    use super::StoredCall;
+    use crate::core::redact::Redactor;
+
+    /// `{"runId": ..., "calls": [...]}`, pretty-printed, with a final newline.
+    pub fn to_json(run_id: i64, calls: &[StoredCall], redactor: &Redactor) -> String {
+        let calls: Vec<StoredCall> = calls
+            .iter()
+            .map(|c| StoredCall {
+                id: c.id,
+                call: c.call.clone().redacted(redactor),
+            })
+            .collect();
+        // Plain data (strings, numbers, options) always serialises.
+        serde_json::to_string_pretty(&serde_json::json!({ "runId": run_id, "calls": calls }))
+            .unwrap_or_default()
+            + "\n"
+    }
+
+    /// The calls as CSV (RFC 4180 quoting), one row each, with a header.
+    pub fn to_csv(calls: &[StoredCall], redactor: &Redactor) -> String {
+        let mut out = String::from(
+            "id,run_id,sync,started_at,duration_us,method,url,operation,status,attempt,cost_requested,cost_actual,keys,error,document,variables,response\n",
+        );
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        for c in calls {
+            let call = c.call.clone().redacted(redactor);
+            let fields = [
+                c.id.to_string(),
+                opt(call.run_id.map(|r| r.to_string())),
+                call.sync,
+                call.started_at.to_rfc3339(),
+                call.duration_us.to_string(),
+                call.method,
+                call.url,
+                opt(call.operation),
+                opt(call.status.map(|s| s.to_string())),
+                call.attempt.to_string(),
+                opt(call.cost_requested.map(|v| v.to_string())),
+                opt(call.cost_actual.map(|v| v.to_string())),
+                call.keys.join(" "),
+                opt(call.error),
+                opt(call.document),
+                opt(call.variables),
+                opt(call.response),
+            ];
+            let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    fn csv_field(f: &str) -> String {
+        if f.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", f.replace('"', "\"\""))
+        } else {
+            f.to_string()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::csv_field;
+
+        #[test]
+        fn csv_quotes_what_needs_it() {
+            assert_eq!(csv_field("plain"), "plain");
+            assert_eq!(csv_field("a,b"), "\"a,b\"");
+            assert_eq!(csv_field("say \"hi\"\n"), "\"say \"\"hi\"\"\n\"");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
