@@ -10,6 +10,7 @@
 //! - [`alerts`]: delivery of alert notifications (Slack, PagerDuty, webhook, email, SMS).
 //! - [`controller`]: the Kubernetes operator.
 //! - [`emulator`]: a local Shopify Admin API, the project's test oracle.
+//! - [`tls`]: the TLS settings of every outgoing connection.
 //! - [`cli`]: the `shopsync` command.
 #![forbid(unsafe_code)]
 
@@ -22,4 +23,5 @@ pub mod emulator;
 pub mod schema;
 pub mod shopify;
 pub mod state;
+pub mod tls;
 pub mod warehouse;
