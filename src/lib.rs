@@ -9,7 +9,7 @@
 //! - [`warehouse`], [`state`], [`shopify`]: adapters for the warehouse, the state store and the Admin API.
 //! - [`alerts`]: delivery of alert notifications (Slack, PagerDuty, webhook, email, SMS).
 //! - [`controller`]: the Kubernetes operator.
-//! - [`emulator`]: a local Shopify Admin API, the project's test oracle.
+//! - `emulator` (cargo feature `emulator`, on by default): a local Shopify Admin API, the project's test oracle.
 //! - [`tls`]: the TLS settings of every outgoing connection.
 //! - [`cli`]: the `shopsync` command.
 #![forbid(unsafe_code)]
@@ -19,6 +19,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod core;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod schema;
 pub mod shopify;
