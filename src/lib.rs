@@ -10,8 +10,9 @@
 //! - [`alerts`]: delivery of alert notifications (Slack, PagerDuty, webhook, email, SMS).
 //! - [`runner`]: the one wiring of a sync run (budget, transport, debugger log, engine) for every entry point.
 //! - [`controller`]: the Kubernetes operator.
-//! - [`emulator`]: a local Shopify Admin API, the project's test oracle.
+//! - `emulator` (cargo feature `emulator`, on by default): a local Shopify Admin API, the project's test oracle.
 //! - [`ui`]: the read-only web dashboard over a state store.
+//! - [`tls`]: the TLS settings of every outgoing connection.
 //! - [`cli`]: the `shopsync` command.
 #![forbid(unsafe_code)]
 
@@ -20,10 +21,12 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod core;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod runner;
 pub mod schema;
 pub mod shopify;
 pub mod state;
 pub mod ui;
+pub mod tls;
 pub mod warehouse;

@@ -276,7 +276,10 @@ spec:
         let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", db.display()))
             .await
             .unwrap();
-        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .unwrap();
     }
 
     async fn state(&self) -> SqliteStateStore {

@@ -1,4 +1,4 @@
-//! The layering rules of DESIGN.md section 3, enforced on the source tree.
+//! The layering rules of docs/architecture.md ("Layers"), enforced on the source tree.
 use std::path::{Path, PathBuf};
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {

@@ -295,13 +295,19 @@ async fn warehouse_with_password(password: &str) -> (String, String) {
         format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'"),
         format!("CREATE DATABASE {db} OWNER {role}"),
     ] {
-        sqlx::raw_sql(&sql).execute(&mut admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
     let url = format!("postgres://{role}:{password}@127.0.0.1:5432/{db}");
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     let seed =
         std::fs::read_to_string(root().join("examples/warehouse/seed.postgres.sql")).unwrap();
-    sqlx::raw_sql(&seed).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(seed))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     (url, role)
 }
 

@@ -42,7 +42,7 @@ async fn database(name: &str, seed: bool) -> String {
         format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
         format!("CREATE DATABASE {db}"),
     ] {
-        sqlx::raw_sql(&sql)
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
             .execute(&mut admin)
             .await
             .expect("creating a test database");
@@ -52,7 +52,7 @@ async fn database(name: &str, seed: bool) -> String {
         let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
         let sql = std::fs::read_to_string(root().join("examples/warehouse/seed.postgres.sql"))
             .expect("seed file");
-        sqlx::raw_sql(&sql)
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
             .execute(&mut conn)
             .await
             .expect("seeding");

@@ -123,7 +123,10 @@ async fn exec(db: &std::path::Path, sql: &str) {
     let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", db.display()))
         .await
         .unwrap();
-    sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut c)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

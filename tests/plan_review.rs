@@ -37,7 +37,10 @@ fn sql(db: &Path, statements: &str) {
         let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", db.display()))
             .await
             .unwrap();
-        sqlx::raw_sql(statements).execute(&mut c).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statements))
+            .execute(&mut c)
+            .await
+            .unwrap();
     });
 }
 

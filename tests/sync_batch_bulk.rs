@@ -97,7 +97,10 @@ impl World {
             sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", self.db.display()))
                 .await
                 .unwrap();
-        sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .unwrap();
     }
 
     fn config(&self, body: &str) -> SyncConfig {

@@ -27,11 +27,11 @@ async fn pg_warehouse(name: &str) -> String {
         .await
         .expect("PostgreSQL on 127.0.0.1:5432 (start it as .ci/run does)");
     let db = format!("shopsync_e2e_{name}_{}", std::process::id());
-    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {db}"))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
         .execute(&mut admin)
         .await
         .unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {db}"))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
         .execute(&mut admin)
         .await
         .unwrap();
@@ -39,7 +39,10 @@ async fn pg_warehouse(name: &str) -> String {
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     let seed =
         std::fs::read_to_string(root().join("examples/warehouse/seed.postgres.sql")).unwrap();
-    sqlx::raw_sql(&seed).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(seed.as_str()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     url
 }
 
@@ -101,16 +104,19 @@ async fn mariadb_warehouse(name: &str) -> String {
         .await
         .expect("MariaDB on 127.0.0.1:3306 (start it as .ci/run does)");
     let db = format!("shopsync_e2e_{name}_{}", std::process::id());
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
-    ))
+    )))
     .execute(&mut admin)
     .await
     .unwrap();
     let url = format!("mysql://root@127.0.0.1:3306/{db}");
     let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
     let seed = std::fs::read_to_string(root().join("examples/warehouse/seed.mysql.sql")).unwrap();
-    sqlx::raw_sql(&seed).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(seed.as_str()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     url
 }
 

@@ -39,26 +39,24 @@ async fn every_column_type_maps_without_loss() {
     let admin = admin().await;
     let table = unique("types");
     admin
-        .execute(
+        .execute(sqlx::AssertSqlSafe(
             format!(
                 "CREATE TABLE {table} (id INT PRIMARY KEY, flag BOOLEAN, tiny TINYINT, big BIGINT, \
                  ubig BIGINT UNSIGNED, f FLOAT, d DOUBLE, price DECIMAL(40,10), name VARCHAR(20), body TEXT, \
                  kind ENUM('a','b'), raw VARBINARY(8), day DATE, at TIME, local DATETIME(3), stamp TIMESTAMP(6) NULL, \
                  doc JSON, yr YEAR, missing INT)"
-            )
-            .as_str(),
+            )),
         )
         .await
         .unwrap();
     admin
-        .execute(
+        .execute(sqlx::AssertSqlSafe(
             format!(
                 "INSERT INTO {table} VALUES (1, TRUE, -128, -9223372036854775808, 18446744073709551615, 1.5, 0.1, \
                  '123456789012345678901234567890.0123456789', 'héllo', 'text', 'b', X'DEADBEEF', '2026-02-28', \
                  '13:45:01', '2026-02-28 13:45:01.250', '2026-02-28 13:45:01.123456', '{{\"a\": [1, \"x\"]}}', \
                  2026, NULL)"
-            )
-            .as_str(),
+            )),
         )
         .await
         .unwrap();
@@ -71,7 +69,7 @@ async fn every_column_type_maps_without_loss() {
         .unwrap();
     let rows = collect(set).await.unwrap();
     admin
-        .execute(format!("DROP TABLE {table}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
         .await
         .unwrap();
     let row = &rows[0];
@@ -144,7 +142,9 @@ async fn queries_run_read_only() {
     let admin = admin().await;
     let table = unique("ro");
     admin
-        .execute(format!("CREATE TABLE {table} (id INT)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE {table} (id INT)"
+        )))
         .await
         .unwrap();
     let request = StreamRequest::new("orders", format!("INSERT INTO {table} VALUES (1)"));
@@ -152,12 +152,13 @@ async fn queries_run_read_only() {
         Ok(set) => collect(set).await.unwrap_err(),
         Err(e) => e,
     };
-    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-        .fetch_one(&admin)
-        .await
-        .unwrap();
+    let count: i64 =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&admin)
+            .await
+            .unwrap();
     admin
-        .execute(format!("DROP TABLE {table}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
         .await
         .unwrap();
     assert!(err.to_string().contains("READ ONLY"), "{err}");

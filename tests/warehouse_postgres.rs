@@ -47,7 +47,9 @@ async fn every_column_type_maps_without_loss() {
     let admin = admin().await;
     let ty = unique("mood");
     admin
-        .execute(format!("CREATE TYPE {ty} AS ENUM ('happy', 'sad')").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "CREATE TYPE {ty} AS ENUM ('happy', 'sad')"
+        )))
         .await
         .unwrap();
     let query = format!(
@@ -69,7 +71,7 @@ async fn every_column_type_maps_without_loss() {
     assert_eq!(names[..4], ["b", "i2", "i4", "i8"]);
     let rows = collect(set).await.unwrap();
     admin
-        .execute(format!("DROP TYPE {ty}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP TYPE {ty}")))
         .await
         .unwrap();
     assert_eq!(
@@ -216,7 +218,9 @@ async fn queries_run_read_only() {
     let admin = admin().await;
     let table = unique("ro");
     admin
-        .execute(format!("CREATE TABLE {table} (id int)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE {table} (id int)"
+        )))
         .await
         .unwrap();
     let query = format!("WITH x AS (INSERT INTO {table} VALUES (1) RETURNING id) SELECT id FROM x");
@@ -227,12 +231,13 @@ async fn queries_run_read_only() {
         Ok(set) => collect(set).await.unwrap_err(),
         Err(e) => e,
     };
-    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-        .fetch_one(&admin)
-        .await
-        .unwrap();
+    let count: i64 =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&admin)
+            .await
+            .unwrap();
     admin
-        .execute(format!("DROP TABLE {table}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
         .await
         .unwrap();
     assert!(err.to_string().contains("read-only"), "{err}");
@@ -460,12 +465,11 @@ async fn second_plan_skips_unchanged_rows_and_refreshes_stale_digests() {
     let admin = admin().await;
     let table = unique("digest_plan");
     admin
-        .execute(
+        .execute(sqlx::AssertSqlSafe(
             format!(
                 "CREATE TABLE {table} (id bigint PRIMARY KEY, email text, note text); \
                  INSERT INTO {table} SELECT g, 'u' || g || '@example.com', 'n' FROM generate_series(1, 50) g"
-            )
-            .as_str(),
+            )),
         )
         .await
         .unwrap();
@@ -511,11 +515,15 @@ spec:
 
     // `note` is not mapped: the row's bytes change, its payload does not.
     admin
-        .execute(format!("UPDATE {table} SET note = 'changed' WHERE id = 7").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET note = 'changed' WHERE id = 7"
+        )))
         .await
         .unwrap();
     admin
-        .execute(format!("UPDATE {table} SET email = 'new@example.com' WHERE id = 9").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET email = 'new@example.com' WHERE id = 9"
+        )))
         .await
         .unwrap();
     let third = engine::plan(&wh, &state, &sync).await.unwrap();
@@ -546,7 +554,7 @@ spec:
         "{fourth:?}"
     );
     admin
-        .execute(format!("DROP TABLE {table}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
         .await
         .unwrap();
 }

@@ -343,7 +343,8 @@ impl Notifier {
     /// proxy, or a test receiver), else to PagerDuty.
     pub fn new() -> Result<Notifier, NotifierError> {
         let retry = DeliveryRetry::default();
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client()
+            .map_err(|e| NotifierError(e.to_string()))?
             .user_agent(concat!("shopsync/", env!("CARGO_PKG_VERSION")))
             .timeout(retry.timeout)
             .build()

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, pki_types::ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::DeliveryError;
 use crate::core::alerts::Notification;
@@ -122,15 +122,8 @@ fn expect(reply: Reply, what: &str, ok: &[u16]) -> Result<Reply, DeliveryError> 
 }
 
 fn tls_connector() -> Result<TlsConnector, DeliveryError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| DeliveryError::Permanent(format!("SMTP TLS: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = crate::tls::client_config()
+        .map_err(|e| DeliveryError::Permanent(format!("SMTP TLS: {e}")))?;
     Ok(TlsConnector::from(Arc::new(config)))
 }
 

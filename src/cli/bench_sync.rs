@@ -93,7 +93,7 @@ async fn once(options: Options, plan: Plan, log: bool) -> anyhow::Result<f64> {
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
          INSERT INTO products SELECT 'bench-' || i, 'Bench product ' || i, 'Bench' FROM n;"
     );
-    sqlx::raw_sql(&script)
+    sqlx::raw_sql(sqlx::AssertSqlSafe(script))
         .execute(&mut conn)
         .await
         .context("seeding the benchmark warehouse")?;

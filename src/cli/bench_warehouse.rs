@@ -184,7 +184,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     create_table(&admin, &table, options.rows).await?;
     let result = measure(options, &admin, &table, &query).await;
     let _ = admin
-        .execute(format!("DROP TABLE IF EXISTS {table}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
         .await;
     result
 }
@@ -233,13 +233,17 @@ async fn measure(
 
     // 1% changed, 0.1% removed; the two sets do not overlap (id % 100 = 0 versus id % 1000 = 7).
     admin
-        .execute(format!("UPDATE {table} SET amount = amount + 1 WHERE id % 100 = 0").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET amount = amount + 1 WHERE id % 100 = 0"
+        )))
         .await?;
     admin
-        .execute(format!("DELETE FROM {table} WHERE id % 1000 = 7").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE id % 1000 = 7"
+        )))
         .await?;
     admin
-        .execute(format!("VACUUM ANALYZE {table}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
         .await?;
 
     let copy = time_copy(&options.postgres_url, query).await?;
@@ -292,31 +296,29 @@ async fn measure(
 
 async fn create_table(admin: &sqlx::PgPool, table: &str, rows: u64) -> anyhow::Result<()> {
     admin
-        .execute(format!("DROP TABLE IF EXISTS {table}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {table}")))
         .await?;
     admin
-        .execute(
+        .execute(sqlx::AssertSqlSafe(
             format!(
                 "CREATE TABLE {table} (id bigint PRIMARY KEY, email text NOT NULL, first_name text, last_name text, \
                  city text, phone text, amount numeric(12,2), quantity integer, active boolean, \
                  updated_at timestamptz)"
-            )
-            .as_str(),
+            )),
         )
         .await?;
     admin
-        .execute(
+        .execute(sqlx::AssertSqlSafe(
             format!(
                 "INSERT INTO {table} SELECT g, 'user' || g || '@example.com', 'First' || g, 'Last' || (g % 1000), \
                  (ARRAY['Paris','Berlin','Oslo','Lima'])[1 + g % 4], '+1555' || lpad(g::text, 7, '0'), \
                  (g % 100000) / 100.0, g % 50, g % 3 = 0, timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second' \
                  FROM generate_series(1, {rows}) g"
-            )
-            .as_str(),
+            )),
         )
         .await?;
     admin
-        .execute(format!("VACUUM ANALYZE {table}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
         .await?;
     Ok(())
 }

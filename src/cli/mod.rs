@@ -3,16 +3,21 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "bench")]
 pub mod bench_emulator;
+#[cfg(feature = "bench")]
 pub mod bench_sync;
+#[cfg(feature = "bench")]
 pub mod bench_warehouse;
 mod controller;
 mod crd;
 pub mod debugger;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 mod git;
 mod plan;
 mod progress;
+#[cfg(feature = "emulator")]
 mod quickstart;
 mod run;
 pub mod specs;
@@ -38,20 +43,24 @@ enum Command {
     /// Run syncs from spec files, once or on their schedules, with no cluster.
     Run(run::RunArgs),
     /// The main job end to end on embedded defaults: example warehouse, built-in emulator, every example sync.
+    #[cfg(feature = "emulator")]
     Quickstart(quickstart::QuickstartArgs),
     /// Run the operator: reconcile ShopifyDestinations and ShopifySyncs in a cluster.
     Controller(controller::ControllerArgs),
     /// Run the local Shopify Admin API emulator.
+    #[cfg(feature = "emulator")]
     Emulator(emulator::EmulatorArgs),
     /// The debugger log: runs, the Shopify calls of a run, every call about a key, exports.
     Debugger(debugger::DebuggerArgs),
     /// The read-only dashboard over a state store: syncs, runs, rejected rows and every Shopify call.
     Ui(ui::UiArgs),
     /// Benchmarks (not tests) behind the figures in BENCHMARKS.md.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(BenchCommand),
 }
 
+#[cfg(feature = "bench")]
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Simple mutations a second the emulator answers on loopback, throttling off.
@@ -124,29 +133,47 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => block_on(plan::run(args)),
         Command::Run(args) => block_on(run::run(args)),
+        #[cfg(feature = "emulator")]
         Command::Quickstart(args) => block_on(quickstart::run(args)),
         Command::Controller(args) => block_on(controller::run(args)),
         Command::Debugger(args) => block_on(debugger::run(args)),
         Command::Ui(args) => block_on(ui::run(args)),
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => {
             block_on(async move { emulator::run(args).await.map(|()| ExitCode::SUCCESS) })
         }
-        Command::Bench(BenchCommand::Emulator {
+        #[cfg(feature = "bench")]
+        Command::Bench(command) => bench(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one benchmark.
+#[cfg(feature = "bench")]
+fn bench(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Emulator {
             mutations,
             concurrency,
-        }) => block_on(async move {
+        } => block_on(async move {
             bench_emulator::run(mutations, concurrency)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }),
-        Command::Bench(BenchCommand::Sync {
+        BenchCommand::Sync {
             rows,
             plan,
             concurrency,
             debugger_log,
             batch_size,
             bulk_threshold,
-        }) => block_on(async move {
+        } => block_on(async move {
             let options = bench_sync::Options {
                 rows,
                 concurrency,
@@ -157,11 +184,11 @@ pub fn main() -> ExitCode {
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }),
-        Command::Bench(BenchCommand::Warehouse {
+        BenchCommand::Warehouse {
             postgres_url,
             rows,
             work_dir,
-        }) => block_on(async move {
+        } => block_on(async move {
             let options = bench_warehouse::Options {
                 postgres_url,
                 rows,
@@ -171,13 +198,6 @@ pub fn main() -> ExitCode {
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
     }
 }
 

@@ -135,7 +135,7 @@ async fn seed_warehouse(path: &Path, sql: &Path) -> anyhow::Result<()> {
         sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
             .await
             .with_context(|| format!("creating {}", path.display()))?;
-    sqlx::raw_sql(&script)
+    sqlx::raw_sql(sqlx::AssertSqlSafe(script))
         .execute(&mut conn)
         .await
         .with_context(|| format!("running {}", sql.display()))?;

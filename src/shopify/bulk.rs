@@ -18,12 +18,11 @@ use serde_json::{Value, json};
 
 use super::context::RequestContext;
 use super::error::ShopifyError;
-use super::ops::ShopifyClient;
 use super::ops::batch::SetCall;
 use super::ops::documents::{BULK_OPERATION, BULK_OPERATION_RUN_MUTATION, STAGED_UPLOADS_CREATE};
 use super::transport::Transport;
 use crate::core::config::SyncConfig;
-use crate::core::write::{ApiFailure, WriteOp, WriteOutcome};
+use crate::core::write::{ApiFailure, WriteOutcome};
 
 /// Shopify's largest bulk mutation file (100 MB); files are split below it.
 pub const MAX_FILE: usize = 100 * 1024 * 1024;
@@ -77,32 +76,26 @@ enum BulkError {
     FailsRun(ShopifyError),
 }
 
-/// What one operation gave: outcomes for rows with a result line, and the rows it did not apply.
-struct Finished {
-    outcomes: Vec<WriteOutcome>,
-    unapplied: Vec<SetCall>,
+/// What one operation, or all of them, gave: outcomes for rows with a result line, and the rows not applied.
+pub(crate) struct Finished {
+    /// Rows with a result line, and rows whose outcome was lost with their operation.
+    pub outcomes: Vec<WriteOutcome>,
+    /// Rows no operation applied: the caller sends them the ordinary way.
+    pub unapplied: Vec<SetCall>,
 }
 
-/// Applies `ops` through bulk operations; rows that are not eligible, or that an operation did not apply,
-/// go the ordinary way.
+/// Applies `sets` through bulk operations. Rows an operation did not apply (or that Shopify refused to take
+/// in bulk) come back in [`Finished::unapplied`]; a failure of the whole run carries the outcomes so far.
 pub(crate) async fn write(
-    client: &ShopifyClient,
+    t: &Transport,
+    settings: &BulkSettings,
     sync: &SyncConfig,
-    ops: Vec<WriteOp>,
-) -> Result<Vec<WriteOutcome>, ApiFailure> {
-    let mut outcomes = Vec::with_capacity(ops.len());
-    let mut sets = Vec::new();
-    let mut others = Vec::new();
-    for op in ops {
-        match ShopifyClient::set_call(sync, &op) {
-            Some(Ok(set)) => sets.push(set),
-            Some(Err(refused)) => outcomes.push(refused),
-            None => others.push(op),
-        }
-    }
+    sets: Vec<SetCall>,
+) -> Result<Finished, ApiFailure> {
+    let mut outcomes = Vec::new();
     let mut unapplied = Vec::new();
-    for file in split(sets, client.bulk_settings().max_file) {
-        match run(client, sync, &file).await {
+    for file in split(sets, settings.max_file) {
+        match run(t, settings, sync, &file).await {
             Ok(done) => {
                 outcomes.extend(done.outcomes);
                 unapplied.extend(done.unapplied);
@@ -128,18 +121,10 @@ pub(crate) async fn write(
             }
         }
     }
-    let rest = client.write_sets(sync, unapplied, others).await;
-    match rest {
-        Ok(o) => {
-            outcomes.extend(o);
-            Ok(outcomes)
-        }
-        Err(mut f) => {
-            outcomes.append(&mut f.outcomes);
-            f.outcomes = outcomes;
-            Err(f)
-        }
-    }
+    Ok(Finished {
+        outcomes,
+        unapplied,
+    })
 }
 
 /// Splits rows into files of at most `max` bytes of JSONL (one file when they fit).
@@ -164,7 +149,8 @@ fn split(sets: Vec<SetCall>, max: usize) -> Vec<Vec<SetCall>> {
 
 /// One bulk operation over `file`, from upload to per-row outcomes.
 async fn run(
-    client: &ShopifyClient,
+    t: &Transport,
+    settings: &BulkSettings,
     sync: &SyncConfig,
     file: &[SetCall],
 ) -> Result<Finished, BulkError> {
@@ -174,8 +160,6 @@ async fn run(
             unapplied: Vec::new(),
         });
     };
-    let t = client.transport();
-    let settings = client.bulk_settings();
     let mut jsonl = String::new();
     for set in file {
         jsonl.push_str(&set.variables().to_string());

@@ -6,6 +6,7 @@
 //! 401/402/403/404/423 fail the run with what the user must fix).
 mod budget;
 pub mod bulk;
+mod client;
 mod context;
 mod error;
 pub mod ops;
@@ -13,8 +14,8 @@ mod transport;
 
 pub use budget::{CostBudget, ThrottleStatus};
 pub use bulk::BulkSettings;
+pub use client::{DEFAULT_BATCH_SIZE, ShopifyClient};
 pub use context::RequestContext;
 pub use error::{ErrorClass, ShopifyError};
 pub use ops::shop::{ShopInfo, shop_info};
-pub use ops::{DEFAULT_BATCH_SIZE, ShopifyClient};
 pub use transport::{GraphqlResponse, MAX_ANSWER_BYTES, QueryCost, RetryPolicy, Store, Transport};

@@ -152,7 +152,11 @@ impl Transport {
         budget: Arc<CostBudget>,
         retry: RetryPolicy,
     ) -> Result<Transport, ShopifyError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client()
+            .map_err(|e| ShopifyError::Network {
+                url: store.graphql_url(),
+                message: e.to_string(),
+            })?
             .timeout(retry.timeout)
             .user_agent(concat!("shopsync/", env!("CARGO_PKG_VERSION")))
             .build()

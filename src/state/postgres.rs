@@ -47,12 +47,12 @@ impl PostgresStateStore {
                     "schema name `{schema}` must be letters, digits and underscores"
                 )));
             }
-            let mut conn: sqlx::PgConnection = sqlx::Connection::connect_with(&options)
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
                 .await
                 .map_err(db_error)?;
             // The name was checked above; identifiers cannot be bound as parameters.
             let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-            sqlx::Executor::execute(&mut conn, create.as_str())
+            sqlx::Executor::execute(&mut conn, sqlx::raw_sql(sqlx::AssertSqlSafe(create)))
                 .await
                 .map_err(db_error)?;
             options = options.options([("search_path", schema)]);

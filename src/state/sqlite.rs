@@ -90,7 +90,7 @@ async fn raw_page(pool: SqlitePool, sync: String, after: Option<String>) -> Stat
          CASE WHEN source IS NULL THEN NULL ELSE lower(hex(source)) END, ownership)), max(key), count(*) \
          FROM (SELECT key, hash, shopify_id, outcome, error, source, ownership FROM shopsync_snapshot {inner})"
     );
-    let row = sqlx::query(&sql)
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(&sync)
         .bind(&after)
         .bind(PAGE as i64)

@@ -110,14 +110,20 @@ pub(super) async fn read(pool: MySqlPool, request: StreamRequest, mut feed: Feed
             timeout.as_millis().max(1)
         )
     };
-    if let Err(e) = conn.execute(set_timeout.as_str()).await {
+    if let Err(e) = conn.execute(sqlx::AssertSqlSafe(set_timeout)).await {
         return feed.fail(fail(Phase::Query, &[], e)).await;
     }
     let mut tx = match conn.begin_with("START TRANSACTION READ ONLY").await {
         Ok(tx) => tx,
         Err(e) => return feed.fail(fail(Phase::Connect, &[], e)).await,
     };
-    let statement = match tx.prepare(request.query.as_str()).await {
+    let statement = match tx
+        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(
+            // The sync's own SQL, run as written (read-only where the database allows).
+            request.query.as_str(),
+        )))
+        .await
+    {
         Ok(s) => s,
         Err(e) => return feed.fail(fail(Phase::Query, &[], e)).await,
     };

@@ -132,10 +132,16 @@ pub(super) async fn read(pool: PgPool, request: StreamRequest, mut feed: Feed) {
         "SET LOCAL statement_timeout = {}",
         timeout.as_millis().max(1)
     );
-    if let Err(e) = tx.execute(set_timeout.as_str()).await {
+    if let Err(e) = tx.execute(sqlx::AssertSqlSafe(set_timeout)).await {
         return feed.fail(fail(Phase::Query, &[], e)).await;
     }
-    let statement = match tx.prepare(request.query.as_str()).await {
+    let statement = match tx
+        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(
+            // The sync's own SQL, run as written (read-only where the database allows).
+            request.query.as_str(),
+        )))
+        .await
+    {
         Ok(s) => s,
         Err(e) => return feed.fail(fail(Phase::Query, &[], e)).await,
     };

@@ -48,7 +48,13 @@ pub(super) async fn read(pool: SqlitePool, request: StreamRequest, mut feed: Fee
         Ok(c) => c,
         Err(e) => return feed.fail(fail(Phase::Connect, &[], e)).await,
     };
-    let statement = match conn.prepare(request.query.as_str()).await {
+    let statement = match conn
+        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(
+            // The sync's own SQL, run as written (read-only where the database allows).
+            request.query.as_str(),
+        )))
+        .await
+    {
         Ok(s) => s,
         Err(e) => return feed.fail(fail(Phase::Query, &[], e)).await,
     };

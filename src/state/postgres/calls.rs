@@ -62,7 +62,7 @@ impl PostgresStateStore {
         let calls = format!("DELETE FROM shopsync_calls WHERE {condition}");
         let mut deleted = 0;
         for (i, sql) in [keys, calls].iter().enumerate() {
-            let mut q = sqlx::query(sql);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
             if let Some(s) = sync {
                 q = q.bind(s);
             }
@@ -241,7 +241,7 @@ impl CallStore for PostgresStateStore {
                  GROUP BY r.id, r.sync, r.started_at, r.finished_at, r.status, r.stats::text, r.error \
                  ORDER BY r.id DESC"
             );
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(sync)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
@@ -280,7 +280,7 @@ impl CallStore for PostgresStateStore {
         Box::pin(async move {
             let sql =
                 format!("SELECT {CALL_COLUMNS} FROM shopsync_calls WHERE run_id = $1 ORDER BY id");
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(run_id)
                 .fetch_all(&self.pool)
                 .await
@@ -299,7 +299,7 @@ impl CallStore for PostgresStateStore {
                 "SELECT {CALL_COLUMNS} FROM shopsync_calls WHERE id IN \
                  (SELECT call_id FROM shopsync_call_keys WHERE {SYNC_MATCHES} AND key = $2) ORDER BY id"
             );
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(sync)
                 .bind(key)
                 .fetch_all(&self.pool)

@@ -54,7 +54,7 @@ impl SqliteStateStore {
         let calls = format!("DELETE FROM shopsync_calls WHERE {condition}");
         let mut deleted = 0;
         for (i, sql) in [keys, calls].iter().enumerate() {
-            let mut q = sqlx::query(sql);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
             for b in binds {
                 q = match b {
                     Bind::Int(v) => q.bind(*v),
@@ -198,7 +198,7 @@ impl CallStore for SqliteStateStore {
                  LEFT JOIN shopsync_calls c ON c.run_id = r.id \
                  GROUP BY r.id ORDER BY r.id DESC"
             );
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(sync)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
@@ -243,7 +243,7 @@ impl CallStore for SqliteStateStore {
         Box::pin(async move {
             let sql =
                 format!("SELECT {CALL_COLUMNS} FROM shopsync_calls WHERE run_id = ? ORDER BY id");
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(run_id)
                 .fetch_all(&self.pool)
                 .await
@@ -262,7 +262,7 @@ impl CallStore for SqliteStateStore {
                 "SELECT {CALL_COLUMNS} FROM shopsync_calls WHERE id IN \
                  (SELECT call_id FROM shopsync_call_keys WHERE {SYNC_MATCHES} AND key = ?2) ORDER BY id"
             );
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(sync)
                 .bind(key)
                 .fetch_all(&self.pool)
