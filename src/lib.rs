@@ -27,6 +27,6 @@ pub mod runner;
 pub mod schema;
 pub mod shopify;
 pub mod state;
-pub mod ui;
 pub mod tls;
+pub mod ui;
 pub mod warehouse;

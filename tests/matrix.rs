@@ -883,9 +883,9 @@ async fn load_rows(db: &Path, columns: &[&str], rows: &[Vec<Value>]) {
         .await
         .unwrap();
     let cols = columns.join(", ");
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP TABLE IF EXISTS src; CREATE TABLE src ({cols})"
-    ))
+    )))
     .execute(&mut c)
     .await
     .unwrap();
@@ -895,7 +895,7 @@ async fn load_rows(db: &Path, columns: &[&str], rows: &[Vec<Value>]) {
             "INSERT INTO src ({}) VALUES ({marks})",
             columns[..row.len()].join(", ")
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
         for v in row {
             q = match v {
                 Value::Null => q.bind(None::<String>),

@@ -215,7 +215,10 @@ async fn warehouse(dir: &Path) -> String {
             ));
         }
     }
-    sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     url
 }
 

@@ -48,7 +48,10 @@ impl Fixture {
                 sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", db.display()))
                     .await
                     .expect("warehouse");
-            sqlx::raw_sql(sql).execute(&mut c).await.expect("sql");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut c)
+                .await
+                .expect("sql");
         });
     }
 
