@@ -245,6 +245,18 @@ where
     }
 }
 
+/// How many products in the store have a handle starting with `prefix`.
+fn products_with_prefix(env: &Env, prefix: &str) -> usize {
+    env.emulator.dump()["products"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter(|p| p["handle"].as_str().is_some_and(|h| h.starts_with(prefix)))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -723,20 +735,7 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
         .replace("maxCount: 20", "maxCount: 1000")
         .replace("maxPercent: 5", "maxPercent: 100");
     apply(&env, &doomed);
-    let doomed_handles = || {
-        env.emulator.dump()["products"]
-            .as_object()
-            .map(|m| {
-                m.values()
-                    .filter(|p| {
-                        p["handle"]
-                            .as_str()
-                            .is_some_and(|h| h.starts_with("doomed-"))
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
-    };
+    let doomed_handles = || products_with_prefix(&env, "doomed-");
     wait_for("doomed to sync", Duration::from_secs(60), &ctl, || {
         let syncs = syncs.clone();
         async move {
@@ -785,20 +784,7 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
             "SELECT 'guarded-' || handle AS handle, title,",
         );
     apply(&env, &guarded);
-    let guarded_handles = || {
-        env.emulator.dump()["products"]
-            .as_object()
-            .map(|m| {
-                m.values()
-                    .filter(|p| {
-                        p["handle"]
-                            .as_str()
-                            .is_some_and(|h| h.starts_with("guarded-"))
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
-    };
+    let guarded_handles = || products_with_prefix(&env, "guarded-");
     wait_for("guarded to sync", Duration::from_secs(60), &ctl, || {
         let syncs = syncs.clone();
         async move {
