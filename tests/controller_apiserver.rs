@@ -564,6 +564,13 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
         condition(&st, "Ready").expect("Ready")["observedGeneration"],
         2
     );
+    // The re-run succeeded: observing the generation alone would pass on a failed run too.
+    assert_eq!(st["lastRun"]["outcome"], "Succeeded", "{st}");
+    assert_eq!(
+        condition(&st, "Ready").expect("Ready")["status"],
+        "True",
+        "{st}"
+    );
 
     // A manual trigger runs now and is remembered.
     let before = sync_status(&syncs, "inventory-items").await["lastRun"]["startedAt"].clone();
