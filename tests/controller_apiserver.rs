@@ -538,7 +538,7 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
 
     // A spec change re-runs with the new generation observed.
     let first_start = sync_status(&syncs, "customers").await["lastRun"]["startedAt"].clone();
-    let patch = json!({"spec": {"source": {"query": "SELECT customer_id, email, first_name, last_name, phone, accepts_marketing, tags, loyalty_tier, addresses_json FROM customers ORDER BY customer_id"}}});
+    let patch = json!({"spec": {"source": {"query": "SELECT customer_id, email, first_name, last_name, phone, note, loyalty_tier FROM customers WHERE deleted_at IS NULL ORDER BY customer_id"}}});
     syncs
         .patch("customers", &PatchParams::default(), &Patch::Merge(&patch))
         .await
