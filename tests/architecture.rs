@@ -130,3 +130,39 @@ fn top_level_layout_is_fixed() {
     }
     assert!(extra.is_empty(), "unexpected top-level entries: {extra:?}");
 }
+
+/// With `autotests = false`, a test file that no tier names would silently never run.
+#[test]
+fn every_test_file_belongs_to_exactly_one_tier() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut claimed: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(tests.join("tiers")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        claimed.extend(
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix("#[path = \"../"))
+                .filter_map(|l| l.strip_suffix(".rs\"]"))
+                .map(str::to_string),
+        );
+    }
+    let mut files: Vec<String> = std::fs::read_dir(&tests)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter_map(|n| n.strip_suffix(".rs").map(str::to_string))
+        .collect();
+    files.sort();
+    let mut unique = claimed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), claimed.len(), "a file is in two tiers: {claimed:?}");
+    assert_eq!(unique, files, "tests/*.rs and the modules of tests/tiers/*.rs differ");
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    for entry in std::fs::read_dir(tests.join("tiers")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        assert!(
+            manifest.contains(&format!("path = \"tests/tiers/{name}\"")),
+            "tests/tiers/{name} is not a [[test]] target in Cargo.toml"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Test tier `apiserver`: The operator on a real Kubernetes API server (etcd and the apiextensions-apiserver built from
+//! tests/apiserver; `SHOPSYNC_APIEXT_BIN` or `.ci/run` provides it). `cargo nextest run --test apiserver`.
+//!
+//! One binary per tier (Cargo.toml, `[[test]]`): each file below stays a module of its own.
+
+#[path = "../apiserver_crds.rs"]
+mod apiserver_crds;
+#[path = "../controller_apiserver.rs"]
+mod controller_apiserver;
