@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 use super::batch::SetCall;
 use super::documents::{CUSTOMER_BY_IDENTIFIER, CUSTOMER_SET, METAFIELDS_SET, SetMutation};
 use super::{
-    call, clear_metafields, id_of, metafields_for, not_found, rejection, require, succeeded,
-    take_metafields,
+    Sent, call, clear_metafields, create_once, id_of, metafields_for, not_found, rejection, require,
+    succeeded, take_metafields,
 };
 use crate::core::config::{MatchKey, SyncConfig, SyncMode};
 use crate::core::write::WriteOutcome;
@@ -86,19 +86,7 @@ pub(super) async fn upsert(
         (Some(id), _) => (Some(json!({ "id": id })), false),
         (None, SyncMode::Upsert) => (Some(json!({ match_field: match_value })), true),
         (None, mode) => {
-            let lookup = match match_key {
-                MatchKey::Email => json!({ "emailAddress": match_value }),
-                MatchKey::Phone => json!({ "phoneNumber": match_value }),
-                _ => json!({ "id": match_value }),
-            };
-            let found = call(
-                t,
-                CUSTOMER_BY_IDENTIFIER,
-                json!({ "identifier": lookup }),
-                "customerByIdentifier",
-            )
-            .await?;
-            let existing = id_of(&found, "/id");
+            let existing = find(t, match_key, &match_value).await?;
             match (mode, existing) {
                 (SyncMode::Insert, Some(id)) => {
                     return Ok(WriteOutcome::Skipped {
@@ -120,17 +108,30 @@ pub(super) async fn upsert(
             }
         }
     };
-    let payload = call(
-        t,
-        CUSTOMER_SET,
-        json!({ "input": fields, "identifier": identifier }),
-        "customerSet",
-    )
-    .await?;
-    if let Some(rejected) = rejection(&key, &payload) {
-        return Ok(rejected);
-    }
-    let id = id_of(&payload, "/customer/id");
+    let variables = json!({ "input": fields, "identifier": identifier });
+    let id = if identifier.is_none() {
+        // A create: Shopify keeps no idempotency key for it, so a lost answer is settled by looking again.
+        let value = match_value.as_str();
+        let sent = create_once(t, CUSTOMER_SET, variables, "customerSet", || {
+            find(t, match_key, value)
+        })
+        .await?;
+        match sent {
+            Sent::Found(id) => Some(id),
+            Sent::Answer { payload, .. } => {
+                if let Some(rejected) = rejection(&key, &payload) {
+                    return Ok(rejected);
+                }
+                id_of(&payload, "/customer/id")
+            }
+        }
+    } else {
+        let payload = call(t, CUSTOMER_SET, variables, "customerSet").await?;
+        if let Some(rejected) = rejection(&key, &payload) {
+            return Ok(rejected);
+        }
+        id_of(&payload, "/customer/id")
+    };
     if let Some(owner) = &id {
         let input = metafields_for(owner, &Value::Array(metafields));
         if !input.is_empty() {
@@ -151,4 +152,25 @@ pub(super) async fn upsert(
     }
     // customerSet does not say whether it created; identifier-less calls and upserts of new keys do.
     Ok(succeeded(key, id, created_if_new && identifier.is_none()))
+}
+
+/// The id of the customer whose `match_key` is `value`, if there is one.
+async fn find(
+    t: &Transport,
+    match_key: MatchKey,
+    value: &str,
+) -> Result<Option<String>, ShopifyError> {
+    let lookup = match match_key {
+        MatchKey::Email => json!({ "emailAddress": value }),
+        MatchKey::Phone => json!({ "phoneNumber": value }),
+        _ => json!({ "id": value }),
+    };
+    let found = call(
+        t,
+        CUSTOMER_BY_IDENTIFIER,
+        json!({ "identifier": lookup }),
+        "customerByIdentifier",
+    )
+    .await?;
+    Ok(id_of(&found, "/id"))
 }

@@ -9,63 +9,14 @@ use chrono::DateTime;
 use serde_json::{Map, Value, json};
 
 use super::documents::*;
-use super::{call, id_of, rejection, require, succeeded, text, unexpected};
+use super::{call, id_of, rejection, require, send_checked, succeeded, Sent, text, unexpected};
 use crate::core::config::ActionKind;
 use crate::core::write::WriteOutcome;
 use crate::shopify::error::ShopifyError;
 use crate::shopify::transport::Transport;
 
-/// Sends of one row, each after a check that found the previous one absent, before its fate is reported
-/// unknown.
-const SENDS: u32 = 4;
-
 /// Pages of a fulfillment's events read while looking for a lost one (50 each).
 const EVENT_PAGES: u32 = 40;
-
-/// Whether a failed send may have been applied by Shopify (so it must be checked, not blindly resent).
-fn maybe_applied(e: &ShopifyError) -> bool {
-    match e {
-        ShopifyError::Network { .. } => true,
-        ShopifyError::Unavailable { status, .. } => *status >= 500,
-        ShopifyError::Exhausted { last, .. } => maybe_applied(last),
-        _ => false,
-    }
-}
-
-/// Sends `document` at most [`SENDS`] times: first `check` (when `resend`), then after every answer that was
-/// lost. `check` answers `Some(outcome)` when the write is found to have taken effect.
-async fn send_checked<C, F>(
-    t: &Transport,
-    resend: bool,
-    document: &str,
-    variables: Value,
-    root: &str,
-    check: C,
-) -> Result<Result<Value, WriteOutcome>, ShopifyError>
-where
-    C: Fn() -> F,
-    F: std::future::Future<Output = Result<Option<WriteOutcome>, ShopifyError>>,
-{
-    let once = t.without_resends();
-    let mut lost = None;
-    for attempt in 0..SENDS {
-        if (resend || attempt > 0)
-            && let Some(done) = check().await?
-        {
-            return Ok(Err(done));
-        }
-        match call(&once, document, variables.clone(), root).await {
-            Ok(payload) => return Ok(Ok(payload)),
-            Err(e) if maybe_applied(&e) => lost = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    // Still unknown: reported as such (`Exhausted` reads as an unknown effect), and the next run checks again.
-    Err(ShopifyError::Exhausted {
-        attempts: SENDS,
-        last: Box::new(lost.unwrap_or_else(|| ShopifyError::Decode("no answer".into()))),
-    })
-}
 
 pub(super) async fn event(
     t: &Transport,
@@ -93,8 +44,8 @@ pub(super) async fn event(
     )
     .await?;
     let payload = match sent {
-        Ok(payload) => payload,
-        Err(found) => return Ok(found),
+        Sent::Answer { payload, .. } => payload,
+        Sent::Found(found) => return Ok(found),
     };
     if let Some(rejected) = rejection(&key, &payload) {
         return Ok(rejected);
@@ -286,8 +237,8 @@ pub(super) async fn action(
     })
     .await?;
     let payload = match sent {
-        Ok(payload) => payload,
-        Err(done) => return Ok(done),
+        Sent::Answer { payload, .. } => payload,
+        Sent::Found(done) => return Ok(done),
     };
     if payload.is_null() {
         // Shopify answers an unknown fulfillment order with a top-level error and a null payload.

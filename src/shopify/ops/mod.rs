@@ -155,6 +155,114 @@ async fn call(
     }
 }
 
+/// Sends of one non-idempotent write, each after a check that found the previous one absent, before its fate
+/// is reported unknown.
+const SENDS: u32 = 4;
+
+/// Whether a failed send may have been applied by Shopify (so it must be checked, not blindly resent).
+fn maybe_applied(e: &ShopifyError) -> bool {
+    match e {
+        ShopifyError::Network { .. } => true,
+        ShopifyError::Unavailable { status, .. } => *status >= 500,
+        ShopifyError::Exhausted { last, .. } => maybe_applied(last),
+        _ => false,
+    }
+}
+
+/// What became of a write sent with [`send_checked`].
+pub(super) enum Sent<T> {
+    /// Shopify answered; `after_loss` when an earlier send of the same write lost its answer, so a refusal
+    /// may be the first send having landed after the check.
+    Answer { payload: Value, after_loss: bool },
+    /// The check found the write had taken effect.
+    Found(T),
+}
+
+/// Sends a write Shopify cannot deduplicate (no idempotency key: events, actions, creates) at most [`SENDS`]
+/// times: first `check` (when `resend`), then after every answer that was lost. The transport itself never
+/// resends it. `check` answers `Some` when the write is found to have taken effect.
+async fn send_checked<T, C, F>(
+    t: &Transport,
+    resend: bool,
+    document: &str,
+    variables: Value,
+    root: &str,
+    check: C,
+) -> Result<Sent<T>, ShopifyError>
+where
+    C: Fn() -> F,
+    F: std::future::Future<Output = Result<Option<T>, ShopifyError>>,
+{
+    let once = t.without_resends();
+    let mut lost = None;
+    for attempt in 0..SENDS {
+        if (resend || attempt > 0)
+            && let Some(done) = check().await?
+        {
+            return Ok(Sent::Found(done));
+        }
+        match call(&once, document, variables.clone(), root).await {
+            Ok(payload) => {
+                return Ok(Sent::Answer {
+                    payload,
+                    after_loss: lost.is_some(),
+                });
+            }
+            Err(e) if maybe_applied(&e) => lost = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    // Still unknown: reported as such (`Exhausted` reads as an unknown effect), and the next run checks again.
+    Err(ShopifyError::Exhausted {
+        attempts: SENDS,
+        last: Box::new(lost.unwrap_or_else(|| ShopifyError::Decode("no answer".into()))),
+    })
+}
+
+/// Creates a record that a lookup has just shown absent, once: a create has no idempotency key, so when its
+/// answer is lost, `find` (the same lookup) decides. The record was absent a moment before the first send,
+/// so one found now is the one this sync created. A resend refused because the key is taken (the first send
+/// landed after the check) is settled by `find` the same way. Answers the create's payload, or the id found.
+async fn create_once<C, F>(
+    t: &Transport,
+    document: &str,
+    variables: Value,
+    root: &str,
+    find: C,
+) -> Result<Sent<String>, ShopifyError>
+where
+    C: Fn() -> F,
+    F: std::future::Future<Output = Result<Option<String>, ShopifyError>>,
+{
+    match send_checked(t, false, document, variables, root, &find).await? {
+        Sent::Answer {
+            payload,
+            after_loss: true,
+        } if key_taken(&payload) => match find().await? {
+            Some(id) => Ok(Sent::Found(id)),
+            None => Ok(Sent::Answer {
+                payload,
+                after_loss: true,
+            }),
+        },
+        sent => Ok(sent),
+    }
+}
+
+/// Whether a create was refused because its unique key (email, phone, handle) belongs to a record already:
+/// "Email has already been taken", "Handle 'x' already in use. Please provide a new handle."
+fn key_taken(payload: &Value) -> bool {
+    payload
+        .get("userErrors")
+        .and_then(Value::as_array)
+        .is_some_and(|errors| {
+            errors.iter().any(|e| {
+                let message = e.get("message").and_then(Value::as_str).unwrap_or("");
+                message.contains("has already been taken") || message.contains("already in use")
+            })
+        })
+}
+
 /// The start of `value` as JSON, for messages about answers that are not what Shopify sends.
 fn preview(value: &Value) -> String {
     let text = value.to_string();

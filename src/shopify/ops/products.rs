@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 use super::batch::SetCall;
 use super::documents::{PRODUCT_BY_IDENTIFIER, PRODUCT_DELETE, PRODUCT_SET, SetMutation};
 use super::{
-    call, clear_metafields, clears_metafields, id_of, not_found, rejection, require, succeeded,
-    take_metafields,
+    Sent, call, clear_metafields, clears_metafields, create_once, id_of, not_found, rejection,
+    require, succeeded, take_metafields,
 };
 use crate::core::config::{SyncConfig, SyncMode};
 use crate::core::write::WriteOutcome;
@@ -71,14 +71,7 @@ pub(super) async fn upsert(
         (Some(id), _) => Some(json!({ "id": id })),
         (None, SyncMode::Upsert) => Some(json!({ "handle": handle })),
         (None, mode) => {
-            let found = call(
-                t,
-                PRODUCT_BY_IDENTIFIER,
-                json!({ "identifier": { "handle": handle } }),
-                "productByIdentifier",
-            )
-            .await?;
-            match (mode, id_of(&found, "/id")) {
+            match (mode, find(t, &handle).await?) {
                 (SyncMode::Insert, Some(id)) => {
                     return Ok(WriteOutcome::Skipped {
                         key,
@@ -101,17 +94,26 @@ pub(super) async fn upsert(
     if !set.is_empty() {
         fields.insert("metafields".into(), Value::Array(set));
     }
-    let payload = call(
-        t,
-        PRODUCT_SET,
-        json!({ "input": fields, "identifier": identifier }),
-        "productSet",
-    )
-    .await?;
-    if let Some(rejected) = rejection(&key, &payload) {
-        return Ok(rejected);
-    }
-    let id = id_of(&payload, "/product/id");
+    let variables = json!({ "input": fields, "identifier": identifier });
+    let id = if created {
+        // A create: Shopify keeps no idempotency key for it, so a lost answer is settled by looking again.
+        let sent = create_once(t, PRODUCT_SET, variables, "productSet", || find(t, &handle)).await?;
+        match sent {
+            Sent::Found(id) => Some(id),
+            Sent::Answer { payload, .. } => {
+                if let Some(rejected) = rejection(&key, &payload) {
+                    return Ok(rejected);
+                }
+                id_of(&payload, "/product/id")
+            }
+        }
+    } else {
+        let payload = call(t, PRODUCT_SET, variables, "productSet").await?;
+        if let Some(rejected) = rejection(&key, &payload) {
+            return Ok(rejected);
+        }
+        id_of(&payload, "/product/id")
+    };
     if let Some(owner) = &id
         && let Some(rejected) = clear_metafields(t, &key, owner, &cleared).await?
     {
@@ -136,4 +138,16 @@ pub(super) async fn delete(
         return Ok(rejected);
     }
     Ok(succeeded(key, Some(shopify_id), false))
+}
+
+/// The id of the product with `handle`, if there is one.
+async fn find(t: &Transport, handle: &str) -> Result<Option<String>, ShopifyError> {
+    let found = call(
+        t,
+        PRODUCT_BY_IDENTIFIER,
+        json!({ "identifier": { "handle": handle } }),
+        "productByIdentifier",
+    )
+    .await?;
+    Ok(id_of(&found, "/id"))
 }
