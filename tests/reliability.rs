@@ -444,11 +444,13 @@ async fn insert_world() -> (RunningEmulator, tempfile::TempDir, Vec<ResolvedSync
     assert!(existing["data"]["customerCreate"]["customer"]["id"].is_string());
     let specs = dir.path().join("specs");
     std::fs::create_dir(&specs).unwrap();
-    std::fs::copy(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/destination.yaml"),
-        specs.join("destination.yaml"),
-    )
-    .unwrap();
+    for file in ["destination.yaml", "secrets.yaml"] {
+        std::fs::copy(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(file),
+            specs.join(file),
+        )
+        .unwrap();
+    }
     let sync = |name: &str, object: &str, query: &str, key: &str, mappings: &str| {
         format!(
             "apiVersion: shopsync.dev/v1alpha1\nkind: ShopifySync\nmetadata: {{name: {name}}}\nspec:\n  destinationRef: {{name: demo-store}}\n  source:\n    urlSecretRef: {{name: warehouse, key: url}}\n    query: {query:?}\n  primaryKey: {key}\n  object: {object}\n  mode: insert\n  mappings: {mappings}\n  schedule: {{interval: 15m}}\n"
@@ -482,6 +484,8 @@ async fn insert_world() -> (RunningEmulator, tempfile::TempDir, Vec<ResolvedSync
         s.warehouse_url = url.clone();
     }
     assert_eq!(syncs.len(), 2);
+    syncs.sort_by(|a, b| a.config.id.cmp(&b.config.id));
+    assert!(syncs[0].config.id.ends_with("new-customers"));
     (emu, dir, syncs)
 }
 
@@ -534,7 +538,7 @@ async fn insert_mode_creates_whose_answers_are_lost_are_found_not_refused_or_dup
     use shopsync::core::state::{Ownership, StateStore};
     let customers = dump["customers"].as_object().unwrap();
     let entries: Vec<_> = state
-        .snapshot("new-customers")
+        .snapshot(&syncs[0].config.id)
         .collect::<Vec<_>>()
         .await
         .into_iter()
