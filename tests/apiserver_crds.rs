@@ -7,10 +7,8 @@
 //! The `fixture_*` tests run the same checks on tests/apiserver/fixtures to
 //! prove the tier itself, including that it notices a spec the server accepts.
 
-#[path = "support/apiserver.rs"]
-mod apiserver;
-#[path = "support/manifests.rs"]
-mod manifests;
+use crate::apiserver;
+use crate::manifests;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;

@@ -4,8 +4,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-#[path = "support/cli.rs"]
-mod cli;
+use crate::cli;
 
 use cli::{Emulator, bin, text};
 

@@ -1,8 +1,7 @@
 //! `shopsync plan` and `shopsync run` as a user drives them: files in a folder, the emulator as a child process.
 use std::path::Path;
 
-#[path = "support/cli.rs"]
-mod cli;
+use crate::cli;
 
 use cli::{Emulator, bin, text};
 

@@ -1,10 +1,8 @@
 //! The operator against real Kubernetes code: etcd + the apiextensions-apiserver (with Secrets through the
 //! core shim), the emulator as the store, a PostgreSQL warehouse and a PostgreSQL state store, and
 //! `shopsync controller` as a child process, driven by kubectl and kube like a user would.
-#[path = "support/apiserver.rs"]
-mod apiserver;
-#[path = "support/core_shim.rs"]
-mod core_shim;
+use crate::apiserver;
+use crate::core_shim;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "support/cli.rs"]
-mod cli;
+use crate::cli;
 
 use cli::{Emulator, bin, text};
 

@@ -433,7 +433,9 @@ async fn insert_world() -> (RunningEmulator, tempfile::TempDir, Vec<ResolvedSync
              INSERT INTO products VALUES ('tee-{k}', 'Tee {k}');\n"
         ));
     }
-    sql.push_str("INSERT INTO customers VALUES ('c-old', 'merchant@example.com', 'Warehouse name');\n");
+    sql.push_str(
+        "INSERT INTO customers VALUES ('c-old', 'merchant@example.com', 'Warehouse name');\n",
+    );
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
         .execute(&mut conn)
         .await
@@ -446,7 +448,9 @@ async fn insert_world() -> (RunningEmulator, tempfile::TempDir, Vec<ResolvedSync
     std::fs::create_dir(&specs).unwrap();
     for file in ["destination.yaml", "secrets.yaml"] {
         std::fs::copy(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(file),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(file),
             specs.join(file),
         )
         .unwrap();
@@ -496,7 +500,11 @@ async fn insert_mode_creates_whose_answers_are_lost_are_found_not_refused_or_dup
         .await
         .unwrap();
     // A third of the requests are applied and their answers lost; lookups are lost too and read again.
-    set_faults(&emu, json!({"drop_after_apply_rate": 0.33, "drop_rate": 0.05})).await;
+    set_faults(
+        &emu,
+        json!({"drop_after_apply_rate": 0.33, "drop_rate": 0.05}),
+    )
+    .await;
     let mut runs = 0;
     loop {
         runs += 1;
@@ -513,7 +521,11 @@ async fn insert_mode_creates_whose_answers_are_lost_are_found_not_refused_or_dup
 
     // Every row is in the store exactly once; the merchant's own customer is untouched.
     for k in 0..NEW_CUSTOMERS {
-        assert_eq!(customers_with(&emu, &format!("buyer{k}@example.com")), 1, "buyer{k}");
+        assert_eq!(
+            customers_with(&emu, &format!("buyer{k}@example.com")),
+            1,
+            "buyer{k}"
+        );
     }
     assert_eq!(customers_with(&emu, "merchant@example.com"), 1);
     let dump = emu.dump();
@@ -530,7 +542,11 @@ async fn insert_mode_creates_whose_answers_are_lost_are_found_not_refused_or_dup
         let n = products.iter().filter(|p| p["handle"] == handle).count();
         assert_eq!(n, 1, "{handle}: {products:?}");
     }
-    assert_eq!(products.len(), NEW_CUSTOMERS, "a product was created twice under another handle");
+    assert_eq!(
+        products.len(),
+        NEW_CUSTOMERS,
+        "a product was created twice under another handle"
+    );
 
     // The state agrees with the store: each row's id is its record's, and what this sync created is recorded
     // as created (so only those are ever deleted), the merchant's customer as skipped.

@@ -2,8 +2,7 @@
 //! depends on and skips it, saying why, when one of them failed.
 use std::path::Path;
 
-#[path = "support/cli.rs"]
-mod cli;
+use crate::cli;
 
 use cli::{Emulator, bin, text};
 use shopsync::api::manifest::load;

@@ -12,8 +12,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-#[path = "support/cli.rs"]
-mod cli;
+use crate::cli;
 
 use cli::{Emulator, bin, text};
 

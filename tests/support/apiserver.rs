@@ -6,8 +6,8 @@
 //! and runs with authentication off. Everything it started is killed when the
 //! [`ApiServer`] is dropped.
 //!
-//! Include it from a test file with
-//! `#[path = "support/apiserver.rs"] mod apiserver;`.
+//! Name it from a test file with
+//! `use crate::apiserver;` (the tier file in tests/tiers/ declares it once).
 //!
 //! Environment:
 //! - `SHOPSYNC_APIEXT_BIN`: a prebuilt apiext-shim (otherwise `build.sh` builds or

@@ -6,7 +6,7 @@
 //! rewritten both ways and `stringData` is folded into base64 `data` on writes, as the real API does. Every
 //! other request passes through untouched. Clients (the controller, kube, kubectl) use the proxy's kubeconfig.
 //!
-//! Include it with `#[path = "support/core_shim.rs"] mod core_shim;` next to the apiserver module.
+//! Name it with `use crate::core_shim;` (the apiserver tier declares it once, next to the apiserver module).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;

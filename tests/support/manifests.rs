@@ -1,8 +1,8 @@
 //! Reading Kubernetes manifests for the apiserver tier: YAML file discovery,
 //! multi-document splitting, and the `# expect:` headers of invalid specs.
 //!
-//! Include it from a test file with
-//! `#[path = "support/manifests.rs"] mod manifests;`.
+//! Name it from a test file with
+//! `use crate::manifests;` (the tier file in tests/tiers/ declares it once).
 
 #![allow(dead_code)]
 

@@ -7,3 +7,11 @@
 mod apiserver_crds;
 #[path = "../controller_apiserver.rs"]
 mod controller_apiserver;
+
+// Shared helpers, compiled once for the tier; the files above name them as `crate::<helper>`.
+#[path = "../support/apiserver.rs"]
+mod apiserver;
+#[path = "../support/core_shim.rs"]
+mod core_shim;
+#[path = "../support/manifests.rs"]
+mod manifests;

@@ -31,3 +31,7 @@ mod sync_batch_bulk;
 mod sync_order;
 #[path = "../write_safety.rs"]
 mod write_safety;
+
+// Shared helpers, compiled once for the tier; the files above name them as `crate::<helper>`.
+#[path = "../support/cli.rs"]
+mod cli;

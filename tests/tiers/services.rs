@@ -17,3 +17,7 @@ mod ui;
 mod warehouse_mysql;
 #[path = "../warehouse_postgres.rs"]
 mod warehouse_postgres;
+
+// Shared helpers, compiled once for the tier; the files above name them as `crate::<helper>`.
+#[path = "../support/cli.rs"]
+mod cli;

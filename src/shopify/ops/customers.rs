@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 use super::batch::SetCall;
 use super::documents::{CUSTOMER_BY_IDENTIFIER, CUSTOMER_SET, METAFIELDS_SET, SetMutation};
 use super::{
-    Sent, call, clear_metafields, create_once, id_of, metafields_for, not_found, rejection, require,
-    succeeded, take_metafields,
+    Sent, call, clear_metafields, create_once, id_of, metafields_for, not_found, rejection,
+    require, succeeded, take_metafields,
 };
 use crate::core::config::{MatchKey, SyncConfig, SyncMode};
 use crate::core::write::WriteOutcome;

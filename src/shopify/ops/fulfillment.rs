@@ -9,7 +9,7 @@ use chrono::DateTime;
 use serde_json::{Map, Value, json};
 
 use super::documents::*;
-use super::{call, id_of, rejection, require, send_checked, succeeded, Sent, text, unexpected};
+use super::{Sent, call, id_of, rejection, require, send_checked, succeeded, text, unexpected};
 use crate::core::config::ActionKind;
 use crate::core::write::WriteOutcome;
 use crate::shopify::error::ShopifyError;

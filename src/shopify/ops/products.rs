@@ -70,23 +70,20 @@ pub(super) async fn upsert(
     let identifier = match (known_id, sync.mode) {
         (Some(id), _) => Some(json!({ "id": id })),
         (None, SyncMode::Upsert) => Some(json!({ "handle": handle })),
-        (None, mode) => {
-            match (mode, find(t, &handle).await?) {
-                (SyncMode::Insert, Some(id)) => {
-                    return Ok(WriteOutcome::Skipped {
-                        key,
-                        shopify_id: Some(id),
-                        reason: "a product with this handle exists; mode insert leaves it alone"
-                            .into(),
-                    });
-                }
-                (SyncMode::Insert, None) => None,
-                (_, Some(id)) => Some(json!({ "id": id })),
-                (_, None) => {
-                    return Ok(not_found(&key, &format!("product with handle {handle:?}")));
-                }
+        (None, mode) => match (mode, find(t, &handle).await?) {
+            (SyncMode::Insert, Some(id)) => {
+                return Ok(WriteOutcome::Skipped {
+                    key,
+                    shopify_id: Some(id),
+                    reason: "a product with this handle exists; mode insert leaves it alone".into(),
+                });
             }
-        }
+            (SyncMode::Insert, None) => None,
+            (_, Some(id)) => Some(json!({ "id": id })),
+            (_, None) => {
+                return Ok(not_found(&key, &format!("product with handle {handle:?}")));
+            }
+        },
     };
     let created = identifier.is_none();
     // productSet takes the metafields to set; the cleared ones are deleted once the product's id is known.
@@ -97,7 +94,8 @@ pub(super) async fn upsert(
     let variables = json!({ "input": fields, "identifier": identifier });
     let id = if created {
         // A create: Shopify keeps no idempotency key for it, so a lost answer is settled by looking again.
-        let sent = create_once(t, PRODUCT_SET, variables, "productSet", || find(t, &handle)).await?;
+        let sent =
+            create_once(t, PRODUCT_SET, variables, "productSet", || find(t, &handle)).await?;
         match sent {
             Sent::Found(id) => Some(id),
             Sent::Answer { payload, .. } => {
