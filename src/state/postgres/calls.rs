@@ -233,7 +233,7 @@ impl CallStore for PostgresStateStore {
             let sql = format!(
                 "SELECT r.id, r.sync, r.started_at, r.finished_at, r.status, r.stats::text, r.error, \
                  COUNT(c.id), \
-                 COALESCE(SUM(CASE WHEN c.error IS NOT NULL OR c.status IS NULL OR c.status >= 400 THEN 1 ELSE 0 END), 0)::bigint, \
+                 COALESCE(SUM(CASE WHEN c.id IS NOT NULL AND (c.error IS NOT NULL OR c.status IS NULL OR c.status >= 400) THEN 1 ELSE 0 END), 0)::bigint, \
                  COALESCE(SUM(CASE WHEN c.attempt > 1 THEN 1 ELSE 0 END), 0)::bigint, \
                  COALESCE(SUM(c.cost_actual), 0)::float8, COALESCE(SUM(c.duration_us), 0)::bigint \
                  FROM (SELECT * FROM shopsync_runs WHERE {filter} ORDER BY id DESC LIMIT $2) r \
