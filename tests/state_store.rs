@@ -7,8 +7,8 @@ use shopsync::core::alerts::{AlertRecord, AlertRule, AlertState};
 use shopsync::core::calls::{ApiCall, CallStore};
 use shopsync::core::diff::{DiffSettings, Differ, MemorySink, SnapshotIndex};
 use shopsync::core::state::{
-    Baseline, LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, RunRecord, RunStats, RunStatus,
-    SnapshotChange, SnapshotEntry, StateError, StateStore, read_index,
+    Baseline, LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, RunRecord, RunStats,
+    RunStatus, SnapshotChange, SnapshotEntry, StateError, StateStore, read_index,
 };
 use shopsync::state::{PostgresStateStore, SqliteStateStore};
 
@@ -472,7 +472,10 @@ async fn baseline_round_trip(store: &dyn StateStore) {
         .commit_snapshot("products", &[SnapshotChange::Baseline(first.clone())])
         .await
         .unwrap();
-    assert_eq!(store.baseline("products").await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.baseline("products").await.unwrap(),
+        Some(first.clone())
+    );
     assert_eq!(store.baseline("other").await.unwrap(), None);
 
     store
