@@ -19,7 +19,7 @@ use crate::core::state::{LedgerEntry, RowHash, SnapshotEntry, StateResult};
 /// The connection a dialect's transaction runs on.
 pub type Conn<D> = <<D as Dialect>::Db as Database>::Connection;
 
-/// One state database's peculiarities, implemented by [`super::PgDialect`] and [`super::SqliteDialect`].
+/// One state database's peculiarities, implemented by [`super::postgres::PgDialect`] and [`super::sqlite::SqliteDialect`].
 pub trait Dialect: Debug + Clone + Send + Sync + 'static {
     /// The sqlx driver.
     type Db: Database;

@@ -1,7 +1,7 @@
 //! The state store on SQLite (embedded default, one file) and PostgreSQL (for the controller in a cluster).
 //!
-//! One store, [`store::SqlStore`], implements [`crate::core::state::StateStore`] and
-//! [`crate::core::calls::CallStore`] with one set of statements over either database; a [`dialect::Dialect`]
+//! One store, `store::SqlStore`, implements [`crate::core::state::StateStore`] and
+//! [`crate::core::calls::CallStore`] with one set of statements over either database; a `dialect::Dialect`
 //! supplies what differs (the driver, how times are stored, bulk writes, snapshot reads). Each applies its
 //! embedded migrations on open. Snapshot commits are written in multi-row statements inside one transaction, so a
 //! million entries take seconds.

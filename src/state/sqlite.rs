@@ -1,6 +1,6 @@
 //! The embedded state store: one SQLite file in WAL mode. Times are stored as milliseconds since the epoch; bulk
 //! writes are multi-row `VALUES` lists; a snapshot is read in pages aggregated to JSON, and its diff index straight
-//! from the file (see [`index`]).
+//! from the file (see `index`).
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
