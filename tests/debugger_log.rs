@@ -260,6 +260,25 @@ async fn recorder_ties_calls_to_runs<S: StateStore + CallStore + Clone + 'static
     assert_eq!(late[0].call.run_id, None);
 }
 
+/// A run without calls still appears in the summary, with nothing counted, and a sync named by its name alone
+/// finds it.
+async fn summary_of_a_run_without_calls<S: StateStore + CallStore>(store: &S) {
+    let now = Utc::now();
+    let quiet = store.start_run("shop/quiet", now).await.unwrap();
+    finish(store, quiet, "shop/quiet", now).await;
+    let runs = store.run_calls_summary(Some("quiet"), 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    let r = &runs[0];
+    assert_eq!(r.run.id, quiet);
+    assert_eq!(r.run.sync, "shop/quiet");
+    assert_eq!(r.run.status, RunStatus::Succeeded);
+    assert_eq!(r.run.stats.rows_queried, 3);
+    assert!(r.run.finished_at.is_some());
+    assert_eq!((r.calls, r.failed, r.retries, r.call_time_us), (0, 0, 0, 0));
+    assert_eq!(r.cost, 0.0);
+    assert!(store.calls_of_run(quiet).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_calls_by_run_and_key() {
     let (_dir, store) = sqlite().await;
@@ -393,4 +412,15 @@ async fn a_lagging_store_drops_calls_and_never_blocks_the_caller() {
         "each call is stored or counted as dropped"
     );
     assert_eq!(recorder.stored(), stored as u64);
+}
+
+#[tokio::test]
+async fn sqlite_summary_of_a_run_without_calls() {
+    let (_dir, store) = sqlite().await;
+    summary_of_a_run_without_calls(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_summary_of_a_run_without_calls() {
+    summary_of_a_run_without_calls(&postgres().await).await;
 }

@@ -7,8 +7,8 @@ use shopsync::core::alerts::{AlertRecord, AlertRule, AlertState};
 use shopsync::core::calls::{ApiCall, CallStore};
 use shopsync::core::diff::{DiffSettings, Differ, MemorySink, SnapshotIndex};
 use shopsync::core::state::{
-    LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, RunRecord, RunStats, RunStatus,
-    SnapshotChange, SnapshotEntry, StateError, StateStore, read_index,
+    Baseline, LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, RunRecord, RunStats,
+    RunStatus, SnapshotChange, SnapshotEntry, StateError, StateStore, read_index,
 };
 use shopsync::state::{PostgresStateStore, SqliteStateStore};
 
@@ -460,6 +460,63 @@ async fn values_round_trip(store: &dyn StateStore) {
     );
 }
 
+/// The baseline (identity and mapping fingerprint) is what the last commit that carried one recorded: a later
+/// commit without one keeps it, the newest of several in one commit wins, and a reset forgets it.
+async fn baseline_round_trip(store: &dyn StateStore) {
+    assert_eq!(store.baseline("products").await.unwrap(), None);
+    let first = Baseline {
+        identity: Some("pk=sku".into()),
+        fingerprint: Some("f1".into()),
+    };
+    store
+        .commit_snapshot("products", &[SnapshotChange::Baseline(first.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.baseline("products").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.baseline("other").await.unwrap(), None);
+
+    store
+        .commit_snapshot(
+            "products",
+            &[SnapshotChange::Upsert(entry("a", 1, Outcome::Succeeded))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.baseline("products").await.unwrap(), Some(first));
+
+    let newest = Baseline {
+        identity: Some("pk=handle".into()),
+        fingerprint: None,
+    };
+    store
+        .commit_snapshot(
+            "products",
+            &[
+                SnapshotChange::Baseline(Baseline {
+                    identity: Some("stale".into()),
+                    fingerprint: Some("stale".into()),
+                }),
+                SnapshotChange::Baseline(newest.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.baseline("products").await.unwrap(), Some(newest));
+
+    // A sync committed before baselines were kept reads as one with neither part.
+    store.commit_snapshot("bare", &[]).await.unwrap();
+    assert_eq!(
+        store.baseline("bare").await.unwrap(),
+        Some(Baseline::default())
+    );
+
+    store.reset_snapshot("products").await.unwrap();
+    assert_eq!(store.baseline("products").await.unwrap(), None);
+}
+
 async fn sqlite() -> (tempfile::TempDir, SqliteStateStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStateStore::open(&dir.path().join("state.db"))
@@ -568,4 +625,15 @@ async fn postgres_ledger_runs_and_locks() {
 #[tokio::test]
 async fn postgres_alerts_and_run_history() {
     alerts_and_history(&postgres().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_baseline_round_trip() {
+    let (_dir, store) = sqlite().await;
+    baseline_round_trip(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_baseline_round_trip() {
+    baseline_round_trip(&postgres().await).await;
 }

@@ -1,7 +1,10 @@
 //! The state store on SQLite (embedded default, one file) and PostgreSQL (for the controller in a cluster).
 //!
-//! Both apply their embedded migrations on open and implement [`crate::core::state::StateStore`]. Snapshot
-//! commits are written in multi-row statements inside one transaction, so a million entries take seconds.
+//! One store, `store::SqlStore`, implements [`crate::core::state::StateStore`] and
+//! [`crate::core::calls::CallStore`] with one set of statements over either database; a `dialect::Dialect`
+//! supplies what differs (the driver, how times are stored, bulk writes, snapshot reads). Each applies its
+//! embedded migrations on open. Snapshot commits are written in multi-row statements inside one transaction, so a
+//! million entries take seconds.
 use crate::core::alerts::{AlertRecord, AlertRule, AlertState};
 use crate::core::state::{
     LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, RunRecord, RunStats, RunStatus,
@@ -9,10 +12,12 @@ use crate::core::state::{
 };
 
 mod calls;
+mod dialect;
 mod postgres;
 pub mod recorder;
 mod spill;
 mod sqlite;
+mod store;
 
 pub use postgres::PostgresStateStore;
 pub use recorder::CallRecorder;
@@ -72,7 +77,7 @@ fn hash_from(sync: &str, key: &str, bytes: &[u8]) -> Result<RowHash, StateError>
         .map_err(|_| corrupt(sync, key, "the stored hash is not 16 bytes"))
 }
 
-/// Columns of a snapshot row, as read from either database.
+/// Columns of a snapshot row, as PostgreSQL reads them.
 struct SnapshotRow {
     key: String,
     hash: Vec<u8>,
@@ -177,7 +182,7 @@ impl RunRow {
     }
 }
 
-/// An alert state as read from either database.
+/// An alert state as read from the database.
 fn alert_record(
     sync: &str,
     rule: &str,
@@ -194,9 +199,4 @@ fn alert_record(
         since,
         message,
     })
-}
-
-fn stats_json(stats: &RunStats) -> String {
-    // Serialising plain integer fields cannot fail.
-    serde_json::to_string(stats).unwrap_or_else(|_| "{}".to_owned())
 }
