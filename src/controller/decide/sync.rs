@@ -176,7 +176,7 @@ pub fn decide<D: Clone>(obs: &Observed, facts: &Facts<D>) -> Decision<D> {
         return settle(suspended(obs));
     }
     let due = next_due(&config, prev, obs.generation, obs.trigger, obs.now);
-    if !due.is_some_and(|at| at <= obs.now) {
+    if due.is_none_or(|at| at > obs.now) {
         if facts.late.is_none() && late_rule_applies(obs) {
             return Decision::Observe(Need::LateAlerts {
                 schedule: config.schedule,
@@ -598,18 +598,18 @@ pub enum CleanupStep<D = ()> {
     /// Run this deleting configuration against no rows, then decide again with its report.
     Run(Box<SyncConfig>, D),
     /// Done, or blocked.
-    Done(Cleanup),
+    Done(Box<Cleanup>),
 }
 
 /// `deletionPolicy: Delete`: delete what the sync synced (products only, as the CRD enforces), under the delete
 /// guard. The finalizer stays until that succeeds; a tripped guard stalls the deletion with the reason.
 pub fn cleanup<D: Clone>(obs: &Observed, facts: &CleanupFacts<D>) -> CleanupStep<D> {
     if obs.spec.deletion_policy != Some(DeletionPolicy::Delete) {
-        return CleanupStep::Done(Cleanup {
+        return CleanupStep::Done(Box::new(Cleanup {
             status: None,
             notes: Vec::new(),
             blocked: None,
-        });
+        }));
     }
     let mut config = match sync_config(obs.id, obs.spec) {
         Ok(c) => c,
@@ -622,14 +622,14 @@ pub fn cleanup<D: Clone>(obs: &Observed, facts: &CleanupFacts<D>) -> CleanupStep
                     .collect::<Vec<_>>()
                     .join("; ")
             );
-            return CleanupStep::Done(cleanup_blocked(obs, "InvalidSpec", message));
+            return CleanupStep::Done(Box::new(cleanup_blocked(obs, "InvalidSpec", message)));
         }
     };
     let destination = match &facts.destination {
         None => return CleanupStep::Resolve,
         Some(Err(b)) => {
             let message = format!("cannot delete what the sync created: {}", b.message);
-            return CleanupStep::Done(cleanup_blocked(obs, b.reason, message));
+            return CleanupStep::Done(Box::new(cleanup_blocked(obs, b.reason, message)));
         }
         Some(Ok(d)) => d,
     };
@@ -640,7 +640,7 @@ pub fn cleanup<D: Clone>(obs: &Observed, facts: &CleanupFacts<D>) -> CleanupStep
         }
         Some(Err(e)) => {
             let message = format!("deleting what the sync created failed: {e}");
-            return CleanupStep::Done(cleanup_blocked(obs, "CleanupFailed", message));
+            return CleanupStep::Done(Box::new(cleanup_blocked(obs, "CleanupFailed", message)));
         }
         Some(Ok(r)) => r,
     };
@@ -648,13 +648,17 @@ pub fn cleanup<D: Clone>(obs: &Observed, facts: &CleanupFacts<D>) -> CleanupStep
         let message = format!(
             "deletion refused by the delete guard: {reason}; raise spec.deleteGuard or set deletionPolicy: Orphan"
         );
-        return CleanupStep::Done(cleanup_blocked(obs, "DeleteGuardTripped", message));
+        return CleanupStep::Done(Box::new(cleanup_blocked(
+            obs,
+            "DeleteGuardTripped",
+            message,
+        )));
     }
     if let Some(e) = &report.error {
         let message = format!("deleting what the sync created failed: {e}");
-        return CleanupStep::Done(cleanup_blocked(obs, "CleanupFailed", message));
+        return CleanupStep::Done(Box::new(cleanup_blocked(obs, "CleanupFailed", message)));
     }
-    CleanupStep::Done(Cleanup {
+    CleanupStep::Done(Box::new(Cleanup {
         status: None,
         notes: vec![Note::normal(
             "CleanedUp",
@@ -662,7 +666,7 @@ pub fn cleanup<D: Clone>(obs: &Observed, facts: &CleanupFacts<D>) -> CleanupStep
             format!("deleted {} records this sync created", report.deleted),
         )],
         blocked: None,
-    })
+    }))
 }
 
 fn cleanup_blocked(obs: &Observed, reason: &'static str, message: String) -> Cleanup {
