@@ -24,6 +24,7 @@ use crate::core::engine::EngineError;
 use crate::core::state::StateStore;
 
 pub mod context;
+pub mod decide;
 pub mod destination;
 pub mod egress;
 pub mod leader;

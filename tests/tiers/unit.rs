@@ -10,6 +10,8 @@ mod architecture;
 mod argo_health;
 #[path = "../controller_mock.rs"]
 mod controller_mock;
+#[path = "../controller_decide.rs"]
+mod controller_decide;
 #[path = "../crds.rs"]
 mod crds;
 #[path = "../diff_laws.rs"]
