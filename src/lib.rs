@@ -20,7 +20,8 @@ pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod controller;
-pub mod core;
+/// The pure core, a crate of its own (`src/core`, package `shopsync-core`) so that it cannot do I/O.
+pub use shopsync_core as core;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod runner;

@@ -501,7 +501,7 @@ pub fn step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::state::RunStats;
+    use crate::state::RunStats;
     use chrono::TimeZone;
     use proptest::prelude::*;
 

@@ -198,7 +198,7 @@ pub fn operation_of(document: &str) -> Option<String> {
 /// passed through the redactor once more on the way out.
 pub mod export {
     use super::StoredCall;
-    use crate::core::redact::Redactor;
+    use crate::redact::Redactor;
 
     /// `{"runId": ..., "calls": [...]}`, pretty-printed, with a final newline.
     pub fn to_json(run_id: i64, calls: &[StoredCall], redactor: &Redactor) -> String {

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::core::record::{Record, RejectionCode, RowRejection, Value};
-use crate::core::state::{
+use crate::record::{Record, RejectionCode, RowRejection, Value};
+use crate::state::{
     LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, SnapshotChange, SnapshotEntry,
 };
 
@@ -29,7 +29,7 @@ pub enum TargetKind {
     InsertOnly,
 }
 
-pub use crate::core::config::DeleteGuard;
+pub use crate::config::DeleteGuard;
 
 /// How to diff one sync.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -288,8 +288,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::config::*;
-    use crate::core::state::RowHash;
+    use crate::config::*;
+    use crate::state::RowHash;
 
     fn config(mappings: Vec<FieldMapping>) -> SyncConfig {
         SyncConfig {

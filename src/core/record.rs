@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::source::WarehouseError;
-use crate::core::state::RowHash;
+use crate::source::WarehouseError;
+use crate::state::RowHash;
 
 /// A warehouse value, JSON-shaped: decimals arrive as exact strings, timestamps as RFC 3339 strings.
 pub type Value = serde_json::Value;
@@ -77,7 +77,7 @@ pub type SharedColumns = Arc<Columns>;
 /// mapping too): when the digest matches the one stored for the key, the row is unchanged and the plan never
 /// decodes it. That is what keeps a million-row plan close to the cost of merely reading the rows.
 ///
-/// [`StreamRequest::digest_seed`]: crate::core::source::StreamRequest::digest_seed
+/// [`StreamRequest::digest_seed`]: crate::source::StreamRequest::digest_seed
 #[derive(Debug)]
 pub struct SourceRow {
     cells: Cells,

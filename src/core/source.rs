@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use thiserror::Error;
 
-use crate::core::record::{SharedColumns, SourceRow};
+use crate::record::{SharedColumns, SourceRow};
 
 /// How a failure should be handled by whoever runs the sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +210,7 @@ impl Warehouse for NoRows {
         &'a self,
         request: &'a StreamRequest,
     ) -> BoxFuture<'a, Result<RowSet, WarehouseError>> {
-        let columns = crate::core::record::Columns::new(request.required_columns.clone());
+        let columns = crate::record::Columns::new(request.required_columns.clone());
         Box::pin(futures::future::ready(Ok(RowSet {
             columns: std::sync::Arc::new(columns),
             rows: Box::pin(futures::stream::empty()),

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::core::alerts::AlertRecord;
-use crate::core::diff::SnapshotIndex;
-use crate::core::record::Record;
-use crate::core::source::FailureClass;
+use crate::alerts::AlertRecord;
+use crate::diff::SnapshotIndex;
+use crate::record::Record;
+use crate::source::FailureClass;
 
 /// A 128-bit digest of a record's mapped values and the mapping fingerprint.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -197,7 +197,7 @@ pub struct SnapshotEntry {
     /// Shopify's error when it was rejected.
     pub error: Option<String>,
     /// The digest of the warehouse row as read when it was last sent (see
-    /// [`SourceRow`](crate::core::record::SourceRow)): a row with the same digest is unchanged without decoding
+    /// [`SourceRow`](crate::record::SourceRow)): a row with the same digest is unchanged without decoding
     /// it. `None` when the warehouse adapter gives no digests.
     #[serde(default)]
     pub source: Option<RowHash>,
