@@ -289,10 +289,16 @@ spec:
     }
 
     async fn run(&self, state: &SqliteStateStore) -> RunReport {
-        let engine = Engine::new(&self.warehouse, state, &FakeShopify, "test");
+        let engine = Engine::new(
+            &self.warehouse,
+            state,
+            &FakeShopify,
+            &shopsync::clock::SystemClock,
+            "test",
+        );
         match engine.run(&self.config).await {
             Ok(r) => r,
-            Err(e) => RunReport::failed(&self.config.id, Utc::now(), e.to_string()),
+            Err(e) => RunReport::failed(&self.config.id, Utc::now(), Utc::now(), e.to_string()),
         }
     }
 }

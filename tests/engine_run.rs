@@ -140,7 +140,13 @@ async fn runs_send_exactly_what_changed() {
         .await
         .unwrap();
     let shopify = FakeShopify::default();
-    let engine = Engine::new(&warehouse, &state, &shopify, "test");
+    let engine = Engine::new(
+        &warehouse,
+        &state,
+        &shopify,
+        &shopsync::clock::SystemClock,
+        "test",
+    );
 
     // First run: all three sent; b rejected.
     let r = engine.run(&sync).await.unwrap();
@@ -201,20 +207,32 @@ async fn a_lost_state_rebaselines_without_deleting() {
         let state = SqliteStateStore::open(&dir.path().join("state.db"))
             .await
             .unwrap();
-        Engine::new(&warehouse, &state, &shopify, "t")
-            .run(&sync)
-            .await
-            .unwrap();
+        Engine::new(
+            &warehouse,
+            &state,
+            &shopify,
+            &shopsync::clock::SystemClock,
+            "t",
+        )
+        .run(&sync)
+        .await
+        .unwrap();
     }
     shopify.take();
     // A new, empty state: the row is upsert-matched again, nothing is deleted.
     let state = SqliteStateStore::open(&dir.path().join("other.db"))
         .await
         .unwrap();
-    let r = Engine::new(&warehouse, &state, &shopify, "t")
-        .run(&sync)
-        .await
-        .unwrap();
+    let r = Engine::new(
+        &warehouse,
+        &state,
+        &shopify,
+        &shopsync::clock::SystemClock,
+        "t",
+    )
+    .run(&sync)
+    .await
+    .unwrap();
     assert_eq!(r.deleted, 0);
     assert!(
         shopify
@@ -235,9 +253,15 @@ async fn missing_columns_fail_the_run_naming_the_column() {
         .await
         .unwrap();
     let shopify = FakeShopify::default();
-    let r = Engine::new(&warehouse, &state, &shopify, "t")
-        .run(&sync)
-        .await;
+    let r = Engine::new(
+        &warehouse,
+        &state,
+        &shopify,
+        &shopsync::clock::SystemClock,
+        "t",
+    )
+    .run(&sync)
+    .await;
     let text = match r {
         Ok(report) => report.error.unwrap_or_default(),
         Err(e) => e.to_string(),
@@ -288,7 +312,14 @@ async fn progress_counts_every_write_and_delete_once() {
         .unwrap();
     let shopify = FakeShopify::default();
     let progress = Recorded::default();
-    let engine = Engine::new(&warehouse, &state, &shopify, "test").with_progress(&progress);
+    let engine = Engine::new(
+        &warehouse,
+        &state,
+        &shopify,
+        &shopsync::clock::SystemClock,
+        "test",
+    )
+    .with_progress(&progress);
     let total = |events: &[(String, u64)], kind: &str| -> u64 {
         events
             .iter()

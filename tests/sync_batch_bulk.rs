@@ -138,10 +138,16 @@ impl World {
         let client = self.client(batch);
         let warehouse =
             SqlWarehouse::from_url(&config.id, &format!("sqlite://{}", self.db.display())).unwrap();
-        Engine::new(&warehouse, &self.state, &client, "test")
-            .run(config)
-            .await
-            .unwrap()
+        Engine::new(
+            &warehouse,
+            &self.state,
+            &client,
+            &shopsync::clock::SystemClock,
+            "test",
+        )
+        .run(config)
+        .await
+        .unwrap()
     }
 
     fn count(&self, what: &str) -> usize {

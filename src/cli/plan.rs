@@ -4,6 +4,7 @@
 //! risky changes first, then the data-level effect of each added or changed sync. The data-level part needs the
 //! warehouse and the state; when either cannot be reached the review still reports the spec-level part and says
 //! why the rest was skipped.
+use crate::core::redact::Redactor;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
@@ -136,9 +137,9 @@ impl Report {
 }
 
 /// Plans every sync (or reviews a change) and prints the result.
-pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: PlanArgs, redactor: &Redactor) -> anyhow::Result<ExitCode> {
     let docs = specs::read_valid(&args.specs.paths)?;
-    let found = specs::find(&docs, &args.specs.only)?;
+    let found = specs::find(&docs, &args.specs.only, redactor)?;
     let mut report = Report {
         base: args.base.clone(),
         risks: Vec::new(),
@@ -193,7 +194,7 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             planned
         }
     };
-    plan_data(&args, &to_plan, &mut report).await;
+    plan_data(&args, &to_plan, &mut report, redactor).await;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => print_text(&report, args.samples),
@@ -210,13 +211,14 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
 /// trace). Returns the store, a note for the reader when there is no state, and the scratch folder to keep.
 async fn open_state(
     args: &PlanArgs,
+    redactor: &Redactor,
 ) -> anyhow::Result<(
     Box<dyn StateStore>,
     Option<String>,
     Option<tempfile::TempDir>,
 )> {
     if let Some(url) = &args.state_url {
-        crate::core::redact::global().add_url(url);
+        redactor.add_url(url);
         let store = PostgresStateStore::connect(url)
             .await
             .context("connecting to the PostgreSQL state store (--state-url)")?;
@@ -237,7 +239,12 @@ async fn open_state(
     Ok((Box::new(store), Some(note), Some(scratch)))
 }
 
-async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Report) {
+async fn plan_data(
+    args: &PlanArgs,
+    syncs: &[&specs::FoundSync],
+    report: &mut Report,
+    redactor: &Redactor,
+) {
     let skip_all = |report: &mut Report, reason: String| {
         for s in syncs {
             report.syncs.push(SyncReport::new(
@@ -258,7 +265,7 @@ async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Re
         );
         return;
     }
-    let (state, note, _scratch) = match open_state(args).await {
+    let (state, note, _scratch) = match open_state(args, redactor).await {
         Ok(s) => s,
         Err(e) => {
             skip_all(report, format!("the state could not be read: {e:#}"));

@@ -166,7 +166,7 @@ async fn resolve(sync: &ShopifySync, ns: &str, ctx: &Context) -> Result<Resolved
                 reason: p.reason(),
                 message: format!("source: {p}"),
             })?;
-            crate::core::redact::global().add_url(&url);
+            ctx.redactor.add_url(&url);
             url
         }
         (None, None) => {
@@ -428,7 +428,8 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
             let report = RunReport::failed(
                 &id,
                 now,
-                crate::core::redact::global().redact_owned(e.to_string()),
+                Utc::now(),
+                ctx.redactor.redact_owned(e.to_string()),
             );
             record_failed_run(ctx, &report).await;
             report

@@ -510,7 +510,7 @@ mod tests {
     }
 
     fn report(status: RunStatus, queried: u64, rejected: u64) -> RunReport {
-        let mut r = RunReport::failed("ns/s", t(0), "warehouse unreachable".into());
+        let mut r = RunReport::failed("ns/s", t(0), t(0), "warehouse unreachable".into());
         r.status = status;
         r.stats = RunStats {
             rows_queried: queried,

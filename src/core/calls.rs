@@ -301,7 +301,7 @@ mod tests {
         let call = ApiCall {
             run_id: Some(1),
             sync: "default/x".into(),
-            started_at: Utc::now(),
+            started_at: DateTime::UNIX_EPOCH,
             duration_us: 1,
             method: "POST".into(),
             url: "https://u:pw12345@h/secret-value-1".into(),

@@ -13,11 +13,12 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::calls::CallLog;
+use super::clock::Clock;
 use super::config::{OnDuplicateKey, SyncConfig, Target};
 use super::diff::{self, Change, DiffSettings, Plan, Rebaseline, SnapshotIndex, TargetKind};
 use super::mapping::{self, MappingError};
 use super::progress::Progress;
-use super::redact;
+use super::redact::Redactor;
 use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
 use super::state::{
     Baseline, Lease, LedgerEntry, LedgerStatus, Ownership, RunRecord, RunStats, RunStatus,
@@ -124,11 +125,16 @@ impl RunReport {
     pub const MAX_REJECTIONS: usize = 100;
 
     /// The report of a run that failed before the engine could start it (no warehouse, no credentials).
-    pub fn failed(sync: &str, started_at: DateTime<Utc>, error: String) -> RunReport {
+    pub fn failed(
+        sync: &str,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        error: String,
+    ) -> RunReport {
         RunReport {
             sync: sync.to_string(),
             started_at,
-            finished_at: Utc::now(),
+            finished_at,
             status: RunStatus::Failed,
             stats: RunStats::default(),
             writes: 0,
@@ -156,11 +162,13 @@ impl RunReport {
     }
 }
 
-/// Plans and applies syncs over the three ports.
+/// Plans and applies syncs over the ports: warehouse, state, Shopify and the clock.
 pub struct Engine<'a> {
     warehouse: &'a dyn Warehouse,
     state: &'a dyn StateStore,
     shopify: &'a dyn ShopifyApi,
+    clock: &'a dyn Clock,
+    redactor: Redactor,
     holder: String,
     stop: Option<&'a AtomicBool>,
     call_log: Option<&'a dyn CallLog>,
@@ -168,17 +176,22 @@ pub struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    /// An engine; `holder` names this process in locks.
+    /// An engine that reads the time and waits through `clock`; `holder` names this process in locks.
+    /// Errors in its reports are redacted by a [`Redactor`] that knows no secret values until
+    /// [`with_redactor`](Engine::with_redactor) hands it the caller's.
     pub fn new(
         warehouse: &'a dyn Warehouse,
         state: &'a dyn StateStore,
         shopify: &'a dyn ShopifyApi,
+        clock: &'a dyn Clock,
         holder: impl Into<String>,
     ) -> Engine<'a> {
         Engine {
             warehouse,
             state,
             shopify,
+            clock,
+            redactor: Redactor::new(),
             holder: holder.into(),
             stop: None,
             call_log: None,
@@ -200,6 +213,13 @@ impl<'a> Engine<'a> {
         self
     }
 
+    /// Redacts the errors and rejection messages of its reports through `redactor` (the one that knows the
+    /// process's Secret values).
+    pub fn with_redactor(mut self, redactor: Redactor) -> Engine<'a> {
+        self.redactor = redactor;
+        self
+    }
+
     /// Reports each run's planned work and every applied batch to `progress` (a terminal bar, a log line).
     pub fn with_progress(mut self, progress: &'a dyn Progress) -> Engine<'a> {
         self.progress = Some(progress);
@@ -213,7 +233,7 @@ impl<'a> Engine<'a> {
 
     /// Runs the sync once: plan, apply, record. A failure after some batches keeps what they synced.
     pub async fn run(&self, sync: &SyncConfig) -> Result<RunReport, EngineError> {
-        let started_at = Utc::now();
+        let started_at = self.clock.now();
         let lease = self
             .state
             .acquire_lock(&sync.id, &self.holder, LOCK_TTL, started_at)
@@ -251,12 +271,12 @@ impl<'a> Engine<'a> {
             Ok(lease) => Some(lease),
             Err((e, lease)) => {
                 // Driver errors may quote a connection string: nothing secret leaves through the report.
-                report.error = Some(redact::global().redact_owned(e.to_string()));
+                report.error = Some(self.redactor.redact_owned(e.to_string()));
                 report.status = RunStatus::Failed;
                 lease
             }
         };
-        report.finished_at = Utc::now();
+        report.finished_at = self.clock.now();
         if report.status == RunStatus::Running {
             report.status = if let Some(refused) = &report.refused_deletes {
                 // Deletes were refused: the store is not what the model says, which needs a person.
@@ -337,6 +357,7 @@ impl<'a> Engine<'a> {
         for r in &s.rejections {
             push_rejection(
                 report,
+                &self.redactor,
                 r.key.clone(),
                 Some(r.code.to_string()),
                 vec![],
@@ -402,7 +423,11 @@ impl<'a> Engine<'a> {
             if let Some(f) = failure {
                 return Err((f.into(), Some(lease)));
             }
-            lease = match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
+            lease = match self
+                .state
+                .renew_lock(&lease, LOCK_TTL, self.clock.now())
+                .await
+            {
                 Ok(l) => l,
                 Err(e) => return Err((e.into(), None)),
             };
@@ -448,12 +473,16 @@ impl<'a> Engine<'a> {
         futures::pin_mut!(write);
         // A bulk operation can outlast the lock's lifetime: keep renewing it while waiting.
         let result = loop {
-            let tick = tokio::time::sleep(LOCK_TTL / 3);
+            let tick = self.clock.sleep(LOCK_TTL / 3);
             futures::pin_mut!(tick);
             match futures::future::select(write.as_mut(), tick).await {
                 futures::future::Either::Left((result, _)) => break result,
                 futures::future::Either::Right(((), _)) => {
-                    lease = match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
+                    lease = match self
+                        .state
+                        .renew_lock(&lease, LOCK_TTL, self.clock.now())
+                        .await
+                    {
                         Ok(l) => l,
                         Err(e) => return Err((e.into(), None)),
                     };
@@ -477,7 +506,11 @@ impl<'a> Engine<'a> {
         if let Some(f) = failure {
             return Err((f.into(), Some(lease)));
         }
-        match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
+        match self
+            .state
+            .renew_lock(&lease, LOCK_TTL, self.clock.now())
+            .await
+        {
             Ok(l) => Ok(l),
             Err(e) => Err((e.into(), None)),
         }
@@ -548,7 +581,7 @@ impl<'a> Engine<'a> {
                         None,
                         Some(message.clone()),
                     ));
-                    push_rejection(report, Some(key), code, field, message);
+                    push_rejection(report, &self.redactor, Some(key), code, field, message);
                 }
                 WriteOutcome::Unknown { key, message } => {
                     report.writes += 1;
@@ -610,7 +643,7 @@ impl<'a> Engine<'a> {
                     } => {
                         report.writes += 1;
                         report.stats.rejected += 1;
-                        push_rejection(report, Some(key), code, field, message);
+                        push_rejection(report, &self.redactor, Some(key), code, field, message);
                     }
                     WriteOutcome::Unknown { key, .. } => {
                         report.writes += 1;
@@ -833,6 +866,7 @@ fn ledger(
 
 fn push_rejection(
     report: &mut RunReport,
+    redactor: &Redactor,
     key: Option<String>,
     code: Option<String>,
     field: Vec<String>,
@@ -843,7 +877,7 @@ fn push_rejection(
             key,
             code,
             field,
-            message: redact::global().redact_owned(message),
+            message: redactor.redact_owned(message),
         });
     }
 }

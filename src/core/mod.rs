@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 pub mod alerts;
 pub mod calls;
+pub mod clock;
 pub mod config;
 pub mod diff;
 pub mod engine;
