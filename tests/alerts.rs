@@ -18,7 +18,8 @@ use shopsync::alerts::{Channel, DeliveryRetry, Notifier, SmtpSettings, SyncAlert
 use shopsync::api::{ShopifySync, sync_config};
 use shopsync::core::alerts::{AlertPolicy, AlertRule, RejectedRows, Transition};
 use shopsync::core::config::{Schedule, SyncConfig};
-use shopsync::core::engine::{Engine, RunReport};
+use shopsync::core::engine::Engine;
+use shopsync::core::report::RunReport;
 use shopsync::core::state::{RunStatus, StateStore};
 use shopsync::core::write::{ApiFailure, BoxFuture, ShopifyApi, WriteOp, WriteOutcome};
 use shopsync::state::SqliteStateStore;

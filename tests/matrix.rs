@@ -14,7 +14,8 @@ use shopsync::api::{ShopifySync, sync_config};
 use shopsync::core::config::{
     ActionKind, ApiVersion, EventKind, MatchKey, ObjectKind, SyncConfig, SyncMode, Target,
 };
-use shopsync::core::engine::{Engine, RunReport};
+use shopsync::core::engine::Engine;
+use shopsync::core::report::RunReport;
 use shopsync::emulator::seed::Fixture;
 use shopsync::emulator::{Emulator, Plan, RunningEmulator};
 use shopsync::shopify::{CostBudget, RetryPolicy, ShopifyClient, Store, Transport};

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use shopsync::core::config::{DeleteBehavior, DeleteGuard, SyncConfig, SyncMode};
 use shopsync::core::engine::Engine;
-use shopsync::core::record::{Columns, SourceRow};
+use shopsync::core::source::{Columns, SourceRow};
 use shopsync::core::source::{RowSet, StreamRequest, Warehouse, WarehouseError};
 use shopsync::core::write::{ApiFailure, BoxFuture, ShopifyApi, WriteOp, WriteOutcome};
 use shopsync::state::SqliteStateStore;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shopsync::cli::specs::{self, ResolvedSync};
-use shopsync::core::engine::{Engine, RunReport};
+use shopsync::core::engine::Engine;
+use shopsync::core::report::RunReport;
 use shopsync::emulator::seed::Fixture;
 use shopsync::emulator::{Emulator, Plan, RunningEmulator};
 use shopsync::shopify::{CostBudget, RetryPolicy, ShopifyClient, Transport};

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use shopsync::cli::specs::{self, ResolvedSync};
-use shopsync::core::engine::{self, Engine, RunReport};
+use shopsync::core::engine::{self, Engine};
+use shopsync::core::report::RunReport;
 use shopsync::core::state::RunStatus;
 use shopsync::emulator::seed::Fixture;
 use shopsync::emulator::{Emulator, Plan, RunningEmulator};

@@ -15,8 +15,8 @@ use crate::core::alerts::{
     late_observation, observe_run, step,
 };
 use crate::core::config::Schedule;
-use crate::core::engine::RunReport;
 use crate::core::redact::Redactor;
+use crate::core::report::RunReport;
 use crate::core::state::{RunStatus, StateStore};
 
 mod http;

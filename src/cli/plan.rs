@@ -14,10 +14,10 @@ use serde_json::Value;
 
 use super::{git, specs};
 use crate::core::config::SyncConfig;
-use crate::core::diff::Rebaseline;
-use crate::core::diff::{ChangeKind, Plan};
 use crate::core::engine;
 use crate::core::mapping;
+use crate::core::plan::Rebaseline;
+use crate::core::plan::{ChangeKind, Plan};
 use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
 };
@@ -385,7 +385,7 @@ fn rebaseline_text(p: &Plan) -> Option<&'static str> {
 }
 
 /// How a removal is carried out, with the record's ownership.
-fn removal_text(r: &crate::core::diff::Removal) -> String {
+fn removal_text(r: &crate::core::plan::Removal) -> String {
     match (r.delete, r.shopify_id.as_deref()) {
         (true, Some(id)) => format!("{id} ({}; deleted)", r.ownership),
         (false, Some(id)) => format!("{id} ({}; kept in Shopify, forgotten)", r.ownership),

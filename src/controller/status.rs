@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use crate::api::{
     CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, RunOutcome, RunSummary,
 };
-use crate::core::engine::RunReport;
+use crate::core::report::RunReport;
 use crate::core::state::{RunRecord, RunStatus};
 
 /// Runs kept in `status.recentRuns`.

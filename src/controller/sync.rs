@@ -24,7 +24,8 @@ use crate::api::{
 };
 use crate::core::alerts::{AlertRule, Transition};
 use crate::core::config::{DeleteBehavior, DeletionPolicy, Schedule, SyncConfig};
-use crate::core::engine::{EngineError, RunReport};
+use crate::core::engine::EngineError;
+use crate::core::report::RunReport;
 use crate::core::source::{NoRows, Warehouse};
 use crate::core::state::{RunRecord, RunStatus, StateError};
 use crate::runner::{RunError, Target};

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::config::{Schedule, format_duration};
-use super::engine::RunReport;
-use super::state::RunStatus;
+use super::report::RunReport;
+use super::report::RunStatus;
 
 /// Run history kept per sync unless configured otherwise.
 pub const DEFAULT_RUN_HISTORY: u32 = 20;

@@ -8,21 +8,21 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 
 use super::calls::CallLog;
 use super::clock::Clock;
 use super::config::{OnDuplicateKey, SyncConfig, Target};
-use super::diff::{self, Change, DiffSettings, Plan, Rebaseline, SnapshotIndex, TargetKind};
+use super::diff::{self, DiffSettings, TargetKind};
 use super::mapping::{self, MappingError};
+use super::plan::{Change, ChangeSink, MemorySink, Plan, PlanSummary, Rebaseline};
 use super::progress::Progress;
 use super::redact::Redactor;
+use super::report::{RejectedRow, RunReport};
 use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
 use super::state::{
     Baseline, Lease, LedgerEntry, LedgerStatus, Ownership, RunRecord, RunStats, RunStatus,
-    SnapshotChange, StateError, StateStore,
+    SnapshotChange, SnapshotIndex, StateError, StateStore,
 };
 use super::write::{ApiFailure, ShopifyApi, WriteOp, WriteOutcome};
 
@@ -72,93 +72,6 @@ impl EngineError {
                 FailureClass::Permanent
             }
         }
-    }
-}
-
-/// A row Shopify (or the mapping) refused, for reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedRow {
-    /// The primary key, when the row had one.
-    pub key: Option<String>,
-    /// Shopify's or shopsync's code.
-    pub code: Option<String>,
-    /// The field blamed, as a path.
-    pub field: Vec<String>,
-    /// The message.
-    pub message: String,
-}
-
-/// What a run did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunReport {
-    /// The sync.
-    pub sync: String,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// When it finished.
-    pub finished_at: DateTime<Utc>,
-    /// How it ended.
-    pub status: RunStatus,
-    /// Counters for the status and the summary table.
-    pub stats: RunStats,
-    /// Writes sent to Shopify (creates, updates, deletes, events, actions).
-    pub writes: u64,
-    /// Records created.
-    pub created: u64,
-    /// Records deleted.
-    pub deleted: u64,
-    /// Rows insert mode left alone because their record exists.
-    pub skipped: u64,
-    /// Rejected rows, at most [`RunReport::MAX_REJECTIONS`] of them.
-    pub rejections: Vec<RejectedRow>,
-    /// Keys whose outcome is unknown (sent, but the answer was lost); never resent blindly.
-    pub unknown: Vec<String>,
-    /// Why deletes were refused, when the delete guard tripped.
-    pub refused_deletes: Option<String>,
-    /// Why the run failed, when it did.
-    pub error: Option<String>,
-}
-
-impl RunReport {
-    /// Rejections kept in a report; the count is in the stats.
-    pub const MAX_REJECTIONS: usize = 100;
-
-    /// The report of a run that failed before the engine could start it (no warehouse, no credentials).
-    pub fn failed(
-        sync: &str,
-        started_at: DateTime<Utc>,
-        finished_at: DateTime<Utc>,
-        error: String,
-    ) -> RunReport {
-        RunReport {
-            sync: sync.to_string(),
-            started_at,
-            finished_at,
-            status: RunStatus::Failed,
-            stats: RunStats::default(),
-            writes: 0,
-            created: 0,
-            deleted: 0,
-            skipped: 0,
-            rejections: Vec::new(),
-            unknown: Vec::new(),
-            refused_deletes: None,
-            error: Some(error),
-        }
-    }
-
-    /// Whether the delete guard refused this run's deletes: the run applied everything else, deleted nothing,
-    /// and is not a success.
-    pub fn guard_tripped(&self) -> bool {
-        self.refused_deletes.is_some()
-    }
-
-    /// The run took this long.
-    pub fn duration(&self) -> Duration {
-        (self.finished_at - self.started_at)
-            .to_std()
-            .unwrap_or_default()
     }
 }
 
@@ -669,7 +582,7 @@ pub async fn plan(
     state: &dyn StateStore,
     sync: &SyncConfig,
 ) -> Result<Plan, EngineError> {
-    let (summary, sink) = plan_into(warehouse, state, sync, diff::MemorySink::default()).await?;
+    let (summary, sink) = plan_into(warehouse, state, sync, MemorySink::default()).await?;
     Ok(Plan {
         changes: sink.into_changes(),
         summary,
@@ -683,9 +596,9 @@ pub async fn plan_into<S>(
     state: &dyn StateStore,
     sync: &SyncConfig,
     sink: S,
-) -> Result<(diff::PlanSummary, S), EngineError>
+) -> Result<(PlanSummary, S), EngineError>
 where
-    S: diff::ChangeSink,
+    S: ChangeSink,
     S::Error: std::fmt::Display,
 {
     let insert_only = sync.target.is_insert_only();

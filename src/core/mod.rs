@@ -12,13 +12,16 @@ pub mod engine;
 pub mod ids;
 pub mod mapping;
 pub mod order;
+pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod redact;
+pub mod report;
 pub mod review;
 #[cfg(feature = "schemars")]
 mod schema;
 pub mod source;
 pub mod state;
 pub mod support;
+mod table;
 pub mod write;

@@ -16,7 +16,7 @@ use super::{
     FieldMap, LedgerRow, RunRow, corrupt, db_error, parse_ownership, parse_values, stats_json,
 };
 use crate::core::alerts::AlertRecord;
-use crate::core::diff::SnapshotIndex;
+use crate::core::state::SnapshotIndex;
 use crate::core::state::{
     Baseline, Lease, LedgerEntry, Outcome, RowHash, RunRecord, SnapshotChange, SnapshotEntry,
     StateError, StateResult, StateStore, lease_expiry,
