@@ -2,7 +2,6 @@
 //!
 //! Efficiency is the least time Shopify's leaky bucket allows for the points actually spent
 //! (`(spent - bucket size) / restore rate`) over the measured time: 1.0 means every restored point was used.
-use crate::core::redact::Redactor;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +10,7 @@ use sqlx::Connection;
 
 use crate::api::{ShopifySync, sync_config};
 use crate::core::calls::{CallLimits, CallLog, CallStore};
+use crate::core::redact::Redactor;
 use crate::emulator::{Emulator, Plan};
 use crate::runner::{SyncRunner, Target};
 use crate::shopify::Store;

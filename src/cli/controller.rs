@@ -1,5 +1,4 @@
 //! `shopsync controller`: the operator, in a cluster (or against any kubeconfig).
-use crate::core::redact::Redactor;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +9,7 @@ use anyhow::Context as _;
 
 use crate::controller::{self, Health, LeaseConfig, Metrics, Options, Settings};
 use crate::core::calls::CallStore;
+use crate::core::redact::Redactor;
 use crate::core::state::StateStore;
 use crate::state::{PostgresStateStore, SqliteStateStore};
 

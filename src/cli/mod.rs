@@ -1,8 +1,9 @@
 //! The `shopsync` command line: the only place that speaks `anyhow` and exit codes.
-use crate::core::redact::Redactor;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::core::redact::Redactor;
 
 #[cfg(feature = "bench")]
 pub mod bench_emulator;

@@ -4,7 +4,6 @@
 //! risky changes first, then the data-level effect of each added or changed sync. The data-level part needs the
 //! warehouse and the state; when either cannot be reached the review still reports the spec-level part and says
 //! why the rest was skipped.
-use crate::core::redact::Redactor;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
@@ -18,6 +17,7 @@ use crate::core::engine;
 use crate::core::mapping;
 use crate::core::plan::Rebaseline;
 use crate::core::plan::{ChangeKind, Plan};
+use crate::core::redact::Redactor;
 use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
 };

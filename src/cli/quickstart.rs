@@ -3,7 +3,6 @@
 //!
 //! The emulator's store is saved next to the state when the command ends and restored when it starts, so a
 //! second run finds both sides as the first left them, and writes nothing.
-use crate::core::redact::Redactor;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -14,6 +13,7 @@ use super::debugger::DebuggerLogArgs;
 use super::run::{print_line, print_summary, run_one};
 use super::specs;
 use crate::core::calls::CallLog;
+use crate::core::redact::Redactor;
 use crate::emulator::seed::Fixture;
 use crate::emulator::store::State;
 use crate::emulator::{Emulator, Plan};

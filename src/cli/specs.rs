@@ -1,6 +1,5 @@
 //! Spec files for `run` and `plan`: destinations, syncs and Secrets read from files, validated, and resolved
 //! into what the engine needs (credentials from Secret manifests among the files, or the environment).
-use crate::core::redact::Redactor;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -13,6 +12,7 @@ use crate::api::manifest;
 use crate::api::validate::{Severity, validate};
 use crate::api::{SecretKeyRef, ShopifyDestination, ShopifySync, destination_config, sync_config};
 use crate::core::config::{ApiVersion, SyncConfig};
+use crate::core::redact::Redactor;
 use crate::core::review::{Kind, ResourceId, Specs};
 use crate::shopify::Store;
 

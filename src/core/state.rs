@@ -129,7 +129,7 @@ pub struct SnapshotEntry {
     /// Shopify's error when it was rejected.
     pub error: Option<String>,
     /// The digest of the warehouse row as read when it was last sent (see
-    /// [`SourceRow`](crate::record::SourceRow)): a row with the same digest is unchanged without decoding
+    /// [`SourceRow`](crate::source::SourceRow)): a row with the same digest is unchanged without decoding
     /// it. `None` when the warehouse adapter gives no digests.
     #[serde(default)]
     pub source: Option<RowHash>,

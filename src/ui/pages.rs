@@ -1,5 +1,4 @@
 //! The pages: handlers reading the state and maud templates rendering it.
-use crate::core::redact::Redactor;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -17,6 +16,7 @@ use crate::core::calls::{RunCalls, StoredCall, export};
 use crate::core::config::{
     DeleteBehavior, MappingSource, MappingTarget, Schedule, SyncConfig, Target,
 };
+use crate::core::redact::Redactor;
 use crate::core::state::{RunRecord, RunStatus};
 
 type Page = Result<Markup, UiError>;
