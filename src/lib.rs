@@ -12,6 +12,7 @@
 //! - [`controller`]: the Kubernetes operator.
 //! - `emulator` (cargo feature `emulator`, on by default): a local Shopify Admin API, the project's test oracle.
 //! - [`ui`]: the read-only web dashboard over a state store.
+//! - [`clock`]: the real clock and timer behind the core's `Clock` port.
 //! - [`tls`]: the TLS settings of every outgoing connection.
 //! - [`cli`]: the `shopsync` command.
 #![forbid(unsafe_code)]
@@ -19,8 +20,10 @@
 pub mod alerts;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod controller;
-pub mod core;
+/// The pure core, a crate of its own (`src/core`, package `shopsync-core`) so that it cannot do I/O.
+pub use shopsync_core as core;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod runner;

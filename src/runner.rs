@@ -4,18 +4,20 @@
 //! A run needs the store's shared cost budget, a transport with its retry policy and debugger log, a Shopify
 //! client, and an engine that knows the same debugger log (to tie calls to the run), the progress display and
 //! the stop signal. Built here once, no entry point can forget a piece: the controller once ran without its
-//! debugger log because it had a wiring of its own.
+//! debugger log because it had a wiring of its own. The runner also hands the engine its clock and the
+//! entry point's [`Redactor`].
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
-
+use crate::clock::SystemClock;
 use crate::core::calls::CallLog;
+use crate::core::clock::Clock;
 use crate::core::config::SyncConfig;
-use crate::core::engine::{Engine, EngineError, RunReport};
+use crate::core::engine::{Engine, EngineError};
 use crate::core::progress::Progress;
-use crate::core::redact;
+use crate::core::redact::Redactor;
+use crate::core::report::RunReport;
 use crate::core::source::Warehouse;
 use crate::core::state::StateStore;
 use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, ShopifyError, Store, Transport};
@@ -49,6 +51,8 @@ pub struct Target<'a> {
 pub struct SyncRunner {
     state: Arc<dyn StateStore>,
     holder: String,
+    redactor: Redactor,
+    clock: Arc<dyn Clock>,
     call_log: Option<Arc<dyn CallLog>>,
     progress: Option<Arc<dyn Progress>>,
     stop: Option<Arc<AtomicBool>>,
@@ -59,11 +63,19 @@ pub struct SyncRunner {
 }
 
 impl SyncRunner {
-    /// A runner over `state`, taking locks as `holder`, with the default retry policy and 8 requests in flight.
-    pub fn new(state: Arc<dyn StateStore>, holder: impl Into<String>) -> SyncRunner {
+    /// A runner over `state`, taking locks as `holder`, redacting reports through `redactor` (the entry point's,
+    /// which knows its Secret values), on the system clock, with the default retry policy and 8 requests in
+    /// flight.
+    pub fn new(
+        state: Arc<dyn StateStore>,
+        holder: impl Into<String>,
+        redactor: Redactor,
+    ) -> SyncRunner {
         SyncRunner {
             state,
             holder: holder.into(),
+            redactor,
+            clock: Arc::new(SystemClock),
             call_log: None,
             progress: None,
             stop: None,
@@ -92,6 +104,12 @@ impl SyncRunner {
         self
     }
 
+    /// Reads the time and waits through `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SyncRunner {
+        self.clock = clock;
+        self
+    }
+
     /// Retries Shopify calls under `retry`.
     pub fn with_retry(mut self, retry: RetryPolicy) -> SyncRunner {
         self.retry = retry;
@@ -108,6 +126,11 @@ impl SyncRunner {
     pub fn with_batch_size(mut self, n: usize) -> SyncRunner {
         self.batch_size = Some(n);
         self
+    }
+
+    /// The redactor reports go through.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// The state store runs record into.
@@ -152,7 +175,14 @@ impl SyncRunner {
         warehouse: &dyn Warehouse,
     ) -> Result<RunReport, RunError> {
         let client = self.client(target)?;
-        let mut engine = Engine::new(warehouse, self.state.as_ref(), &client, self.holder.clone());
+        let mut engine = Engine::new(
+            warehouse,
+            self.state.as_ref(),
+            &client,
+            self.clock.as_ref(),
+            self.holder.clone(),
+        )
+        .with_redactor(self.redactor.clone());
         if let Some(log) = &self.call_log {
             engine = engine.with_call_log(log.as_ref());
         }
@@ -173,7 +203,7 @@ impl SyncRunner {
         target: Target<'_>,
         warehouse_url: &str,
     ) -> RunReport {
-        let started = Utc::now();
+        let started = self.clock.now();
         let result = match SqlWarehouse::from_url(&config.id, warehouse_url) {
             Ok(warehouse) => self.run(config, target, &warehouse).await,
             Err(e) => Err(e.into()),
@@ -182,7 +212,8 @@ impl SyncRunner {
             RunReport::failed(
                 &config.id,
                 started,
-                redact::global().redact_owned(e.to_string()),
+                self.clock.now(),
+                self.redactor.redact_owned(e.to_string()),
             )
         })
     }

@@ -18,7 +18,8 @@ use shopsync::alerts::{Channel, DeliveryRetry, Notifier, SmtpSettings, SyncAlert
 use shopsync::api::{ShopifySync, sync_config};
 use shopsync::core::alerts::{AlertPolicy, AlertRule, RejectedRows, Transition};
 use shopsync::core::config::{Schedule, SyncConfig};
-use shopsync::core::engine::{Engine, RunReport};
+use shopsync::core::engine::Engine;
+use shopsync::core::report::RunReport;
 use shopsync::core::state::{RunStatus, StateStore};
 use shopsync::core::write::{ApiFailure, BoxFuture, ShopifyApi, WriteOp, WriteOutcome};
 use shopsync::state::SqliteStateStore;
@@ -289,10 +290,16 @@ spec:
     }
 
     async fn run(&self, state: &SqliteStateStore) -> RunReport {
-        let engine = Engine::new(&self.warehouse, state, &FakeShopify, "test");
+        let engine = Engine::new(
+            &self.warehouse,
+            state,
+            &FakeShopify,
+            &shopsync::clock::SystemClock,
+            "test",
+        );
         match engine.run(&self.config).await {
             Ok(r) => r,
-            Err(e) => RunReport::failed(&self.config.id, Utc::now(), e.to_string()),
+            Err(e) => RunReport::failed(&self.config.id, Utc::now(), Utc::now(), e.to_string()),
         }
     }
 }

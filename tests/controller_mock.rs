@@ -62,6 +62,7 @@ async fn context(client: kube::Client) -> (Arc<Context>, tempfile::TempDir) {
             },
             ..Settings::default()
         },
+        shopsync::core::redact::Redactor::new(),
     );
     (Arc::new(ctx), dir)
 }

@@ -3,10 +3,10 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use serde_json::json;
-use shopsync::core::diff::{
-    ChangeKind, DiffSettings, Differ, MemorySink, ObjectEntry, Plan, SnapshotIndex, plan,
-};
+use shopsync::core::diff::{DiffSettings, Differ, plan};
+use shopsync::core::plan::{ChangeKind, MemorySink, Plan};
 use shopsync::core::record::Record;
+use shopsync::core::state::{ObjectEntry, SnapshotIndex};
 use shopsync::core::state::{Outcome, Ownership, RowHash, SnapshotChange, SnapshotEntry};
 
 const FINGERPRINT: &str = "mapping-v1";

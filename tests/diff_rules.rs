@@ -1,9 +1,9 @@
 //! The diff's rules, case by case: duplicates, NULL keys, mapping changes, the delete guard, insert-only ledgers.
 use serde_json::json;
-use shopsync::core::diff::{
-    ChangeKind, DeleteGuard, DiffError, DiffSettings, Differ, MemorySink, SnapshotIndex, plan,
-};
+use shopsync::core::diff::{DeleteGuard, DiffError, DiffSettings, Differ, plan};
+use shopsync::core::plan::{ChangeKind, MemorySink};
 use shopsync::core::record::{Record, RejectionCode, RowRejection};
+use shopsync::core::state::SnapshotIndex;
 use shopsync::core::state::{
     LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, SnapshotEntry,
 };

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 use shopsync::api::{ShopifySync, sync_config};
 use shopsync::core::config::SyncConfig;
-use shopsync::core::engine::Engine;
+use shopsync::core::engine::{Engine, LOCK_TTL};
 use shopsync::core::state::RunStatus;
 use shopsync::core::write::{ApiFailure, BoxFuture, ShopifyApi, WriteOp, WriteOutcome};
 use shopsync::state::SqliteStateStore;
@@ -140,7 +140,13 @@ async fn runs_send_exactly_what_changed() {
         .await
         .unwrap();
     let shopify = FakeShopify::default();
-    let engine = Engine::new(&warehouse, &state, &shopify, "test");
+    let engine = Engine::new(
+        &warehouse,
+        &state,
+        &shopify,
+        &shopsync::clock::SystemClock,
+        "test",
+    );
 
     // First run: all three sent; b rejected.
     let r = engine.run(&sync).await.unwrap();
@@ -201,20 +207,32 @@ async fn a_lost_state_rebaselines_without_deleting() {
         let state = SqliteStateStore::open(&dir.path().join("state.db"))
             .await
             .unwrap();
-        Engine::new(&warehouse, &state, &shopify, "t")
-            .run(&sync)
-            .await
-            .unwrap();
+        Engine::new(
+            &warehouse,
+            &state,
+            &shopify,
+            &shopsync::clock::SystemClock,
+            "t",
+        )
+        .run(&sync)
+        .await
+        .unwrap();
     }
     shopify.take();
     // A new, empty state: the row is upsert-matched again, nothing is deleted.
     let state = SqliteStateStore::open(&dir.path().join("other.db"))
         .await
         .unwrap();
-    let r = Engine::new(&warehouse, &state, &shopify, "t")
-        .run(&sync)
-        .await
-        .unwrap();
+    let r = Engine::new(
+        &warehouse,
+        &state,
+        &shopify,
+        &shopsync::clock::SystemClock,
+        "t",
+    )
+    .run(&sync)
+    .await
+    .unwrap();
     assert_eq!(r.deleted, 0);
     assert!(
         shopify
@@ -235,9 +253,15 @@ async fn missing_columns_fail_the_run_naming_the_column() {
         .await
         .unwrap();
     let shopify = FakeShopify::default();
-    let r = Engine::new(&warehouse, &state, &shopify, "t")
-        .run(&sync)
-        .await;
+    let r = Engine::new(
+        &warehouse,
+        &state,
+        &shopify,
+        &shopsync::clock::SystemClock,
+        "t",
+    )
+    .run(&sync)
+    .await;
     let text = match r {
         Ok(report) => report.error.unwrap_or_default(),
         Err(e) => e.to_string(),
@@ -288,7 +312,14 @@ async fn progress_counts_every_write_and_delete_once() {
         .unwrap();
     let shopify = FakeShopify::default();
     let progress = Recorded::default();
-    let engine = Engine::new(&warehouse, &state, &shopify, "test").with_progress(&progress);
+    let engine = Engine::new(
+        &warehouse,
+        &state,
+        &shopify,
+        &shopsync::clock::SystemClock,
+        "test",
+    )
+    .with_progress(&progress);
     let total = |events: &[(String, u64)], kind: &str| -> u64 {
         events
             .iter()
@@ -314,4 +345,109 @@ async fn progress_counts_every_write_and_delete_once() {
     assert_eq!(total(&events, "planned"), 15);
     assert_eq!(total(&events, "advanced"), 15);
     assert_eq!(shopify.take().len(), 1200 + 15);
+}
+
+/// Sends bulk operations that take as long as the test says: `write_bulk` announces itself on `entered` and
+/// answers (through the scripted Shopify) once `release` is notified.
+#[derive(Default)]
+struct SlowBulk {
+    inner: FakeShopify,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl ShopifyApi for SlowBulk {
+    fn write<'a>(
+        &'a self,
+        sync: &'a SyncConfig,
+        ops: Vec<WriteOp>,
+    ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
+        self.inner.write(sync, ops)
+    }
+
+    fn bulk_eligible(&self, _sync: &SyncConfig, _op: &WriteOp) -> bool {
+        true
+    }
+
+    fn write_bulk<'a>(
+        &'a self,
+        sync: &'a SyncConfig,
+        ops: Vec<WriteOp>,
+    ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
+        Box::pin(async move {
+            self.entered.notify_one();
+            self.release.notified().await;
+            self.inner.write(sync, ops).await
+        })
+    }
+}
+
+/// When the run's lock on `sync` expires, as another holder finds it at `at` (before any expiry: taking the
+/// lock fails, so looking changes nothing).
+async fn lock_expiry(
+    state: &SqliteStateStore,
+    sync: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    use shopsync::core::state::{StateError, StateStore};
+    match state.acquire_lock(sync, "observer", LOCK_TTL, at).await {
+        Err(StateError::LockHeld { expires_at, .. }) => expires_at,
+        other => panic!("the run should hold the lock: {other:?}"),
+    }
+}
+
+/// A bulk operation that outlasts a third of the lock's lifetime keeps the lock: the engine renews it on the
+/// clock it was handed while it waits, so another holder cannot take the sync over mid-operation. (On a manual
+/// clock: the real one would make this test wait minutes.)
+#[tokio::test]
+async fn a_long_bulk_operation_keeps_the_lock_renewed_on_the_engines_clock() {
+    use chrono::TimeZone;
+    use shopsync::core::clock::{Clock, ManualClock};
+    use shopsync::core::state::{StateError, StateStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wh.db");
+    exec(&db, "CREATE TABLE items (handle TEXT, title TEXT, email TEXT); INSERT INTO items VALUES ('a','A','a@x.io'),('b','B','b@x.io');").await;
+    let mut sync = config(&db.display().to_string(), false);
+    sync.bulk_threshold = 1;
+    let warehouse = SqlWarehouse::from_url(&sync.id, &sync_url(&db)).unwrap();
+    let state = SqliteStateStore::open(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let start = chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let ttl = chrono::Duration::from_std(LOCK_TTL).unwrap();
+    let clock = ManualClock::new(start);
+    let shopify = SlowBulk::default();
+    let engine = Engine::new(&warehouse, &state, &shopify, &clock, "test");
+
+    let observe = async {
+        shopify.entered.notified().await;
+        assert_eq!(lock_expiry(&state, &sync.id, start).await, start + ttl);
+        // A third of the lifetime (and a second) passes while Shopify works on the operation.
+        let step = LOCK_TTL / 3 + std::time::Duration::from_secs(1);
+        clock.advance(step);
+        let renewed = clock.now() + ttl;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while lock_expiry(&state, &sync.id, start).await != renewed {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lock was not renewed after {step:?} on the engine's clock"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // After the first lease would have run out, the sync is still taken.
+        let later = start + ttl + chrono::Duration::seconds(60);
+        assert!(matches!(
+            state.acquire_lock(&sync.id, "other", LOCK_TTL, later).await,
+            Err(StateError::LockHeld { .. })
+        ));
+        shopify.release.notify_one();
+    };
+    let (report, ()) = tokio::join!(engine.run(&sync), observe);
+    let report = report.unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
+    assert_eq!(report.stats.succeeded, 2);
+    // The run's times are the engine's clock's.
+    assert_eq!(report.started_at, start);
+    assert_eq!(report.finished_at, clock.now());
 }

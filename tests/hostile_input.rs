@@ -13,7 +13,8 @@ use shopsync::api::validate::{Severity, validate};
 use shopsync::api::{ShopifySync, sync_config};
 use shopsync::core::config::{ApiVersion, SyncConfig};
 use shopsync::core::mapping::{self, MAX_VALUE_BYTES};
-use shopsync::core::record::{Columns, RejectionCode};
+use shopsync::core::record::RejectionCode;
+use shopsync::core::source::Columns;
 use shopsync::core::write::{ShopifyApi, WriteOp, WriteOutcome};
 use shopsync::shopify::{CostBudget, RetryPolicy, ShopifyClient, Store, Transport};
 

@@ -14,7 +14,8 @@ use shopsync::api::{ShopifySync, sync_config};
 use shopsync::core::config::{
     ActionKind, ApiVersion, EventKind, MatchKey, ObjectKind, SyncConfig, SyncMode, Target,
 };
-use shopsync::core::engine::{Engine, RunReport};
+use shopsync::core::engine::Engine;
+use shopsync::core::report::RunReport;
 use shopsync::emulator::seed::Fixture;
 use shopsync::emulator::{Emulator, Plan, RunningEmulator};
 use shopsync::shopify::{CostBudget, RetryPolicy, ShopifyClient, Store, Transport};
@@ -937,10 +938,16 @@ async fn run_cell(cell: Cell) -> Result<(), String> {
         let before = store_state(&emulator).await;
         let warehouse =
             SqlWarehouse::from_url(&sync.id, &format!("sqlite://{}", db.display())).unwrap();
-        let report = Engine::new(&warehouse, &state, &client, "matrix")
-            .run(&sync)
-            .await
-            .map_err(|e| format!("{cell} {}: run failed: {e}", step.name))?;
+        let report = Engine::new(
+            &warehouse,
+            &state,
+            &client,
+            &shopsync::clock::SystemClock,
+            "matrix",
+        )
+        .run(&sync)
+        .await
+        .map_err(|e| format!("{cell} {}: run failed: {e}", step.name))?;
         let after = store_state(&emulator).await;
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let (b, a) = (records(cell.target, &before), records(cell.target, &after));
@@ -1020,20 +1027,32 @@ async fn discount_codes_are_rematched_by_code_after_a_lost_state() {
     let first = SqliteStateStore::open(&dir.path().join("state-1.db"))
         .await
         .unwrap();
-    let r = Engine::new(&warehouse, &first, &client, "t")
-        .run(&sync)
-        .await
-        .unwrap();
+    let r = Engine::new(
+        &warehouse,
+        &first,
+        &client,
+        &shopsync::clock::SystemClock,
+        "t",
+    )
+    .run(&sync)
+    .await
+    .unwrap();
     assert!(r.rejections.is_empty(), "{:?}", r.rejections);
     let after_first = codes(&store_state(&emulator).await);
     // A new, empty state: every code is sent again.
     let lost = SqliteStateStore::open(&dir.path().join("state-2.db"))
         .await
         .unwrap();
-    let r = Engine::new(&warehouse, &lost, &client, "t")
-        .run(&sync)
-        .await
-        .unwrap();
+    let r = Engine::new(
+        &warehouse,
+        &lost,
+        &client,
+        &shopsync::clock::SystemClock,
+        "t",
+    )
+    .run(&sync)
+    .await
+    .unwrap();
     assert!(
         r.rejections.is_empty(),
         "re-matched, not refused: {:?}",

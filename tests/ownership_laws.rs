@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use shopsync::core::config::{DeleteBehavior, DeleteGuard, SyncConfig, SyncMode};
 use shopsync::core::engine::Engine;
-use shopsync::core::record::{Columns, SourceRow};
+use shopsync::core::source::{Columns, SourceRow};
 use shopsync::core::source::{RowSet, StreamRequest, Warehouse, WarehouseError};
 use shopsync::core::write::{ApiFailure, BoxFuture, ShopifyApi, WriteOp, WriteOutcome};
 use shopsync::state::SqliteStateStore;
@@ -293,10 +293,16 @@ async fn history(
             rows: rows(&step.present),
         };
         let before = store.products.lock().unwrap().clone();
-        let report = Engine::new(&warehouse, &state, &store, "laws")
-            .run(&sync)
-            .await
-            .expect("run");
+        let report = Engine::new(
+            &warehouse,
+            &state,
+            &store,
+            &shopsync::clock::SystemClock,
+            "laws",
+        )
+        .run(&sync)
+        .await
+        .expect("run");
         let seen = std::mem::take(&mut *store.seen.lock().unwrap());
         // A record the sync did not create is never deleted (nothing opts in to deleteMatched).
         for p in &seen.deleted {

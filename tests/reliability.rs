@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shopsync::cli::specs::{self, ResolvedSync};
-use shopsync::core::engine::{Engine, RunReport};
+use shopsync::core::engine::Engine;
+use shopsync::core::report::RunReport;
 use shopsync::emulator::seed::Fixture;
 use shopsync::emulator::{Emulator, Plan, RunningEmulator};
 use shopsync::shopify::{CostBudget, RetryPolicy, ShopifyClient, Transport};
@@ -234,7 +235,7 @@ const SYNCS: [&str; 6] = [
 fn syncs(emu: &RunningEmulator, warehouse: &str) -> Vec<ResolvedSync> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let only: Vec<String> = SYNCS.iter().map(|s| s.to_string()).collect();
-    let mut all = specs::load(&[root], &only).unwrap();
+    let mut all = specs::load(&[root], &only, &shopsync::core::redact::Redactor::new()).unwrap();
     for s in &mut all {
         s.store.base_url = emu.base_url();
         s.warehouse_url = warehouse.to_string();
@@ -270,10 +271,16 @@ async fn run_all(syncs: &[ResolvedSync], state: &SqliteStateStore) -> Vec<RunRep
         );
         let warehouse = SqlWarehouse::from_url(&s.config.id, &s.warehouse_url).unwrap();
         reports.push(
-            Engine::new(&warehouse, state, &client, "reliability")
-                .run(&s.config)
-                .await
-                .unwrap(),
+            Engine::new(
+                &warehouse,
+                state,
+                &client,
+                &shopsync::clock::SystemClock,
+                "reliability",
+            )
+            .run(&s.config)
+            .await
+            .unwrap(),
         );
     }
     reports

@@ -1,7 +1,9 @@
 //! The spill sink keeps large plans on disk: changes read back in order, retracted ones skipped, file removed.
 use serde_json::json;
-use shopsync::core::diff::{ChangeKind, DiffSettings, Differ, SnapshotIndex};
+use shopsync::core::diff::{DiffSettings, Differ};
+use shopsync::core::plan::ChangeKind;
 use shopsync::core::record::{Record, RejectionCode};
+use shopsync::core::state::SnapshotIndex;
 use shopsync::state::SpillSink;
 
 fn rec(key: &str, v: i64) -> Record {

@@ -5,7 +5,9 @@ use chrono::{TimeZone, Utc};
 use futures::TryStreamExt;
 use shopsync::core::alerts::{AlertRecord, AlertRule, AlertState};
 use shopsync::core::calls::{ApiCall, CallStore};
-use shopsync::core::diff::{DiffSettings, Differ, MemorySink, SnapshotIndex};
+use shopsync::core::diff::{DiffSettings, Differ};
+use shopsync::core::plan::MemorySink;
+use shopsync::core::state::SnapshotIndex;
 use shopsync::core::state::{
     Baseline, LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, RunRecord, RunStats,
     RunStatus, SnapshotChange, SnapshotEntry, StateError, StateStore, read_index,

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use shopsync::api::{ShopifySync, sync_config};
 use shopsync::core::calls::{ApiCall, CallLog};
 use shopsync::core::config::{ApiVersion, SyncConfig};
-use shopsync::core::engine::{Engine, RunReport};
+use shopsync::core::engine::Engine;
+use shopsync::core::report::RunReport;
 use shopsync::emulator::{Emulator, Plan, RunningEmulator};
 use shopsync::shopify::{BulkSettings, CostBudget, RetryPolicy, ShopifyClient, Store, Transport};
 use shopsync::state::SqliteStateStore;
@@ -138,10 +139,16 @@ impl World {
         let client = self.client(batch);
         let warehouse =
             SqlWarehouse::from_url(&config.id, &format!("sqlite://{}", self.db.display())).unwrap();
-        Engine::new(&warehouse, &self.state, &client, "test")
-            .run(config)
-            .await
-            .unwrap()
+        Engine::new(
+            &warehouse,
+            &self.state,
+            &client,
+            &shopsync::clock::SystemClock,
+            "test",
+        )
+        .run(config)
+        .await
+        .unwrap()
     }
 
     fn count(&self, what: &str) -> usize {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use shopsync::cli::specs::{self, ResolvedSync};
-use shopsync::core::engine::{self, Engine, RunReport};
+use shopsync::core::engine::{self, Engine};
+use shopsync::core::report::RunReport;
 use shopsync::core::state::RunStatus;
 use shopsync::emulator::seed::Fixture;
 use shopsync::emulator::{Emulator, Plan, RunningEmulator};
@@ -60,7 +61,12 @@ async fn demo_store() -> RunningEmulator {
 
 fn syncs(emulator: &RunningEmulator, warehouse: &str, only: &[&str]) -> Vec<ResolvedSync> {
     let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
-    let mut all = specs::load(&[root().join("examples")], &only).unwrap();
+    let mut all = specs::load(
+        &[root().join("examples")],
+        &only,
+        &shopsync::core::redact::Redactor::new(),
+    )
+    .unwrap();
     for s in &mut all {
         s.store.base_url = emulator.base_url();
         s.warehouse_url = warehouse.to_string();
@@ -82,10 +88,16 @@ async fn run_all(
         );
         let warehouse = SqlWarehouse::from_url(&s.config.id, &s.warehouse_url).unwrap();
         reports.push(
-            Engine::new(&warehouse, state, &client, "e2e")
-                .run(&s.config)
-                .await
-                .unwrap(),
+            Engine::new(
+                &warehouse,
+                state,
+                &client,
+                &shopsync::clock::SystemClock,
+                "e2e",
+            )
+            .run(&s.config)
+            .await
+            .unwrap(),
         );
     }
     reports
@@ -340,7 +352,7 @@ async fn events_refused_for_a_bad_token_are_sent_once_the_token_is_fixed() {
         4,
     );
     let wh = SqlWarehouse::from_url(&bad[0].config.id, &bad[0].warehouse_url).unwrap();
-    let failed = Engine::new(&wh, &state, &client, "e2e")
+    let failed = Engine::new(&wh, &state, &client, &shopsync::clock::SystemClock, "e2e")
         .run(&bad[0].config)
         .await
         .unwrap();

@@ -209,7 +209,7 @@ fn example_specs() -> Vec<SyncConfig> {
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let docs = shopsync::cli::specs::read_valid(&[examples]).unwrap();
     // The state below names syncs as local files without a namespace do (`customers`).
-    shopsync::cli::specs::find(&docs, &[])
+    shopsync::cli::specs::find(&docs, &[], &Redactor::new())
         .unwrap()
         .into_iter()
         .map(|f| SyncConfig {

@@ -3,11 +3,12 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use serde_json::{Value, json};
-use shopsync::core::diff::{DiffSettings, Differ, MemorySink, SnapshotIndex};
-use shopsync::core::record::{
-    Columns, Record, RejectionCode, RowRejection, SourceRow, primary_key,
-};
+use shopsync::core::diff::{DiffSettings, Differ};
+use shopsync::core::plan::MemorySink;
+use shopsync::core::record::{Record, RejectionCode, RowRejection, primary_key};
+use shopsync::core::source::{Columns, SourceRow};
 use shopsync::core::source::{FailureClass, RowSet, StreamRequest, Warehouse, WarehouseError};
+use shopsync::core::state::SnapshotIndex;
 use shopsync::core::state::{
     Outcome, Ownership, RowHash, SnapshotChange, SnapshotEntry, StateStore,
 };
@@ -459,8 +460,8 @@ async fn digests_follow_bytes_columns_and_seed() {
 #[tokio::test]
 async fn second_plan_skips_unchanged_rows_and_refreshes_stale_digests() {
     use shopsync::api::{ShopifySync, sync_config};
-    use shopsync::core::diff::ChangeKind;
     use shopsync::core::engine;
+    use shopsync::core::plan::ChangeKind;
 
     let admin = admin().await;
     let table = unique("digest_plan");

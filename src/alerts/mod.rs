@@ -15,8 +15,8 @@ use crate::core::alerts::{
     late_observation, observe_run, step,
 };
 use crate::core::config::Schedule;
-use crate::core::engine::RunReport;
-use crate::core::redact;
+use crate::core::redact::Redactor;
+use crate::core::report::RunReport;
 use crate::core::state::{RunStatus, StateStore};
 
 mod http;
@@ -336,6 +336,7 @@ pub struct Notifier {
     http: reqwest::Client,
     retry: DeliveryRetry,
     pagerduty_url: String,
+    redactor: Redactor,
 }
 
 impl Notifier {
@@ -354,12 +355,20 @@ impl Notifier {
             retry,
             pagerduty_url: std::env::var("SHOPSYNC_PAGERDUTY_URL")
                 .unwrap_or_else(|_| PAGERDUTY_EVENTS_URL.into()),
+            redactor: Redactor::new(),
         })
     }
 
     /// Retries as `retry` says.
     pub fn with_retry(mut self, retry: DeliveryRetry) -> Notifier {
         self.retry = retry;
+        self
+    }
+
+    /// Redacts delivery and state errors through `redactor` (the process's, which knows its Secret values)
+    /// instead of one that knows only the patterns.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Notifier {
+        self.redactor = redactor;
         self
     }
 
@@ -409,7 +418,7 @@ impl Notifier {
             tokio::time::sleep(wait).await;
             backoff = backoff.saturating_mul(2).min(self.retry.max_backoff);
         };
-        let error = error.map(|e| redact::global().redact_owned(e));
+        let error = error.map(|e| self.redactor.redact_owned(e));
         if let Some(e) = &error {
             tracing::warn!(
                 channel = channel.kind(),
@@ -539,7 +548,7 @@ impl Notifier {
             Ok(t) => t,
             Err(e) => {
                 return AlertOutcome {
-                    error: Some(redact::global().redact_owned(e.to_string())),
+                    error: Some(self.redactor.redact_owned(e.to_string())),
                     ..AlertOutcome::default()
                 };
             }
@@ -575,7 +584,7 @@ impl Notifier {
         let previous = match retry_once(|| store.alert_states(&alerts.sync)).await {
             Ok(p) => p,
             Err(e) => {
-                let error = redact::global().redact_owned(e.to_string());
+                let error = self.redactor.redact_owned(e.to_string());
                 tracing::warn!(sync = %alerts.sync, %error, "alerts: cannot read alert state; not evaluating");
                 return AlertOutcome {
                     error: Some(error),
@@ -593,7 +602,7 @@ impl Notifier {
         if !s.changed.is_empty()
             && let Err(e) = retry_once(|| store.save_alert_states(&alerts.sync, &s.changed)).await
         {
-            let message = redact::global().redact_owned(e.to_string());
+            let message = self.redactor.redact_owned(e.to_string());
             tracing::warn!(sync = %alerts.sync, error = %message, "alerts: cannot store alert state");
             error = Some(message);
         }

@@ -1,42 +1,8 @@
-//! JSON schemas for the core vocabulary, so the CRDs list every allowed value.
-use std::borrow::Cow;
+//! JSON schemas the custom resources need beyond what derives give (the core enums describe themselves).
+use schemars::{Schema, SchemaGenerator, json_schema};
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-
-use crate::core::config::{
-    ActionKind, DeleteBehavior, DeletionPolicy, EventKind, MatchKey, NullPolicy, ObjectKind,
-    OnDuplicateKey, SyncMode, ValueFormat,
-};
-
-macro_rules! enum_schema {
-    ($($ty:ty),+) => {$(
-        impl JsonSchema for $ty {
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($ty).into()
-            }
-            fn inline_schema() -> bool {
-                true
-            }
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                let values: Vec<&str> = <$ty>::ALL.iter().map(|v| v.as_str()).collect();
-                json_schema!({ "type": "string", "enum": values })
-            }
-        }
-    )+};
-}
-
-enum_schema!(
-    ObjectKind,
-    EventKind,
-    ActionKind,
-    SyncMode,
-    MatchKey,
-    DeleteBehavior,
-    DeletionPolicy,
-    OnDuplicateKey,
-    ValueFormat,
-    NullPolicy
-);
+// The core's enums describe themselves (`shopsync-core`'s `schemars` feature, src/core/schema.rs): an impl of a
+// foreign trait for a foreign type cannot live here.
 
 /// Any JSON value (a static mapping value): kept as written, never pruned.
 pub fn any_value(_: &mut SchemaGenerator) -> Schema {

@@ -10,6 +10,7 @@ use sqlx::Connection;
 
 use crate::api::{ShopifySync, sync_config};
 use crate::core::calls::{CallLimits, CallLog, CallStore};
+use crate::core::redact::Redactor;
 use crate::emulator::{Emulator, Plan};
 use crate::runner::{SyncRunner, Target};
 use crate::shopify::Store;
@@ -51,18 +52,23 @@ impl crate::core::calls::CallLog for Counter {
 }
 
 /// Runs the benchmark and prints its figures.
-pub async fn run(options: Options, plan: &str, log: LogMode) -> anyhow::Result<()> {
+pub async fn run(
+    options: Options,
+    plan: &str,
+    log: LogMode,
+    redactor: &Redactor,
+) -> anyhow::Result<()> {
     let plan: Plan = plan.parse()?;
     match log {
         LogMode::On => {
-            once(options, plan, true).await?;
+            once(options, plan, true, redactor).await?;
         }
         LogMode::Off => {
-            once(options, plan, false).await?;
+            once(options, plan, false, redactor).await?;
         }
         LogMode::Both => {
-            let off = once(options, plan, false).await?;
-            let on = once(options, plan, true).await?;
+            let off = once(options, plan, false, redactor).await?;
+            let on = once(options, plan, true, redactor).await?;
             println!(
                 "debugger log on/off: {on:.1} s / {off:.1} s = {:.3} ({:+.1}%)",
                 on / off,
@@ -74,7 +80,7 @@ pub async fn run(options: Options, plan: &str, log: LogMode) -> anyhow::Result<(
 }
 
 /// One measured run; returns its time in seconds.
-async fn once(options: Options, plan: Plan, log: bool) -> anyhow::Result<f64> {
+async fn once(options: Options, plan: Plan, log: bool, redactor: &Redactor) -> anyhow::Result<f64> {
     let Options {
         rows,
         concurrency,
@@ -133,7 +139,7 @@ spec:
         CallRecorder::start(
             Arc::new(state.clone()),
             CallLimits::default(),
-            crate::core::redact::global().clone(),
+            redactor.clone(),
         )
     });
     let counter = Arc::new(Counter::default());
@@ -141,7 +147,7 @@ spec:
         Some(r) => Arc::new(r.clone()),
         None => counter.clone(),
     };
-    let runner = SyncRunner::new(Arc::new(state.clone()), "bench")
+    let runner = SyncRunner::new(Arc::new(state.clone()), "bench", redactor.clone())
         .with_call_log(Some(call_log))
         .with_concurrency(concurrency)
         .with_batch_size(batch_size);

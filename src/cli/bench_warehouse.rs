@@ -19,9 +19,9 @@ use crate::core::config::{
     DeleteBehavior, DeleteGuard, FieldMapping, MappingSource, MappingTarget, MatchKey, ObjectKind,
     OnDuplicateKey, Schedule, SyncConfig, SyncMode, Target, ValueFormat,
 };
-use crate::core::diff::{ChangeKind, PlanSummary};
 use crate::core::engine;
 use crate::core::mapping;
+use crate::core::plan::{ChangeKind, PlanSummary};
 use crate::core::source::{StreamRequest, Warehouse};
 use crate::core::state::{Ownership, StateStore};
 use crate::state::{SpillSink, SpilledChanges, SqliteStateStore};

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use crate::controller::{self, Health, LeaseConfig, Metrics, Options, Settings};
 use crate::core::calls::CallStore;
+use crate::core::redact::Redactor;
 use crate::core::state::StateStore;
 use crate::state::{PostgresStateStore, SqliteStateStore};
 
@@ -89,7 +90,7 @@ pub struct ControllerArgs {
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
-pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ControllerArgs, redactor: &Redactor) -> anyhow::Result<ExitCode> {
     let identity = args.identity.clone().unwrap_or_else(|| {
         format!(
             "{}-{}",
@@ -97,12 +98,14 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             std::process::id()
         )
     });
-    let (state, calls) = open_state(&args.state_url).await?;
+    let (state, calls) = open_state(&args.state_url, redactor).await?;
     let dashboard = match args.ui_listen {
-        Some(addr) => Some(open_dashboard(&args, addr, state.clone(), calls.clone()).await?),
+        Some(addr) => {
+            Some(open_dashboard(&args, addr, state.clone(), calls.clone(), redactor).await?)
+        }
         None => None,
     };
-    let recorder = args.debugger.recorder(calls);
+    let recorder = args.debugger.recorder(calls, redactor);
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
@@ -145,6 +148,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             },
             ..Settings::default()
         },
+        redactor: redactor.clone(),
     };
     let shutdown = async move {
         wait_for_signal().await;
@@ -173,10 +177,10 @@ async fn open_dashboard(
     addr: SocketAddr,
     state: Arc<dyn StateStore>,
     calls: Arc<dyn CallStore>,
+    redactor: &Redactor,
 ) -> anyhow::Result<(tokio::net::TcpListener, axum::Router)> {
     let mut dashboard =
-        crate::ui::Dashboard::new(state, calls, crate::core::redact::global().clone())
-            .with_history(args.run_history);
+        crate::ui::Dashboard::new(state, calls, redactor.clone()).with_history(args.run_history);
     if let Some(path) = &args.ui_token_file {
         dashboard = dashboard.with_token(&crate::ui::read_token_file(path)?);
     }
@@ -189,9 +193,9 @@ async fn open_dashboard(
 type Stores = (Arc<dyn StateStore>, Arc<dyn CallStore>);
 
 /// The state store, and the same store as the debugger log's storage.
-async fn open_state(url: &str) -> anyhow::Result<Stores> {
+async fn open_state(url: &str, redactor: &Redactor) -> anyhow::Result<Stores> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        crate::core::redact::global().add_url(url);
+        redactor.add_url(url);
         let store = PostgresStateStore::connect(url)
             .await
             .context("connecting to the PostgreSQL state store (--state-url)")?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::calls::{CallLimits, CallStore, StoredCall, export};
-use crate::core::redact;
+use crate::core::redact::Redactor;
 use crate::core::state::{SnapshotEntry, StateStore};
 use crate::state::{CallRecorder, PostgresStateStore, SqliteStateStore};
 use anyhow::{Context, bail};
@@ -51,10 +51,10 @@ impl DebuggerLogArgs {
         }
     }
 
-    /// A recorder writing into `store`, or none when the log is off.
-    pub fn recorder(&self, store: Arc<dyn CallStore>) -> Option<CallRecorder> {
+    /// A recorder writing into `store` through `redactor`, or none when the log is off.
+    pub fn recorder(&self, store: Arc<dyn CallStore>, redactor: &Redactor) -> Option<CallRecorder> {
         (self.debugger_log == Switch::On)
-            .then(|| CallRecorder::start(store, self.limits(), redact::global().clone()))
+            .then(|| CallRecorder::start(store, self.limits(), redactor.clone()))
     }
 }
 
@@ -194,12 +194,12 @@ async fn snapshot_entry(
     Ok(None)
 }
 
-async fn open(args: &DebuggerArgs) -> anyhow::Result<Box<dyn DebugStore>> {
+async fn open(args: &DebuggerArgs, redactor: &Redactor) -> anyhow::Result<Box<dyn DebugStore>> {
     if let Some(url) = &args.state_url {
-        redact::global().add_url(url);
+        redactor.add_url(url);
         let store = PostgresStateStore::connect_in_schema(url, args.state_schema.as_deref())
             .await
-            .map_err(|e| anyhow::anyhow!("{}", redact::global().redact(&e.to_string())))
+            .map_err(|e| anyhow::anyhow!("{}", redactor.redact(&e.to_string())))
             .context("opening the PostgreSQL state")?;
         return Ok(Box::new(store));
     }
@@ -216,8 +216,8 @@ async fn open(args: &DebuggerArgs) -> anyhow::Result<Box<dyn DebugStore>> {
 }
 
 /// Runs `shopsync debugger`.
-pub async fn run(args: DebuggerArgs) -> anyhow::Result<ExitCode> {
-    let store = open(&args).await?;
+pub async fn run(args: DebuggerArgs, redactor: &Redactor) -> anyhow::Result<ExitCode> {
+    let store = open(&args, redactor).await?;
     let mut out = std::io::stdout().lock();
     match &args.command {
         DebuggerCommand::Runs { sync, limit } => {
@@ -274,7 +274,7 @@ pub async fn run(args: DebuggerArgs) -> anyhow::Result<ExitCode> {
                     r.cost
                 )?;
                 if let Some(e) = &r.run.error {
-                    writeln!(out, "        error: {}", redact::global().redact(e))?;
+                    writeln!(out, "        error: {}", redactor.redact(e))?;
                 }
             }
         }
@@ -325,8 +325,8 @@ pub async fn run(args: DebuggerArgs) -> anyhow::Result<ExitCode> {
         } => {
             let calls = store.calls_of_run(*run_id).await?;
             let text = match format {
-                ExportFormat::Json => export::to_json(*run_id, &calls, redact::global()),
-                ExportFormat::Csv => export::to_csv(&calls, redact::global()),
+                ExportFormat::Json => export::to_json(*run_id, &calls, redactor),
+                ExportFormat::Csv => export::to_csv(&calls, redactor),
             };
             match output {
                 Some(path) => {

@@ -3,6 +3,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::core::redact::Redactor;
+
 #[cfg(feature = "bench")]
 pub mod bench_emulator;
 #[cfg(feature = "bench")]
@@ -120,30 +122,33 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The one redactor of the process: the log writer and every command share it (clones share what they
+    // learn), and each command adds the Secret values it reads.
+    let redactor = Redactor::new();
     tracing_subscriber::fmt()
         .with_env_filter(
             // sqlx reports every statement over 1 s at WARN; warehouse queries are routinely slower than that.
             tracing_subscriber::EnvFilter::try_from_env("SHOPSYNC_LOG")
                 .unwrap_or_else(|_| "warn,sqlx::query=error".into()),
         )
-        .with_writer(RedactedStderr)
+        .with_writer(RedactedStderr(redactor.clone()))
         .init();
     let result = match cli.command {
         Command::Crd(args) => crd::run(args),
         Command::Validate(args) => validate::run(args),
-        Command::Plan(args) => block_on(plan::run(args)),
-        Command::Run(args) => block_on(run::run(args)),
+        Command::Plan(args) => block_on(plan::run(args, &redactor)),
+        Command::Run(args) => block_on(run::run(args, &redactor)),
         #[cfg(feature = "emulator")]
-        Command::Quickstart(args) => block_on(quickstart::run(args)),
-        Command::Controller(args) => block_on(controller::run(args)),
-        Command::Debugger(args) => block_on(debugger::run(args)),
-        Command::Ui(args) => block_on(ui::run(args)),
+        Command::Quickstart(args) => block_on(quickstart::run(args, &redactor)),
+        Command::Controller(args) => block_on(controller::run(args, &redactor)),
+        Command::Debugger(args) => block_on(debugger::run(args, &redactor)),
+        Command::Ui(args) => block_on(ui::run(args, &redactor)),
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => {
             block_on(async move { emulator::run(args).await.map(|()| ExitCode::SUCCESS) })
         }
         #[cfg(feature = "bench")]
-        Command::Bench(command) => bench(command),
+        Command::Bench(command) => bench(command, &redactor),
     };
     match result {
         Ok(code) => code,
@@ -156,7 +161,7 @@ pub fn main() -> ExitCode {
 
 /// Runs one benchmark.
 #[cfg(feature = "bench")]
-fn bench(command: BenchCommand) -> anyhow::Result<ExitCode> {
+fn bench(command: BenchCommand, redactor: &Redactor) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Emulator {
             mutations,
@@ -180,7 +185,7 @@ fn bench(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 batch_size,
                 bulk_threshold,
             };
-            bench_sync::run(options, &plan, debugger_log)
+            bench_sync::run(options, &plan, debugger_log, redactor)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }),
@@ -201,19 +206,19 @@ fn bench(command: BenchCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Log lines go to stderr through the process-wide redactor: no token or password reaches a log.
-struct RedactedStderr;
+/// Log lines go to stderr through the process's redactor: no token or password reaches a log.
+struct RedactedStderr(Redactor);
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactedStderr {
     type Writer = RedactedLine;
 
     fn make_writer(&'a self) -> RedactedLine {
-        RedactedLine(Vec::new())
+        RedactedLine(Vec::new(), self.0.clone())
     }
 }
 
 /// One formatted event, redacted and written when the formatter is done with it.
-struct RedactedLine(Vec<u8>);
+struct RedactedLine(Vec<u8>, Redactor);
 
 impl std::io::Write for RedactedLine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -229,7 +234,7 @@ impl std::io::Write for RedactedLine {
 impl Drop for RedactedLine {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.0);
-        let line = crate::core::redact::global().redact(&text);
+        let line = self.1.redact(&text);
         let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     }
 }

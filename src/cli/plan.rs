@@ -13,10 +13,11 @@ use serde_json::Value;
 
 use super::{git, specs};
 use crate::core::config::SyncConfig;
-use crate::core::diff::Rebaseline;
-use crate::core::diff::{ChangeKind, Plan};
 use crate::core::engine;
 use crate::core::mapping;
+use crate::core::plan::Rebaseline;
+use crate::core::plan::{ChangeKind, Plan};
+use crate::core::redact::Redactor;
 use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
 };
@@ -136,9 +137,9 @@ impl Report {
 }
 
 /// Plans every sync (or reviews a change) and prints the result.
-pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: PlanArgs, redactor: &Redactor) -> anyhow::Result<ExitCode> {
     let docs = specs::read_valid(&args.specs.paths)?;
-    let found = specs::find(&docs, &args.specs.only)?;
+    let found = specs::find(&docs, &args.specs.only, redactor)?;
     let mut report = Report {
         base: args.base.clone(),
         risks: Vec::new(),
@@ -193,7 +194,7 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             planned
         }
     };
-    plan_data(&args, &to_plan, &mut report).await;
+    plan_data(&args, &to_plan, &mut report, redactor).await;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => print_text(&report, args.samples),
@@ -210,13 +211,14 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
 /// trace). Returns the store, a note for the reader when there is no state, and the scratch folder to keep.
 async fn open_state(
     args: &PlanArgs,
+    redactor: &Redactor,
 ) -> anyhow::Result<(
     Box<dyn StateStore>,
     Option<String>,
     Option<tempfile::TempDir>,
 )> {
     if let Some(url) = &args.state_url {
-        crate::core::redact::global().add_url(url);
+        redactor.add_url(url);
         let store = PostgresStateStore::connect(url)
             .await
             .context("connecting to the PostgreSQL state store (--state-url)")?;
@@ -237,7 +239,12 @@ async fn open_state(
     Ok((Box::new(store), Some(note), Some(scratch)))
 }
 
-async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Report) {
+async fn plan_data(
+    args: &PlanArgs,
+    syncs: &[&specs::FoundSync],
+    report: &mut Report,
+    redactor: &Redactor,
+) {
     let skip_all = |report: &mut Report, reason: String| {
         for s in syncs {
             report.syncs.push(SyncReport::new(
@@ -258,7 +265,7 @@ async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Re
         );
         return;
     }
-    let (state, note, _scratch) = match open_state(args).await {
+    let (state, note, _scratch) = match open_state(args, redactor).await {
         Ok(s) => s,
         Err(e) => {
             skip_all(report, format!("the state could not be read: {e:#}"));
@@ -378,7 +385,7 @@ fn rebaseline_text(p: &Plan) -> Option<&'static str> {
 }
 
 /// How a removal is carried out, with the record's ownership.
-fn removal_text(r: &crate::core::diff::Removal) -> String {
+fn removal_text(r: &crate::core::plan::Removal) -> String {
     match (r.delete, r.shopify_id.as_deref()) {
         (true, Some(id)) => format!("{id} ({}; deleted)", r.ownership),
         (false, Some(id)) => format!("{id} ({}; kept in Shopify, forgotten)", r.ownership),

@@ -13,6 +13,7 @@ use super::debugger::DebuggerLogArgs;
 use super::run::{print_line, print_summary, run_one};
 use super::specs;
 use crate::core::calls::CallLog;
+use crate::core::redact::Redactor;
 use crate::emulator::seed::Fixture;
 use crate::emulator::store::State;
 use crate::emulator::{Emulator, Plan};
@@ -37,7 +38,7 @@ pub struct QuickstartArgs {
 }
 
 /// Runs every example sync against the emulator.
-pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: QuickstartArgs, redactor: &Redactor) -> anyhow::Result<ExitCode> {
     if !args.examples.join("warehouse/seed.sqlite.sql").exists() {
         bail!(
             "{} has no warehouse/seed.sqlite.sql: run the quickstart from the repository root",
@@ -88,13 +89,18 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let mut syncs = specs::load(std::slice::from_ref(&args.examples), &[])?;
+    let mut syncs = specs::load(std::slice::from_ref(&args.examples), &[], redactor)?;
     let state = SqliteStateStore::open(&args.dir.join("state.db")).await?;
     // The quickstart keeps its debugger log: `shopsync debugger runs --state .shopsync/quickstart/state.db`.
-    let recorder = DebuggerLogArgs::default().recorder(std::sync::Arc::new(state.clone()));
-    let runner = SyncRunner::new(std::sync::Arc::new(state.clone()), "shopsync-quickstart")
-        .with_call_log(recorder.map(|r| std::sync::Arc::new(r) as std::sync::Arc<dyn CallLog>))
-        .with_progress(std::sync::Arc::from(super::progress::for_stderr()));
+    let recorder =
+        DebuggerLogArgs::default().recorder(std::sync::Arc::new(state.clone()), redactor);
+    let runner = SyncRunner::new(
+        std::sync::Arc::new(state.clone()),
+        "shopsync-quickstart",
+        redactor.clone(),
+    )
+    .with_call_log(recorder.map(|r| std::sync::Arc::new(r) as std::sync::Arc<dyn CallLog>))
+    .with_progress(std::sync::Arc::from(super::progress::for_stderr()));
     let mut reports = Vec::new();
     for s in &mut syncs {
         // The examples point at a fixed local endpoint and file; the quickstart owns both. One store key, so
@@ -103,7 +109,7 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
         s.store_key = emulator.base_url();
         s.warehouse_url = warehouse_url.clone();
         let report = run_one(&runner, s).await;
-        print_line(&report);
+        print_line(&report, redactor);
         reports.push(report);
     }
     print_summary(&reports);

@@ -11,8 +11,8 @@ use super::specs::{self, ResolvedSync};
 use crate::alerts::{AlertOutcome, Notifier, prune_history};
 use crate::core::alerts::DEFAULT_RUN_HISTORY;
 use crate::core::calls::CallLog;
-use crate::core::engine::RunReport;
-use crate::core::redact;
+use crate::core::redact::Redactor;
+use crate::core::report::RunReport;
 use crate::core::state::RunStatus;
 use crate::runner::{SyncRunner, Target};
 use crate::state::SqliteStateStore;
@@ -39,13 +39,13 @@ pub struct RunArgs {
 }
 
 /// Runs the syncs; exit 0 when every run finished (rejected rows included), 1 when any run failed.
-pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let syncs = in_dependency_order(specs::load(&args.specs.paths, &args.specs.only)?)?;
+pub async fn run(args: RunArgs, redactor: &Redactor) -> anyhow::Result<ExitCode> {
+    let syncs = in_dependency_order(specs::load(&args.specs.paths, &args.specs.only, redactor)?)?;
     let mut alerts = Vec::new();
     for s in &syncs {
         alerts.push(s.alerts.clone().map_err(|e| anyhow::anyhow!(e))?);
     }
-    let notifier = Notifier::new()?;
+    let notifier = Notifier::new()?.with_redactor(redactor.clone());
     if let Some(dir) = args
         .specs
         .state
@@ -57,10 +57,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let state = SqliteStateStore::open(&args.specs.state)
         .await
         .with_context(|| format!("opening the state file {}", args.specs.state.display()))?;
-    let recorder = args.debugger.recorder(Arc::new(state.clone()));
+    let recorder = args.debugger.recorder(Arc::new(state.clone()), redactor);
     let runner = SyncRunner::new(
         Arc::new(state.clone()),
         format!("shopsync-run-{}", std::process::id()),
+        redactor.clone(),
     )
     .with_call_log(recorder.map(|r| Arc::new(r) as Arc<dyn CallLog>))
     .with_progress(Arc::from(super::progress::for_stderr()))
@@ -95,7 +96,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
             let report = run_one(&runner, s).await;
-            print_line(&report);
+            print_line(&report, redactor);
             prune_history(&state, &s.config.id, args.run_history).await;
             if let Some(a) = &alerts[i] {
                 let outcome = notifier.after_run(&state, a, &report).await;
@@ -193,7 +194,7 @@ pub(super) async fn run_one(runner: &SyncRunner, s: &ResolvedSync) -> RunReport 
     runner.run_url(&s.config, target, &s.warehouse_url).await
 }
 
-pub(super) fn print_line(r: &RunReport) {
+pub(super) fn print_line(r: &RunReport, redactor: &Redactor) {
     let status = match r.status {
         RunStatus::Succeeded => "ok",
         RunStatus::PartiallySucceeded => "partial",
@@ -213,7 +214,7 @@ pub(super) fn print_line(r: &RunReport) {
         r.duration().as_secs_f64()
     );
     if let Some(e) = &r.error {
-        println!("    error: {}", redact::global().redact(e));
+        println!("    error: {}", redactor.redact(e));
     }
     if let Some(d) = &r.refused_deletes {
         println!("    deletes refused: {d}");
@@ -227,7 +228,7 @@ pub(super) fn print_line(r: &RunReport) {
         println!(
             "    rejected {}{field}: {}{}",
             rej.key.as_deref().unwrap_or("(no key)"),
-            redact::global().redact(&rej.message),
+            redactor.redact(&rej.message),
             rej.code
                 .as_deref()
                 .map(|c| format!(" ({c})"))

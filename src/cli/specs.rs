@@ -12,6 +12,7 @@ use crate::api::manifest;
 use crate::api::validate::{Severity, validate};
 use crate::api::{SecretKeyRef, ShopifyDestination, ShopifySync, destination_config, sync_config};
 use crate::core::config::{ApiVersion, SyncConfig};
+use crate::core::redact::Redactor;
 use crate::core::review::{Kind, ResourceId, Specs};
 use crate::shopify::Store;
 
@@ -53,9 +54,13 @@ pub struct ResolvedSync {
 
 /// Every sync in `paths`, resolved; fails on the first invalid spec with validate's messages, or on a Secret
 /// value that is neither among the files nor in the environment.
-pub fn load(paths: &[PathBuf], only: &[String]) -> anyhow::Result<Vec<ResolvedSync>> {
+pub fn load(
+    paths: &[PathBuf],
+    only: &[String],
+    redactor: &Redactor,
+) -> anyhow::Result<Vec<ResolvedSync>> {
     let docs = read_valid(paths)?;
-    let found = find(&docs, only)?;
+    let found = find(&docs, only, redactor)?;
     if found.is_empty() {
         bail!("{}", none_found(only));
     }
@@ -157,7 +162,11 @@ fn name_of(value: &Value) -> (String, String) {
 }
 
 /// Every sync among `docs` (already validated), its destination and what its Secrets give.
-pub fn find(docs: &[manifest::Document], only: &[String]) -> anyhow::Result<Vec<FoundSync>> {
+pub fn find(
+    docs: &[manifest::Document],
+    only: &[String],
+    redactor: &Redactor,
+) -> anyhow::Result<Vec<FoundSync>> {
     let mut secrets: BTreeMap<(String, String), BTreeMap<String, String>> = BTreeMap::new();
     let mut destinations = BTreeMap::new();
     let mut syncs = Vec::new();
@@ -186,7 +195,6 @@ pub fn find(docs: &[manifest::Document], only: &[String]) -> anyhow::Result<Vec<
     }
     // Every Secret value, and the password of every URL among them, is redacted from logs, errors and the
     // debugger log from here on.
-    let redactor = crate::core::redact::global();
     let remember = |value: &str| {
         redactor.add(value);
         redactor.add_url(value);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use crate::core::calls::CallStore;
-use crate::core::redact;
+use crate::core::redact::Redactor;
 use crate::core::state::StateStore;
 use crate::state::{PostgresStateStore, SqliteStateStore};
 use crate::ui::Dashboard;
@@ -42,12 +42,12 @@ pub struct UiArgs {
 }
 
 /// Serves the dashboard until Ctrl-C.
-pub async fn run(args: UiArgs) -> anyhow::Result<ExitCode> {
-    let (state, calls) = open(&args).await?;
-    let mut dashboard = Dashboard::new(state, calls, redact::global().clone());
+pub async fn run(args: UiArgs, redactor: &Redactor) -> anyhow::Result<ExitCode> {
+    let (state, calls) = open(&args, redactor).await?;
+    let mut dashboard = Dashboard::new(state, calls, redactor.clone());
     if !args.paths.is_empty() {
         let docs = super::specs::read_valid(&args.paths)?;
-        let specs: Vec<_> = super::specs::find(&docs, &[])?
+        let specs: Vec<_> = super::specs::find(&docs, &[], redactor)?
             .into_iter()
             .map(|f| f.config)
             .collect();
@@ -72,12 +72,12 @@ pub async fn run(args: UiArgs) -> anyhow::Result<ExitCode> {
 
 type Stores = (Arc<dyn StateStore>, Arc<dyn CallStore>);
 
-async fn open(args: &UiArgs) -> anyhow::Result<Stores> {
+async fn open(args: &UiArgs, redactor: &Redactor) -> anyhow::Result<Stores> {
     if let Some(url) = &args.state_url {
-        redact::global().add_url(url);
+        redactor.add_url(url);
         let store = PostgresStateStore::connect_in_schema(url, args.state_schema.as_deref())
             .await
-            .map_err(|e| anyhow::anyhow!("{}", redact::global().redact(&e.to_string())))
+            .map_err(|e| anyhow::anyhow!("{}", redactor.redact(&e.to_string())))
             .context("opening the PostgreSQL state")?;
         return Ok((Arc::new(store.clone()), Arc::new(store)));
     }

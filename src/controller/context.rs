@@ -11,6 +11,7 @@ use kube::{Api, Client, Resource};
 
 use super::metrics::Metrics;
 use crate::api::{SecretKeyRef, ShopifyDestination, ShopifySync};
+use crate::core::redact::Redactor;
 use crate::core::state::StateStore;
 use crate::runner::SyncRunner;
 use crate::shopify::{CostBudget, RetryPolicy};
@@ -71,17 +72,21 @@ pub struct Context {
     pub runner: SyncRunner,
     /// Delivers alert notifications (`None` only if its HTTP client could not be built: alerts are then off).
     pub notifier: Option<crate::alerts::Notifier>,
+    /// The process's redactor: every Secret value read is added to it, and errors pass through it.
+    pub redactor: Redactor,
     recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    /// A context; the caches are filled in once the controllers exist.
+    /// A context; the caches are filled in once the controllers exist. `redactor` is the process's (the log
+    /// writer's): the Secret values the controller reads are added to it.
     pub fn new(
         client: Client,
         state: Arc<dyn StateStore>,
         metrics: Arc<Metrics>,
         settings: Settings,
+        redactor: Redactor,
     ) -> Context {
         let recorder = Recorder::new(
             client.clone(),
@@ -91,7 +96,7 @@ impl Context {
             },
         );
         let stopping = Arc::new(AtomicBool::new(false));
-        let runner = SyncRunner::new(state.clone(), settings.holder.clone())
+        let runner = SyncRunner::new(state.clone(), settings.holder.clone(), redactor.clone())
             .with_retry(settings.retry)
             .with_concurrency(settings.concurrency)
             .with_stop(stopping.clone());
@@ -106,7 +111,9 @@ impl Context {
             runner,
             notifier: crate::alerts::Notifier::new()
                 .inspect_err(|e| tracing::error!(error = %e, "alerts are off"))
-                .ok(),
+                .ok()
+                .map(|n| n.with_redactor(redactor.clone())),
+            redactor,
             recorder,
             failures: Mutex::new(HashMap::new()),
         }
@@ -171,7 +178,7 @@ impl Context {
             })?;
         let value = self.secret_bytes(&secret, namespace, reference)?;
         // Secret values never reach logs, errors, the debugger log or status.
-        crate::core::redact::global().add(&value);
+        self.redactor.add(&value);
         Ok(value)
     }
 

@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::core::engine::RunReport;
+use crate::core::report::RunReport;
 use crate::core::state::RunStatus;
 
 /// Labels of per-sync counters.

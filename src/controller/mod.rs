@@ -92,6 +92,8 @@ pub struct Options {
     pub max_concurrent_runs: u16,
     /// Reconciler settings.
     pub settings: Settings,
+    /// The process's redactor (shared with the log writer): Secret values read are added to it.
+    pub redactor: crate::core::redact::Redactor,
 }
 
 /// Applies both CRDs with server-side apply and waits until the apiserver serves them.
@@ -174,8 +176,14 @@ pub async fn run(
         .with_config(ControllerConfig::default().concurrency(4));
     let sync_cache = sync_ctl.store();
     let dest_cache = dest_ctl.store();
-    let mut ctx = Context::new(client.clone(), state, metrics, options.settings.clone())
-        .with_call_log(call_log);
+    let mut ctx = Context::new(
+        client.clone(),
+        state,
+        metrics,
+        options.settings.clone(),
+        options.redactor.clone(),
+    )
+    .with_call_log(call_log);
     ctx.syncs = Some(sync_cache.clone());
     ctx.destinations = Some(dest_cache.clone());
     let ctx = Arc::new(ctx);

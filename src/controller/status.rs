@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use crate::api::{
     CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, RunOutcome, RunSummary,
 };
-use crate::core::engine::RunReport;
+use crate::core::report::RunReport;
 use crate::core::state::{RunRecord, RunStatus};
 
 /// Runs kept in `status.recentRuns`.
@@ -265,8 +265,7 @@ mod tests {
 
     #[test]
     fn a_history_record_summarises_like_its_report() {
-        let mut report = RunReport::failed("ns/s", at(100), "boom".into());
-        report.finished_at = at(103);
+        let report = RunReport::failed("ns/s", at(100), at(103), "boom".into());
         let record = RunRecord {
             id: 7,
             sync: "ns/s".into(),

@@ -28,7 +28,8 @@ use crate::api::{
     destination_config,
 };
 use crate::core::config::{Schedule, SyncConfig};
-use crate::core::engine::{EngineError, RunReport};
+use crate::core::engine::EngineError;
+use crate::core::report::RunReport;
 use crate::core::source::{NoRows, Warehouse};
 use crate::core::state::{RunRecord, StateError};
 use crate::runner::{RunError, Target};
@@ -220,7 +221,8 @@ async fn run_and_report(
             let report = RunReport::failed(
                 id,
                 obs.now,
-                crate::core::redact::global().redact_owned(e.to_string()),
+                Utc::now(),
+                ctx.redactor.redact_owned(e.to_string()),
             );
             record_failed_run(ctx, &report).await;
             report
@@ -316,7 +318,7 @@ async fn resolve(sync: &ShopifySync, ns: &str, ctx: &Context) -> Result<Resolved
                 reason: p.reason(),
                 message: format!("source: {p}"),
             })?;
-            crate::core::redact::global().add_url(&url);
+            ctx.redactor.add_url(&url);
             url
         }
         (None, None) => {

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::config::{Schedule, format_duration};
-use super::engine::RunReport;
-use super::state::RunStatus;
+use super::report::RunReport;
+use super::report::RunStatus;
 
 /// Run history kept per sync unless configured otherwise.
 pub const DEFAULT_RUN_HISTORY: u32 = 20;
@@ -501,7 +501,7 @@ pub fn step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::state::RunStats;
+    use crate::state::RunStats;
     use chrono::TimeZone;
     use proptest::prelude::*;
 
@@ -510,7 +510,7 @@ mod tests {
     }
 
     fn report(status: RunStatus, queried: u64, rejected: u64) -> RunReport {
-        let mut r = RunReport::failed("ns/s", t(0), "warehouse unreachable".into());
+        let mut r = RunReport::failed("ns/s", t(0), t(0), "warehouse unreachable".into());
         r.status = status;
         r.stats = RunStats {
             rows_queried: queried,

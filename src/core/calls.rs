@@ -198,7 +198,7 @@ pub fn operation_of(document: &str) -> Option<String> {
 /// passed through the redactor once more on the way out.
 pub mod export {
     use super::StoredCall;
-    use crate::core::redact::Redactor;
+    use crate::redact::Redactor;
 
     /// `{"runId": ..., "calls": [...]}`, pretty-printed, with a final newline.
     pub fn to_json(run_id: i64, calls: &[StoredCall], redactor: &Redactor) -> String {
@@ -301,7 +301,7 @@ mod tests {
         let call = ApiCall {
             run_id: Some(1),
             sync: "default/x".into(),
-            started_at: Utc::now(),
+            started_at: DateTime::UNIX_EPOCH,
             duration_us: 1,
             method: "POST".into(),
             url: "https://u:pw12345@h/secret-value-1".into(),

@@ -1,6 +1,6 @@
 //! The sync configuration model: what a user can ask shopsync to do, as plain data.
 //!
-//! These enums are the vocabulary shared by the custom resources ([`crate::api`]), the CLI and the engine. The
+//! These enums are the vocabulary shared by the custom resources (`shopsync::api`), the CLI and the engine. The
 //! tables here (which modes and match keys an object supports, which fields an action requires) are the single
 //! source of the rules that the CRD's CEL validations and `shopsync validate` enforce.
 use std::fmt;

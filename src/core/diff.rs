@@ -10,14 +10,13 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::core::record::{Record, RejectionCode, RowRejection, Value};
-use crate::core::state::{
-    LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, SnapshotChange, SnapshotEntry,
+use crate::plan::{
+    Change, ChangeKind, ChangeSink, MemorySink, Plan, PlanSummary, RefusedDeletes, Removal,
 };
-
-mod index;
-
-use index::{Arena, KeyMap, Span};
+use crate::record::{Record, RejectionCode, RowRejection};
+use crate::state::index::{Known, NO_CHANGE, Status, Verdict};
+use crate::state::{RowHash, SnapshotChange, SnapshotIndex};
+use crate::table::KeyMap;
 
 /// What kind of destination the sync writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +28,7 @@ pub enum TargetKind {
     InsertOnly,
 }
 
-pub use crate::core::config::DeleteGuard;
+pub use crate::config::DeleteGuard;
 
 /// How to diff one sync.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,262 +78,6 @@ impl DiffSettings {
     }
 }
 
-/// Why a record is in the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    /// The key is not in the snapshot (or the state re-baselines).
-    Added,
-    /// The values or the mapping changed since the last attempt.
-    Changed,
-    /// Unchanged, but the last attempt did not succeed.
-    Retried,
-}
-
-/// A record to send.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Change {
-    /// Why it is sent.
-    pub kind: ChangeKind,
-    /// The primary key.
-    pub key: String,
-    /// The hash of what is sent now.
-    pub hash: RowHash,
-    /// The hash the snapshot had.
-    pub previous_hash: Option<RowHash>,
-    /// The Shopify record the key maps to, if known.
-    pub shopify_id: Option<String>,
-    /// For a resent event or action: the idempotency key of the first attempt, which makes the resend safe.
-    pub idempotency_key: Option<String>,
-    /// The mapped fields to send.
-    pub fields: serde_json::Map<String, Value>,
-    /// The digest of the warehouse row as read, stored with the entry so the next plan can skip it undecoded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<RowHash>,
-    /// How the sync came to know the key's record, when the snapshot knows the key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ownership: Option<Ownership>,
-}
-
-impl Change {
-    /// The snapshot entry to commit once Shopify accepted this change, with the ownership the write established.
-    pub fn succeeded(&self, shopify_id: Option<String>, ownership: Ownership) -> SnapshotChange {
-        SnapshotChange::Upsert(SnapshotEntry {
-            key: self.key.clone(),
-            hash: self.hash,
-            shopify_id: shopify_id.or_else(|| self.shopify_id.clone()),
-            outcome: Outcome::Succeeded,
-            error: None,
-            source: self.source,
-            ownership,
-        })
-    }
-
-    /// The ownership of the key's record after Shopify accepted this change: `created` when the write created it,
-    /// else what the snapshot knew of the same record (a record the sync created stays its own), else `matched`.
-    pub fn ownership_after(&self, created: bool, shopify_id: Option<&str>) -> Ownership {
-        if created {
-            return Ownership::Created;
-        }
-        let same_record = shopify_id.is_none() || shopify_id == self.shopify_id.as_deref();
-        match self.ownership {
-            Some(known) if same_record && known != Ownership::Skipped => known,
-            _ => Ownership::Matched,
-        }
-    }
-
-    /// The values to remember once Shopify accepted this change: the "before" of the next update's plan.
-    pub fn accepted_values(&self) -> SnapshotChange {
-        SnapshotChange::Values {
-            key: self.key.clone(),
-            fields: self.fields.clone(),
-        }
-    }
-
-    /// The snapshot entry to commit when Shopify rejected this change (it is retried next run).
-    pub fn rejected(&self, error: impl Into<String>) -> SnapshotChange {
-        self.unsettled(Outcome::Rejected, error.into())
-    }
-
-    /// The snapshot entry to commit when the write's answer was lost: whether Shopify applied it is unknown.
-    pub fn unknown(&self, error: impl Into<String>) -> SnapshotChange {
-        self.unsettled(Outcome::Unknown, error.into())
-    }
-
-    fn unsettled(&self, outcome: Outcome, error: String) -> SnapshotChange {
-        SnapshotChange::Upsert(SnapshotEntry {
-            key: self.key.clone(),
-            hash: self.hash,
-            shopify_id: self.shopify_id.clone(),
-            outcome,
-            error: Some(error),
-            source: self.source,
-            // Nothing was established: what the snapshot knew stands, and a new key owns nothing.
-            ownership: self.ownership.unwrap_or(Ownership::Matched),
-        })
-    }
-}
-
-/// A key that left the result set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Removal {
-    /// The primary key.
-    pub key: String,
-    /// The key's Shopify record, if one is known.
-    pub shopify_id: Option<String>,
-    /// How the sync came to know the record.
-    #[serde(default)]
-    pub ownership: Ownership,
-    /// Whether the record is deleted; otherwise the key is only forgotten and its record stays in Shopify.
-    #[serde(default)]
-    pub delete: bool,
-}
-
-impl Removal {
-    /// The snapshot change once the removal was carried out.
-    pub fn forget(&self) -> SnapshotChange {
-        SnapshotChange::Remove(self.key.clone())
-    }
-}
-
-/// Deletes the guard refused, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefusedDeletes {
-    /// How many records would have been deleted.
-    pub count: u64,
-    /// How many records the sync knew before the run (the guard's percentage is of these).
-    #[serde(default)]
-    pub known: u64,
-    /// The guard's reason.
-    pub reason: String,
-}
-
-/// Why a plan re-baselines: every row is matched again and nothing is removed or deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
-pub enum Rebaseline {
-    /// The state has no baseline for the sync (a first run, or state that was lost or reset).
-    NoState,
-    /// What identifies records changed (primary key column, target, match key or column): the old keys mean
-    /// nothing now, so none of them counts as removed.
-    IdentityChanged,
-}
-
-/// Counters of a plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct PlanStats {
-    /// Rows seen (records and rejections).
-    pub rows: u64,
-    /// Changes of kind added.
-    pub added: u64,
-    /// Changes of kind changed.
-    pub changed: u64,
-    /// Changes of kind retried.
-    pub retried: u64,
-    /// Keys planned for removal.
-    pub removed: u64,
-    /// Keys with nothing to do.
-    pub unchanged: u64,
-    /// Known keys whose row changed but whose record the sync does not write: insert mode never updates.
-    #[serde(default)]
-    pub kept: u64,
-    /// Rows rejected (mapping, NULL or duplicated keys).
-    pub rejected: u64,
-}
-
-/// Everything a diff decides except the changes themselves (those went to the sink).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct PlanSummary {
-    /// The state had no baseline: every row is upsert-matched by its identifier, nothing is removed.
-    pub rebaseline: bool,
-    /// Why the plan re-baselines, when it does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rebaseline_reason: Option<Rebaseline>,
-    /// On an identity re-baseline: the Shopify ids of records the sync created under its old keys, so that
-    /// matching them again under the new keys keeps them the sync's own.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub inherited_created: Vec<String>,
-    /// Keys to remove: deleted or only forgotten, as each says (empty on a re-baseline; without the deletes when
-    /// the guard refused them).
-    pub removed: Vec<Removal>,
-    /// Set when the delete guard tripped.
-    pub refused_deletes: Option<RefusedDeletes>,
-    /// Insert-only keys that were sent but never recorded, with no idempotency key to make a resend safe: they
-    /// are reported, not resent.
-    pub unknown_outcome: Vec<String>,
-    /// Rows that are not synced, and why.
-    pub rejections: Vec<RowRejection>,
-    /// The counters.
-    pub stats: PlanStats,
-    /// Unchanged keys whose stored source digest is missing or stale: committing these lets the next plan skip
-    /// them undecoded. Nothing is sent for them.
-    #[serde(skip)]
-    pub source_refreshes: Vec<SnapshotChange>,
-}
-
-/// A complete plan held in memory: what `shopsync plan` prints and what small syncs apply.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Plan {
-    /// Records to send, in row order.
-    pub changes: Vec<Change>,
-    /// Removals, rejections and counters.
-    #[serde(flatten)]
-    pub summary: PlanSummary,
-}
-
-impl Plan {
-    /// Whether a run would do nothing at all.
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
-            && self.summary.removed.is_empty()
-            && self.summary.refused_deletes.is_none()
-            && self.summary.unknown_outcome.is_empty()
-            && self.summary.rejections.is_empty()
-    }
-
-    /// The changes of one kind.
-    pub fn of_kind(&self, kind: ChangeKind) -> impl Iterator<Item = &Change> {
-        self.changes.iter().filter(move |c| c.kind == kind)
-    }
-}
-
-/// Where a [`Differ`] puts changes until the diff is finished.
-pub trait ChangeSink {
-    /// The sink's failure (e.g. a spill file error).
-    type Error;
-    /// Stores the next change; changes are numbered from 0 in push order.
-    fn push(&mut self, change: Change) -> Result<(), Self::Error>;
-    /// Drops the change with this number (its key turned out to be duplicated).
-    fn retract(&mut self, number: u32) -> Result<(), Self::Error>;
-}
-
-/// The in-memory sink behind [`plan`].
-#[derive(Debug, Default)]
-pub struct MemorySink {
-    changes: Vec<Option<Change>>,
-}
-
-impl MemorySink {
-    /// The surviving changes, in push order.
-    pub fn into_changes(self) -> Vec<Change> {
-        self.changes.into_iter().flatten().collect()
-    }
-}
-
-impl ChangeSink for MemorySink {
-    type Error = std::convert::Infallible;
-    fn push(&mut self, change: Change) -> Result<(), Self::Error> {
-        self.changes.push(Some(change));
-        Ok(())
-    }
-    fn retract(&mut self, number: u32) -> Result<(), Self::Error> {
-        if let Some(slot) = self.changes.get_mut(number as usize) {
-            *slot = None;
-        }
-        Ok(())
-    }
-}
-
 /// A diff failure.
 #[derive(Debug, Error)]
 pub enum DiffError<E> {
@@ -356,169 +99,12 @@ pub enum DiffError<E> {
     Sink(E),
 }
 
-/// How the last attempt at a key ended, as the diff sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Succeeded,
-    Failed,
-    Unknown,
-}
-
-const NO_CHANGE: u32 = u32::MAX;
-
-/// What the first row of a key led to, so that a duplicate can undo it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Nothing,
-    Unchanged,
-    Kept,
-    Change(ChangeKind),
-    UnknownOutcome,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Known {
-    hash: RowHash,
-    source: Option<RowHash>,
-    status: Status,
-    ownership: Ownership,
-    shopify_id: Span,
-    idempotency_key: Span,
-    seen: bool,
-    verdict: Verdict,
-    change: u32,
-}
-
-/// A snapshot entry as a store reads it, borrowed (see [`SnapshotEntry`] for the fields).
-#[derive(Debug, Clone, Copy)]
-pub struct ObjectEntry<'a> {
-    /// The primary key.
-    pub key: &'a str,
-    /// The hash of what was last sent.
-    pub hash: RowHash,
-    /// How the last attempt ended.
-    pub outcome: Outcome,
-    /// The Shopify record, once known.
-    pub shopify_id: Option<&'a str>,
-    /// The digest of the row as read when it was last sent.
-    pub source: Option<RowHash>,
-    /// How the sync came to know the record.
-    pub ownership: Ownership,
-}
-
-/// The snapshot (or ledger) of a sync, indexed by key in compact form.
-#[derive(Debug, Default)]
-pub struct SnapshotIndex {
-    known: KeyMap<Known>,
-    extra: Arena,
-}
-
-impl SnapshotIndex {
-    /// An empty index.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds an object sync's snapshot entry.
-    pub fn insert_snapshot(&mut self, entry: &SnapshotEntry) {
-        self.insert_object(ObjectEntry {
-            key: &entry.key,
-            hash: entry.hash,
-            outcome: entry.outcome,
-            shopify_id: entry.shopify_id.as_deref(),
-            source: entry.source,
-            ownership: entry.ownership,
-        });
-    }
-
-    /// Adds an object sync's snapshot entry from borrowed parts, for stores that read entries in place.
-    pub fn insert_object(&mut self, entry: ObjectEntry<'_>) {
-        let known = self.known_object(&entry);
-        self.known.insert(entry.key, known);
-    }
-
-    /// [`insert_object`](SnapshotIndex::insert_object) for a key the index cannot hold yet: a store reading its
-    /// own primary key, which skips the lookup (a cache miss per key on a large index). A key added twice would
-    /// be diffed twice, so only use it where the keys are unique by construction.
-    pub fn insert_unique_object(&mut self, entry: ObjectEntry<'_>) {
-        let known = self.known_object(&entry);
-        self.known.insert_new(entry.key, known);
-    }
-
-    fn known_object(&mut self, entry: &ObjectEntry<'_>) -> Known {
-        let status = match entry.outcome {
-            Outcome::Succeeded => Status::Succeeded,
-            Outcome::Rejected => Status::Failed,
-            Outcome::Unknown => Status::Unknown,
-        };
-        let mut known = self.known(entry.hash, entry.source, status, entry.shopify_id, None);
-        known.ownership = entry.ownership;
-        known
-    }
-
-    /// Adds an event/action ledger entry.
-    pub fn insert_ledger(&mut self, entry: &LedgerEntry) {
-        let status = match entry.status {
-            LedgerStatus::Sent | LedgerStatus::Confirmed => Status::Succeeded,
-            LedgerStatus::Rejected => Status::Failed,
-            LedgerStatus::Pending => Status::Unknown,
-        };
-        let known = self.known(
-            entry.hash,
-            None,
-            status,
-            entry.shopify_id.as_deref(),
-            entry.idempotency_key.as_deref(),
-        );
-        self.known.insert(&entry.key, known);
-    }
-
-    fn known(
-        &mut self,
-        hash: RowHash,
-        source: Option<RowHash>,
-        status: Status,
-        id: Option<&str>,
-        idem: Option<&str>,
-    ) -> Known {
-        let shopify_id = self.extra.push_opt(id);
-        let idempotency_key = self.extra.push_opt(idem);
-        Known {
-            hash,
-            source,
-            status,
-            ownership: Ownership::Matched,
-            shopify_id,
-            idempotency_key,
-            seen: false,
-            verdict: Verdict::Nothing,
-            change: NO_CHANGE,
-        }
-    }
-
-    /// How many keys the index holds.
-    pub fn len(&self) -> usize {
-        self.known.len()
-    }
-
-    /// Whether the index is empty.
-    pub fn is_empty(&self) -> bool {
-        self.known.len() == 0
-    }
-
-    /// Approximate heap use in bytes.
-    pub fn heap_bytes(&self) -> usize {
-        self.known.heap_bytes() + self.extra.bytes()
-    }
-
-    /// The Shopify ids of the records the sync created (see [`PlanSummary::inherited_created`]).
-    pub fn created_ids(&self) -> Vec<String> {
-        self.known
-            .iter()
-            .filter(|(_, k)| k.ownership == Ownership::Created)
-            .filter_map(|(_, k)| self.extra.get(k.shopify_id))
-            .map(str::to_owned)
-            .collect()
+/// What a key's row led to when it became a change of `kind` (kept in the index to undo it for a duplicate).
+fn verdict_of(kind: ChangeKind) -> Verdict {
+    match kind {
+        ChangeKind::Added => Verdict::Added,
+        ChangeKind::Changed => Verdict::Changed,
+        ChangeKind::Retried => Verdict::Retried,
     }
 }
 
@@ -674,14 +260,14 @@ impl<S: ChangeSink> Differ<S> {
                 }
                 return Ok(());
             };
-            known.verdict = Verdict::Change(kind);
+            known.verdict = verdict_of(kind);
             known.change = number;
             let known = *known;
             return self.emit(kind, record, hash, source, Some(known));
         }
         if let Some(fresh) = self.fresh.get_mut(&record.key) {
             let retract = std::mem::replace(&mut fresh.change, NO_CHANGE);
-            return self.duplicate(record.key, Verdict::Change(ChangeKind::Added), retract);
+            return self.duplicate(record.key, Verdict::Added, retract);
         }
         self.fresh.insert(&record.key, Fresh { change: number });
         self.emit(ChangeKind::Added, record, hash, source, None)
@@ -741,9 +327,9 @@ impl<S: ChangeSink> Differ<S> {
             Verdict::Nothing => {}
             Verdict::Unchanged => stats.unchanged -= 1,
             Verdict::Kept => stats.kept -= 1,
-            Verdict::Change(ChangeKind::Added) => stats.added -= 1,
-            Verdict::Change(ChangeKind::Changed) => stats.changed -= 1,
-            Verdict::Change(ChangeKind::Retried) => stats.retried -= 1,
+            Verdict::Added => stats.added -= 1,
+            Verdict::Changed => stats.changed -= 1,
+            Verdict::Retried => stats.retried -= 1,
             Verdict::UnknownOutcome => self.summary.unknown_outcome.retain(|k| *k != key),
         }
         self.duplicates.insert(key, 2);

@@ -8,20 +8,21 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 
 use super::calls::CallLog;
+use super::clock::Clock;
 use super::config::{OnDuplicateKey, SyncConfig, Target};
-use super::diff::{self, Change, DiffSettings, Plan, Rebaseline, SnapshotIndex, TargetKind};
+use super::diff::{self, DiffSettings, TargetKind};
 use super::mapping::{self, MappingError};
+use super::plan::{Change, ChangeSink, MemorySink, Plan, PlanSummary, Rebaseline};
 use super::progress::Progress;
-use super::redact;
+use super::redact::Redactor;
+use super::report::{RejectedRow, RunReport};
 use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
 use super::state::{
     Baseline, Lease, LedgerEntry, LedgerStatus, Ownership, RunRecord, RunStats, RunStatus,
-    SnapshotChange, StateError, StateStore,
+    SnapshotChange, SnapshotIndex, StateError, StateStore,
 };
 use super::write::{ApiFailure, ShopifyApi, WriteOp, WriteOutcome};
 
@@ -74,93 +75,13 @@ impl EngineError {
     }
 }
 
-/// A row Shopify (or the mapping) refused, for reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedRow {
-    /// The primary key, when the row had one.
-    pub key: Option<String>,
-    /// Shopify's or shopsync's code.
-    pub code: Option<String>,
-    /// The field blamed, as a path.
-    pub field: Vec<String>,
-    /// The message.
-    pub message: String,
-}
-
-/// What a run did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunReport {
-    /// The sync.
-    pub sync: String,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// When it finished.
-    pub finished_at: DateTime<Utc>,
-    /// How it ended.
-    pub status: RunStatus,
-    /// Counters for the status and the summary table.
-    pub stats: RunStats,
-    /// Writes sent to Shopify (creates, updates, deletes, events, actions).
-    pub writes: u64,
-    /// Records created.
-    pub created: u64,
-    /// Records deleted.
-    pub deleted: u64,
-    /// Rows insert mode left alone because their record exists.
-    pub skipped: u64,
-    /// Rejected rows, at most [`RunReport::MAX_REJECTIONS`] of them.
-    pub rejections: Vec<RejectedRow>,
-    /// Keys whose outcome is unknown (sent, but the answer was lost); never resent blindly.
-    pub unknown: Vec<String>,
-    /// Why deletes were refused, when the delete guard tripped.
-    pub refused_deletes: Option<String>,
-    /// Why the run failed, when it did.
-    pub error: Option<String>,
-}
-
-impl RunReport {
-    /// Rejections kept in a report; the count is in the stats.
-    pub const MAX_REJECTIONS: usize = 100;
-
-    /// The report of a run that failed before the engine could start it (no warehouse, no credentials).
-    pub fn failed(sync: &str, started_at: DateTime<Utc>, error: String) -> RunReport {
-        RunReport {
-            sync: sync.to_string(),
-            started_at,
-            finished_at: Utc::now(),
-            status: RunStatus::Failed,
-            stats: RunStats::default(),
-            writes: 0,
-            created: 0,
-            deleted: 0,
-            skipped: 0,
-            rejections: Vec::new(),
-            unknown: Vec::new(),
-            refused_deletes: None,
-            error: Some(error),
-        }
-    }
-
-    /// Whether the delete guard refused this run's deletes: the run applied everything else, deleted nothing,
-    /// and is not a success.
-    pub fn guard_tripped(&self) -> bool {
-        self.refused_deletes.is_some()
-    }
-
-    /// The run took this long.
-    pub fn duration(&self) -> Duration {
-        (self.finished_at - self.started_at)
-            .to_std()
-            .unwrap_or_default()
-    }
-}
-
-/// Plans and applies syncs over the three ports.
+/// Plans and applies syncs over the ports: warehouse, state, Shopify and the clock.
 pub struct Engine<'a> {
     warehouse: &'a dyn Warehouse,
     state: &'a dyn StateStore,
     shopify: &'a dyn ShopifyApi,
+    clock: &'a dyn Clock,
+    redactor: Redactor,
     holder: String,
     stop: Option<&'a AtomicBool>,
     call_log: Option<&'a dyn CallLog>,
@@ -168,17 +89,22 @@ pub struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    /// An engine; `holder` names this process in locks.
+    /// An engine that reads the time and waits through `clock`; `holder` names this process in locks.
+    /// Errors in its reports are redacted by a [`Redactor`] that knows no secret values until
+    /// [`with_redactor`](Engine::with_redactor) hands it the caller's.
     pub fn new(
         warehouse: &'a dyn Warehouse,
         state: &'a dyn StateStore,
         shopify: &'a dyn ShopifyApi,
+        clock: &'a dyn Clock,
         holder: impl Into<String>,
     ) -> Engine<'a> {
         Engine {
             warehouse,
             state,
             shopify,
+            clock,
+            redactor: Redactor::new(),
             holder: holder.into(),
             stop: None,
             call_log: None,
@@ -200,6 +126,13 @@ impl<'a> Engine<'a> {
         self
     }
 
+    /// Redacts the errors and rejection messages of its reports through `redactor` (the one that knows the
+    /// process's Secret values).
+    pub fn with_redactor(mut self, redactor: Redactor) -> Engine<'a> {
+        self.redactor = redactor;
+        self
+    }
+
     /// Reports each run's planned work and every applied batch to `progress` (a terminal bar, a log line).
     pub fn with_progress(mut self, progress: &'a dyn Progress) -> Engine<'a> {
         self.progress = Some(progress);
@@ -213,7 +146,7 @@ impl<'a> Engine<'a> {
 
     /// Runs the sync once: plan, apply, record. A failure after some batches keeps what they synced.
     pub async fn run(&self, sync: &SyncConfig) -> Result<RunReport, EngineError> {
-        let started_at = Utc::now();
+        let started_at = self.clock.now();
         let lease = self
             .state
             .acquire_lock(&sync.id, &self.holder, LOCK_TTL, started_at)
@@ -251,12 +184,12 @@ impl<'a> Engine<'a> {
             Ok(lease) => Some(lease),
             Err((e, lease)) => {
                 // Driver errors may quote a connection string: nothing secret leaves through the report.
-                report.error = Some(redact::global().redact_owned(e.to_string()));
+                report.error = Some(self.redactor.redact_owned(e.to_string()));
                 report.status = RunStatus::Failed;
                 lease
             }
         };
-        report.finished_at = Utc::now();
+        report.finished_at = self.clock.now();
         if report.status == RunStatus::Running {
             report.status = if let Some(refused) = &report.refused_deletes {
                 // Deletes were refused: the store is not what the model says, which needs a person.
@@ -337,6 +270,7 @@ impl<'a> Engine<'a> {
         for r in &s.rejections {
             push_rejection(
                 report,
+                &self.redactor,
                 r.key.clone(),
                 Some(r.code.to_string()),
                 vec![],
@@ -402,7 +336,11 @@ impl<'a> Engine<'a> {
             if let Some(f) = failure {
                 return Err((f.into(), Some(lease)));
             }
-            lease = match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
+            lease = match self
+                .state
+                .renew_lock(&lease, LOCK_TTL, self.clock.now())
+                .await
+            {
                 Ok(l) => l,
                 Err(e) => return Err((e.into(), None)),
             };
@@ -448,12 +386,16 @@ impl<'a> Engine<'a> {
         futures::pin_mut!(write);
         // A bulk operation can outlast the lock's lifetime: keep renewing it while waiting.
         let result = loop {
-            let tick = tokio::time::sleep(LOCK_TTL / 3);
+            let tick = self.clock.sleep(LOCK_TTL / 3);
             futures::pin_mut!(tick);
             match futures::future::select(write.as_mut(), tick).await {
                 futures::future::Either::Left((result, _)) => break result,
                 futures::future::Either::Right(((), _)) => {
-                    lease = match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
+                    lease = match self
+                        .state
+                        .renew_lock(&lease, LOCK_TTL, self.clock.now())
+                        .await
+                    {
                         Ok(l) => l,
                         Err(e) => return Err((e.into(), None)),
                     };
@@ -477,7 +419,11 @@ impl<'a> Engine<'a> {
         if let Some(f) = failure {
             return Err((f.into(), Some(lease)));
         }
-        match self.state.renew_lock(&lease, LOCK_TTL, Utc::now()).await {
+        match self
+            .state
+            .renew_lock(&lease, LOCK_TTL, self.clock.now())
+            .await
+        {
             Ok(l) => Ok(l),
             Err(e) => Err((e.into(), None)),
         }
@@ -548,7 +494,7 @@ impl<'a> Engine<'a> {
                         None,
                         Some(message.clone()),
                     ));
-                    push_rejection(report, Some(key), code, field, message);
+                    push_rejection(report, &self.redactor, Some(key), code, field, message);
                 }
                 WriteOutcome::Unknown { key, message } => {
                     report.writes += 1;
@@ -610,7 +556,7 @@ impl<'a> Engine<'a> {
                     } => {
                         report.writes += 1;
                         report.stats.rejected += 1;
-                        push_rejection(report, Some(key), code, field, message);
+                        push_rejection(report, &self.redactor, Some(key), code, field, message);
                     }
                     WriteOutcome::Unknown { key, .. } => {
                         report.writes += 1;
@@ -636,7 +582,7 @@ pub async fn plan(
     state: &dyn StateStore,
     sync: &SyncConfig,
 ) -> Result<Plan, EngineError> {
-    let (summary, sink) = plan_into(warehouse, state, sync, diff::MemorySink::default()).await?;
+    let (summary, sink) = plan_into(warehouse, state, sync, MemorySink::default()).await?;
     Ok(Plan {
         changes: sink.into_changes(),
         summary,
@@ -650,9 +596,9 @@ pub async fn plan_into<S>(
     state: &dyn StateStore,
     sync: &SyncConfig,
     sink: S,
-) -> Result<(diff::PlanSummary, S), EngineError>
+) -> Result<(PlanSummary, S), EngineError>
 where
-    S: diff::ChangeSink,
+    S: ChangeSink,
     S::Error: std::fmt::Display,
 {
     let insert_only = sync.target.is_insert_only();
@@ -833,6 +779,7 @@ fn ledger(
 
 fn push_rejection(
     report: &mut RunReport,
+    redactor: &Redactor,
     key: Option<String>,
     code: Option<String>,
     field: Vec<String>,
@@ -843,7 +790,7 @@ fn push_rejection(
             key,
             code,
             field,
-            message: redact::global().redact_owned(message),
+            message: redactor.redact_owned(message),
         });
     }
 }

@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn every_target_names_its_required_id_fields() {
         // A required field whose name says it is an id must be normalised.
-        for target in crate::core::config::ObjectKind::ALL
+        for target in crate::config::ObjectKind::ALL
             .iter()
             .map(|o| Target::Object(*o))
             .chain(EventKind::ALL.iter().map(|e| Target::Event(*e)))

@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 use super::config::{
     FieldMapping, MappingSource, MappingTarget, NullPolicy, SyncConfig, ValueFormat,
 };
-use super::record::{Columns, Record, RejectionCode, RowRejection, SourceRow, primary_key};
+use super::record::{Record, RejectionCode, RowRejection, primary_key};
 use super::source::WarehouseError;
+use super::source::{Columns, SourceRow};
 
 /// Why a mapping cannot run against a query's result at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -288,8 +289,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::core::config::*;
-    use crate::core::state::RowHash;
+    use crate::config::*;
+    use crate::state::RowHash;
 
     fn config(mappings: Vec<FieldMapping>) -> SyncConfig {
         SyncConfig {

@@ -1,146 +1,13 @@
-//! Rows as they come out of the warehouse, and records as they go to Shopify.
-//!
-//! A [`SourceRow`] is positional: its values line up with a shared [`Columns`] header, so a million rows do not
-//! repeat a million copies of the column names. A [`Record`] is a row after field mapping, keyed by its primary key.
-use std::borrow::Cow;
-use std::collections::HashMap;
+//! Records as they go to Shopify: a [`Record`] is a warehouse row after field mapping, keyed by its primary key;
+//! its [`RowHash`] is what the snapshot remembers of it. (Rows as they come out of the warehouse are
+//! `source::SourceRow`.)
 use std::fmt;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-
-use crate::core::source::WarehouseError;
-use crate::core::state::RowHash;
+use sha2::{Digest, Sha256};
 
 /// A warehouse value, JSON-shaped: decimals arrive as exact strings, timestamps as RFC 3339 strings.
 pub type Value = serde_json::Value;
-
-/// The names of a result's columns, in query order, with lookup by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Columns {
-    names: Vec<String>,
-    positions: HashMap<String, usize>,
-}
-
-impl Columns {
-    /// Builds the header; when a name repeats, lookups by name find its first position.
-    pub fn new(names: Vec<String>) -> Self {
-        let mut positions = HashMap::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            positions.entry(name.clone()).or_insert(i);
-        }
-        Self { names, positions }
-    }
-
-    /// The column names in query order.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// How many columns the result has.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    /// Whether the result has no columns at all.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
-    /// The position of a column by name.
-    pub fn position(&self, name: &str) -> Option<usize> {
-        self.positions.get(name).copied()
-    }
-
-    /// The value of the named column among a row's `values`; `None` when the column does not exist.
-    pub fn get<'r>(&self, values: &'r [Value], name: &str) -> Option<&'r Value> {
-        self.position(name).and_then(|i| values.get(i))
-    }
-
-    /// The names from `required` that this header lacks, in the order given.
-    pub fn missing<'a>(&self, required: &'a [String]) -> Vec<&'a str> {
-        required
-            .iter()
-            .filter(|name| self.position(name).is_none())
-            .map(String::as_str)
-            .collect()
-    }
-}
-
-/// A shared column header: every row of one result points at the same one.
-pub type SharedColumns = Arc<Columns>;
-
-/// One warehouse row, positional against its [`Columns`]: values the adapter decoded, or the adapter's raw row,
-/// decoded only when asked.
-///
-/// A raw row carries a digest of its bytes as read (seeded by [`StreamRequest::digest_seed`], so it covers the
-/// mapping too): when the digest matches the one stored for the key, the row is unchanged and the plan never
-/// decodes it. That is what keeps a million-row plan close to the cost of merely reading the rows.
-///
-/// [`StreamRequest::digest_seed`]: crate::core::source::StreamRequest::digest_seed
-#[derive(Debug)]
-pub struct SourceRow {
-    cells: Cells,
-    digest: Option<RowHash>,
-}
-
-#[derive(Debug)]
-enum Cells {
-    Values(Vec<Value>),
-    Raw(Box<dyn RawRow>),
-}
-
-/// A row in a warehouse adapter's own form (its wire bytes), decoded on demand.
-pub trait RawRow: Send + fmt::Debug {
-    /// Decodes one column; errors name the sync and the column.
-    fn value(&self, column: usize) -> Result<Value, WarehouseError>;
-    /// Decodes every column, in order.
-    fn values(&self) -> Result<Vec<Value>, WarehouseError>;
-}
-
-impl SourceRow {
-    /// A decoded row, without a digest.
-    pub fn new(values: Vec<Value>) -> Self {
-        Self::decoded_with_digest(values, None)
-    }
-
-    /// A raw row with the digest of its bytes (`None` when the request asked for no digest).
-    pub fn raw(row: Box<dyn RawRow>, digest: Option<RowHash>) -> Self {
-        Self {
-            cells: Cells::Raw(row),
-            digest,
-        }
-    }
-
-    /// A decoded row with the digest of its bytes as read.
-    pub fn decoded_with_digest(values: Vec<Value>, digest: Option<RowHash>) -> Self {
-        Self {
-            cells: Cells::Values(values),
-            digest,
-        }
-    }
-
-    /// The digest of the row as read, when the adapter computed one.
-    pub fn digest(&self) -> Option<RowHash> {
-        self.digest
-    }
-
-    /// One column's value (`None` past the last column), decoding only that column of a raw row.
-    pub fn value(&self, column: usize) -> Result<Option<Cow<'_, Value>>, WarehouseError> {
-        match &self.cells {
-            Cells::Values(values) => Ok(values.get(column).map(Cow::Borrowed)),
-            Cells::Raw(row) => row.value(column).map(|v| Some(Cow::Owned(v))),
-        }
-    }
-
-    /// Every value, in column order.
-    pub fn into_values(self) -> Result<Vec<Value>, WarehouseError> {
-        match self.cells {
-            Cells::Values(values) => Ok(values),
-            Cells::Raw(row) => row.values(),
-        }
-    }
-}
 
 /// A row after field mapping: the payload shopsync sends to Shopify, under its primary key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,19 +101,82 @@ pub fn primary_key(column: &str, value: &Value) -> Result<String, RowRejection> 
     }
 }
 
+/// A 128-bit digest of a record's mapped values and the mapping fingerprint.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct RowHash(pub [u8; 16]);
+
+impl RowHash {
+    /// Hashes `record`'s fields (in mapping order) together with the mapping `fingerprint`, so that a change of
+    /// either makes the row changed. The key is not part of the hash: it is the lookup.
+    pub fn of(fingerprint: &str, record: &Record) -> RowHash {
+        let mut hasher = HashWriter(Sha256::new());
+        hasher.0.update((fingerprint.len() as u64).to_le_bytes());
+        hasher.0.update(fingerprint.as_bytes());
+        // Writing into a hasher cannot fail, and serde_json only fails on non-string map keys, which a
+        // `serde_json::Map` cannot hold; the fallback still yields a deterministic digest.
+        if serde_json::to_writer(&mut hasher, &record.fields).is_err() {
+            hasher.0.update(b"\xff");
+        }
+        let digest = hasher.0.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        RowHash(out)
+    }
+
+    /// Lowercase hex, as stored and shown.
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 32 hex digits.
+    pub fn from_hex(s: &str) -> Option<RowHash> {
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(RowHash(out))
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RowHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowHash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for RowHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for RowHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for RowHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RowHash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("a row hash is 32 hex digits"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn columns_find_by_name_and_report_missing() {
-        let cols = Columns::new(vec!["id".into(), "email".into()]);
-        let row = vec![json!(1), json!("a@b.c")];
-        assert_eq!(cols.get(&row, "email"), Some(&json!("a@b.c")));
-        assert_eq!(cols.get(&row, "phone"), None);
-        assert_eq!(cols.missing(&["id".into(), "phone".into()]), vec!["phone"]);
-    }
 
     #[test]
     fn primary_key_text_forms() {
@@ -258,5 +188,26 @@ mod tests {
         let err = primary_key("id", &Value::Null).unwrap_err();
         assert_eq!(err.code, RejectionCode::NullPrimaryKey);
         assert!(err.message.contains("`id`"));
+    }
+
+    fn record(v: serde_json::Value) -> Record {
+        let serde_json::Value::Object(fields) = v else {
+            panic!("object")
+        };
+        Record {
+            key: "k".into(),
+            fields,
+        }
+    }
+
+    #[test]
+    fn hash_depends_on_values_order_and_fingerprint() {
+        let a = record(json!({"a": 1, "b": "x"}));
+        let b = record(json!({"b": "x", "a": 1}));
+        assert_eq!(RowHash::of("m1", &a), RowHash::of("m1", &a.clone()));
+        assert_ne!(RowHash::of("m1", &a), RowHash::of("m2", &a));
+        assert_ne!(RowHash::of("m1", &a), RowHash::of("m1", &b));
+        let h = RowHash::of("m1", &a);
+        assert_eq!(RowHash::from_hex(&h.to_hex()), Some(h));
     }
 }

@@ -1,5 +1,8 @@
 //! One redactor for everything that leaves the process: the debugger log, error messages and tracing logs.
 //!
+//! There is no process-wide instance: the entry point (the CLI, the controller) builds one [`Redactor`] and hands
+//! clones of it to whatever redacts; clones share the values they learn.
+//!
 //! It removes the values it was told about (access tokens, Secret values, warehouse passwords) wherever they
 //! appear, and, without being told, the password part of any URL's userinfo, the value of an
 //! `X-Shopify-Access-Token` header and anything shaped like a Shopify access token.
@@ -108,13 +111,6 @@ impl Redactor {
             Cow::Owned(s) => s,
         }
     }
-}
-
-/// The process-wide redactor: the CLI registers every Secret value it resolves here, and the log writer, the
-/// engine's error messages and the debugger log redact through it.
-pub fn global() -> &'static Redactor {
-    static GLOBAL: Lazy<Redactor> = Lazy::new(Redactor::new);
-    &GLOBAL
 }
 
 /// The password of `scheme://user:password@host/...`, as written (still percent-encoded).

@@ -433,7 +433,7 @@ fn match_text(m: Option<&Value>) -> String {
 /// The guard's limits as the engine applies them: each limit left out is its default (no count limit, at most
 /// 10%).
 fn guard_limits(g: Option<&Value>) -> (Option<f64>, Option<f64>) {
-    let default = crate::core::config::DeleteGuard::DEFAULT;
+    let default = crate::config::DeleteGuard::DEFAULT;
     let limit = |field: &str, default: Option<f64>| {
         g.and_then(|g| g.get(field))
             .and_then(Value::as_f64)

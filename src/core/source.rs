@@ -2,14 +2,146 @@
 //!
 //! Adapters (src/warehouse) implement [`Warehouse`]; the engine only sees this trait, so it can be driven by an
 //! in-memory source in tests. Futures and streams are boxed to keep the trait usable as `dyn Warehouse`.
+//!
+//! A [`SourceRow`] is positional: its values line up with a shared [`Columns`] header, so a million rows do not
+//! repeat a million copies of the column names.
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use thiserror::Error;
 
-use crate::core::record::{SharedColumns, SourceRow};
+use crate::record::{RowHash, Value};
+
+/// The names of a result's columns, in query order, with lookup by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Columns {
+    names: Vec<String>,
+    positions: HashMap<String, usize>,
+}
+
+impl Columns {
+    /// Builds the header; when a name repeats, lookups by name find its first position.
+    pub fn new(names: Vec<String>) -> Self {
+        let mut positions = HashMap::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            positions.entry(name.clone()).or_insert(i);
+        }
+        Self { names, positions }
+    }
+
+    /// The column names in query order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// How many columns the result has.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether the result has no columns at all.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The position of a column by name.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.positions.get(name).copied()
+    }
+
+    /// The value of the named column among a row's `values`; `None` when the column does not exist.
+    pub fn get<'r>(&self, values: &'r [Value], name: &str) -> Option<&'r Value> {
+        self.position(name).and_then(|i| values.get(i))
+    }
+
+    /// The names from `required` that this header lacks, in the order given.
+    pub fn missing<'a>(&self, required: &'a [String]) -> Vec<&'a str> {
+        required
+            .iter()
+            .filter(|name| self.position(name).is_none())
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// A shared column header: every row of one result points at the same one.
+pub type SharedColumns = Arc<Columns>;
+
+/// One warehouse row, positional against its [`Columns`]: values the adapter decoded, or the adapter's raw row,
+/// decoded only when asked.
+///
+/// A raw row carries a digest of its bytes as read (seeded by [`StreamRequest::digest_seed`], so it covers the
+/// mapping too): when the digest matches the one stored for the key, the row is unchanged and the plan never
+/// decodes it. That is what keeps a million-row plan close to the cost of merely reading the rows.
+///
+#[derive(Debug)]
+pub struct SourceRow {
+    cells: Cells,
+    digest: Option<RowHash>,
+}
+
+#[derive(Debug)]
+enum Cells {
+    Values(Vec<Value>),
+    Raw(Box<dyn RawRow>),
+}
+
+/// A row in a warehouse adapter's own form (its wire bytes), decoded on demand.
+pub trait RawRow: Send + fmt::Debug {
+    /// Decodes one column; errors name the sync and the column.
+    fn value(&self, column: usize) -> Result<Value, WarehouseError>;
+    /// Decodes every column, in order.
+    fn values(&self) -> Result<Vec<Value>, WarehouseError>;
+}
+
+impl SourceRow {
+    /// A decoded row, without a digest.
+    pub fn new(values: Vec<Value>) -> Self {
+        Self::decoded_with_digest(values, None)
+    }
+
+    /// A raw row with the digest of its bytes (`None` when the request asked for no digest).
+    pub fn raw(row: Box<dyn RawRow>, digest: Option<RowHash>) -> Self {
+        Self {
+            cells: Cells::Raw(row),
+            digest,
+        }
+    }
+
+    /// A decoded row with the digest of its bytes as read.
+    pub fn decoded_with_digest(values: Vec<Value>, digest: Option<RowHash>) -> Self {
+        Self {
+            cells: Cells::Values(values),
+            digest,
+        }
+    }
+
+    /// The digest of the row as read, when the adapter computed one.
+    pub fn digest(&self) -> Option<RowHash> {
+        self.digest
+    }
+
+    /// One column's value (`None` past the last column), decoding only that column of a raw row.
+    pub fn value(&self, column: usize) -> Result<Option<Cow<'_, Value>>, WarehouseError> {
+        match &self.cells {
+            Cells::Values(values) => Ok(values.get(column).map(Cow::Borrowed)),
+            Cells::Raw(row) => row.value(column).map(|v| Some(Cow::Owned(v))),
+        }
+    }
+
+    /// Every value, in column order.
+    pub fn into_values(self) -> Result<Vec<Value>, WarehouseError> {
+        match self.cells {
+            Cells::Values(values) => Ok(values),
+            Cells::Raw(row) => row.values(),
+        }
+    }
+}
 
 /// How a failure should be handled by whoever runs the sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,10 +342,25 @@ impl Warehouse for NoRows {
         &'a self,
         request: &'a StreamRequest,
     ) -> BoxFuture<'a, Result<RowSet, WarehouseError>> {
-        let columns = crate::core::record::Columns::new(request.required_columns.clone());
+        let columns = Columns::new(request.required_columns.clone());
         Box::pin(futures::future::ready(Ok(RowSet {
             columns: std::sync::Arc::new(columns),
             rows: Box::pin(futures::stream::empty()),
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn columns_find_by_name_and_report_missing() {
+        let cols = Columns::new(vec!["id".into(), "email".into()]);
+        let row = vec![json!(1), json!("a@b.c")];
+        assert_eq!(cols.get(&row, "email"), Some(&json!("a@b.c")));
+        assert_eq!(cols.get(&row, "phone"), None);
+        assert_eq!(cols.missing(&["id".into(), "phone".into()]), vec!["phone"]);
     }
 }

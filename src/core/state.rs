@@ -10,85 +10,17 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::core::alerts::AlertRecord;
-use crate::core::diff::SnapshotIndex;
-use crate::core::record::Record;
-use crate::core::source::FailureClass;
+use crate::alerts::AlertRecord;
+use crate::source::FailureClass;
 
-/// A 128-bit digest of a record's mapped values and the mapping fingerprint.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct RowHash(pub [u8; 16]);
+pub(crate) mod index;
 
-impl RowHash {
-    /// Hashes `record`'s fields (in mapping order) together with the mapping `fingerprint`, so that a change of
-    /// either makes the row changed. The key is not part of the hash: it is the lookup.
-    pub fn of(fingerprint: &str, record: &Record) -> RowHash {
-        let mut hasher = HashWriter(Sha256::new());
-        hasher.0.update((fingerprint.len() as u64).to_le_bytes());
-        hasher.0.update(fingerprint.as_bytes());
-        // Writing into a hasher cannot fail, and serde_json only fails on non-string map keys, which a
-        // `serde_json::Map` cannot hold; the fallback still yields a deterministic digest.
-        if serde_json::to_writer(&mut hasher, &record.fields).is_err() {
-            hasher.0.update(b"\xff");
-        }
-        let digest = hasher.0.finalize();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&digest[..16]);
-        RowHash(out)
-    }
-
-    /// Lowercase hex, as stored and shown.
-    pub fn to_hex(self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// Parses 32 hex digits.
-    pub fn from_hex(s: &str) -> Option<RowHash> {
-        let mut out = [0u8; 16];
-        hex::decode_to_slice(s, &mut out).ok()?;
-        Some(RowHash(out))
-    }
-}
-
-struct HashWriter(Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl fmt::Debug for RowHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RowHash({})", self.to_hex())
-    }
-}
-
-impl fmt::Display for RowHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl Serialize for RowHash {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for RowHash {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        RowHash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("a row hash is 32 hex digits"))
-    }
-}
+pub use index::{ObjectEntry, SnapshotIndex};
+// Defined where a cycle does not form (`record`, `report`); named here too, where stores and adapters look.
+pub use crate::record::RowHash;
+pub use crate::report::{RunRecord, RunStats, RunStatus};
 
 /// How the last attempt to sync a key ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -197,7 +129,7 @@ pub struct SnapshotEntry {
     /// Shopify's error when it was rejected.
     pub error: Option<String>,
     /// The digest of the warehouse row as read when it was last sent (see
-    /// [`SourceRow`](crate::core::record::SourceRow)): a row with the same digest is unchanged without decoding
+    /// [`SourceRow`](crate::source::SourceRow)): a row with the same digest is unchanged without decoding
     /// it. `None` when the warehouse adapter gives no digests.
     #[serde(default)]
     pub source: Option<RowHash>,
@@ -332,80 +264,6 @@ pub struct LedgerEntry {
     /// The Shopify id of what it created, once known.
     pub shopify_id: Option<String>,
     /// Shopify's error when it was rejected.
-    pub error: Option<String>,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Still running (or its process died; the lock's expiry tells).
-    Running,
-    /// Every row succeeded.
-    Succeeded,
-    /// The run finished but some rows were rejected.
-    PartiallySucceeded,
-    /// The run failed as a whole.
-    Failed,
-}
-
-impl RunStatus {
-    /// The stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::PartiallySucceeded => "partially_succeeded",
-            RunStatus::Failed => "failed",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<RunStatus> {
-        [
-            RunStatus::Running,
-            RunStatus::Succeeded,
-            RunStatus::PartiallySucceeded,
-            RunStatus::Failed,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-    }
-}
-
-/// Counters of one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct RunStats {
-    /// Rows the query returned.
-    pub rows_queried: u64,
-    /// Keys new since the last run.
-    pub added: u64,
-    /// Keys whose values (or mapping) changed.
-    pub changed: u64,
-    /// Keys that left the result set.
-    pub removed: u64,
-    /// Keys sent and accepted.
-    pub succeeded: u64,
-    /// Rows rejected (by the mapping or by Shopify).
-    pub rejected: u64,
-}
-
-/// One row of a sync's run history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// The store's id of the run.
-    pub id: i64,
-    /// The sync.
-    pub sync: String,
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// When it ended, if it did.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// How it ended.
-    pub status: RunStatus,
-    /// Its counters.
-    pub stats: RunStats,
-    /// The run's error when it failed.
     pub error: Option<String>,
 }
 
@@ -603,31 +461,4 @@ pub fn lease_expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
         .ok()
         .and_then(|d| now.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn record(v: serde_json::Value) -> Record {
-        let serde_json::Value::Object(fields) = v else {
-            panic!("object")
-        };
-        Record {
-            key: "k".into(),
-            fields,
-        }
-    }
-
-    #[test]
-    fn hash_depends_on_values_order_and_fingerprint() {
-        let a = record(json!({"a": 1, "b": "x"}));
-        let b = record(json!({"b": "x", "a": 1}));
-        assert_eq!(RowHash::of("m1", &a), RowHash::of("m1", &a.clone()));
-        assert_ne!(RowHash::of("m1", &a), RowHash::of("m2", &a));
-        assert_ne!(RowHash::of("m1", &a), RowHash::of("m1", &b));
-        let h = RowHash::of("m1", &a);
-        assert_eq!(RowHash::from_hex(&h.to_hex()), Some(h));
-    }
 }

@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use sqlx::{Database, Decode, Encode, Pool, Type};
 
 use crate::core::calls::ApiCall;
-use crate::core::diff::SnapshotIndex;
+use crate::core::state::SnapshotIndex;
 use crate::core::state::{LedgerEntry, RowHash, SnapshotEntry, StateResult};
 
 /// The connection a dialect's transaction runs on.

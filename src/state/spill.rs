@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::core::diff::{Change, ChangeSink};
+use crate::core::plan::{Change, ChangeSink};
 
 static NEXT_FILE: AtomicU64 = AtomicU64::new(0);
 

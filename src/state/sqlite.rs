@@ -21,7 +21,7 @@ use super::dialect::Dialect;
 use super::store::SqlStore;
 use super::{corrupt, db_error, parse_ownership};
 use crate::core::calls::ApiCall;
-use crate::core::diff::SnapshotIndex;
+use crate::core::state::SnapshotIndex;
 use crate::core::state::{LedgerEntry, Outcome, RowHash, SnapshotEntry, StateError, StateResult};
 
 /// The SQLite state store.

@@ -14,7 +14,7 @@ use sqlx::{
 use super::dialect::{Conn, Dialect};
 use super::{FieldMap, LedgerRow, RunRow, alert_record, corrupt, db_error, parse_values};
 use crate::core::alerts::AlertRecord;
-use crate::core::diff::SnapshotIndex;
+use crate::core::state::SnapshotIndex;
 use crate::core::state::{
     Baseline, Lease, LedgerEntry, RunRecord, RunStats, SnapshotChange, SnapshotEntry, StateError,
     StateResult, StateStore, lease_expiry, read_index,

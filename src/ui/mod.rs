@@ -94,6 +94,7 @@ impl Dashboard {
             .route("/assets/app.js", get(pages::js))
             .route("/login", get(pages::login_form).post(pages::login))
             .route("/logout", post(pages::logout))
+            .layer(middleware::from_fn_with_state(self.clone(), error_pages))
             .layer(middleware::from_fn_with_state(self.clone(), guard))
             .with_state(self)
     }
@@ -155,6 +156,15 @@ fn digest(token: &str) -> [u8; 32] {
 
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Renders the error a page failed with through the dashboard's redactor.
+async fn error_pages(State(d): State<Dashboard>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    match response.extensions_mut().remove::<pages::ErrorPage>() {
+        Some(page) => page.render(response.status(), &d.redactor),
+        None => response,
+    }
 }
 
 /// The token check: an `Authorization: Bearer` header or the login cookie. Assets and the login form are open.

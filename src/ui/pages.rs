@@ -16,18 +16,20 @@ use crate::core::calls::{RunCalls, StoredCall, export};
 use crate::core::config::{
     DeleteBehavior, MappingSource, MappingTarget, Schedule, SyncConfig, Target,
 };
+use crate::core::redact::Redactor;
 use crate::core::state::{RunRecord, RunStatus};
 
 type Page = Result<Markup, UiError>;
 
-impl IntoResponse for UiError {
-    fn into_response(self) -> Response {
-        let status = match self {
-            UiError::NotFound(_) => StatusCode::NOT_FOUND,
-            UiError::State(_) | UiError::TokenFile { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        // Driver errors may quote a connection string: the page gets the redacted text.
-        let message = crate::core::redact::global().redact_owned(self.to_string());
+/// An error a page failed with, not yet shown: the dashboard's `error_pages` layer renders it through its
+/// redactor (a handler's error has no access to the dashboard).
+#[derive(Debug, Clone)]
+pub(super) struct ErrorPage(String);
+
+impl ErrorPage {
+    /// The error page, `message` redacted by `redactor` (driver errors may quote a connection string).
+    pub(super) fn render(self, status: StatusCode, redactor: &Redactor) -> Response {
+        let message = redactor.redact_owned(self.0);
         let body = layout(
             "Error",
             &[],
@@ -38,6 +40,21 @@ impl IntoResponse for UiError {
             },
         );
         (status, body).into_response()
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            UiError::NotFound(_) => StatusCode::NOT_FOUND,
+            UiError::State(_) | UiError::TokenFile { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        // No text yet: the body is made where the redactor is (`error_pages`).
+        let mut response = status.into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorPage(self.to_string()));
+        response
     }
 }
 

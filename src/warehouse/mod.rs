@@ -7,7 +7,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::record::{Columns, SharedColumns, SourceRow};
+use crate::core::source::{Columns, SharedColumns, SourceRow};
 use crate::core::source::{RowSet, RowStream, StreamRequest, Warehouse, WarehouseError};
 
 mod errors;

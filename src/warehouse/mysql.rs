@@ -10,7 +10,8 @@ use sqlx::{Column, Connection, Executor, MySqlPool, Row, Statement, TypeInfo, Va
 use super::Feed;
 use super::errors::{Phase, classify, unsupported};
 use super::values::{date, datetime_utc, float, naive_datetime, time};
-use crate::core::record::{SourceRow, Value};
+use crate::core::record::Value;
+use crate::core::source::SourceRow;
 use crate::core::source::StreamRequest;
 
 /// A lazy pool for `url` (`mariadb://` is accepted as an alias of `mysql://`).

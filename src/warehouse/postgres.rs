@@ -14,7 +14,8 @@ use std::fmt::Write;
 use super::Feed;
 use super::errors::{Phase, classify, unsupported};
 use super::values::{date, datetime_utc, float, naive_datetime, time};
-use crate::core::record::{RawRow, SourceRow, Value};
+use crate::core::record::Value;
+use crate::core::source::{RawRow, SourceRow};
 use crate::core::source::{StreamRequest, WarehouseError};
 use crate::core::state::RowHash;
 

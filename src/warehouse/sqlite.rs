@@ -9,7 +9,8 @@ use tokio::time::{Instant, timeout_at};
 use super::Feed;
 use super::errors::{Phase, classify};
 use super::values::float;
-use crate::core::record::{SourceRow, Value};
+use crate::core::record::Value;
+use crate::core::source::SourceRow;
 use crate::core::source::{StreamRequest, WarehouseError};
 
 /// A lazy read-only pool for `url`.

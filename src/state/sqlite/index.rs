@@ -10,7 +10,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use super::super::{corrupt, hash_from, parse_ownership};
-use crate::core::diff::{ObjectEntry, SnapshotIndex};
+use crate::core::state::{ObjectEntry, SnapshotIndex};
 use crate::core::state::{Outcome, RowHash, StateError, StateResult};
 
 /// Reads `sync`'s snapshot from the database at `path` (opened read-only; one statement, so one consistent read).

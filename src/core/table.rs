@@ -1,4 +1,4 @@
-//! Compact key tables for the diff: one string arena plus a hash table of slot numbers.
+//! Compact key tables for the snapshot index and the diff: one string arena plus a hash table of slot numbers.
 //!
 //! A `HashMap<String, _>` costs an allocation and ~50 bytes of overhead per key; at a million keys that is most of
 //! the memory budget, so keys are packed into a single arena instead. Each slot keeps its key's hash, so growing
