@@ -29,7 +29,7 @@ use shopsync::controller::egress::EgressPolicy;
 use shopsync::controller::status::chrono_of;
 use shopsync::core::alerts::{AlertRecord, AlertRule, AlertState};
 use shopsync::core::config::DeleteBehavior;
-use shopsync::core::engine::RunReport;
+use shopsync::core::report::RunReport;
 use shopsync::core::order::Gate;
 use shopsync::core::state::{RunRecord, RunStats, RunStatus};
 use shopsync::shopify::ShopInfo;
@@ -379,7 +379,7 @@ fn the_late_rule_is_evaluated_between_runs_only_when_it_applies() {
 }
 
 fn report(started: DateTime<Utc>, status: RunStatus) -> RunReport {
-    let mut r = RunReport::failed(ID, started, "boom".into());
+    let mut r = RunReport::failed(ID, started, started, "boom".into());
     r.finished_at = started + chrono::Duration::seconds(30);
     r.status = status;
     if status != RunStatus::Failed {
@@ -1136,7 +1136,7 @@ proptest! {
         let (_, end, facts) = drive(&case, &spec, &status);
         let Decision::Run(run) = end else { return Ok(()) };
         let now = case.now();
-        let mut report = RunReport::failed(ID, now, "boom".into());
+        let mut report = RunReport::failed(ID, now, now, "boom".into());
         report.finished_at = now + chrono::Duration::seconds(took);
         report.status = [RunStatus::Succeeded, RunStatus::PartiallySucceeded, RunStatus::Failed][outcome as usize];
         if report.status != RunStatus::Failed {

@@ -489,7 +489,7 @@ async fn insert_world() -> (RunningEmulator, tempfile::TempDir, Vec<ResolvedSync
         ),
     )
     .unwrap();
-    let mut syncs = specs::load(&[specs], &[]).unwrap();
+    let mut syncs = specs::load(&[specs], &[], &shopsync::core::redact::Redactor::new()).unwrap();
     for s in &mut syncs {
         s.store.base_url = emu.base_url();
         s.warehouse_url = url.clone();

@@ -21,7 +21,7 @@ use crate::controller::status::{
 };
 use crate::core::alerts::{AlertRule, Transition};
 use crate::core::config::{DeleteBehavior, DeletionPolicy, Schedule, SyncConfig};
-use crate::core::engine::RunReport;
+use crate::core::report::RunReport;
 use crate::core::order::Gate;
 use crate::core::state::{RunRecord, RunStatus};
 
