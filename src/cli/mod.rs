@@ -71,6 +71,13 @@ enum BenchCommand {
         /// Requests in flight.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Instead of simple mutations: this many `customerSet` lines (upsert by email) through bulk
+        /// mutation operations, timing the emulator's processing.
+        #[arg(long)]
+        bulk_lines: Option<usize>,
+        /// With --bulk-lines: passes over the same customers (the first creates, later ones update).
+        #[arg(long, default_value_t = 1, requires = "bulk_lines")]
+        passes: usize,
     },
     /// Product upserts into the emulator at a fixed plan, against the rate limit's floor.
     Sync {
@@ -161,8 +168,10 @@ fn bench(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Emulator {
             mutations,
             concurrency,
+            bulk_lines,
+            passes,
         } => block_on(async move {
-            bench_emulator::run(mutations, concurrency)
+            bench_emulator::run(mutations, concurrency, bulk_lines, passes)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }),
