@@ -16,6 +16,7 @@ pub mod debugger;
 pub mod emulator;
 mod git;
 mod plan;
+mod plan_rows;
 mod progress;
 #[cfg(feature = "emulator")]
 mod quickstart;
