@@ -231,7 +231,11 @@ fn plan_samples_rows_with_exact_counts_unless_every_row_is_asked_for() {
 
     let json: serde_json::Value =
         serde_json::from_slice(&plan(&["--format", "json"]).stdout).unwrap();
-    assert_eq!(keys(&json), ["1", "2", "4"], "the first three surviving adds");
+    assert_eq!(
+        keys(&json),
+        ["1", "2", "4"],
+        "the first three surviving adds"
+    );
     assert_eq!(json["syncs"][0]["plan"]["stats"]["added"], 11);
     assert_eq!(json["syncs"][0]["plan"]["stats"]["rejected"], 2);
     assert_eq!(

@@ -237,7 +237,10 @@ async fn bulk_customer_set_upserts_by_email_and_moves_emails_through_ids() {
     )
     .await;
     assert_eq!(id(&second[0]), id(&first[0]), "{second:?}");
-    assert!(id(&second[1]).is_string() && id(&second[1]) != id(&first[0]), "{second:?}");
+    assert!(
+        id(&second[1]).is_string() && id(&second[1]) != id(&first[0]),
+        "{second:?}"
+    );
     assert_eq!(id(&second[2]), id(&first[0]), "{second:?}");
     assert_eq!(id(&second[3]), id(&first[2]), "{second:?}");
     let count = gql(&emu, "{ customersCount { count } }", json!({})).await;

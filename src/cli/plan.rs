@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::plan_rows::{Counts, CountingWarehouse, Omitted, PlanOut, Rows, SampleSink};
+use super::plan_rows::{CountingWarehouse, Counts, Omitted, PlanOut, Rows, SampleSink};
 use super::progress::PlanProgress;
 use super::{git, specs};
 use crate::core::config::SyncConfig;
@@ -595,8 +595,7 @@ fn print_sync_text(s: &SyncReport, limit: Option<usize>) -> anyhow::Result<()> {
 
 /// What a sampled plan does not show, with how to see it; `None` when everything is shown.
 fn omitted_text(omitted: &Omitted) -> Option<String> {
-    let total =
-        omitted.changes + omitted.removed + omitted.rejections + omitted.unknown_outcome;
+    let total = omitted.changes + omitted.removed + omitted.rejections + omitted.unknown_outcome;
     (total > 0).then(|| {
         format!("… {total} more row(s) not shown (--samples N shows more, --all-rows every row)")
     })

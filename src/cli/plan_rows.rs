@@ -337,7 +337,8 @@ mod tests {
     fn a_large_plan_holds_a_bounded_number_of_changes() {
         let mut sink = SampleSink::new(5);
         for i in 0..100_000 {
-            sink.push(change(ChangeKind::Added, &i.to_string())).unwrap();
+            sink.push(change(ChangeKind::Added, &i.to_string()))
+                .unwrap();
         }
         assert_eq!(sink.held.len(), 5 + RETRACTION_MARGIN);
         assert_eq!(sink.into_sample(5).len(), 5);

@@ -167,18 +167,16 @@ impl PlanProgress {
         if self.terminal {
             let bar = shown.bar.get_or_insert_with(|| {
                 let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                if let Ok(style) =
-                    ProgressStyle::with_template("{prefix:.bold} {spinner} {pos} rows read, {per_sec}")
-                {
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{prefix:.bold} {spinner} {pos} rows read, {per_sec}",
+                ) {
                     bar.set_style(style);
                 }
                 bar.set_prefix(self.sync.clone());
                 bar
             });
             bar.set_position(done);
-        } else if shown
-            .last_line
-            .is_none_or(|t| t.elapsed() >= LINE_EVERY)
+        } else if shown.last_line.is_none_or(|t| t.elapsed() >= LINE_EVERY)
             && self.started.elapsed() >= LINE_EVERY
         {
             shown.last_line = Some(Instant::now());

@@ -473,9 +473,9 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
                     break;
                 }
                 let answer = match serde_json::from_str(line).unwrap_or(Value::Null) {
-                    Value::Object(vars) => super::graphql::execute_parsed(
-                        &shared, version, &query, vars, None, false,
-                    ),
+                    Value::Object(vars) => {
+                        super::graphql::execute_parsed(&shared, version, &query, vars, None, false)
+                    }
                     Value::Null => super::graphql::execute_parsed(
                         &shared,
                         version,

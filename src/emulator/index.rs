@@ -68,7 +68,11 @@ mod tests {
         assert_eq!(ix.first("a"), Some(7));
         assert!(!ix.held_by_other("a", 7));
         ix.remove("a", 7);
-        assert_eq!(ix.first("a"), None, "a prefix of another key is not that key");
+        assert_eq!(
+            ix.first("a"),
+            None,
+            "a prefix of another key is not that key"
+        );
         assert_eq!(ix.first("ab"), Some(1));
         assert_eq!(ix.len(), 1);
     }

@@ -289,10 +289,7 @@ fn activate(st: &mut State, args: &Map<String, Value>) -> Value {
             )]);
         }
     }
-    if let Some(level) = st
-        .level_at(item, loc.id)
-        .and_then(|id| st.levels.get(&id))
-    {
+    if let Some(level) = st.level_at(item, loc.id).and_then(|id| st.levels.get(&id)) {
         let mut errors = vec![];
         if on_hand.is_some() {
             errors.push(user_error(Some(&["onHand"]), "Not allowed to set an on_hand quantity when the item is already active at the location."));

@@ -1284,7 +1284,5 @@ pub fn resolve(
 
 /// Levels of an item, for `InventoryItem.inventoryLevels`.
 pub fn item_levels(st: &State, item: u64) -> Vec<Value> {
-    st.levels_of_item(item)
-        .map(|l| level_json(st, l))
-        .collect()
+    st.levels_of_item(item).map(|l| level_json(st, l)).collect()
 }
