@@ -180,3 +180,84 @@ fn missing_credentials_name_the_secret_and_the_variable() {
         text(&o)
     );
 }
+
+#[test]
+fn plan_samples_rows_with_exact_counts_unless_every_row_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    // Planning reads the warehouse and the state only: the store is never called.
+    write_specs(dir.path(), "http://127.0.0.1:9");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let db = dir.path().join("wh.db");
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        // Ten more rows, and key 3 twice: both of its rows are rejected, its first change retracted.
+        let mut sql = String::from("INSERT INTO people VALUES (3, 'dup@example.com', 'Dup')");
+        for i in 3..=12 {
+            sql.push_str(&format!(", ({i}, 'p{i}@example.com', 'P{i}')"));
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let specs = dir.path().join("specs.yaml");
+    let state = dir.path().join("state.db");
+    let plan = |extra: &[&str]| {
+        let o = bin()
+            .arg("plan")
+            .arg("-f")
+            .arg(&specs)
+            .arg("--state")
+            .arg(&state)
+            .args(["--samples", "3"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        o
+    };
+    let keys = |json: &serde_json::Value| -> Vec<String> {
+        json["syncs"][0]["plan"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&plan(&["--format", "json"]).stdout).unwrap();
+    assert_eq!(
+        keys(&json),
+        ["1", "2", "4"],
+        "the first three surviving adds"
+    );
+    assert_eq!(json["syncs"][0]["plan"]["stats"]["added"], 11);
+    assert_eq!(json["syncs"][0]["plan"]["stats"]["rejected"], 2);
+    assert_eq!(
+        json["syncs"][0]["omitted"],
+        serde_json::json!({"changes": 8, "removed": 0, "rejections": 0, "unknown_outcome": 0})
+    );
+    let o = plan(&[]);
+    let out = text(&o);
+    assert!(out.contains("13 rows; 11 to add"), "{out}");
+    assert_eq!(out.matches("  add  ").count(), 3, "{out}");
+    assert!(out.contains("… 8 more row(s) not shown"), "{out}");
+    let md = text(&plan(&["--format", "markdown"]));
+    assert!(md.contains("_… 8 more row(s) not shown"), "{md}");
+
+    // Every row: all eleven changes, in row order, and nothing said to be left out.
+    let json: serde_json::Value =
+        serde_json::from_slice(&plan(&["--format", "json", "--all-rows"]).stdout).unwrap();
+    let all = keys(&json);
+    assert_eq!(all.len(), 11, "{all:?}");
+    assert_eq!(all[..3], ["1", "2", "4"]);
+    assert!(json["syncs"][0].get("omitted").is_none());
+    let out = text(&plan(&["--all-rows"]));
+    assert_eq!(out.matches("  add  ").count(), 11, "{out}");
+    assert!(!out.contains("not shown"), "{out}");
+    assert!(!state.exists(), "plan must not create the state file");
+}

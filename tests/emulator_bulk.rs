@@ -175,3 +175,75 @@ async fn staged_uploads_take_files_over_the_default_body_limit_and_index_handles
     );
     assert_eq!(emu.dump()["products"].as_object().unwrap().len(), 3000);
 }
+
+/// Runs `lines` through a bulk `customerSet` operation and answers the result lines.
+async fn run_customer_set(emu: &RunningEmulator, lines: &[Value]) -> Vec<Value> {
+    const SET: &str = "mutation S($input: CustomerSetInput!, $identifier: CustomerSetIdentifiers) { customerSet(input: $input, identifier: $identifier) { customer { id email } userErrors { code field message } } }";
+    let content: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let key = stage(emu, &content).await;
+    let v = gql(emu, RUN, json!({"m": SET, "p": key})).await;
+    let id = v["data"]["bulkOperationRunMutation"]["bulkOperation"]["id"].clone();
+    for _ in 0..500 {
+        let p = gql(
+            emu,
+            "query B($id: ID!) { bulkOperation(id: $id) { status url } }",
+            json!({"id": id}),
+        )
+        .await;
+        if p["data"]["bulkOperation"]["status"] == "COMPLETED" {
+            let text = reqwest::get(p["data"]["bulkOperation"]["url"].as_str().unwrap())
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            return text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("bulk operation {id} did not complete");
+}
+
+#[tokio::test]
+async fn bulk_customer_set_upserts_by_email_and_moves_emails_through_ids() {
+    let emu = Emulator::builder().start_on_loopback().await.unwrap();
+    let upsert = |email: &str, name: &str| json!({"input": {"email": email, "firstName": name}, "identifier": {"email": email}});
+    // The second line finds the customer the first one created, in the same operation.
+    let first = run_customer_set(
+        &emu,
+        &[
+            upsert("a@example.com", "A"),
+            upsert("A@Example.com", "A2"),
+            upsert("b@example.com", "B"),
+        ],
+    )
+    .await;
+    let id = |line: &Value| line["data"]["customerSet"]["customer"]["id"].clone();
+    assert!(id(&first[0]).is_string(), "{first:?}");
+    assert_eq!(id(&first[1]), id(&first[0]), "{first:?}");
+    assert_ne!(id(&first[2]), id(&first[0]));
+    // Moving a's email through its id frees it: upserting the old email then creates a new customer.
+    let second = run_customer_set(
+        &emu,
+        &[
+            json!({"input": {"email": "c@example.com"}, "identifier": {"id": id(&first[0])}}),
+            upsert("a@example.com", "New A"),
+            upsert("c@example.com", "C"),
+            upsert("b@example.com", "Taken"),
+        ],
+    )
+    .await;
+    assert_eq!(id(&second[0]), id(&first[0]), "{second:?}");
+    assert!(
+        id(&second[1]).is_string() && id(&second[1]) != id(&first[0]),
+        "{second:?}"
+    );
+    assert_eq!(id(&second[2]), id(&first[0]), "{second:?}");
+    assert_eq!(id(&second[3]), id(&first[2]), "{second:?}");
+    let count = gql(&emu, "{ customersCount { count } }", json!({})).await;
+    assert_eq!(count["data"]["customersCount"]["count"], 3);
+    assert!(emu.shared().lock().state.indexes_consistent());
+}

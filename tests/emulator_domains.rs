@@ -518,3 +518,285 @@ async fn metafields_set_checks_every_input_then_stores_on_the_owner() {
         json!([null])
     );
 }
+
+/// The emulator's lookup indexes agree with its records (as rebuilt from scratch).
+fn assert_indexes_consistent(emu: &RunningEmulator, after: &str) {
+    assert!(
+        emu.shared().lock().state.indexes_consistent(),
+        "indexes out of step with the records after {after}"
+    );
+}
+
+const CUSTOMER_BY: &str = "query B($i: CustomerIdentifierInput!) { customerByIdentifier(identifier: $i) { id email phone } }";
+
+async fn customer_by(emu: &RunningEmulator, identifier: Value) -> Value {
+    gql(emu, "2026-04", CUSTOMER_BY, json!({"i": identifier})).await["data"]["customerByIdentifier"]
+        .clone()
+}
+
+#[tokio::test]
+async fn customer_email_and_phone_changes_move_every_lookup() {
+    let emu = seeded().await;
+    let create = "mutation C($input: CustomerInput!) { customerCreate(input: $input) { customer { id } userErrors { field message } } }";
+    let update = "mutation U($input: CustomerInput!) { customerUpdate(input: $input) { customer { id email phone } userErrors { field message } } }";
+    let set = "mutation S($input: CustomerSetInput!, $identifier: CustomerSetIdentifiers) { customerSet(input: $input, identifier: $identifier) { customer { id email } userErrors { field message code } } }";
+    let v = gql(
+        &emu,
+        "2026-04",
+        create,
+        json!({"input": {"email": "Old@Example.com", "phone": "+14155550100"}}),
+    )
+    .await;
+    let a = v["data"]["customerCreate"]["customer"]["id"].clone();
+    assert!(a.is_string(), "{v}");
+    assert_eq!(
+        customer_by(&emu, json!({"emailAddress": "old@example.com"})).await["id"],
+        a
+    );
+
+    let v = gql(
+        &emu,
+        "2026-04",
+        update,
+        json!({"input": {"id": a, "email": "new@example.com", "phone": "+14155550101"}}),
+    )
+    .await;
+    assert_eq!(v["data"]["customerUpdate"]["userErrors"], json!([]), "{v}");
+    assert_indexes_consistent(&emu, "customerUpdate of email and phone");
+    assert_eq!(
+        customer_by(&emu, json!({"emailAddress": "old@example.com"})).await,
+        Value::Null
+    );
+    assert_eq!(
+        customer_by(&emu, json!({"phoneNumber": "+14155550100"})).await,
+        Value::Null
+    );
+    assert_eq!(
+        customer_by(&emu, json!({"emailAddress": "NEW@example.com"})).await["id"],
+        a
+    );
+    assert_eq!(
+        customer_by(&emu, json!({"phoneNumber": "+1 415 555 0101"})).await["id"],
+        a
+    );
+
+    // The old email and phone are free again; the new ones are taken.
+    let v = gql(
+        &emu,
+        "2026-04",
+        create,
+        json!({"input": {"email": "old@example.com", "phone": "+14155550100"}}),
+    )
+    .await;
+    let b = v["data"]["customerCreate"]["customer"]["id"].clone();
+    assert!(b.is_string() && b != a, "{v}");
+    let v = gql(
+        &emu,
+        "2026-04",
+        create,
+        json!({"input": {"email": "new@example.com"}}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["customerCreate"]["userErrors"],
+        json!([{"field": ["email"], "message": "Email has already been taken"}])
+    );
+    let v = gql(
+        &emu,
+        "2026-04",
+        create,
+        json!({"input": {"phone": "+14155550101"}}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["customerCreate"]["userErrors"],
+        json!([{"field": ["phone"], "message": "Phone has already been taken"}])
+    );
+
+    // customerSet by identifier finds the customer under its new email, and makes a new one under an unknown email.
+    let v = gql(&emu, "2026-04", set, json!({"input": {"email": "new@example.com", "firstName": "A"}, "identifier": {"email": "new@example.com"}})).await;
+    assert_eq!(v["data"]["customerSet"]["customer"]["id"], a, "{v}");
+    let v = gql(&emu, "2026-04", set, json!({"input": {"email": "third@example.com"}, "identifier": {"email": "third@example.com"}})).await;
+    let c = v["data"]["customerSet"]["customer"]["id"].clone();
+    assert!(c.is_string() && c != a && c != b, "{v}");
+    // customerSet moving a customer's email through its id.
+    let v = gql(
+        &emu,
+        "2026-04",
+        set,
+        json!({"input": {"email": "fourth@example.com"}, "identifier": {"id": c}}),
+    )
+    .await;
+    assert_eq!(v["data"]["customerSet"]["customer"]["id"], c, "{v}");
+    assert_eq!(
+        customer_by(&emu, json!({"emailAddress": "third@example.com"})).await,
+        Value::Null
+    );
+    assert_eq!(
+        customer_by(&emu, json!({"emailAddress": "fourth@example.com"})).await["id"],
+        c
+    );
+    assert_indexes_consistent(&emu, "customerSet");
+
+    // Deleting frees the keys; merging leaves only the survivor's.
+    let v = gql(&emu, "2026-04", "mutation D($input: CustomerDeleteInput!) { customerDelete(input: $input) { deletedCustomerId userErrors { message } } }", json!({"input": {"id": a}})).await;
+    assert_eq!(v["data"]["customerDelete"]["deletedCustomerId"], a, "{v}");
+    assert_eq!(
+        customer_by(&emu, json!({"emailAddress": "new@example.com"})).await,
+        Value::Null
+    );
+    assert_eq!(
+        customer_by(&emu, json!({"phoneNumber": "+14155550101"})).await,
+        Value::Null
+    );
+    assert_indexes_consistent(&emu, "customerDelete");
+    let v = gql(
+        &emu,
+        "2026-04",
+        create,
+        json!({"input": {"email": "new@example.com"}}),
+    )
+    .await;
+    assert_eq!(v["data"]["customerCreate"]["userErrors"], json!([]), "{v}");
+    let v = gql(&emu, "2026-04", "mutation M($one: ID!, $two: ID!) { customerMerge(customerOneId: $one, customerTwoId: $two) { resultingCustomerId userErrors { message } } }", json!({"one": b, "two": c})).await;
+    assert_eq!(v["data"]["customerMerge"]["resultingCustomerId"], c, "{v}");
+    assert_eq!(
+        customer_by(&emu, json!({"emailAddress": "old@example.com"})).await,
+        Value::Null
+    );
+    assert_eq!(
+        customer_by(&emu, json!({"emailAddress": "fourth@example.com"})).await["id"],
+        c
+    );
+    assert_indexes_consistent(&emu, "customerMerge");
+}
+
+#[tokio::test]
+async fn product_handle_changes_and_deletes_move_the_handle_lookup() {
+    let emu = seeded().await;
+    let set = "mutation P($input: ProductSetInput!) { productSet(input: $input) { product { id handle totalInventory } userErrors { field message code } } }";
+    let by_handle = "query B($h: String!) { productByIdentifier(identifier: {handle: $h}) { id } }";
+    let loc = gql(
+        &emu,
+        "2026-04",
+        "{ locations(first: 1) { nodes { id } } }",
+        json!({}),
+    )
+    .await["data"]["locations"]["nodes"][0]["id"]
+        .clone();
+    let variants = |skus: &[&str]| -> Value {
+        skus.iter()
+            .map(|s| json!({"optionValues": [{"optionName": "Size", "name": s}], "sku": s, "inventoryItem": {"tracked": true}, "inventoryQuantities": [{"locationId": loc, "name": "available", "quantity": 3}]}))
+            .collect()
+    };
+    let options = json!([{"name": "Size", "values": [{"name": "S"}, {"name": "M"}]}]);
+    let v = gql(&emu, "2026-04", set, json!({"input": {"title": "Hat", "handle": "hat-one", "productOptions": options, "variants": variants(&["S", "M"])}})).await;
+    let p = v["data"]["productSet"]["product"].clone();
+    assert_eq!(p["totalInventory"], 6, "{v}");
+    let id = p["id"].clone();
+    let v = gql(&emu, "2026-04", set, json!({"input": {"id": id, "title": "Hat", "handle": "hat-two", "productOptions": [{"name": "Size", "values": [{"name": "S"}]}], "variants": variants(&["S"])}})).await;
+    assert_eq!(
+        v["data"]["productSet"]["product"]["handle"], "hat-two",
+        "{v}"
+    );
+    assert_eq!(
+        v["data"]["productSet"]["product"]["totalInventory"], 3,
+        "the dropped variant's level is gone: {v}"
+    );
+    assert_indexes_consistent(
+        &emu,
+        "productSet changing the handle and dropping a variant",
+    );
+    assert_eq!(
+        gql(&emu, "2026-04", by_handle, json!({"h": "hat-one"})).await["data"]["productByIdentifier"],
+        Value::Null
+    );
+    assert_eq!(
+        gql(&emu, "2026-04", by_handle, json!({"h": "hat-two"})).await["data"]["productByIdentifier"]
+            ["id"],
+        id
+    );
+    // The old handle is free: a new product takes it as given, not suffixed.
+    let v = gql(
+        &emu,
+        "2026-04",
+        set,
+        json!({"input": {"title": "Hat", "handle": "hat-one"}}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["productSet"]["product"]["handle"], "hat-one",
+        "{v}"
+    );
+    let v = gql(&emu, "2026-04", "mutation D($id: ID!) { productDelete(input: {id: $id}) { deletedProductId userErrors { message } } }", json!({"id": id})).await;
+    assert_eq!(v["data"]["productDelete"]["deletedProductId"], id, "{v}");
+    assert_eq!(
+        gql(&emu, "2026-04", by_handle, json!({"h": "hat-two"})).await["data"]["productByIdentifier"],
+        Value::Null
+    );
+    assert_indexes_consistent(&emu, "productDelete");
+    let v = gql(&emu, "2026-04", set, json!({"input": {"title": "Hat Two"}})).await;
+    assert_eq!(
+        v["data"]["productSet"]["product"]["handle"], "hat-two",
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn discount_code_renames_and_deletes_move_the_code_lookup() {
+    let emu = seeded().await;
+    let create = "mutation C($d: DiscountCodeBasicInput!) { discountCodeBasicCreate(basicCodeDiscount: $d) { codeDiscountNode { id } userErrors { field message code } } }";
+    let update = "mutation U($id: ID!, $d: DiscountCodeBasicInput!) { discountCodeBasicUpdate(id: $id, basicCodeDiscount: $d) { codeDiscountNode { id } userErrors { field message code } } }";
+    let by_code = "query B($c: String!) { codeDiscountNodeByCode(code: $c) { id } }";
+    let d = |code: &str| json!({"title": code, "code": code, "startsAt": "2026-01-01T00:00:00Z", "customerGets": {"value": {"percentage": 0.1}, "items": {"all": true}}, "context": {"all": "ALL"}});
+    let v = gql(&emu, "2026-04", create, json!({"d": d("TEN")})).await;
+    let first = v["data"]["discountCodeBasicCreate"]["codeDiscountNode"]["id"].clone();
+    assert!(first.is_string(), "{v}");
+    let v = gql(
+        &emu,
+        "2026-04",
+        update,
+        json!({"id": first, "d": {"code": "Eleven"}}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["discountCodeBasicUpdate"]["userErrors"],
+        json!([]),
+        "{v}"
+    );
+    assert_indexes_consistent(&emu, "a code renamed");
+    assert_eq!(
+        gql(&emu, "2026-04", by_code, json!({"c": "ten"})).await["data"]["codeDiscountNodeByCode"],
+        Value::Null
+    );
+    assert_eq!(
+        gql(&emu, "2026-04", by_code, json!({"c": "ELEVEN"})).await["data"]["codeDiscountNodeByCode"]
+            ["id"],
+        first
+    );
+    let v = gql(&emu, "2026-04", create, json!({"d": d("ten")})).await;
+    let second = v["data"]["discountCodeBasicCreate"]["codeDiscountNode"]["id"].clone();
+    assert!(second.is_string(), "the old code is free again: {v}");
+    let v = gql(&emu, "2026-04", create, json!({"d": d("eleven")})).await;
+    assert_eq!(
+        v["data"]["discountCodeBasicCreate"]["userErrors"][0]["code"], "TAKEN",
+        "{v}"
+    );
+    let v = gql(&emu, "2026-04", "mutation D($id: ID!) { discountCodeDelete(id: $id) { deletedCodeDiscountId userErrors { message } } }", json!({"id": first})).await;
+    assert_eq!(
+        v["data"]["discountCodeDelete"]["deletedCodeDiscountId"], first,
+        "{v}"
+    );
+    assert_indexes_consistent(&emu, "discountCodeDelete");
+    assert_eq!(
+        gql(&emu, "2026-04", by_code, json!({"c": "eleven"})).await["data"]["codeDiscountNodeByCode"],
+        Value::Null
+    );
+    let v = gql(&emu, "2026-04", create, json!({"d": d("ELEVEN")})).await;
+    assert_eq!(
+        v["data"]["discountCodeBasicCreate"]["userErrors"],
+        json!([]),
+        "{v}"
+    );
+    assert_indexes_consistent(&emu, "a code reused");
+}

@@ -18,6 +18,7 @@ pub mod debugger;
 pub mod emulator;
 mod git;
 mod plan;
+mod plan_rows;
 mod progress;
 #[cfg(feature = "emulator")]
 mod quickstart;
@@ -73,6 +74,13 @@ enum BenchCommand {
         /// Requests in flight.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Instead of simple mutations: this many `customerSet` lines (upsert by email) through bulk
+        /// mutation operations, timing the emulator's processing.
+        #[arg(long)]
+        bulk_lines: Option<usize>,
+        /// With --bulk-lines: passes over the same customers (the first creates, later ones update).
+        #[arg(long, default_value_t = 1, requires = "bulk_lines")]
+        passes: usize,
     },
     /// Product upserts into the emulator at a fixed plan, against the rate limit's floor.
     Sync {
@@ -166,8 +174,10 @@ fn bench(command: BenchCommand, redactor: &Redactor) -> anyhow::Result<ExitCode>
         BenchCommand::Emulator {
             mutations,
             concurrency,
+            bulk_lines,
+            passes,
         } => block_on(async move {
-            bench_emulator::run(mutations, concurrency)
+            bench_emulator::run(mutations, concurrency, bulk_lines, passes)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }),

@@ -11,6 +11,8 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::plan_rows::{CountingWarehouse, Counts, Omitted, PlanOut, Rows, SampleSink};
+use super::progress::PlanProgress;
 use super::{git, specs};
 use crate::core::config::SyncConfig;
 use crate::core::engine;
@@ -22,7 +24,7 @@ use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
 };
 use crate::core::state::{Ownership, StateStore};
-use crate::state::{PostgresStateStore, SqliteStateStore};
+use crate::state::{PostgresStateStore, SpillSink, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
 
 /// Output formats of `plan`.
@@ -47,9 +49,14 @@ pub struct PlanArgs {
     /// Exit 0 when nothing would change, 1 when changes are pending, 2 on errors.
     #[arg(long)]
     check: bool,
-    /// Sample rows shown per kind of change.
+    /// Sample rows shown per kind of change (and of removals and rejections), in every format; the counts
+    /// stay exact.
     #[arg(long, default_value_t = 5)]
     samples: usize,
+    /// Show every row instead of samples, in every format (streamed from a spill file: a plan of millions of
+    /// rows prints millions of lines). Before and after values are shown for the first --samples changed rows.
+    #[arg(long)]
+    all_rows: bool,
     /// Review the change from this git revision (branch, tag or commit) to the working tree: spec-level
     /// differences and risks, and the data-level effect of the added and changed syncs.
     #[arg(long, value_name = "REF")]
@@ -81,9 +88,12 @@ struct Update {
 #[serde(tag = "data", rename_all = "snake_case")]
 enum Data {
     Planned {
-        plan: Box<Plan>,
+        plan: Box<PlanOut>,
         /// Sample updates with their before and after values.
         updates: Vec<Update>,
+        /// How many entries of the plan's lists are not shown (only present when some are not).
+        #[serde(skip_serializing_if = "Omitted::is_none")]
+        omitted: Omitted,
     },
     Skipped {
         reason: String,
@@ -130,7 +140,7 @@ impl Report {
     fn pending(&self) -> bool {
         !self.resources.is_empty()
             || self.syncs.iter().any(|s| match &s.data {
-                Data::Planned { plan, .. } => !plan.is_empty(),
+                Data::Planned { plan, .. } => !plan.empty,
                 Data::Skipped { .. } => false,
             })
     }
@@ -195,10 +205,17 @@ pub async fn run(args: PlanArgs, redactor: &Redactor) -> anyhow::Result<ExitCode
         }
     };
     plan_data(&args, &to_plan, &mut report, redactor).await;
+    let limit = (!args.all_rows).then_some(args.samples);
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Text => print_text(&report, args.samples),
-        Format::Markdown => print_markdown(&report, args.samples),
+        Format::Json => {
+            // Written as it is serialised: with --all-rows the changes stream from their spill file.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+            std::io::Write::flush(&mut out)?;
+        }
+        Format::Text => print_text(&report, limit)?,
+        Format::Markdown => print_markdown(&report, limit)?,
     }
     Ok(if args.check && report.pending() {
         ExitCode::from(1)
@@ -274,8 +291,8 @@ async fn plan_data(
     };
     report.notes.extend(note);
     for s in syncs {
-        let data = match plan_one(state.as_ref(), s, args.samples).await {
-            Ok((plan, updates)) => {
+        let data = match plan_one(state.as_ref(), s, args.samples, args.all_rows).await {
+            Ok((plan, updates, omitted)) => {
                 report.risks.extend(review::data_risks(
                     &s.resource,
                     plan.summary
@@ -286,6 +303,7 @@ async fn plan_data(
                 Data::Planned {
                     plan: Box::new(plan),
                     updates,
+                    omitted,
                 }
             }
             Err(reason) => Data::Skipped { reason },
@@ -297,21 +315,43 @@ async fn plan_data(
         .sort_by(|a, b| (a.kind, &a.resource).cmp(&(b.kind, &b.resource)));
 }
 
-/// The plan of one sync and its sample updates, or why it could not be made.
+/// The plan of one sync (its changes sampled, or all of them spilled to disk), its sample updates and what
+/// its lists leave out, or why it could not be made.
 async fn plan_one(
     state: &dyn StateStore,
     s: &specs::FoundSync,
     samples: usize,
-) -> Result<(Plan, Vec<Update>), String> {
+    all_rows: bool,
+) -> Result<(PlanOut, Vec<Update>, Omitted), String> {
     let url = s
         .warehouse_url
         .as_ref()
         .map_err(|e| format!("the warehouse URL is unknown: {e}"))?;
     let warehouse = SqlWarehouse::from_url(&s.config.id, url)
         .map_err(|e| format!("the warehouse cannot be used: {e}"))?;
-    let plan = engine::plan(&warehouse, state, &s.config)
-        .await
-        .map_err(|e| format!("planning failed: {e}"))?;
+    let progress = std::sync::Arc::new(PlanProgress::for_stderr(&s.config.id));
+    let counted = CountingWarehouse::new(&warehouse, progress.clone());
+    let planned = if all_rows {
+        let sink = SpillSink::create(&std::env::temp_dir())
+            .map_err(|e| format!("creating the spill file: {e}"))?;
+        engine::plan_into(&counted, state, &s.config, sink)
+            .await
+            .map_err(|e| format!("planning failed: {e}"))
+            .and_then(|(summary, sink)| {
+                let spilled = sink
+                    .finish()
+                    .map_err(|e| format!("writing the spill file: {e}"))?;
+                Ok((summary, Rows::All(spilled)))
+            })
+    } else {
+        engine::plan_into(&counted, state, &s.config, SampleSink::new(samples))
+            .await
+            .map_err(|e| format!("planning failed: {e}"))
+            .map(|(summary, sink)| (summary, Rows::Sample(sink.into_sample(samples))))
+    };
+    progress.finish();
+    let (summary, rows) = planned?;
+    let (plan, omitted) = PlanOut::new(summary, rows, samples, all_rows);
     // Rows re-sent with equal values were re-sent because the mapping (or the mode) changed.
     let spec_changed = state
         .baseline(&s.config.id)
@@ -319,7 +359,12 @@ async fn plan_one(
         .map_err(|e| format!("reading the baseline: {e}"))?
         .and_then(|b| b.fingerprint)
         .is_some_and(|f| f != mapping::fingerprint(&s.config));
-    let changed: Vec<_> = plan.of_kind(ChangeKind::Changed).take(samples).collect();
+    let changed: Vec<_> = plan
+        .changes
+        .of_kind(ChangeKind::Changed, Some(samples))
+        .map_err(|e| format!("reading the planned changes: {e}"))?
+        .collect::<anyhow::Result<_>>()
+        .map_err(|e| format!("reading the planned changes: {e}"))?;
     let keys: Vec<String> = changed.iter().map(|c| c.key.clone()).collect();
     let before: std::collections::HashMap<String, _> = state
         .values(&s.config.id, &keys)
@@ -345,34 +390,15 @@ async fn plan_one(
             }
         })
         .collect();
-    Ok((plan, updates))
+    Ok((plan, updates, omitted))
 }
 
-struct Counts {
-    rows: u64,
-    added: usize,
-    changed: usize,
-    retried: usize,
-    deleted: usize,
-    forgotten: usize,
-    rejected: u64,
-}
-
-fn counts(p: &Plan) -> Counts {
-    let deleted = p.summary.removed.iter().filter(|r| r.delete).count();
-    Counts {
-        rows: p.summary.stats.rows,
-        added: p.of_kind(ChangeKind::Added).count(),
-        changed: p.of_kind(ChangeKind::Changed).count(),
-        retried: p.of_kind(ChangeKind::Retried).count(),
-        deleted,
-        forgotten: p.summary.removed.len() - deleted,
-        rejected: p.summary.stats.rejected,
-    }
+fn counts(p: &PlanOut) -> Counts {
+    p.counts
 }
 
 /// What a plan's re-baseline means for the reader, when it re-baselines.
-fn rebaseline_text(p: &Plan) -> Option<&'static str> {
+fn rebaseline_text(p: &PlanOut) -> Option<&'static str> {
     Some(match p.summary.rebaseline_reason.as_ref()? {
         Rebaseline::NoState => {
             "re-baseline (no state yet): every row is matched by its key; nothing will be deleted in this run"
@@ -427,7 +453,7 @@ fn status_sign(status: Status) -> &'static str {
     }
 }
 
-fn print_text(report: &Report, samples: usize) {
+fn print_text(report: &Report, limit: Option<usize>) -> anyhow::Result<()> {
     if let Some(base) = &report.base {
         println!("shopsync plan: {base} -> working tree");
         if report.resources.is_empty() {
@@ -461,20 +487,25 @@ fn print_text(report: &Report, samples: usize) {
         println!("note: {note}");
     }
     for s in &report.syncs {
-        print_sync_text(s, samples);
+        print_sync_text(s, limit)?;
     }
+    Ok(())
 }
 
-fn print_sync_text(s: &SyncReport, samples: usize) {
-    let (p, updates) = match &s.data {
+fn print_sync_text(s: &SyncReport, limit: Option<usize>) -> anyhow::Result<()> {
+    let (p, updates, omitted) = match &s.data {
         Data::Skipped { reason } => {
             println!(
                 "{} ({}): data-level plan skipped: {reason}",
                 s.sync, s.target
             );
-            return;
+            return Ok(());
         }
-        Data::Planned { plan, updates } => (plan, updates),
+        Data::Planned {
+            plan,
+            updates,
+            omitted,
+        } => (plan, updates, omitted),
     };
     let c = counts(p);
     println!(
@@ -497,11 +528,12 @@ fn print_sync_text(s: &SyncReport, samples: usize) {
             p.summary.stats.kept
         );
     }
-    for c in p.of_kind(ChangeKind::Added).take(samples) {
+    for c in p.changes.of_kind(ChangeKind::Added, limit)? {
+        let c = c?;
         println!(
             "  add      {}  {}",
             c.key,
-            short(Some(&Value::Object(c.fields.clone())))
+            short(Some(&Value::Object(c.fields)))
         );
     }
     for u in updates {
@@ -520,13 +552,30 @@ fn print_sync_text(s: &SyncReport, samples: usize) {
             );
         }
     }
-    for c in p.of_kind(ChangeKind::Retried).take(samples) {
+    if limit.is_none() {
+        // Every row: the changed rows past the sample, without their before values.
+        for c in p
+            .changes
+            .of_kind(ChangeKind::Changed, None)?
+            .skip(updates.len())
+        {
+            let c = c?;
+            println!(
+                "  change   {}  {}",
+                c.key,
+                short(Some(&Value::Object(c.fields)))
+            );
+        }
+    }
+    for c in p.changes.of_kind(ChangeKind::Retried, limit)? {
+        let c = c?;
         println!(
             "  retry    {}  {}",
             c.key,
-            short(Some(&Value::Object(c.fields.clone())))
+            short(Some(&Value::Object(c.fields)))
         );
     }
+    let samples = limit.unwrap_or(usize::MAX);
     for r in p.summary.removed.iter().take(samples) {
         println!(
             "  {:<8} {}  {}",
@@ -545,6 +594,18 @@ fn print_sync_text(s: &SyncReport, samples: usize) {
     for k in p.summary.unknown_outcome.iter().take(samples) {
         println!("  unknown  {k}: sent earlier, outcome never recorded; will not be resent");
     }
+    if let Some(text) = omitted_text(omitted) {
+        println!("  {text}");
+    }
+    Ok(())
+}
+
+/// What a sampled plan does not show, with how to see it; `None` when everything is shown.
+fn omitted_text(omitted: &Omitted) -> Option<String> {
+    let total = omitted.changes + omitted.removed + omitted.rejections + omitted.unknown_outcome;
+    (total > 0).then(|| {
+        format!("… {total} more row(s) not shown (--samples N shows more, --all-rows every row)")
+    })
 }
 
 /// Escapes text for a Markdown table cell.
@@ -552,7 +613,7 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn print_markdown(report: &Report, samples: usize) {
+fn print_markdown(report: &Report, limit: Option<usize>) -> anyhow::Result<()> {
     match &report.base {
         Some(base) => println!("### shopsync plan: `{}` → working tree\n", cell(base)),
         None => println!("### shopsync plan\n"),
@@ -637,24 +698,29 @@ fn print_markdown(report: &Report, samples: usize) {
         println!("\n</details>\n");
     }
     for s in &report.syncs {
-        print_sync_markdown(s, samples);
+        print_sync_markdown(s, limit)?;
     }
+    Ok(())
 }
 
-fn print_sync_markdown(s: &SyncReport, samples: usize) {
-    let (p, updates) = match &s.data {
+fn print_sync_markdown(s: &SyncReport, limit: Option<usize>) -> anyhow::Result<()> {
+    let (p, updates, omitted) = match &s.data {
         Data::Skipped { reason } => {
             println!(
                 "**`{}`: data-level plan skipped.** {}\n",
                 s.sync,
                 cell(reason)
             );
-            return;
+            return Ok(());
         }
-        Data::Planned { plan, updates } => (plan, updates),
+        Data::Planned {
+            plan,
+            updates,
+            omitted,
+        } => (plan, updates, omitted),
     };
-    if p.is_empty() {
-        return;
+    if p.empty {
+        return Ok(());
     }
     println!(
         "<details><summary>Data: <code>{}</code></summary>\n",
@@ -669,11 +735,12 @@ fn print_sync_markdown(s: &SyncReport, samples: usize) {
             cell(&r.reason)
         );
     }
-    for c in p.of_kind(ChangeKind::Added).take(samples) {
+    for c in p.changes.of_kind(ChangeKind::Added, limit)? {
+        let c = c?;
         println!(
             "- add `{}`: `{}`",
             c.key,
-            cell(&short(Some(&Value::Object(c.fields.clone()))))
+            cell(&short(Some(&Value::Object(c.fields))))
         );
     }
     for u in updates {
@@ -696,9 +763,24 @@ fn print_sync_markdown(s: &SyncReport, samples: usize) {
             fields.join(", ")
         );
     }
-    for c in p.of_kind(ChangeKind::Retried).take(samples) {
-        println!("- retry `{}`", c.key);
+    if limit.is_none() {
+        for c in p
+            .changes
+            .of_kind(ChangeKind::Changed, None)?
+            .skip(updates.len())
+        {
+            let c = c?;
+            println!(
+                "- change `{}`: `{}`",
+                c.key,
+                cell(&short(Some(&Value::Object(c.fields))))
+            );
+        }
     }
+    for c in p.changes.of_kind(ChangeKind::Retried, limit)? {
+        println!("- retry `{}`", c?.key);
+    }
+    let samples = limit.unwrap_or(usize::MAX);
     for r in p.summary.removed.iter().take(samples) {
         println!(
             "- {} `{}`: {}",
@@ -714,5 +796,9 @@ fn print_sync_markdown(s: &SyncReport, samples: usize) {
             cell(&r.message)
         );
     }
+    if let Some(text) = omitted_text(omitted) {
+        println!("\n_{}_", cell(&text));
+    }
     println!("\n</details>\n");
+    Ok(())
 }

@@ -2,6 +2,7 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -120,6 +121,90 @@ impl Progress for Lines {
     }
 }
 
+/// Plans with fewer rows than this finish too fast for a bar or a line to help.
+const MIN_PLAN_ROWS: u64 = 10_000;
+/// The clock and the bar are looked at once per this many rows.
+const PLAN_TICK: u64 = 4096;
+
+/// Progress of a long plan: the rows read so far (the total is not known before the query ends). A spinner
+/// with the count on a terminal, a line every [`LINE_EVERY`] otherwise.
+pub struct PlanProgress {
+    sync: String,
+    rows: AtomicU64,
+    started: Instant,
+    terminal: bool,
+    shown: Mutex<PlanShown>,
+}
+
+#[derive(Default)]
+struct PlanShown {
+    bar: Option<ProgressBar>,
+    last_line: Option<Instant>,
+}
+
+impl PlanProgress {
+    /// Progress of the plan of `sync`, drawn on standard error.
+    pub fn for_stderr(sync: &str) -> Self {
+        PlanProgress {
+            sync: sync.to_string(),
+            rows: AtomicU64::new(0),
+            started: Instant::now(),
+            terminal: std::io::stderr().is_terminal(),
+            shown: Mutex::new(PlanShown::default()),
+        }
+    }
+
+    /// `n` more rows were read.
+    pub fn read(&self, n: u64) {
+        let before = self.rows.fetch_add(n, Ordering::Relaxed);
+        let done = before + n;
+        if done / PLAN_TICK == before / PLAN_TICK || done < MIN_PLAN_ROWS {
+            return;
+        }
+        let Ok(mut shown) = self.shown.lock() else {
+            return;
+        };
+        if self.terminal {
+            let bar = shown.bar.get_or_insert_with(|| {
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{prefix:.bold} {spinner} {pos} rows read, {per_sec}",
+                ) {
+                    bar.set_style(style);
+                }
+                bar.set_prefix(self.sync.clone());
+                bar
+            });
+            bar.set_position(done);
+        } else if shown.last_line.is_none_or(|t| t.elapsed() >= LINE_EVERY)
+            && self.started.elapsed() >= LINE_EVERY
+        {
+            shown.last_line = Some(Instant::now());
+            eprintln!("{}: {}", self.sync, plan_line(done, self.started.elapsed()));
+        }
+    }
+
+    /// The plan is made: the bar goes, and a last line follows the ones printed.
+    pub fn finish(&self) {
+        let Ok(mut shown) = self.shown.lock() else {
+            return;
+        };
+        if let Some(bar) = shown.bar.take() {
+            bar.finish_and_clear();
+        }
+        if shown.last_line.take().is_some() {
+            let done = self.rows.load(Ordering::Relaxed);
+            eprintln!("{}: {}", self.sync, plan_line(done, self.started.elapsed()));
+        }
+    }
+}
+
+/// `1200000 rows read, 95000/s`
+fn plan_line(done: u64, elapsed: Duration) -> String {
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    format!("{done} rows read, {rate:.0}/s")
+}
+
 /// `1200/20000 records (6%), 120/s`
 fn line(done: u64, total: u64, elapsed: Duration) -> String {
     let percent = (done * 100).checked_div(total).unwrap_or(100);
@@ -138,6 +223,19 @@ mod tests {
             "1200/20000 records (6%), 120/s"
         );
         assert_eq!(line(0, 0, Duration::ZERO), "0/0 records (100%), 0/s");
+    }
+
+    #[test]
+    fn plan_lines_say_rows_and_rate() {
+        assert_eq!(
+            plan_line(1_200_000, Duration::from_secs(10)),
+            "1200000 rows read, 120000/s"
+        );
+        let p = PlanProgress::for_stderr("s");
+        p.read(5);
+        p.read(7);
+        assert_eq!(p.rows.load(Ordering::Relaxed), 12);
+        p.finish();
     }
 
     #[test]

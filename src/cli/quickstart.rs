@@ -73,8 +73,10 @@ pub async fn run(args: QuickstartArgs, redactor: &Redactor) -> anyhow::Result<Ex
     if saved.exists() {
         let text = std::fs::read_to_string(&saved)
             .with_context(|| format!("reading {}", saved.display()))?;
-        let state: State = serde_json::from_str(&text)
+        let mut state: State = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a saved store", saved.display()))?;
+        // Indexes are not saved; a restored store rebuilds them.
+        state.reindex();
         emulator.shared().lock().state = state;
         println!(
             "emulator: {} (demo store restored from {})",

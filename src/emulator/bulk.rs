@@ -403,7 +403,7 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
             .filter(|o| o.status == "CREATED")
             .map(|o| o.id)
             .collect();
-        let pending: Vec<(u64, String, String, Vec<u8>)> = ids
+        let pending: Vec<(u64, String, String, Bytes)> = ids
             .into_iter()
             .filter_map(|id| {
                 let op = g.state.bulk_operations.get_mut(&id)?;
@@ -472,15 +472,31 @@ pub fn spawn_pending(shared: &Arc<Shared>) {
                 {
                     break;
                 }
-                let vars: Value = serde_json::from_str(line).unwrap_or(Value::Null);
-                let body = json!({"query": query, "variables": vars}).to_string();
-                let answer = super::graphql::execute_with(&shared, version, body.as_bytes(), false);
+                let answer = match serde_json::from_str(line).unwrap_or(Value::Null) {
+                    Value::Object(vars) => {
+                        super::graphql::execute_parsed(&shared, version, &query, vars, None, false)
+                    }
+                    Value::Null => super::graphql::execute_parsed(
+                        &shared,
+                        version,
+                        &query,
+                        Map::new(),
+                        None,
+                        false,
+                    ),
+                    // Not an object: answered as a request with such variables is answered.
+                    vars => {
+                        let body = json!({"query": query, "variables": vars}).to_string();
+                        super::graphql::execute_with(&shared, version, body.as_bytes(), false)
+                    }
+                };
                 let mut row = Map::new();
-                if let Some(d) = answer.body.get("data") {
-                    row.insert("data".into(), d.clone());
+                let mut body = answer.body;
+                if let Some(d) = body.get_mut("data") {
+                    row.insert("data".into(), d.take());
                 }
-                if let Some(e) = answer.body.get("errors") {
-                    row.insert("errors".into(), e.clone());
+                if let Some(e) = body.get_mut("errors") {
+                    row.insert("errors".into(), e.take());
                 }
                 row.insert("__lineNumber".into(), json!(n));
                 out.push_str(&Value::Object(row).to_string());
@@ -602,7 +618,11 @@ async fn upload(
         )
             .into_response();
     }
-    shared.lock().state.staged.insert(key.clone(), file);
+    shared
+        .lock()
+        .state
+        .staged
+        .insert(key.clone(), Bytes::from(file));
     let xml = format!(
         "<?xml version='1.0' encoding='UTF-8'?><PostResponse><Location>{}/__emulator/staged-uploads/{key}</Location><Bucket>emulator-staged-uploads</Bucket><Key>{key}</Key><ETag>\"emulator\"</ETag></PostResponse>",
         shared.lock().state.base_url

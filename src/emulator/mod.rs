@@ -17,6 +17,7 @@ pub mod controls;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod index;
 pub mod rest;
 pub mod seed;
 pub mod server;

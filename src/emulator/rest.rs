@@ -267,9 +267,7 @@ async fn create_code(
     g.state.now = Some(shared.clock.now());
     let id = g.state.next_id();
     let now = g.state.now_str();
-    if let Some(d) = g.state.discounts.get_mut(&rule) {
-        d.codes.push((id, code.clone()));
-    }
+    g.state.add_discount_code(rule, id, code.clone());
     g.state.touch();
     g.writes += 1;
     with_limit(
@@ -315,11 +313,12 @@ fn code_error(g: &Inner, code: &str, except: Option<u64>) -> Option<&'static str
         Some("is too long (maximum is 255 characters)")
     } else if code.contains('\n') || code.contains('\r') {
         Some("cannot contain newline characters.")
-    } else if g.state.discounts.values().any(|d| {
-        d.codes
-            .iter()
-            .any(|(id, c)| Some(*id) != except && c.eq_ignore_ascii_case(code))
-    }) {
+    } else if g
+        .state
+        .discount_code_holders(code)
+        .iter()
+        .any(|(_, id)| Some(*id) != except)
+    {
         Some("must be unique. Please try a different code.")
     } else {
         None
@@ -387,10 +386,8 @@ async fn update_code(
         }
         g.state.now = Some(shared.clock.now());
         let now = g.state.now_str();
+        g.state.rename_discount_code(rule, id, code);
         if let Some(d) = g.state.discounts.get_mut(&rule) {
-            if let Some(entry) = d.codes.iter_mut().find(|(c, _)| *c == id) {
-                entry.1 = code;
-            }
             d.updated_at = now;
         }
         g.state.touch();

@@ -534,8 +534,7 @@ impl Fixture {
                 },
             );
         }
-        st.reindex_customers();
-        st.reindex_products();
+        st.reindex();
         // Explicit ids may sit above the sequence; keep new ids clear of them.
         let max = [
             st.orders.keys().max(),

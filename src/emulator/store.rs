@@ -1,5 +1,5 @@
 //! The shop's in-memory state and everything shared between requests.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -13,6 +13,7 @@ use super::domain::discounts::{BulkCreation, Discount};
 use super::domain::fulfillment::{Fulfillment, FulfillmentEvent, FulfillmentOrder, Order};
 use super::domain::inventory::{InventoryItem, InventoryLevel, Location};
 use super::domain::products::{Product, Variant};
+use super::index::KeyIndex;
 use super::throttle::{CostBucket, RequestBucket};
 
 /// Every resource of the shop. Maps are keyed by the numeric part of the GID.
@@ -40,23 +41,27 @@ pub struct State {
     /// The emulator's own base URL, for staged-upload targets and result files.
     #[serde(skip)]
     pub base_url: String,
-    /// Staged uploads by key.
+    /// Staged uploads by key (shared with the operations reading them, never copied).
     #[serde(skip)]
-    pub staged: BTreeMap<String, Vec<u8>>,
+    pub staged: BTreeMap<String, axum::body::Bytes>,
     /// Bulk operations.
     pub bulk_operations: BTreeMap<u64, super::bulk::BulkOperation>,
     /// Customers.
     pub customers: BTreeMap<u64, Customer>,
-    /// Customer id by normalised email and by E.164 phone (uniqueness checks stay O(log n)).
+    /// Customer ids by normalised email, kept by [`State::put_customer`] and [`State::remove_customer`]
+    /// (lookups and uniqueness checks stay O(log n)).
     #[serde(skip)]
-    pub customer_keys: BTreeMap<String, u64>,
+    pub customer_emails: KeyIndex,
+    /// Customer ids by E.164 phone, kept as [`State::customer_emails`].
+    #[serde(skip)]
+    pub customer_phones: KeyIndex,
     /// Products.
     pub products: BTreeMap<u64, Product>,
     /// Product id by handle: handle lookups and uniqueness checks run once per productSet, so a bulk
     /// operation over n products stays O(n log n). Kept by [`State::put_product`] and
     /// [`State::remove_product`].
     #[serde(skip)]
-    pub product_handles: BTreeMap<String, u64>,
+    pub product_handles: KeyIndex,
     /// Product variants.
     pub variants: BTreeMap<u64, Variant>,
     /// Inventory items (one per variant).
@@ -65,8 +70,16 @@ pub struct State {
     pub locations: BTreeMap<u64, Location>,
     /// Inventory levels, keyed by level id.
     pub levels: BTreeMap<u64, InventoryLevel>,
+    /// (inventory item, location, level id) of every level: an item's levels without scanning them all.
+    /// Kept by [`State::put_level`] and [`State::remove_levels_of_item`].
+    #[serde(skip)]
+    pub level_keys: BTreeSet<(u64, u64, u64)>,
     /// Discounts (code and automatic).
     pub discounts: BTreeMap<u64, Discount>,
+    /// (ASCII-lowercased code, discount id, code id) of every redeem code: codes are unique across the shop
+    /// ignoring case. Kept by [`State::put_discount`], [`State::remove_discount`] and the code helpers.
+    #[serde(skip)]
+    pub discount_codes: BTreeSet<(String, u64, u64)>,
     /// Metafield definitions.
     #[serde(default)]
     pub metafield_definitions: Vec<super::domain::metafields::MetafieldDefinition>,
@@ -119,67 +132,229 @@ impl State {
         id
     }
 
-    /// Rebuilds [`State::customer_keys`] from the customers.
-    pub fn reindex_customers(&mut self) {
-        self.customer_keys = self
-            .customers
+    /// Rebuilds every index from the records (after records were inserted directly, as seeding does).
+    pub fn reindex(&mut self) {
+        self.customer_emails = KeyIndex::default();
+        self.customer_phones = KeyIndex::default();
+        for c in self.customers.values() {
+            if let Some(e) = &c.email {
+                self.customer_emails.insert(e, c.id);
+            }
+            if let Some(p) = &c.phone {
+                self.customer_phones.insert(p, c.id);
+            }
+        }
+        self.product_handles = KeyIndex::default();
+        for p in self.products.values() {
+            self.product_handles.insert(&p.handle, p.id);
+        }
+        self.level_keys = self
+            .levels
             .values()
-            .flat_map(|c| {
-                [
-                    c.email.clone().map(|e| (format!("e:{e}"), c.id)),
-                    c.phone.clone().map(|p| (format!("p:{p}"), c.id)),
-                ]
+            .map(|l| (l.item_id, l.location_id, l.id))
+            .collect();
+        self.discount_codes = self
+            .discounts
+            .values()
+            .flat_map(|d| {
+                d.codes
+                    .iter()
+                    .map(|(cid, code)| (code.to_ascii_lowercase(), d.id, *cid))
             })
-            .flatten()
             .collect();
     }
 
-    /// Rebuilds [`State::product_handles`] from the products.
-    pub fn reindex_products(&mut self) {
-        let mut index = BTreeMap::new();
-        for p in self.products.values() {
-            index.entry(p.handle.clone()).or_insert(p.id);
-        }
-        self.product_handles = index;
+    /// (discount id, code id) of every redeem code equal to `code` ignoring ASCII case, lowest discount first.
+    pub fn discount_code_holders(&self, code: &str) -> Vec<(u64, u64)> {
+        let key = code.to_ascii_lowercase();
+        self.discount_codes
+            .range((key.clone(), 0, 0)..=(key, u64::MAX, u64::MAX))
+            .map(|(_, d, c)| (*d, *c))
+            .collect()
     }
 
-    /// The product with exactly this handle, if any.
+    /// Stores `d` (new or changed), keeping the code index.
+    pub fn put_discount(&mut self, d: Discount) {
+        if let Some(old) = self.discounts.get(&d.id) {
+            for (cid, code) in &old.codes {
+                self.discount_codes
+                    .remove(&(code.to_ascii_lowercase(), old.id, *cid));
+            }
+        }
+        for (cid, code) in &d.codes {
+            self.discount_codes
+                .insert((code.to_ascii_lowercase(), d.id, *cid));
+        }
+        self.discounts.insert(d.id, d);
+    }
+
+    /// Removes a discount, keeping the code index.
+    pub fn remove_discount(&mut self, id: u64) -> Option<Discount> {
+        let d = self.discounts.remove(&id)?;
+        for (cid, code) in &d.codes {
+            self.discount_codes
+                .remove(&(code.to_ascii_lowercase(), id, *cid));
+        }
+        Some(d)
+    }
+
+    /// Adds redeem code `cid` to discount `did` (nothing happens when the discount does not exist).
+    pub fn add_discount_code(&mut self, did: u64, cid: u64, code: String) {
+        if let Some(d) = self.discounts.get_mut(&did) {
+            self.discount_codes
+                .insert((code.to_ascii_lowercase(), did, cid));
+            d.codes.push((cid, code));
+        }
+    }
+
+    /// Gives redeem code `cid` of discount `did` a new text.
+    pub fn rename_discount_code(&mut self, did: u64, cid: u64, code: String) {
+        if let Some(d) = self.discounts.get_mut(&did)
+            && let Some(entry) = d.codes.iter_mut().find(|(c, _)| *c == cid)
+        {
+            self.discount_codes
+                .remove(&(entry.1.to_ascii_lowercase(), did, cid));
+            self.discount_codes
+                .insert((code.to_ascii_lowercase(), did, cid));
+            entry.1 = code;
+        }
+    }
+
+    /// Removes the redeem codes of discount `did` whose ids are in `ids`.
+    pub fn remove_discount_codes(&mut self, did: u64, ids: &[u64]) {
+        if let Some(d) = self.discounts.get_mut(&did) {
+            for (cid, code) in d.codes.iter().filter(|(c, _)| ids.contains(c)) {
+                self.discount_codes
+                    .remove(&(code.to_ascii_lowercase(), did, *cid));
+            }
+            d.codes.retain(|(id, _)| !ids.contains(id));
+        }
+    }
+
+    /// Whether every index says what rebuilding it from the records would (tests check this after each
+    /// kind of change).
+    pub fn indexes_consistent(&self) -> bool {
+        let mut fresh = State {
+            customers: self.customers.clone(),
+            products: self.products.clone(),
+            levels: self.levels.clone(),
+            discounts: self.discounts.clone(),
+            ..State::default()
+        };
+        fresh.reindex();
+        fresh.customer_emails == self.customer_emails
+            && fresh.customer_phones == self.customer_phones
+            && fresh.product_handles == self.product_handles
+            && fresh.level_keys == self.level_keys
+            && fresh.discount_codes == self.discount_codes
+    }
+
+    /// The product with exactly this handle, if any (the lowest id when seeded data holds it twice).
     pub fn product_by_handle(&self, handle: &str) -> Option<u64> {
-        self.product_handles.get(handle).copied()
+        self.product_handles.first(handle)
     }
 
     /// Stores `p` (new or changed), keeping the handle index.
     pub fn put_product(&mut self, p: Product) {
-        if let Some(old) = self.products.get(&p.id)
-            && old.handle != p.handle
-            && self.product_handles.get(&old.handle) == Some(&p.id)
-        {
-            let old = old.handle.clone();
-            self.product_handles.remove(&old);
+        if let Some(old) = self.products.get(&p.id) {
+            self.product_handles.remove(&old.handle, p.id);
         }
-        self.product_handles.entry(p.handle.clone()).or_insert(p.id);
+        self.product_handles.insert(&p.handle, p.id);
         self.products.insert(p.id, p);
     }
 
     /// Removes a product, keeping the handle index.
     pub fn remove_product(&mut self, id: u64) -> Option<Product> {
         let p = self.products.remove(&id)?;
-        if self.product_handles.get(&p.handle) == Some(&id) {
-            self.product_handles.remove(&p.handle);
-            // Another product may hold the same handle (seeded data); it takes the index entry.
-            if let Some(other) = self.products.values().find(|o| o.handle == p.handle) {
-                self.product_handles.insert(other.handle.clone(), other.id);
-            }
-        }
+        self.product_handles.remove(&p.handle, id);
         Some(p)
     }
 
-    /// The customer holding `email` (normalised) or `phone` (E.164), if any.
-    pub fn customer_by_key(&self, email: Option<&str>, phone: Option<&str>) -> Option<u64> {
-        match (email, phone) {
-            (Some(e), _) => self.customer_keys.get(&format!("e:{e}")).copied(),
-            (None, Some(p)) => self.customer_keys.get(&format!("p:{p}")).copied(),
-            _ => None,
+    /// The customer holding `email` (normalised), if any (the lowest id when seeded data holds it twice).
+    pub fn customer_by_email(&self, email: &str) -> Option<u64> {
+        self.customer_emails.first(email)
+    }
+
+    /// The customer holding `phone` (E.164), if any.
+    pub fn customer_by_phone(&self, phone: &str) -> Option<u64> {
+        self.customer_phones.first(phone)
+    }
+
+    /// Stores `c` (new or changed), keeping the email and phone indexes.
+    pub fn put_customer(&mut self, c: Customer) {
+        if let Some(old) = self.customers.get(&c.id) {
+            if let Some(e) = &old.email {
+                self.customer_emails.remove(e, c.id);
+            }
+            if let Some(p) = &old.phone {
+                self.customer_phones.remove(p, c.id);
+            }
+        }
+        if let Some(e) = &c.email {
+            self.customer_emails.insert(e, c.id);
+        }
+        if let Some(p) = &c.phone {
+            self.customer_phones.insert(p, c.id);
+        }
+        self.customers.insert(c.id, c);
+    }
+
+    /// Removes a customer, keeping the email and phone indexes.
+    pub fn remove_customer(&mut self, id: u64) -> Option<Customer> {
+        let c = self.customers.remove(&id)?;
+        if let Some(e) = &c.email {
+            self.customer_emails.remove(e, id);
+        }
+        if let Some(p) = &c.phone {
+            self.customer_phones.remove(p, id);
+        }
+        Some(c)
+    }
+
+    /// Stores a new level, keeping the (item, location) index. Levels never move to another item or
+    /// location once stored.
+    pub fn put_level(&mut self, level: InventoryLevel) {
+        if let Some(old) = self.levels.get(&level.id) {
+            self.level_keys
+                .remove(&(old.item_id, old.location_id, old.id));
+        }
+        self.level_keys
+            .insert((level.item_id, level.location_id, level.id));
+        self.levels.insert(level.id, level);
+    }
+
+    /// The level of `item` at `location` (the lowest id should seeded data hold two).
+    pub fn level_at(&self, item: u64, location: u64) -> Option<u64> {
+        self.level_keys
+            .range((item, location, 0)..=(item, location, u64::MAX))
+            .next()
+            .map(|k| k.2)
+    }
+
+    /// Ids of `item`'s levels, in id order (the order the store lists them in).
+    pub fn level_ids_of_item(&self, item: u64) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .level_keys
+            .range((item, 0, 0)..=(item, u64::MAX, u64::MAX))
+            .map(|k| k.2)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// `item`'s levels, in id order.
+    pub fn levels_of_item(&self, item: u64) -> impl Iterator<Item = &InventoryLevel> {
+        self.level_ids_of_item(item)
+            .into_iter()
+            .filter_map(|id| self.levels.get(&id))
+    }
+
+    /// Removes every level of `item`.
+    pub fn remove_levels_of_item(&mut self, item: u64) {
+        for id in self.level_ids_of_item(item) {
+            if let Some(l) = self.levels.remove(&id) {
+                self.level_keys.remove(&(l.item_id, l.location_id, l.id));
+            }
         }
     }
 

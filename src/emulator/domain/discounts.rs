@@ -263,9 +263,9 @@ fn payload_value(st: &State, d: &Discount) -> Value {
 }
 
 fn code_taken(st: &State, code: &str, except: Option<u64>) -> bool {
-    st.discounts
-        .values()
-        .any(|d| Some(d.id) != except && d.codes.iter().any(|(_, c)| c.eq_ignore_ascii_case(code)))
+    st.discount_code_holders(code)
+        .iter()
+        .any(|(d, _)| Some(*d) != except)
 }
 
 /// Validates a `DiscountCodeBasicInput` (`arg` names the argument in error paths).
@@ -447,7 +447,7 @@ fn create(
         automatic,
     };
     let answer = json!({key: payload_value(st, &d), "userErrors": []});
-    st.discounts.insert(id, d);
+    st.put_discount(d);
     st.touch();
     Ok(answer)
 }
@@ -517,7 +517,7 @@ fn update(st: &mut State, args: &Map<String, Value>, kind: Kind, automatic: bool
     d.status = status_for(d.starts_at.as_deref(), d.ends_at.as_deref(), &now).into();
     d.updated_at = now;
     let answer = json!({key: payload_value(st, &d), "userErrors": []});
-    st.discounts.insert(d.id, d);
+    st.put_discount(d);
     st.touch();
     answer
 }
@@ -609,9 +609,7 @@ fn bulk_add(st: &mut State, args: &Map<String, Value>) -> Value {
         };
         let created = if error.is_none() {
             let cid = st.next_id();
-            if let Some(d) = st.discounts.get_mut(&did) {
-                d.codes.push((cid, code.clone()));
-            }
+            st.add_discount_code(did, cid, code.clone());
             Some(cid)
         } else {
             None
@@ -719,9 +717,7 @@ fn bulk_delete(st: &mut State, args: &Map<String, Value>) -> Value {
             if ids.is_empty() {
                 return fail(derr(None, "Something went wrong, please try again.", None));
             }
-            if let Some(d) = st.discounts.get_mut(&did) {
-                d.codes.retain(|(id, _)| !ids.contains(id));
-            }
+            st.remove_discount_codes(did, &ids);
             st.touch();
             let job = st.next_id();
             json!({"job": {"id": gid("Job", job), "done": true}, "userErrors": []})
@@ -759,7 +755,7 @@ pub fn resolve(
         "discountAutomaticDeactivate" => set_active(st, args, false, true),
         "discountCodeDelete" => match parse_gid(args.get("id"), "DiscountCodeNode")
             .filter(|id| st.discounts.get(id).is_some_and(|d| !d.automatic))
-            .and_then(|id| st.discounts.remove(&id))
+            .and_then(|id| st.remove_discount(id))
         {
             Some(d) => {
                 st.touch();
@@ -769,7 +765,7 @@ pub fn resolve(
         },
         "discountAutomaticDelete" => match parse_gid(args.get("id"), "DiscountAutomaticNode")
             .filter(|id| st.discounts.get(id).is_some_and(|d| d.automatic))
-            .and_then(|id| st.discounts.remove(&id))
+            .and_then(|id| st.remove_discount(id))
         {
             Some(d) => {
                 st.touch();
@@ -820,9 +816,9 @@ pub fn resolve(
             .unwrap_or(Value::Null),
         "codeDiscountNodeByCode" => {
             let code = args.get("code").and_then(Value::as_str).unwrap_or_default();
-            st.discounts
-                .values()
-                .find(|d| d.codes.iter().any(|(_, c)| c.eq_ignore_ascii_case(code)))
+            st.discount_code_holders(code)
+                .first()
+                .and_then(|(id, _)| st.discounts.get(id))
                 .map(|d| node_json(st, d))
                 .unwrap_or(Value::Null)
         }

@@ -289,11 +289,7 @@ fn activate(st: &mut State, args: &Map<String, Value>) -> Value {
             )]);
         }
     }
-    if let Some(level) = st
-        .levels
-        .values()
-        .find(|l| l.item_id == item && l.location_id == loc.id)
-    {
+    if let Some(level) = st.level_at(item, loc.id).and_then(|id| st.levels.get(&id)) {
         let mut errors = vec![];
         if on_hand.is_some() {
             errors.push(user_error(Some(&["onHand"]), "Not allowed to set an on_hand quantity when the item is already active at the location."));
@@ -310,7 +306,7 @@ fn activate(st: &mut State, args: &Map<String, Value>) -> Value {
         on_hand: q,
         updated_at: st.now_str(),
     };
-    st.levels.insert(id, level);
+    st.put_level(level);
     st.touch();
     json!({"inventoryLevel": st.levels.get(&id).map(|l| level_json(st, l)), "userErrors": []})
 }
@@ -541,11 +537,7 @@ fn quantities_mutation(
             ));
         }
         if let (Some(item), Some(loc)) = (item, loc) {
-            match st
-                .levels
-                .values()
-                .find(|l| l.item_id == item && l.location_id == loc)
-            {
+            match st.level_at(item, loc).and_then(|id| st.levels.get(&id)) {
                 None => errors.push(coded_error(
                     f(&["input", list, &idx, "locationId"]),
                     "The specified inventory item is not stocked at the location.",
@@ -701,11 +693,7 @@ fn move_quantities(
         let qty = r.get("quantity").and_then(Value::as_i64).unwrap_or(0);
         if let (Some(item), [(Some(from), from_name), (Some(_), to_name)]) = (item, ends.as_slice())
         {
-            let level = st
-                .levels
-                .values()
-                .find(|l| l.item_id == item && l.location_id == *from)
-                .map(|l| l.id);
+            let level = st.level_at(item, *from);
             match level {
                 None => errors.push(coded_error(
                     f(&["input", "changes", &idx, "from", "locationId"]),
@@ -825,9 +813,8 @@ pub fn field_with_args(
             let item = super::parse_gid(obj.get("id"), "InventoryItem")?;
             let loc = parse_gid(args.get("locationId"), "Location")?;
             Some(
-                st.levels
-                    .values()
-                    .find(|l| l.item_id == item && l.location_id == loc)
+                st.level_at(item, loc)
+                    .and_then(|id| st.levels.get(&id))
                     .map(|l| level_json(st, l))
                     .unwrap_or(Value::Null),
             )

@@ -115,9 +115,7 @@ pub fn product_json(st: &State, p: &Product) -> Value {
                 .is_some_and(|i| i.tracked)
         })
         .map(|v| {
-            st.levels
-                .values()
-                .filter(|l| l.item_id == v.inventory_item_id)
+            st.levels_of_item(v.inventory_item_id)
                 .map(|l| l.available)
                 .sum::<i64>()
         })
@@ -185,9 +183,7 @@ pub fn product_json(st: &State, p: &Product) -> Value {
 /// The ProductVariant object.
 pub fn variant_json(st: &State, v: &Variant) -> Value {
     let qty: i64 = st
-        .levels
-        .values()
-        .filter(|l| l.item_id == v.inventory_item_id)
+        .levels_of_item(v.inventory_item_id)
         .map(|l| l.available)
         .sum();
     json!({
@@ -224,7 +220,10 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
 /// A free handle: a taken handle ending in a number gets the number incremented, others get `-1`, `-2`, ...
 fn unique_handle(st: &State, base: &str, except: Option<u64>) -> String {
     let base = if base.is_empty() { "product" } else { base };
-    let taken = |h: &str| st.product_by_handle(h).is_some_and(|id| Some(id) != except);
+    let taken = |h: &str| match except {
+        Some(id) => st.product_handles.held_by_other(h, id),
+        None => st.product_by_handle(h).is_some(),
+    };
     if !taken(base) {
         return base.to_string();
     }
@@ -396,10 +395,7 @@ fn apply_scalars(
             } else {
                 normalized
             };
-            if st
-                .product_by_handle(&normalized)
-                .is_some_and(|id| id != p.id)
-            {
+            if st.product_handles.held_by_other(&normalized, p.id) {
                 errors.push(json!({"field": field(Flavor::Set, &["handle"]), "message": format!("Handle '{h}' already in use. Please provide a new handle.")}));
                 if flavor == Flavor::Set
                     && let Some(o) = errors.last_mut().and_then(Value::as_object_mut)
@@ -655,17 +651,14 @@ fn create_variant(
         };
         let qty = q.get("quantity").and_then(Value::as_i64).unwrap_or(0);
         let id = st.next_id();
-        st.levels.insert(
+        st.put_level(InventoryLevel {
             id,
-            InventoryLevel {
-                id,
-                item_id: iid,
-                location_id: loc,
-                available: qty,
-                on_hand: qty,
-                updated_at: now.clone(),
-            },
-        );
+            item_id: iid,
+            location_id: loc,
+            available: qty,
+            on_hand: qty,
+            updated_at: now.clone(),
+        });
     }
     vid
 }
@@ -737,11 +730,8 @@ fn update_variant(
             continue;
         };
         let qty = q.get("quantity").and_then(Value::as_i64).unwrap_or(0);
-        match st
-            .levels
-            .values_mut()
-            .find(|l| l.item_id == iid && l.location_id == loc)
-        {
+        let found = st.level_at(iid, loc);
+        match found.and_then(|id| st.levels.get_mut(&id)) {
             Some(l) => {
                 l.available = qty;
                 l.on_hand = qty;
@@ -749,17 +739,14 @@ fn update_variant(
             }
             None => {
                 let id = st.next_id();
-                st.levels.insert(
+                st.put_level(InventoryLevel {
                     id,
-                    InventoryLevel {
-                        id,
-                        item_id: iid,
-                        location_id: loc,
-                        available: qty,
-                        on_hand: qty,
-                        updated_at: now.clone(),
-                    },
-                );
+                    item_id: iid,
+                    location_id: loc,
+                    available: qty,
+                    on_hand: qty,
+                    updated_at: now.clone(),
+                });
             }
         }
     }
@@ -768,7 +755,7 @@ fn update_variant(
 fn remove_variant(st: &mut State, vid: u64) {
     if let Some(v) = st.variants.remove(&vid) {
         st.inventory_items.remove(&v.inventory_item_id);
-        st.levels.retain(|_, l| l.item_id != v.inventory_item_id);
+        st.remove_levels_of_item(v.inventory_item_id);
     }
 }
 
@@ -1297,9 +1284,5 @@ pub fn resolve(
 
 /// Levels of an item, for `InventoryItem.inventoryLevels`.
 pub fn item_levels(st: &State, item: u64) -> Vec<Value> {
-    st.levels
-        .values()
-        .filter(|l| l.item_id == item)
-        .map(|l| level_json(st, l))
-        .collect()
+    st.levels_of_item(item).map(|l| level_json(st, l)).collect()
 }

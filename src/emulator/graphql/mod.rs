@@ -103,6 +103,19 @@ pub fn execute_with(shared: &Shared, version: ApiVersion, body: &[u8], charge: b
         .get("operationName")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
+    execute_parsed(shared, version, query, raw_vars, operation_name, charge)
+}
+
+/// Like [`execute_with`], for a request already taken apart: a bulk operation runs the same document once
+/// per line of variables, and need not write each line into a request body only to parse it back.
+pub fn execute_parsed(
+    shared: &Shared,
+    version: ApiVersion,
+    query: &str,
+    raw_vars: Map<String, Value>,
+    operation_name: Option<&str>,
+    charge: bool,
+) -> Answer {
     let schema = crate::schema::schema(version);
     let doc = match cached_document(version, query) {
         Ok(doc) => doc,
