@@ -4,8 +4,8 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use crate::core::config::{
-    ActionKind, DeleteBehavior, DeletionPolicy, EventKind, MatchKey, NullPolicy, ObjectKind,
-    OnDuplicateKey, SyncMode, ValueFormat,
+    ActionKind, DeleteBehavior, DeletionPolicy, DriftPolicy, EventKind, ManagementPolicy, MatchKey,
+    NullPolicy, ObjectKind, OnDuplicateKey, SyncMode, ValueFormat,
 };
 
 macro_rules! enum_schema {
@@ -35,7 +35,9 @@ enum_schema!(
     DeletionPolicy,
     OnDuplicateKey,
     ValueFormat,
-    NullPolicy
+    NullPolicy,
+    DriftPolicy,
+    ManagementPolicy
 );
 
 /// Any JSON value (a static mapping value): kept as written, never pruned.

@@ -7,6 +7,9 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::Value;
@@ -15,12 +18,15 @@ use super::{git, specs};
 use crate::core::config::SyncConfig;
 use crate::core::diff::Rebaseline;
 use crate::core::diff::{ChangeKind, Plan};
+use crate::core::drift::RecordState;
 use crate::core::engine;
 use crate::core::mapping;
 use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
 };
 use crate::core::state::{Ownership, StateStore};
+use crate::live::{LiveCheck, LiveError};
+use crate::shopify::{CostBudget, RetryPolicy, Transport};
 use crate::state::{PostgresStateStore, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
 
@@ -57,8 +63,13 @@ pub struct PlanArgs {
     #[arg(long, value_name = "URL", env = "SHOPSYNC_STATE_URL")]
     state_url: Option<String>,
     /// Report spec-level changes only: neither the warehouse nor the state is read.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "live")]
     no_data: bool,
+    /// Also read what Shopify holds now for the records the syncs manage (products and customers) and compare
+    /// it, field by field, with what each sync last applied and what the warehouse wants: in sync, update,
+    /// drift (changed in Shopify), conflict (changed on both sides) or missing (deleted in Shopify).
+    #[arg(long)]
+    live: bool,
 }
 
 /// One record to update, with what Shopify last accepted and what would be sent.
@@ -73,6 +84,24 @@ struct Update {
     /// False when the state holds no values for the key (synced before values were kept): only `after` is known.
     before_known: bool,
     fields: Vec<ValueChange>,
+}
+
+/// The live comparison of one sync (`--live`).
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum LiveReport {
+    /// Every record with a Shopify id compared.
+    Compared(Box<LiveCheck>),
+    /// The object cannot be read back.
+    NotSupported { reason: String },
+    /// Shopify (or the state) could not be read; the plan above is the ordinary one.
+    Failed { reason: String },
+}
+
+impl LiveReport {
+    fn pending(&self) -> bool {
+        matches!(self, LiveReport::Compared(c) if c.counts.drifted_records() > 0)
+    }
 }
 
 /// The data-level part for one sync.
@@ -95,8 +124,13 @@ struct SyncReport {
     target: String,
     /// Whether keys that left the model are deleted from the store (otherwise they are only forgotten).
     deletes: bool,
+    /// `Observe` for an observe-only sync: a run would write nothing.
+    management_policy: String,
     #[serde(flatten)]
     data: Data,
+    /// The comparison with what Shopify holds (`--live`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<LiveReport>,
 }
 
 impl SyncReport {
@@ -105,7 +139,9 @@ impl SyncReport {
             sync: config.id.clone(),
             target: config.target.to_string(),
             deletes: config.deletes(),
+            management_policy: config.management.to_string(),
             data,
+            live: None,
         }
     }
 }
@@ -132,6 +168,10 @@ impl Report {
                 Data::Planned { plan, .. } => !plan.is_empty(),
                 Data::Skipped { .. } => false,
             })
+            || self
+                .syncs
+                .iter()
+                .any(|s| s.live.as_ref().is_some_and(LiveReport::pending))
     }
 }
 
@@ -266,8 +306,28 @@ async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Re
         }
     };
     report.notes.extend(note);
+    // One cost budget per store, as a run shares it: the live reads of several syncs draw on the same bucket.
+    let mut budgets: HashMap<String, Arc<CostBudget>> = HashMap::new();
     for s in syncs {
-        let data = match plan_one(state.as_ref(), s, args.samples).await {
+        let transport = if args.live {
+            let budget = budgets
+                .entry(s.store_key.clone())
+                .or_insert_with(|| Arc::new(CostBudget::new()))
+                .clone();
+            Some(
+                s.store
+                    .as_ref()
+                    .map_err(|e| format!("the store cannot be reached: {e}"))
+                    .and_then(|store| {
+                        Transport::new(store.clone(), budget, RetryPolicy::default())
+                            .map_err(|e| format!("the Shopify client cannot be built: {e}"))
+                    }),
+            )
+        } else {
+            None
+        };
+        let mut live = None;
+        let data = match plan_one(state.as_ref(), s, args.samples, transport, &mut live).await {
             Ok((plan, updates)) => {
                 report.risks.extend(review::data_risks(
                     &s.resource,
@@ -276,6 +336,7 @@ async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Re
                         .as_ref()
                         .map(|r| r.reason.as_str()),
                 ));
+                observe_to_manage(&mut report.risks, &s.resource, &plan);
                 Data::Planned {
                     plan: Box::new(plan),
                     updates,
@@ -283,18 +344,43 @@ async fn plan_data(args: &PlanArgs, syncs: &[&specs::FoundSync], report: &mut Re
             }
             Err(reason) => Data::Skipped { reason },
         };
-        report.syncs.push(SyncReport::new(&s.config, data));
+        let mut sync = SyncReport::new(&s.config, data);
+        sync.live = live;
+        report.syncs.push(sync);
     }
     report
         .risks
         .sort_by(|a, b| (a.kind, &a.resource).cmp(&(b.kind, &b.resource)));
 }
 
-/// The plan of one sync and its sample updates, or why it could not be made.
+/// Adds the counts of `plan` to a switch from Observe to Manage of `resource`: what its first managed run
+/// would write.
+fn observe_to_manage(risks: &mut [Risk], resource: &ResourceId, plan: &Plan) {
+    let c = counts(plan);
+    for r in risks
+        .iter_mut()
+        .filter(|r| r.kind == review::RiskKind::ObserveToManage && &r.resource == resource)
+    {
+        r.message = format!(
+            "managementPolicy turns from Observe to Manage: the next run writes {} record(s) to the store ({} to \
+             add, {} to change, {} to retry, {} to delete)",
+            c.added + c.changed + c.retried + c.deleted,
+            c.added,
+            c.changed,
+            c.retried,
+            c.deleted
+        );
+    }
+}
+
+/// The plan of one sync and its sample updates, or why it could not be made. With a `transport` (`--live`),
+/// the plan comes with the comparison with what Shopify holds, put in `live`.
 async fn plan_one(
     state: &dyn StateStore,
     s: &specs::FoundSync,
     samples: usize,
+    transport: Option<Result<Transport, String>>,
+    live: &mut Option<LiveReport>,
 ) -> Result<(Plan, Vec<Update>), String> {
     let url = s
         .warehouse_url
@@ -302,9 +388,37 @@ async fn plan_one(
         .map_err(|e| format!("the warehouse URL is unknown: {e}"))?;
     let warehouse = SqlWarehouse::from_url(&s.config.id, url)
         .map_err(|e| format!("the warehouse cannot be used: {e}"))?;
-    let plan = engine::plan(&warehouse, state, &s.config)
-        .await
-        .map_err(|e| format!("planning failed: {e}"))?;
+    let checked = match transport {
+        None => None,
+        Some(Err(reason)) => {
+            *live = Some(LiveReport::Failed { reason });
+            None
+        }
+        Some(Ok(t)) => match crate::live::check(&warehouse, state, &t, &s.config).await {
+            Ok(mut c) => {
+                let plan = std::mem::take(&mut c.plan);
+                *live = Some(LiveReport::Compared(Box::new(c)));
+                Some(plan)
+            }
+            Err(LiveError::Unsupported(reason)) => {
+                *live = Some(LiveReport::NotSupported { reason });
+                None
+            }
+            Err(LiveError::Engine(e)) => return Err(format!("planning failed: {e}")),
+            Err(e) => {
+                *live = Some(LiveReport::Failed {
+                    reason: crate::core::redact::global().redact_owned(e.to_string()),
+                });
+                None
+            }
+        },
+    };
+    let plan = match checked {
+        Some(p) => p,
+        None => engine::plan(&warehouse, state, &s.config)
+            .await
+            .map_err(|e| format!("planning failed: {e}"))?,
+    };
     // Rows re-sent with equal values were re-sent because the mapping (or the mode) changed.
     let spec_changed = state
         .baseline(&s.config.id)
@@ -538,6 +652,81 @@ fn print_sync_text(s: &SyncReport, samples: usize) {
     for k in p.summary.unknown_outcome.iter().take(samples) {
         println!("  unknown  {k}: sent earlier, outcome never recorded; will not be resent");
     }
+    if s.management_policy == "Observe" {
+        println!("  managementPolicy Observe: a run records this and writes nothing");
+    }
+    if let Some(live) = &s.live {
+        print_live_text(live, samples);
+    }
+}
+
+fn print_live_text(live: &LiveReport, samples: usize) {
+    let c = match live {
+        LiveReport::NotSupported { reason } => {
+            println!("  live: {reason}");
+            return;
+        }
+        LiveReport::Failed { reason } => {
+            println!("  live: comparison failed: {reason}");
+            return;
+        }
+        LiveReport::Compared(c) => c,
+    };
+    let n = &c.counts;
+    println!(
+        "  live: {} record(s) compared with Shopify: {} in sync, {} to update, {} drifted, {} in conflict, {} \
+         missing, {} unknown ({} request(s), {} cost points, {:.2}s)",
+        n.checked,
+        n.in_sync,
+        n.update,
+        n.drift,
+        n.conflict,
+        n.missing,
+        n.unknown,
+        c.requests,
+        c.cost_points,
+        c.read_time.as_secs_f64()
+    );
+    if !c.compared.not_compared.is_empty() {
+        println!(
+            "  live: not compared (cannot be read back): {}",
+            c.compared.not_compared.join(", ")
+        );
+    }
+    for state in [
+        RecordState::Conflict,
+        RecordState::Drift,
+        RecordState::Missing,
+        RecordState::Unknown,
+    ] {
+        for r in c.records.iter().filter(|r| r.state == state).take(samples) {
+            match state {
+                RecordState::Missing => println!(
+                    "  {:<8} {}  {} was deleted in Shopify",
+                    state.as_str(),
+                    r.key,
+                    r.shopify_id
+                ),
+                RecordState::Unknown => println!(
+                    "  {:<8} {}  no last applied values in the state (synced before they were kept)",
+                    state.as_str(),
+                    r.key
+                ),
+                _ => {
+                    println!("  {:<8} {}", state.as_str(), r.key);
+                    for f in &r.fields {
+                        println!(
+                            "             {}: last applied {}, Shopify {}, warehouse {}",
+                            f.field,
+                            short(Some(&f.last_applied)),
+                            short(Some(&f.shopify)),
+                            short(Some(&f.warehouse))
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Escapes text for a Markdown table cell.
@@ -632,6 +821,7 @@ fn print_markdown(report: &Report, samples: usize) {
     for s in &report.syncs {
         print_sync_markdown(s, samples);
     }
+    print_live_markdown(report, samples);
 }
 
 fn print_sync_markdown(s: &SyncReport, samples: usize) {
@@ -708,4 +898,78 @@ fn print_sync_markdown(s: &SyncReport, samples: usize) {
         );
     }
     println!("\n</details>\n");
+}
+
+fn print_live_markdown(report: &Report, samples: usize) {
+    let lives: Vec<(&SyncReport, &LiveReport)> = report
+        .syncs
+        .iter()
+        .filter_map(|s| s.live.as_ref().map(|l| (s, l)))
+        .collect();
+    if lives.is_empty() {
+        return;
+    }
+    println!("#### Live comparison with Shopify\n");
+    println!(
+        "| sync | checked | in sync | update | drift | conflict | missing | unknown | cost points |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (s, l) in &lives {
+        match l {
+            LiveReport::Compared(c) => {
+                let n = &c.counts;
+                println!(
+                    "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    s.sync,
+                    n.checked,
+                    n.in_sync,
+                    n.update,
+                    n.drift,
+                    n.conflict,
+                    n.missing,
+                    n.unknown,
+                    c.cost_points
+                );
+            }
+            LiveReport::NotSupported { reason } | LiveReport::Failed { reason } => {
+                println!("| `{}` | {} | | | | | | | |", s.sync, cell(reason));
+            }
+        }
+    }
+    println!();
+    for (s, l) in lives {
+        let LiveReport::Compared(c) = l else { continue };
+        let shown: Vec<_> = c
+            .records
+            .iter()
+            .filter(|r| r.state != RecordState::Update)
+            .take(samples)
+            .collect();
+        if shown.is_empty() {
+            continue;
+        }
+        println!(
+            "<details><summary>Drift: <code>{}</code></summary>\n",
+            s.sync
+        );
+        println!("| key | state | field | last applied | Shopify | warehouse |");
+        println!("|---|---|---|---|---|---|");
+        for r in shown {
+            if r.fields.is_empty() {
+                println!("| `{}` | {} | | | | |", cell(&r.key), r.state.as_str());
+            }
+            for f in &r.fields {
+                println!(
+                    "| `{}` | {} | `{}` | `{}` | `{}` | `{}` |",
+                    cell(&r.key),
+                    r.state.as_str(),
+                    cell(&f.field),
+                    cell(&short(Some(&f.last_applied))),
+                    cell(&short(Some(&f.shopify))),
+                    cell(&short(Some(&f.warehouse)))
+                );
+            }
+        }
+        println!("\n</details>\n");
+    }
 }

@@ -474,6 +474,13 @@ async fn apply(sync: &ShopifySync, ctx: &Context, confirmed: bool) -> Result<Act
             _ => prev.alerts.clone(),
         },
         last_run_request: trigger.or(prev.last_run_request.clone()),
+        drifted_records: report
+            .drift
+            .as_ref()
+            .filter(|d| d.skipped.is_none())
+            .map(|d| i64::try_from(d.counts.drifted_records()).unwrap_or(i64::MAX))
+            .or(prev.drifted_records),
+        last_drift_check: status::drift_check(&report).or(prev.last_drift_check.clone()),
     };
     done.next_run_at = next_due(
         &config,
@@ -890,6 +897,7 @@ async fn write_status(
     prev: &ShopifySyncStatus,
     next: ShopifySyncStatus,
 ) -> Result<bool, Error> {
+    let next = status::with_drifted_condition(prev, next);
     if &next == prev {
         return Ok(false);
     }

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod calls;
 pub mod config;
 pub mod diff;
+pub mod drift;
 pub mod engine;
 pub mod ids;
 pub mod mapping;
