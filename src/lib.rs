@@ -8,6 +8,7 @@
 //! - [`schema`]: the pinned Shopify Admin GraphQL schemas, per supported API version.
 //! - [`warehouse`], [`state`], [`shopify`]: adapters for the warehouse, the state store and the Admin API.
 //! - [`alerts`]: delivery of alert notifications (Slack, PagerDuty, webhook, email, SMS).
+//! - [`live`]: live comparison with what Shopify holds (`plan --live`, drift checks, observe-only syncs).
 //! - [`runner`]: the one wiring of a sync run (budget, transport, debugger log, engine) for every entry point.
 //! - [`controller`]: the Kubernetes operator.
 //! - `emulator` (cargo feature `emulator`, on by default): a local Shopify Admin API, the project's test oracle.
@@ -26,6 +27,7 @@ pub mod controller;
 pub use shopsync_core as core;
 #[cfg(feature = "emulator")]
 pub mod emulator;
+pub mod live;
 pub mod runner;
 pub mod schema;
 pub mod shopify;

@@ -9,17 +9,20 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::clock::SystemClock;
 use crate::core::calls::CallLog;
 use crate::core::clock::Clock;
-use crate::core::config::SyncConfig;
-use crate::core::engine::{Engine, EngineError};
+use crate::core::config::{DriftPolicy, ManagementPolicy, SyncConfig};
+use crate::core::drift::DriftSummary;
+use crate::core::engine::{Engine, EngineError, LOCK_TTL};
 use crate::core::progress::Progress;
 use crate::core::redact::Redactor;
 use crate::core::report::RunReport;
 use crate::core::source::Warehouse;
-use crate::core::state::StateStore;
+use crate::core::state::{RunRecord, RunStats, RunStatus, StateStore};
+use crate::live::{self, LiveError};
 use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, ShopifyError, Store, Transport};
 use crate::warehouse::SqlWarehouse;
 
@@ -60,6 +63,8 @@ pub struct SyncRunner {
     concurrency: usize,
     batch_size: Option<usize>,
     budgets: Mutex<HashMap<String, Arc<CostBudget>>>,
+    /// When each sync's drift was last checked by this runner (`spec.drift.every`).
+    drift_checks: Mutex<HashMap<String, Instant>>,
 }
 
 impl SyncRunner {
@@ -83,6 +88,7 @@ impl SyncRunner {
             concurrency: 8,
             batch_size: None,
             budgets: Mutex::new(HashMap::new()),
+            drift_checks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -175,6 +181,14 @@ impl SyncRunner {
         warehouse: &dyn Warehouse,
     ) -> Result<RunReport, RunError> {
         let client = self.client(target)?;
+        if config.management == ManagementPolicy::Observe {
+            return Ok(self.observe(config, &client, warehouse).await?);
+        }
+        let drift = if self.drift_due(config) {
+            Some(self.check_drift(config, &client, warehouse).await)
+        } else {
+            None
+        };
         let mut engine = Engine::new(
             warehouse,
             self.state.as_ref(),
@@ -192,7 +206,134 @@ impl SyncRunner {
         if let Some(stop) = &self.stop {
             engine = engine.with_stop(stop);
         }
-        Ok(engine.run(config).await?)
+        let mut report = engine.run(config).await?;
+        report.drift = drift;
+        Ok(report)
+    }
+
+    /// Whether `config`'s drift is to be checked in this run (and if so, remembers that it was).
+    fn drift_due(&self, config: &SyncConfig) -> bool {
+        if !config.drift.enabled {
+            return false;
+        }
+        let Ok(mut checks) = self.drift_checks.lock() else {
+            return true;
+        };
+        let now = Instant::now();
+        let due = match (checks.get(&config.id), config.drift.every) {
+            (Some(last), Some(every)) => now.duration_since(*last) >= every,
+            _ => true,
+        };
+        if due {
+            checks.insert(config.id.clone(), now);
+        }
+        due
+    }
+
+    /// Checks `config`'s drift and carries out its policy in the state (under the sync's lock): overwrite
+    /// marks the drifted records for sending in the run that follows, adopt records Shopify's values as the
+    /// last applied ones. A check that cannot be made is reported as skipped; the run goes on.
+    async fn check_drift(
+        &self,
+        config: &SyncConfig,
+        client: &ShopifyClient,
+        warehouse: &dyn Warehouse,
+    ) -> DriftSummary {
+        let policy = config.drift.policy;
+        let check = match live::check(warehouse, self.state.as_ref(), client.transport(), config)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return DriftSummary::skipped(policy, self.redactor.redact_owned(e.to_string()));
+            }
+        };
+        let changes = check.policy_changes(policy);
+        if !changes.is_empty() {
+            let committed = async {
+                let lease = self
+                    .state
+                    .acquire_lock(&config.id, &self.holder, LOCK_TTL, self.clock.now())
+                    .await?;
+                let result = self.state.commit_snapshot(&config.id, &changes).await;
+                let _ = self.state.release_lock(&lease).await;
+                result
+            };
+            if let Err(e) = committed.await {
+                let mut summary = check.summary(DriftPolicy::Report);
+                summary.skipped = Some(format!("the {policy} policy could not be recorded: {e}"));
+                return summary;
+            }
+        }
+        check.summary(policy)
+    }
+
+    /// An observe-only run (`spec.managementPolicy: Observe`): the plan with live values where the object can
+    /// be read back, recorded in the run history with the counts a run would have; nothing is written to
+    /// Shopify nor to the sync's snapshot.
+    async fn observe(
+        &self,
+        config: &SyncConfig,
+        client: &ShopifyClient,
+        warehouse: &dyn Warehouse,
+    ) -> Result<RunReport, EngineError> {
+        let started_at = self.clock.now();
+        let run_id = self.state.start_run(&config.id, started_at).await?;
+        if let Some(log) = &self.call_log {
+            log.run_started(&config.id, run_id);
+        }
+        let state = self.state.as_ref();
+        let checked = match live::check(warehouse, state, client.transport(), config).await {
+            Ok(c) => {
+                let summary = c.summary(DriftPolicy::Report);
+                Ok((c.plan, Some(summary)))
+            }
+            Err(LiveError::Unsupported(why)) => crate::core::engine::plan(warehouse, state, config)
+                .await
+                .map(|p| (p, Some(DriftSummary::skipped(DriftPolicy::Report, why))))
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let mut report = RunReport::failed(&config.id, started_at, started_at, String::new());
+        report.observed = true;
+        match checked {
+            Ok((plan, drift)) => {
+                let s = &plan.summary.stats;
+                report.stats = RunStats {
+                    rows_queried: s.rows,
+                    added: s.added,
+                    changed: s.changed + s.retried,
+                    removed: s.removed,
+                    succeeded: 0,
+                    rejected: s.rejected,
+                };
+                report.refused_deletes = plan
+                    .summary
+                    .refused_deletes
+                    .as_ref()
+                    .map(|r| r.reason.clone());
+                report.drift = drift;
+                report.status = RunStatus::Succeeded;
+                report.error = None;
+            }
+            Err(e) => report.error = Some(self.redactor.redact_owned(e)),
+        }
+        report.finished_at = self.clock.now();
+        if let Some(log) = &self.call_log {
+            log.run_finished(&config.id, run_id).await;
+        }
+        self.state
+            .finish_run(&RunRecord {
+                id: run_id,
+                sync: config.id.clone(),
+                started_at,
+                finished_at: Some(report.finished_at),
+                status: report.status,
+                stats: report.stats,
+                error: report.error.clone(),
+            })
+            .await?;
+        Ok(report)
     }
 
     /// [`run`](SyncRunner::run) from the warehouse at `warehouse_url`, with every failure folded into a failed

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use crate::core::config::{
-    ApiVersion, DeleteBehavior, DeleteGuard, FieldMapping, MappingSource, MappingTarget, MatchKey,
-    OnDuplicateKey, Schedule, SyncConfig, SyncMode, ValueFormat, parse_duration,
+    ApiVersion, DeleteBehavior, DeleteGuard, DriftConfig, FieldMapping, MappingSource,
+    MappingTarget, MatchKey, OnDuplicateKey, Schedule, SyncConfig, SyncMode, ValueFormat,
+    parse_duration,
 };
 
 use super::{AlertChannel, AlertSpec, ShopifyDestinationSpec, ShopifySyncSpec};
@@ -198,6 +199,7 @@ pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<C
             ),
         ));
     }
+    let drift = drift(spec, target, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -222,7 +224,52 @@ pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<C
             .unwrap_or(DEFAULT_BULK_THRESHOLD),
         schedule: schedule.unwrap_or(Schedule::Manual),
         suspend: spec.suspend.unwrap_or(false),
+        drift,
+        management: spec.management_policy.unwrap_or_default(),
     })
+}
+
+/// `spec.drift`, checked against the target (only products and customers can be read back).
+fn drift(
+    spec: &ShopifySyncSpec,
+    target: crate::core::config::Target,
+    errors: &mut Vec<ConfigError>,
+) -> DriftConfig {
+    let Some(d) = &spec.drift else {
+        return DriftConfig::default();
+    };
+    if let Err(why) = crate::core::drift::compared_fields(target, &[]) {
+        errors.push(ConfigError::new(
+            "spec.drift",
+            format!("drift detection is supported for objects customers and products only ({why})"),
+        ));
+    }
+    let every = match &d.every {
+        None => None,
+        Some(text) => match parse_duration(text) {
+            Some(e) if e >= Duration::from_secs(60) => Some(e),
+            _ => {
+                errors.push(ConfigError::new(
+                    "spec.drift.every",
+                    "drift.every must be a duration of at least 1m, such as 1h",
+                ));
+                None
+            }
+        },
+    };
+    let policy = d.policy.unwrap_or_default();
+    if policy == crate::core::config::DriftPolicy::Overwrite && spec.mode == Some(SyncMode::Insert)
+    {
+        errors.push(ConfigError::new(
+            "spec.drift.policy",
+            "drift.policy overwrite cannot work in mode insert, which never updates a record: use report or adopt",
+        ));
+    }
+    DriftConfig {
+        enabled: true,
+        policy,
+        every,
+    }
 }
 
 fn describe_target(t: &MappingTarget) -> String {

@@ -12,6 +12,9 @@ pub const CONDITION_READY: &str = "Ready";
 pub const CONDITION_RECONCILING: &str = "Reconciling";
 /// Condition type: the controller cannot make progress without a change from the user.
 pub const CONDITION_STALLED: &str = "Stalled";
+/// Condition type (syncs with `spec.drift`): the last drift check found records that differ in Shopify from
+/// what the sync last applied and that its policy left as they are.
+pub const CONDITION_DRIFTED: &str = "Drifted";
 
 /// Observed state of a ShopifyDestination.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -66,6 +69,38 @@ pub struct ShopifySyncStatus {
     /// annotation to any other value triggers another run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_request: Option<String>,
+    /// Records the last drift check found changed (drift, conflict) or deleted in Shopify since the sync last
+    /// applied them (`spec.drift`, or an observe-only sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drifted_records: Option<i64>,
+    /// The last drift check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift_check: Option<DriftCheck>,
+}
+
+/// What the last drift check of a sync found and did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftCheck {
+    /// When the run that made it started.
+    pub checked_at: Time,
+    /// The policy applied: report, overwrite or adopt.
+    pub policy: String,
+    /// Records compared.
+    pub checked: i64,
+    /// Records changed in Shopify only.
+    pub drifted: i64,
+    /// Records changed in Shopify and in the warehouse, to different values.
+    pub conflicts: i64,
+    /// Records deleted in Shopify.
+    pub missing: i64,
+    /// Drifted records whose warehouse values were sent again (overwrite).
+    pub overwritten: i64,
+    /// Drifted records whose Shopify values were accepted (adopt).
+    pub adopted: i64,
+    /// Why the check was skipped, or the first drifted records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// An alert rule that is firing.
@@ -120,4 +155,8 @@ pub struct RunSummary {
     /// Why the run failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// An observe-only run (`managementPolicy: Observe`): the counts are what a run would do; nothing was
+    /// written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observed: bool,
 }

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::common::{AlertSpec, LocalRef, SecretKeyRef};
 use super::status::ShopifySyncStatus;
 use crate::core::config::{
-    ActionKind, DeleteBehavior, DeletionPolicy, EventKind, LIST_METAFIELD_TYPES, METAFIELD_TYPES,
-    MatchKey, NullPolicy, ObjectKind, OnDuplicateKey, SyncMode, Target, ValueFormat,
+    ActionKind, DeleteBehavior, DeletionPolicy, DriftPolicy, EventKind, LIST_METAFIELD_TYPES,
+    METAFIELD_TYPES, ManagementPolicy, MatchKey, NullPolicy, ObjectKind, OnDuplicateKey, SyncMode,
+    Target, ValueFormat,
 };
 
 /// Rows of a warehouse query, synced into a Shopify store on a schedule.
@@ -87,6 +88,8 @@ use crate::core::config::{
 #[x_kube(validation = Rule::new("!has(self.deleteMatched) || (has(self.object) && self.object == 'products')").message("deleteMatched applies only to object products").field_path(".deleteMatched"))]
 #[x_kube(validation = Rule::new("!has(self.deletionPolicy) || self.deletionPolicy == 'Orphan' || (has(self.object) && self.object == 'products')").message("deletionPolicy Delete applies only to object products").field_path(".deletionPolicy"))]
 #[x_kube(validation = Rule::new("!(has(self.mappings) && self.mappings.exists(m, has(m.metafield))) || (has(self.object) && self.object in ['customers', 'products'])").message("metafield mappings are supported for customers and products only").field_path(".mappings"))]
+#[x_kube(validation = Rule::new("!has(self.drift) || (has(self.object) && self.object in ['customers', 'products'])").message("drift detection is supported for objects customers and products only: other objects cannot be read back").field_path(".drift"))]
+#[x_kube(validation = Rule::new("!has(self.drift) || !has(self.drift.policy) || self.drift.policy != 'overwrite' || !has(self.mode) || self.mode != 'insert'").message("drift.policy overwrite cannot work in mode insert, which never updates a record: use report or adopt").field_path(".drift.policy"))]
 #[x_kube(validation = rules::required_fields(RequiredFor::Discounts))]
 #[x_kube(validation = rules::required_fields(RequiredFor::InventoryLevels))]
 #[x_kube(validation = rules::required_fields(RequiredFor::FulfillmentEvents))]
@@ -168,6 +171,32 @@ pub struct ShopifySyncSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub depends_on: Vec<LocalRef>,
+    /// customers and products: compare what Shopify holds with what this sync last applied, per mapped field,
+    /// and act on fields changed in Shopify (drift). Without it, runs never read the store back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftSpec>,
+    /// Manage (default) plans and writes; Observe plans with live values (products and customers), records in
+    /// the status and the run history what a run would do, and never writes to Shopify. Switching Observe to
+    /// Manage is listed as a risk by `shopsync plan --base`, with the writes it would make.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_policy: Option<ManagementPolicy>,
+}
+
+/// Drift detection: what a check does with fields changed in Shopify, and how often it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new("!has(self.every) || (self.every.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self.every) >= duration('1m'))").message("drift.every must be a duration of at least 1m, such as 1h").field_path(".every"))]
+pub struct DriftSpec {
+    /// report (default) counts drifted records and shows them in the status, the run report and
+    /// `plan --live`; overwrite sends the warehouse's values again in the run that finds the drift; adopt
+    /// accepts Shopify's values as the last applied ones without writing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<DriftPolicy>,
+    /// At most one drift check per interval, e.g. `6h` (each reads every record of the sync back from
+    /// Shopify). Default: every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub every: Option<String>,
 }
 
 /// The warehouse connection and query.

@@ -169,6 +169,8 @@ fn sync_config(query: &str) -> SyncConfig {
         bulk_threshold: 5000,
         schedule: Schedule::Manual,
         suspend: false,
+        drift: Default::default(),
+        management: Default::default(),
     }
 }
 

@@ -7,6 +7,9 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::Value;
@@ -15,6 +18,7 @@ use super::plan_rows::{CountingWarehouse, Counts, Omitted, PlanOut, Rows, Sample
 use super::progress::PlanProgress;
 use super::{git, specs};
 use crate::core::config::SyncConfig;
+use crate::core::drift::RecordState;
 use crate::core::engine;
 use crate::core::mapping;
 use crate::core::plan::Rebaseline;
@@ -24,6 +28,8 @@ use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
 };
 use crate::core::state::{Ownership, StateStore};
+use crate::live::{LiveCheck, LiveError};
+use crate::shopify::{CostBudget, RetryPolicy, Transport};
 use crate::state::{PostgresStateStore, SpillSink, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
 
@@ -65,8 +71,13 @@ pub struct PlanArgs {
     #[arg(long, value_name = "URL", env = "SHOPSYNC_STATE_URL")]
     state_url: Option<String>,
     /// Report spec-level changes only: neither the warehouse nor the state is read.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "live")]
     no_data: bool,
+    /// Also read what Shopify holds now for the records the syncs manage (products and customers) and compare
+    /// it, field by field, with what each sync last applied and what the warehouse wants: in sync, update,
+    /// drift (changed in Shopify), conflict (changed on both sides) or missing (deleted in Shopify).
+    #[arg(long)]
+    live: bool,
 }
 
 /// One record to update, with what Shopify last accepted and what would be sent.
@@ -81,6 +92,24 @@ struct Update {
     /// False when the state holds no values for the key (synced before values were kept): only `after` is known.
     before_known: bool,
     fields: Vec<ValueChange>,
+}
+
+/// The live comparison of one sync (`--live`).
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum LiveReport {
+    /// Every record with a Shopify id compared.
+    Compared(Box<LiveCheck>),
+    /// The object cannot be read back.
+    NotSupported { reason: String },
+    /// Shopify (or the state) could not be read; the plan above is the ordinary one.
+    Failed { reason: String },
+}
+
+impl LiveReport {
+    fn pending(&self) -> bool {
+        matches!(self, LiveReport::Compared(c) if c.counts.drifted_records() > 0)
+    }
 }
 
 /// The data-level part for one sync.
@@ -106,8 +135,13 @@ struct SyncReport {
     target: String,
     /// Whether keys that left the model are deleted from the store (otherwise they are only forgotten).
     deletes: bool,
+    /// `Observe` for an observe-only sync: a run would write nothing.
+    management_policy: String,
     #[serde(flatten)]
     data: Data,
+    /// The comparison with what Shopify holds (`--live`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<LiveReport>,
 }
 
 impl SyncReport {
@@ -116,7 +150,9 @@ impl SyncReport {
             sync: config.id.clone(),
             target: config.target.to_string(),
             deletes: config.deletes(),
+            management_policy: config.management.to_string(),
             data,
+            live: None,
         }
     }
 }
@@ -143,6 +179,10 @@ impl Report {
                 Data::Planned { plan, .. } => !plan.empty,
                 Data::Skipped { .. } => false,
             })
+            || self
+                .syncs
+                .iter()
+                .any(|s| s.live.as_ref().is_some_and(LiveReport::pending))
     }
 }
 
@@ -290,8 +330,32 @@ async fn plan_data(
         }
     };
     report.notes.extend(note);
+    // One cost budget per store, as a run shares it: the live reads of several syncs draw on the same bucket.
+    let mut budgets: HashMap<String, Arc<CostBudget>> = HashMap::new();
     for s in syncs {
-        let data = match plan_one(state.as_ref(), s, args.samples, args.all_rows).await {
+        let transport = if args.live {
+            let budget = budgets
+                .entry(s.store_key.clone())
+                .or_insert_with(|| Arc::new(CostBudget::new()))
+                .clone();
+            Some(
+                s.store
+                    .as_ref()
+                    .map_err(|e| format!("the store cannot be reached: {e}"))
+                    .and_then(|store| {
+                        Transport::new(store.clone(), budget, RetryPolicy::default())
+                            .map_err(|e| format!("the Shopify client cannot be built: {e}"))
+                    }),
+            )
+        } else {
+            None
+        };
+        let mut live = None;
+        let shown = Shown {
+            samples: args.samples,
+            all_rows: args.all_rows,
+        };
+        let data = match plan_one(state.as_ref(), s, shown, transport, &mut live, redactor).await {
             Ok((plan, updates, omitted)) => {
                 report.risks.extend(review::data_risks(
                     &s.resource,
@@ -300,6 +364,7 @@ async fn plan_data(
                         .as_ref()
                         .map(|r| r.reason.as_str()),
                 ));
+                observe_to_manage(&mut report.risks, &s.resource, &plan);
                 Data::Planned {
                     plan: Box::new(plan),
                     updates,
@@ -308,30 +373,91 @@ async fn plan_data(
             }
             Err(reason) => Data::Skipped { reason },
         };
-        report.syncs.push(SyncReport::new(&s.config, data));
+        let mut sync = SyncReport::new(&s.config, data);
+        sync.live = live;
+        report.syncs.push(sync);
     }
     report
         .risks
         .sort_by(|a, b| (a.kind, &a.resource).cmp(&(b.kind, &b.resource)));
 }
 
+/// Adds the counts of `plan` to a switch from Observe to Manage of `resource`: what its first managed run
+/// would write.
+fn observe_to_manage(risks: &mut [Risk], resource: &ResourceId, plan: &PlanOut) {
+    let c = counts(plan);
+    for r in risks
+        .iter_mut()
+        .filter(|r| r.kind == review::RiskKind::ObserveToManage && &r.resource == resource)
+    {
+        r.message = format!(
+            "managementPolicy turns from Observe to Manage: the next run writes {} record(s) to the store ({} to \
+             add, {} to change, {} to retry, {} to delete)",
+            c.added + c.changed + c.retried + c.deleted,
+            c.added,
+            c.changed,
+            c.retried,
+            c.deleted
+        );
+    }
+}
+
+/// How many of a plan's rows are shown: a sample of each kind, or every row.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    samples: usize,
+    all_rows: bool,
+}
+
 /// The plan of one sync (its changes sampled, or all of them spilled to disk), its sample updates and what
-/// its lists leave out, or why it could not be made.
+/// its lists leave out, or why it could not be made. With a `transport` (`--live`), the plan comes with the
+/// comparison with what Shopify holds, put in `live` (that comparison holds the sync's changes in memory).
 async fn plan_one(
     state: &dyn StateStore,
     s: &specs::FoundSync,
-    samples: usize,
-    all_rows: bool,
+    shown: Shown,
+    transport: Option<Result<Transport, String>>,
+    live: &mut Option<LiveReport>,
+    redactor: &Redactor,
 ) -> Result<(PlanOut, Vec<Update>, Omitted), String> {
+    let Shown { samples, all_rows } = shown;
     let url = s
         .warehouse_url
         .as_ref()
         .map_err(|e| format!("the warehouse URL is unknown: {e}"))?;
     let warehouse = SqlWarehouse::from_url(&s.config.id, url)
         .map_err(|e| format!("the warehouse cannot be used: {e}"))?;
+    let checked = match transport {
+        None => None,
+        Some(Err(reason)) => {
+            *live = Some(LiveReport::Failed { reason });
+            None
+        }
+        Some(Ok(t)) => match crate::live::check(&warehouse, state, &t, &s.config).await {
+            Ok(mut c) => {
+                let plan = std::mem::take(&mut c.plan);
+                *live = Some(LiveReport::Compared(Box::new(c)));
+                Some(plan)
+            }
+            Err(LiveError::Unsupported(reason)) => {
+                *live = Some(LiveReport::NotSupported { reason });
+                None
+            }
+            Err(LiveError::Engine(e)) => return Err(format!("planning failed: {e}")),
+            Err(e) => {
+                *live = Some(LiveReport::Failed {
+                    reason: redactor.redact_owned(e.to_string()),
+                });
+                None
+            }
+        },
+    };
     let progress = std::sync::Arc::new(PlanProgress::for_stderr(&s.config.id));
     let counted = CountingWarehouse::new(&warehouse, progress.clone());
-    let planned = if all_rows {
+    let planned = if let Some(plan) = checked {
+        // The live comparison planned in memory; its changes are shown like a sample.
+        Ok((plan.summary, Rows::Sample(plan.changes)))
+    } else if all_rows {
         let sink = SpillSink::create(&std::env::temp_dir())
             .map_err(|e| format!("creating the spill file: {e}"))?;
         engine::plan_into(&counted, state, &s.config, sink)
@@ -597,6 +723,12 @@ fn print_sync_text(s: &SyncReport, limit: Option<usize>) -> anyhow::Result<()> {
     if let Some(text) = omitted_text(omitted) {
         println!("  {text}");
     }
+    if s.management_policy == "Observe" {
+        println!("  managementPolicy Observe: a run records this and writes nothing");
+    }
+    if let Some(live) = &s.live {
+        print_live_text(live, samples);
+    }
     Ok(())
 }
 
@@ -606,6 +738,75 @@ fn omitted_text(omitted: &Omitted) -> Option<String> {
     (total > 0).then(|| {
         format!("… {total} more row(s) not shown (--samples N shows more, --all-rows every row)")
     })
+}
+
+fn print_live_text(live: &LiveReport, samples: usize) {
+    let c = match live {
+        LiveReport::NotSupported { reason } => {
+            println!("  live: {reason}");
+            return;
+        }
+        LiveReport::Failed { reason } => {
+            println!("  live: comparison failed: {reason}");
+            return;
+        }
+        LiveReport::Compared(c) => c,
+    };
+    let n = &c.counts;
+    println!(
+        "  live: {} record(s) compared with Shopify: {} in sync, {} to update, {} drifted, {} in conflict, {} \
+         missing, {} unknown ({} request(s), {} cost points, {:.2}s)",
+        n.checked,
+        n.in_sync,
+        n.update,
+        n.drift,
+        n.conflict,
+        n.missing,
+        n.unknown,
+        c.requests,
+        c.cost_points,
+        c.read_time.as_secs_f64()
+    );
+    if !c.compared.not_compared.is_empty() {
+        println!(
+            "  live: not compared (cannot be read back): {}",
+            c.compared.not_compared.join(", ")
+        );
+    }
+    for state in [
+        RecordState::Conflict,
+        RecordState::Drift,
+        RecordState::Missing,
+        RecordState::Unknown,
+    ] {
+        for r in c.records.iter().filter(|r| r.state == state).take(samples) {
+            match state {
+                RecordState::Missing => println!(
+                    "  {:<8} {}  {} was deleted in Shopify",
+                    state.as_str(),
+                    r.key,
+                    r.shopify_id
+                ),
+                RecordState::Unknown => println!(
+                    "  {:<8} {}  no last applied values in the state (synced before they were kept)",
+                    state.as_str(),
+                    r.key
+                ),
+                _ => {
+                    println!("  {:<8} {}", state.as_str(), r.key);
+                    for f in &r.fields {
+                        println!(
+                            "             {}: last applied {}, Shopify {}, warehouse {}",
+                            f.field,
+                            short(Some(&f.last_applied)),
+                            short(Some(&f.shopify)),
+                            short(Some(&f.warehouse))
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Escapes text for a Markdown table cell.
@@ -700,6 +901,7 @@ fn print_markdown(report: &Report, limit: Option<usize>) -> anyhow::Result<()> {
     for s in &report.syncs {
         print_sync_markdown(s, limit)?;
     }
+    print_live_markdown(report, limit.unwrap_or(usize::MAX));
     Ok(())
 }
 
@@ -801,4 +1003,78 @@ fn print_sync_markdown(s: &SyncReport, limit: Option<usize>) -> anyhow::Result<(
     }
     println!("\n</details>\n");
     Ok(())
+}
+
+fn print_live_markdown(report: &Report, samples: usize) {
+    let lives: Vec<(&SyncReport, &LiveReport)> = report
+        .syncs
+        .iter()
+        .filter_map(|s| s.live.as_ref().map(|l| (s, l)))
+        .collect();
+    if lives.is_empty() {
+        return;
+    }
+    println!("#### Live comparison with Shopify\n");
+    println!(
+        "| sync | checked | in sync | update | drift | conflict | missing | unknown | cost points |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (s, l) in &lives {
+        match l {
+            LiveReport::Compared(c) => {
+                let n = &c.counts;
+                println!(
+                    "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    s.sync,
+                    n.checked,
+                    n.in_sync,
+                    n.update,
+                    n.drift,
+                    n.conflict,
+                    n.missing,
+                    n.unknown,
+                    c.cost_points
+                );
+            }
+            LiveReport::NotSupported { reason } | LiveReport::Failed { reason } => {
+                println!("| `{}` | {} | | | | | | | |", s.sync, cell(reason));
+            }
+        }
+    }
+    println!();
+    for (s, l) in lives {
+        let LiveReport::Compared(c) = l else { continue };
+        let shown: Vec<_> = c
+            .records
+            .iter()
+            .filter(|r| r.state != RecordState::Update)
+            .take(samples)
+            .collect();
+        if shown.is_empty() {
+            continue;
+        }
+        println!(
+            "<details><summary>Drift: <code>{}</code></summary>\n",
+            s.sync
+        );
+        println!("| key | state | field | last applied | Shopify | warehouse |");
+        println!("|---|---|---|---|---|---|");
+        for r in shown {
+            if r.fields.is_empty() {
+                println!("| `{}` | {} | | | | |", cell(&r.key), r.state.as_str());
+            }
+            for f in &r.fields {
+                println!(
+                    "| `{}` | {} | `{}` | `{}` | `{}` | `{}` |",
+                    cell(&r.key),
+                    r.state.as_str(),
+                    cell(&f.field),
+                    cell(&short(Some(&f.last_applied))),
+                    cell(&short(Some(&f.shopify))),
+                    cell(&short(Some(&f.warehouse)))
+                );
+            }
+        }
+        println!("\n</details>\n");
+    }
 }

@@ -211,7 +211,7 @@ pub fn cut(summary: &mut PlanSummary, samples: usize) -> Omitted {
 }
 
 /// A plan as `shopsync plan` prints it: its changes (a sample, or all of them), its summary with the lists cut
-/// to samples, and the exact counts. Serialises in the shape of [`crate::core::diff::Plan`].
+/// to samples, and the exact counts. Serialises in the shape of [`crate::core::plan::Plan`].
 #[derive(Debug, Serialize)]
 pub struct PlanOut {
     /// Records to send, in row order (a sample unless every row was asked for).

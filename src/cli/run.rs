@@ -216,6 +216,31 @@ pub(super) fn print_line(r: &RunReport, redactor: &Redactor) {
     if let Some(e) = &r.error {
         println!("    error: {}", redactor.redact(e));
     }
+    if r.observed {
+        println!(
+            "    observe only (managementPolicy: Observe): the counts are what a run would do; nothing was written"
+        );
+    }
+    if let Some(d) = &r.drift {
+        println!("    drift ({}): {}", d.policy, d.line());
+        for rec in d.records.iter().take(5) {
+            let fields: Vec<String> = rec
+                .fields
+                .iter()
+                .map(|f| format!("{} {} -> {} in Shopify", f.field, f.last_applied, f.shopify))
+                .collect();
+            println!(
+                "    {} {}{}",
+                rec.state.as_str(),
+                rec.key,
+                if fields.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", fields.join("; "))
+                }
+            );
+        }
+    }
     if let Some(d) = &r.refused_deletes {
         println!("    deletes refused: {d}");
     }

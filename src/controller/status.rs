@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
-    CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, RunOutcome, RunSummary,
+    CONDITION_DRIFTED, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, DriftCheck,
+    RunOutcome, RunSummary, ShopifySyncStatus,
 };
 use crate::core::report::RunReport;
 use crate::core::state::{RunRecord, RunStatus};
@@ -145,7 +146,100 @@ pub fn run_summary(report: &RunReport) -> RunSummary {
         rows_succeeded: count(report.stats.succeeded),
         rows_rejected: count(report.stats.rejected),
         message: run_message(report),
+        observed: report.observed,
     }
+}
+
+/// `status.lastDriftCheck` for a run that checked drift.
+pub fn drift_check(report: &RunReport) -> Option<DriftCheck> {
+    let d = report.drift.as_ref()?;
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let message = match &d.skipped {
+        Some(why) => Some(why.clone()),
+        None => {
+            let first: Vec<String> = d
+                .records
+                .iter()
+                .take(5)
+                .map(|r| {
+                    let fields: Vec<&str> = r.fields.iter().map(|f| f.field.as_str()).collect();
+                    if fields.is_empty() {
+                        format!("{} ({})", r.key, r.state.as_str())
+                    } else {
+                        format!("{} ({}: {})", r.key, r.state.as_str(), fields.join(", "))
+                    }
+                })
+                .collect();
+            (!first.is_empty()).then(|| first.join("; "))
+        }
+    };
+    Some(DriftCheck {
+        checked_at: time(report.started_at),
+        policy: d.policy.to_string(),
+        checked: count(d.counts.checked),
+        drifted: count(d.counts.drift),
+        conflicts: count(d.counts.conflict),
+        missing: count(d.counts.missing),
+        overwritten: count(d.overwritten),
+        adopted: count(d.adopted),
+        message,
+    })
+}
+
+/// `next` with its `Drifted` condition derived from `lastDriftCheck` (kept from `prev` when its status did
+/// not change), so every status write carries it whatever path wrote the other conditions; without a drift
+/// check the condition is absent.
+pub fn with_drifted_condition(
+    prev: &ShopifySyncStatus,
+    mut next: ShopifySyncStatus,
+) -> ShopifySyncStatus {
+    next.conditions.retain(|c| c.type_ != CONDITION_DRIFTED);
+    let Some(check) = &next.last_drift_check else {
+        return next;
+    };
+    let unresolved = if check.message.is_some() && check.checked == 0 {
+        None
+    } else {
+        let resolved = check.overwritten + check.adopted;
+        Some((check.drifted + check.conflicts + check.missing - resolved).max(0))
+    };
+    let cond = match unresolved {
+        None => Cond::unknown(
+            CONDITION_DRIFTED,
+            "CheckSkipped",
+            check.message.clone().unwrap_or_default(),
+        ),
+        Some(0) => Cond::no(
+            CONDITION_DRIFTED,
+            "InSync",
+            format!(
+                "{} record(s) checked: Shopify holds what the sync applied ({} overwritten, {} adopted)",
+                check.checked, check.overwritten, check.adopted
+            ),
+        ),
+        Some(n) => Cond::yes(
+            CONDITION_DRIFTED,
+            "DriftDetected",
+            format!(
+                "{n} of {} record(s) differ in Shopify from what the sync applied ({} drifted, {} in conflict, {} \
+                 missing; policy {}){}",
+                check.checked,
+                check.drifted,
+                check.conflicts,
+                check.missing,
+                check.policy,
+                check
+                    .message
+                    .as_ref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+        ),
+    };
+    let at = chrono_of(&check.checked_at);
+    let mut derived = conditions(&prev.conditions, [cond], next.observed_generation, at);
+    next.conditions.append(&mut derived);
+    next
 }
 
 /// The summary of a run as the state store's run history keeps it (no rejection details: the message is the
@@ -173,6 +267,7 @@ pub fn record_summary(record: &RunRecord) -> RunSummary {
         rows_succeeded: count(record.stats.succeeded),
         rows_rejected: count(record.stats.rejected),
         message,
+        observed: false,
     }
 }
 
@@ -261,6 +356,69 @@ mod tests {
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(s, 123_456_789).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_drifted_condition_follows_the_last_drift_check_on_every_write() {
+        use crate::core::config::DriftPolicy;
+        use crate::core::drift::{DriftCounts, DriftSummary};
+        let mut report = RunReport::failed("ns/s", at(100), at(100), "x".into());
+        report.drift = Some(DriftSummary {
+            policy: DriftPolicy::Report,
+            counts: DriftCounts {
+                checked: 10,
+                in_sync: 8,
+                drift: 2,
+                ..DriftCounts::default()
+            },
+            overwritten: 0,
+            adopted: 0,
+            skipped: None,
+            records: Vec::new(),
+            cost_points: 3.0,
+        });
+        let prev = ShopifySyncStatus::default();
+        let next = ShopifySyncStatus {
+            last_drift_check: drift_check(&report),
+            ..ShopifySyncStatus::default()
+        };
+        let written = with_drifted_condition(&prev, next);
+        let drifted = written
+            .conditions
+            .iter()
+            .find(|c| c.type_ == CONDITION_DRIFTED)
+            .expect("Drifted");
+        assert_eq!(
+            (drifted.status.as_str(), drifted.reason.as_str()),
+            ("True", "DriftDetected")
+        );
+        assert!(
+            drifted.message.starts_with("2 of 10 record(s)"),
+            "{}",
+            drifted.message
+        );
+        // A later write built without the condition (an idle path) gets the same condition back, unchanged.
+        let idle = ShopifySyncStatus {
+            conditions: Vec::new(),
+            ..written.clone()
+        };
+        assert_eq!(with_drifted_condition(&written, idle), written);
+        // Adopted drift is resolved.
+        if let Some(d) = &mut report.drift {
+            d.policy = DriftPolicy::Adopt;
+            d.adopted = 2;
+        }
+        let next = ShopifySyncStatus {
+            last_drift_check: drift_check(&report),
+            ..written.clone()
+        };
+        let resolved = with_drifted_condition(&written, next);
+        let c = resolved
+            .conditions
+            .iter()
+            .find(|c| c.type_ == CONDITION_DRIFTED)
+            .expect("Drifted");
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "InSync"));
     }
 
     #[test]

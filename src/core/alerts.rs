@@ -123,16 +123,20 @@ pub enum AlertRule {
     DeleteGuard,
     /// The query returned far fewer rows than its recent runs.
     SourceDrop,
+    /// The last drift check found records changed or deleted in Shopify that its policy did not resolve
+    /// (`spec.drift`: drift under `report`, conflicts and missing records under any policy).
+    Drift,
 }
 
 impl AlertRule {
     /// Every rule, in a fixed order.
-    pub const ALL: [AlertRule; 5] = [
+    pub const ALL: [AlertRule; 6] = [
         AlertRule::RunFailed,
         AlertRule::RejectedRows,
         AlertRule::Late,
         AlertRule::DeleteGuard,
         AlertRule::SourceDrop,
+        AlertRule::Drift,
     ];
 
     /// The stored and displayed name.
@@ -143,6 +147,7 @@ impl AlertRule {
             AlertRule::Late => "late",
             AlertRule::DeleteGuard => "delete_guard",
             AlertRule::SourceDrop => "source_drop",
+            AlertRule::Drift => "drift",
         }
     }
 
@@ -159,6 +164,7 @@ impl AlertRule {
             AlertRule::Late => "sync late",
             AlertRule::DeleteGuard => "deletes refused by the delete guard",
             AlertRule::SourceDrop => "source rows dropped",
+            AlertRule::Drift => "records drifted in Shopify",
         }
     }
 }
@@ -313,7 +319,31 @@ pub fn observe_run(policy: &AlertPolicy, report: &RunReport) -> Vec<(AlertRule, 
         (AlertRule::RunFailed, run_failed),
         (AlertRule::RejectedRows, rejected),
         (AlertRule::DeleteGuard, guard),
+        (AlertRule::Drift, drift_observation(report)),
     ]
+}
+
+/// The drift rule for a run: firing while its drift check found records the policy left drifted (drift under
+/// `report`, conflicts and records deleted in Shopify under any policy); nothing to say for a run without a
+/// check (drift checks have a schedule of their own).
+pub fn drift_observation(report: &RunReport) -> Observation {
+    let Some(d) = &report.drift else {
+        return Observation::Unknown;
+    };
+    if d.skipped.is_some() {
+        return Observation::Unknown;
+    }
+    let c = &d.counts;
+    let resolved = d.overwritten + d.adopted;
+    let unresolved = (c.drift + c.conflict + c.missing).saturating_sub(resolved);
+    if unresolved == 0 {
+        Observation::Ok
+    } else {
+        Observation::Firing(format!(
+            "{unresolved} record(s) differ in Shopify from what the sync last applied: {}",
+            d.line()
+        ))
+    }
 }
 
 /// The source-drop rule for a run that read `rows` rows, against the rows read by `recent` runs (newest first,

@@ -223,6 +223,46 @@ impl NullPolicy {
     }
 }
 
+string_enum! {
+    /// What a drift check does with a field Shopify changed while the warehouse did not (`spec.drift.policy`).
+    #[derive(Default)]
+    DriftPolicy {
+        /// Count it and show it (status, run report, `plan --live`); nothing is written. The default.
+        #[default]
+        Report = "report",
+        /// Send the warehouse's value again in the same run, although the row did not change.
+        Overwrite = "overwrite",
+        /// Accept Shopify's value into the state as the last applied one, without writing to Shopify.
+        Adopt = "adopt",
+    }
+}
+
+string_enum! {
+    /// Whether a sync writes to Shopify at all (`spec.managementPolicy`), after Crossplane's management policies.
+    #[derive(Default)]
+    ManagementPolicy {
+        /// Plan and write: the ordinary sync. The default.
+        #[default]
+        Manage = "Manage",
+        /// Plan with live values and record what a run would do; never write to Shopify nor change the state's
+        /// record of what was synced.
+        Observe = "Observe",
+    }
+}
+
+/// Drift detection of a sync (`spec.drift`): compare what Shopify holds now with what the sync last applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftConfig {
+    /// Whether runs check for drift at all (a sync without `spec.drift` never reads Shopify back).
+    pub enabled: bool,
+    /// What a check does with drifted fields.
+    pub policy: DriftPolicy,
+    /// At most one check per this interval (`spec.drift.every`); `None` checks on every run.
+    #[serde(default, with = "duration_text_opt")]
+    pub every: Option<Duration>,
+}
+
 /// Metafield types shopsync can write (Shopify's type names); `list.` variants of the scalar ones are allowed
 /// where Shopify allows them.
 pub const METAFIELD_TYPES: &[&str] = &[
@@ -566,6 +606,12 @@ pub struct SyncConfig {
     pub schedule: Schedule,
     /// Suspended syncs do not run on schedule.
     pub suspend: bool,
+    /// Drift detection (`spec.drift`); off unless the spec asks for it.
+    #[serde(default)]
+    pub drift: DriftConfig,
+    /// Manage (write) or only observe (`spec.managementPolicy`).
+    #[serde(default)]
+    pub management: ManagementPolicy,
 }
 
 impl SyncConfig {
@@ -660,6 +706,31 @@ pub mod duration_text {
         let text = String::deserialize(d)?;
         super::parse_duration(&text)
             .ok_or_else(|| D::Error::custom(format!("invalid duration {text:?}")))
+    }
+}
+
+/// Serde adapter for optional durations written as Go-style text.
+pub mod duration_text_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    /// Writes `1h30m` style text, or null.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&super::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads `1h30m` style text, or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => super::parse_duration(&text)
+                .map(Some)
+                .ok_or_else(|| D::Error::custom(format!("invalid duration {text:?}"))),
+        }
     }
 }
 

@@ -175,6 +175,8 @@ impl<'a> Engine<'a> {
             unknown: Vec::new(),
             refused_deletes: None,
             error: None,
+            drift: None,
+            observed: false,
         };
         let result = self.plan_and_apply(sync, run_id, lease, &mut report).await;
         if let Some(p) = self.progress {

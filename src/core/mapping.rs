@@ -311,6 +311,8 @@ mod tests {
             bulk_threshold: 5000,
             schedule: Schedule::Manual,
             suspend: false,
+            drift: Default::default(),
+            management: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod diff;
+pub mod drift;
 pub mod engine;
 pub mod ids;
 pub mod mapping;

@@ -48,6 +48,13 @@ pub struct RunReport {
     pub refused_deletes: Option<String>,
     /// Why the run failed, when it did.
     pub error: Option<String>,
+    /// What the run's drift check found and did, when one ran (`spec.drift`, or an observe-only run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::drift::DriftSummary>,
+    /// An observe-only run (`spec.managementPolicy: Observe`): the counters say what a run would do; nothing
+    /// was written.
+    #[serde(default)]
+    pub observed: bool,
 }
 
 impl RunReport {
@@ -75,6 +82,8 @@ impl RunReport {
             unknown: Vec::new(),
             refused_deletes: None,
             error: Some(error),
+            drift: None,
+            observed: false,
         }
     }
 

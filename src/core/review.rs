@@ -84,6 +84,9 @@ pub struct FieldChange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskKind {
+    /// An observe-only sync starts managing the store (`managementPolicy` Observe to Manage): its first run
+    /// writes everything the observation found.
+    ObserveToManage,
     /// Products the sync matched but did not create may now be deleted (`deleteMatched`).
     DeleteMatchedEnabled,
     /// Products leaving the result will now be deleted from the store.
@@ -216,6 +219,11 @@ fn text<'a>(spec: &'a Value, pointer: &str) -> Option<&'a str> {
 
 fn deletes(spec: &Value) -> bool {
     text(spec, "/deleteBehavior") == Some("delete")
+}
+
+/// Whether a sync spec only observes (`managementPolicy: Observe`).
+pub fn observes(spec: &Value) -> bool {
+    text(spec, "/managementPolicy") == Some("Observe")
 }
 
 fn deletes_matched(spec: &Value) -> bool {
@@ -363,6 +371,14 @@ fn risks(id: &ResourceId, before: &Value, after: &Value, out: &mut Vec<Risk>) {
         return;
     }
     field_risks(id, before, after, &SYNC_RISKS, out);
+    if observes(before) && !observes(after) {
+        out.push(risk(
+            RiskKind::ObserveToManage,
+            id,
+            "managementPolicy turns from Observe to Manage: the next run writes to the store what the observation              found"
+                .into(),
+        ));
+    }
     if !deletes_matched(before) && deletes_matched(after) {
         out.push(risk(
             RiskKind::DeleteMatchedEnabled,
@@ -645,6 +661,27 @@ mod tests {
             "mappings": [{"from": "title", "to": "title"}, {"from": "body", "to": "descriptionHtml"}],
             "schedule": {"interval": "1h"}
         })
+    }
+
+    #[test]
+    fn observe_to_manage_is_a_risk_and_the_way_back_is_not() {
+        let mut observe = products();
+        observe["managementPolicy"] = json!("Observe");
+        let mut manage = products();
+        manage["managementPolicy"] = json!("Manage");
+        for after in [products(), manage] {
+            let r = review(
+                &specs(&[(sync("p"), observe.clone())]),
+                &specs(&[(sync("p"), after)]),
+            );
+            let kinds: Vec<RiskKind> = r.risks.iter().map(|r| r.kind).collect();
+            assert_eq!(kinds, [RiskKind::ObserveToManage]);
+        }
+        let back = review(
+            &specs(&[(sync("p"), products())]),
+            &specs(&[(sync("p"), observe)]),
+        );
+        assert!(back.risks.is_empty(), "{:?}", back.risks);
     }
 
     #[test]

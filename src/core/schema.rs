@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use crate::config::{
-    ActionKind, DeleteBehavior, DeletionPolicy, EventKind, MatchKey, NullPolicy, ObjectKind,
+    ActionKind, DeleteBehavior, DeletionPolicy, DriftPolicy, EventKind, ManagementPolicy, MatchKey,
+    NullPolicy, ObjectKind,
     OnDuplicateKey, SyncMode, ValueFormat,
 };
 
@@ -36,5 +37,7 @@ enum_schema!(
     DeletionPolicy,
     OnDuplicateKey,
     ValueFormat,
-    NullPolicy
+    NullPolicy,
+    DriftPolicy,
+    ManagementPolicy
 );

@@ -5,6 +5,8 @@
 
 #[path = "../cli_plan_run.rs"]
 mod cli_plan_run;
+#[path = "../drift.rs"]
+mod drift;
 #[path = "../emulator_bulk.rs"]
 mod emulator_bulk;
 #[path = "../emulator_domains.rs"]

@@ -17,7 +17,8 @@ use crate::api::{
     RUN_NOW_ANNOTATION, RunOutcome, RunSummary, ShopifySyncSpec, ShopifySyncStatus, sync_config,
 };
 use crate::controller::status::{
-    self, Cond, chrono_of, conditions, ready_after, run_summary, stalled, time, waiting,
+    self, Cond, chrono_of, conditions, drift_check, ready_after, run_summary, stalled, time, waiting,
+    with_drifted_condition,
 };
 use crate::core::alerts::{AlertRule, Transition};
 use crate::core::config::{DeleteBehavior, DeletionPolicy, Schedule, SyncConfig};
@@ -203,7 +204,7 @@ pub fn decide<D: Clone>(obs: &Observed, facts: &Facts<D>) -> Decision<D> {
                 ..prev.clone()
             };
             let requeue = Requeue::After(obs.retry_after.min(DEPENDENCY_RECHECK));
-            return settle(Outcome::write_once(prev, next, Vec::new(), requeue));
+            return settle(write_status_once(prev, next, Vec::new(), requeue));
         }
     }
     if ledger_matters(&config, prev) {
@@ -218,13 +219,24 @@ pub fn decide<D: Clone>(obs: &Observed, facts: &Facts<D>) -> Decision<D> {
         Some(Err(b)) => return settle(blocked(obs, b)),
         Some(Ok(d)) => d.clone(),
     };
-    let running = running(obs);
+    let running = with_drifted_condition(prev, running(obs));
     Decision::Run(Box::new(Run {
         config,
         write: &running != prev,
         running,
         destination,
     }))
+}
+
+/// [`Outcome::write_once`] of a sync's status with its `Drifted` condition derived from `lastDriftCheck`:
+/// every other condition list is rebuilt by the step that writes it, this one by the drift check alone.
+fn write_status_once(
+    prev: &ShopifySyncStatus,
+    next: ShopifySyncStatus,
+    notes: Vec<Note>,
+    requeue: Requeue,
+) -> Outcome<ShopifySyncStatus> {
+    Outcome::write_once(prev, with_drifted_condition(prev, next), notes, requeue)
 }
 
 fn settle<D>(outcome: Outcome<ShopifySyncStatus>) -> Decision<D> {
@@ -286,7 +298,7 @@ fn invalid(obs: &Observed, message: &str) -> Outcome<ShopifySyncStatus> {
         ..prev.clone()
     };
     let notes = vec![warning("InvalidSpec", "Validate", message)];
-    Outcome::write_once(prev, next, notes, Requeue::OnChange)
+    write_status_once(prev, next, notes, Requeue::OnChange)
 }
 
 fn suspended(obs: &Observed) -> Outcome<ShopifySyncStatus> {
@@ -307,7 +319,7 @@ fn suspended(obs: &Observed) -> Outcome<ShopifySyncStatus> {
         next_run_at: None,
         ..prev.clone()
     };
-    Outcome::write_once(prev, next, Vec::new(), Requeue::OnChange)
+    write_status_once(prev, next, Vec::new(), Requeue::OnChange)
 }
 
 /// Not due: the status says when the next run will be (and which alerts fire); look again then, or when the
@@ -346,7 +358,7 @@ fn scheduled(
         }
         wake = earliest(wake, outcome.late_at.filter(|t| *t > obs.now));
     }
-    let mut outcome = Outcome::write_once(
+    let mut outcome = write_status_once(
         prev,
         next,
         Vec::new(),
@@ -370,7 +382,7 @@ fn blocked(obs: &Observed, b: &Blocked) -> Outcome<ShopifySyncStatus> {
         ..prev.clone()
     };
     let notes = vec![warning(b.reason, "Resolve", &b.message)];
-    Outcome::write_once(prev, next, notes, Requeue::After(obs.retry_after))
+    write_status_once(prev, next, notes, Requeue::After(obs.retry_after))
 }
 
 /// Whether the ledger must be looked at: only an event or action sync that has run (its status says so) can
@@ -480,6 +492,13 @@ pub fn finished(
         done.alerts = firing(o);
     }
     done.last_run_request = last_run_request;
+    done.drifted_records = report
+        .drift
+        .as_ref()
+        .filter(|d| d.skipped.is_none())
+        .map(|d| i64::try_from(d.counts.drifted_records()).unwrap_or(i64::MAX))
+        .or(prev.drifted_records);
+    done.last_drift_check = drift_check(report).or(prev.last_drift_check.clone());
     done.next_run_at = next_due(
         config,
         &done,
@@ -506,6 +525,7 @@ pub fn finished(
         .map_or(Requeue::OnChange, |at| {
             Requeue::At(at.max(report.finished_at))
         });
+    let done = with_drifted_condition(running, done);
     Outcome {
         alert_notes: alerting_notes(alerting),
         status: (&done != running).then_some(done),
@@ -681,7 +701,7 @@ fn cleanup_blocked(obs: &Observed, reason: &'static str, message: String) -> Cle
         ..prev.clone()
     };
     let notes = vec![warning(reason, "Cleanup", &message)];
-    let outcome = Outcome::write_once(prev, next, notes, Requeue::OnChange);
+    let outcome = write_status_once(prev, next, notes, Requeue::OnChange);
     Cleanup {
         status: outcome.status,
         notes: outcome.notes,

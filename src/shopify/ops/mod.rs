@@ -9,6 +9,7 @@ mod discounts;
 pub mod documents;
 mod fulfillment;
 mod inventory;
+pub mod live;
 pub(crate) mod lookup;
 mod products;
 pub mod shop;
