@@ -9,11 +9,11 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::core::config::{DriftPolicy, SyncConfig, Target};
-use crate::core::plan::{ChangeKind, Plan};
 use crate::core::drift::{
     self, Compared, DriftCounts, DriftSummary, RecordDrift, RecordInput, RecordState,
 };
 use crate::core::engine::{self, EngineError};
+use crate::core::plan::{ChangeKind, Plan};
 use crate::core::source::Warehouse;
 use crate::core::state::{
     FieldValues, Ownership, RowHash, SnapshotChange, SnapshotEntry, StateError, StateStore,

@@ -29,8 +29,8 @@ use shopsync::controller::egress::EgressPolicy;
 use shopsync::controller::status::chrono_of;
 use shopsync::core::alerts::{AlertRecord, AlertRule, AlertState};
 use shopsync::core::config::DeleteBehavior;
-use shopsync::core::report::RunReport;
 use shopsync::core::order::Gate;
+use shopsync::core::report::RunReport;
 use shopsync::core::state::{RunRecord, RunStats, RunStatus};
 use shopsync::shopify::ShopInfo;
 

@@ -22,7 +22,7 @@ use crate::core::drift::RecordState;
 use crate::core::engine;
 use crate::core::mapping;
 use crate::core::plan::Rebaseline;
-use crate::core::plan::{ChangeKind, Plan};
+use crate::core::plan::ChangeKind;
 use crate::core::redact::Redactor;
 use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,

@@ -6,8 +6,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use crate::config::{
     ActionKind, DeleteBehavior, DeletionPolicy, DriftPolicy, EventKind, ManagementPolicy, MatchKey,
-    NullPolicy, ObjectKind,
-    OnDuplicateKey, SyncMode, ValueFormat,
+    NullPolicy, ObjectKind, OnDuplicateKey, SyncMode, ValueFormat,
 };
 
 macro_rules! enum_schema {

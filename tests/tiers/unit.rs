@@ -8,10 +8,10 @@ mod alerts;
 mod architecture;
 #[path = "../argo_health.rs"]
 mod argo_health;
-#[path = "../controller_mock.rs"]
-mod controller_mock;
 #[path = "../controller_decide.rs"]
 mod controller_decide;
+#[path = "../controller_mock.rs"]
+mod controller_mock;
 #[path = "../crds.rs"]
 mod crds;
 #[path = "../diff_laws.rs"]

@@ -17,13 +17,13 @@ use crate::api::{
     RUN_NOW_ANNOTATION, RunOutcome, RunSummary, ShopifySyncSpec, ShopifySyncStatus, sync_config,
 };
 use crate::controller::status::{
-    self, Cond, chrono_of, conditions, drift_check, ready_after, run_summary, stalled, time, waiting,
-    with_drifted_condition,
+    self, Cond, chrono_of, conditions, drift_check, ready_after, run_summary, stalled, time,
+    waiting, with_drifted_condition,
 };
 use crate::core::alerts::{AlertRule, Transition};
 use crate::core::config::{DeleteBehavior, DeletionPolicy, Schedule, SyncConfig};
-use crate::core::report::RunReport;
 use crate::core::order::Gate;
+use crate::core::report::RunReport;
 use crate::core::state::{RunRecord, RunStatus};
 
 /// The first retry after a failed run; doubled per consecutive failure up to [`MAX_RETRY`].
