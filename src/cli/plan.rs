@@ -21,8 +21,8 @@ use crate::core::config::SyncConfig;
 use crate::core::drift::RecordState;
 use crate::core::engine;
 use crate::core::mapping;
-use crate::core::plan::Rebaseline;
 use crate::core::plan::ChangeKind;
+use crate::core::plan::Rebaseline;
 use crate::core::redact::Redactor;
 use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::config::{DriftPolicy, FieldMapping, MappingTarget, ObjectKind, Target};
-use super::state::FieldValues;
+use super::record::FieldValues;
 
 /// Top-level product fields shopsync reads back (`Product` has them under the same names; `seo.*` is nested).
 pub const PRODUCT_FIELDS: &[&str] = &[

@@ -211,3 +211,6 @@ mod tests {
         assert_eq!(RowHash::from_hex(&h.to_hex()), Some(h));
     }
 }
+
+/// A record's mapped fields as sent to Shopify.
+pub type FieldValues = serde_json::Map<String, serde_json::Value>;

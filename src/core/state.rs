@@ -138,8 +138,7 @@ pub struct SnapshotEntry {
     pub ownership: Ownership,
 }
 
-/// A record's mapped fields as sent to Shopify.
-pub type FieldValues = serde_json::Map<String, serde_json::Value>;
+pub use super::record::FieldValues;
 
 /// A change to a sync's snapshot, written after a run for the keys it attempted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
