@@ -173,6 +173,9 @@ impl<'de> Deserialize<'de> for RowHash {
     }
 }
 
+/// A record's mapped fields as sent to Shopify.
+pub type FieldValues = serde_json::Map<String, serde_json::Value>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +214,3 @@ mod tests {
         assert_eq!(RowHash::from_hex(&h.to_hex()), Some(h));
     }
 }
-
-/// A record's mapped fields as sent to Shopify.
-pub type FieldValues = serde_json::Map<String, serde_json::Value>;
