@@ -95,7 +95,7 @@ impl FieldPath {
     /// Sets this field's value in `fields`, creating what the path needs.
     pub fn set(&self, fields: &mut FieldValues, value: Value) {
         match self {
-            FieldPath::Field(path) => set_path(fields, path, value),
+            FieldPath::Field(path) => super::mapping::insert_path(fields, path, value),
             FieldPath::Metafield {
                 namespace,
                 key,
@@ -125,25 +125,6 @@ impl FieldPath {
                         list.push(Value::Object(m));
                     }
                 }
-            }
-        }
-    }
-}
-
-fn set_path(fields: &mut FieldValues, path: &str, value: Value) {
-    match path.split_once('.') {
-        None => {
-            fields.insert(path.to_string(), value);
-        }
-        Some((head, rest)) => {
-            let entry = fields
-                .entry(head.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !entry.is_object() {
-                *entry = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = entry {
-                set_path(inner, rest, value);
             }
         }
     }

@@ -21,8 +21,8 @@ use super::redact::Redactor;
 use super::report::{RejectedRow, RunReport};
 use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
 use super::state::{
-    Baseline, Lease, LedgerEntry, LedgerStatus, Ownership, RunRecord, RunStats, RunStatus,
-    SnapshotChange, SnapshotIndex, StateError, StateStore,
+    Baseline, Lease, LedgerEntry, LedgerStatus, Ownership, RunRecord, RunStatus, SnapshotChange,
+    SnapshotIndex, StateError, StateStore,
 };
 use super::write::{ApiFailure, ShopifyApi, WriteOp, WriteOutcome};
 
@@ -161,23 +161,7 @@ impl<'a> Engine<'a> {
         if let Some(log) = self.call_log {
             log.run_started(&sync.id, run_id);
         }
-        let mut report = RunReport {
-            sync: sync.id.clone(),
-            started_at,
-            finished_at: started_at,
-            status: RunStatus::Running,
-            stats: RunStats::default(),
-            writes: 0,
-            created: 0,
-            deleted: 0,
-            skipped: 0,
-            rejections: Vec::new(),
-            unknown: Vec::new(),
-            refused_deletes: None,
-            error: None,
-            drift: None,
-            observed: false,
-        };
+        let mut report = RunReport::started(&sync.id, started_at);
         let result = self.plan_and_apply(sync, run_id, lease, &mut report).await;
         if let Some(p) = self.progress {
             p.finished(&sync.id);

@@ -230,7 +230,7 @@ fn convert(value: Value, format: ValueFormat, column: Option<&str>) -> Result<Va
 }
 
 /// Inserts `value` at a dotted path, creating intermediate objects.
-fn insert_path(fields: &mut Map<String, Value>, path: &str, value: Value) {
+pub(crate) fn insert_path(fields: &mut Map<String, Value>, path: &str, value: Value) {
     match path.split_once('.') {
         None => {
             fields.insert(path.to_string(), value);

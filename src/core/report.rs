@@ -61,18 +61,13 @@ impl RunReport {
     /// Rejections kept in a report; the count is in the stats.
     pub const MAX_REJECTIONS: usize = 100;
 
-    /// The report of a run that failed before the engine could start it (no warehouse, no credentials).
-    pub fn failed(
-        sync: &str,
-        started_at: DateTime<Utc>,
-        finished_at: DateTime<Utc>,
-        error: String,
-    ) -> RunReport {
+    /// The report of a run that starts now: nothing done yet.
+    pub fn started(sync: &str, started_at: DateTime<Utc>) -> RunReport {
         RunReport {
             sync: sync.to_string(),
             started_at,
-            finished_at,
-            status: RunStatus::Failed,
+            finished_at: started_at,
+            status: RunStatus::Running,
             stats: RunStats::default(),
             writes: 0,
             created: 0,
@@ -81,9 +76,24 @@ impl RunReport {
             rejections: Vec::new(),
             unknown: Vec::new(),
             refused_deletes: None,
-            error: Some(error),
+            error: None,
             drift: None,
             observed: false,
+        }
+    }
+
+    /// The report of a run that failed before the engine could start it (no warehouse, no credentials).
+    pub fn failed(
+        sync: &str,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        error: String,
+    ) -> RunReport {
+        RunReport {
+            finished_at,
+            status: RunStatus::Failed,
+            error: Some(error),
+            ..RunReport::started(sync, started_at)
         }
     }
 
