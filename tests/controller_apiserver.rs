@@ -705,9 +705,21 @@ async fn examples_sync_on_the_apiserver_and_report_on_their_resources() {
 
     // No token and no warehouse password anywhere a user or a log collector can see: Events, the status of
     // every resource, the controller's log.
-    let events = serde_json::to_string(&events.list(&Default::default()).await.expect("events"))
-        .expect("events as JSON");
-    assert!(events.contains("RunFailed"), "the failed run has its Event");
+    // The status is written before the run's Events are published, so the Event may trail the status.
+    let events = wait_for(
+        "the failed run's RunFailed Event",
+        Duration::from_secs(30),
+        &ctl,
+        || {
+            let events = events.clone();
+            async move {
+                let all = serde_json::to_string(&events.list(&Default::default()).await.ok()?)
+                    .expect("events as JSON");
+                all.contains("RunFailed").then_some(all)
+            }
+        },
+    )
+    .await;
     let resources = format!(
         "{}{}",
         serde_json::to_string(&syncs.list(&Default::default()).await.expect("syncs"))
