@@ -800,3 +800,76 @@ async fn discount_code_renames_and_deletes_move_the_code_lookup() {
     );
     assert_indexes_consistent(&emu, "a code reused");
 }
+
+/// `fulfillmentOrderClose` as captured: only at the app's fulfillment service, only in progress with the request
+/// accepted; it leaves the order INCOMPLETE with its request CLOSED.
+#[tokio::test]
+async fn a_fulfillment_service_closes_only_the_orders_it_accepted() {
+    let fixture = Fixture::parse(
+        br##"
+locations: [Warehouse, {id: 77, name: Parcel partner, fulfillment_service: parcel-partner}]
+orders:
+  - name: "#1001"
+    line_items: [{title: Shirt, quantity: 1}]
+    fulfillment_orders:
+      - {id: 901, location: Warehouse, status: IN_PROGRESS, request_status: ACCEPTED}
+      - {id: 902, location_id: 77, status: IN_PROGRESS, request_status: ACCEPTED}
+      - {id: 903, location_id: 77, status: OPEN, request_status: SUBMITTED}
+"##,
+        "inline",
+    )
+    .unwrap();
+    let emu = Emulator::builder()
+        .seed(fixture)
+        .start_on_loopback()
+        .await
+        .unwrap();
+    let close = "mutation C($id: ID!) { fulfillmentOrderClose(id: $id, message: \"No stock\") { fulfillmentOrder { status requestStatus supportedActions { action } assignedLocation { location { isFulfillmentService } } } userErrors { field message } } }";
+    let run = |id: u64| {
+        let emu = &emu;
+        async move {
+            gql(
+                emu,
+                "2026-04",
+                close,
+                json!({"id": format!("gid://shopify/FulfillmentOrder/{id}")}),
+            )
+            .await["data"]["fulfillmentOrderClose"]
+                .clone()
+        }
+    };
+    let refused = |v: &Value, message: &str| {
+        assert_eq!(v["fulfillmentOrder"], Value::Null, "{v}");
+        assert_eq!(
+            v["userErrors"],
+            json!([{"field": null, "message": message}]),
+            "{v}"
+        );
+    };
+    refused(
+        &run(901).await,
+        "The fulfillment order's assigned fulfillment service must be of api type",
+    );
+    refused(
+        &run(903).await,
+        "The fulfillment order is not in an in progress state.",
+    );
+    let v = run(902).await;
+    assert_eq!(v["userErrors"], json!([]), "{v}");
+    let fo = &v["fulfillmentOrder"];
+    assert_eq!(fo["status"], "INCOMPLETE");
+    assert_eq!(fo["requestStatus"], "CLOSED");
+    assert_eq!(
+        fo["supportedActions"],
+        json!([{"action": "REQUEST_FULFILLMENT"}, {"action": "CREATE_FULFILLMENT"}, {"action": "HOLD"}, {"action": "MOVE"}])
+    );
+    assert_eq!(
+        fo["assignedLocation"]["location"]["isFulfillmentService"],
+        true
+    );
+    // Closed once: no longer in progress.
+    refused(
+        &run(902).await,
+        "The fulfillment order is not in an in progress state.",
+    );
+}

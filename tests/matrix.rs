@@ -38,6 +38,19 @@ fn seed() -> Fixture {
     store["customers"] = json!([{"id": 9002, "email": "old@example.com", "phone": "+14155550102",
                                  "first_name": "Old"}]);
     store["discounts"][0]["codes"] = json!(["WINBACK-WELCOME", "WINBACK-VIP"]);
+    // A fulfillment service of this app (its location) holding an order whose request it accepted (IN_PROGRESS,
+    // the state Shopify lets its service close) and one still OPEN.
+    store["locations"].as_array_mut().unwrap().push(
+        json!({"id": 1003, "name": "Parcel partner", "fulfillment_service": "parcel-partner"}),
+    );
+    store["orders"].as_array_mut().unwrap().push(json!({
+        "id": 3009, "name": "#1009",
+        "line_items": [{"title": "Seed Tee", "quantity": 1, "sku": "SEED-TEE-S"}],
+        "fulfillment_orders": [
+            {"id": 5010, "location_id": 1003, "status": "IN_PROGRESS", "request_status": "ACCEPTED"},
+            {"id": 5011, "location_id": 1003, "status": "OPEN", "request_status": "SUBMITTED"}
+        ]
+    }));
     Fixture::parse(store.to_string().as_bytes(), "matrix-seed.json").unwrap()
 }
 
@@ -595,49 +608,80 @@ fn discount_scenario(mode: SyncMode, initial: &Value) -> Scenario {
             }
         }
         _ => {
-            let rows = move |a: &str, b: &str| {
+            // The usage limit is the discount's (every code of 2001 shares it), so the rows agree on it.
+            let rows = move |a: &str, b: &str, limit: i64| {
                 vec![
                     // Matched by its code on the first run, renamed by the id that match recorded.
-                    vec![json!("d1"), json!(2001), json!(a), Value::Null],
-                    // No such code: update mode never creates it.
-                    vec![json!("d2"), json!(2001), json!("MATRIX-NEW"), Value::Null],
+                    vec![
+                        json!("d1"),
+                        json!(2001),
+                        json!(a),
+                        Value::Null,
+                        json!(limit),
+                    ],
+                    // No such code: update mode never creates it (nor touches the discount's usage).
+                    vec![
+                        json!("d2"),
+                        json!(2001),
+                        json!("MATRIX-NEW"),
+                        Value::Null,
+                        json!(limit + 1),
+                    ],
                     // Addressed by id (a plain number, as warehouses store it), renamed on the second run.
                     vec![
                         json!("d3"),
                         json!("gid://shopify/DiscountCodeNode/2001"),
                         json!(b),
                         json!(vip),
+                        json!(limit),
                     ],
                 ]
             };
+            let usage = |s: &Value| {
+                let input = &s["discounts"]["2001"]["input"];
+                (
+                    input["usageLimit"].clone(),
+                    input["appliesOncePerCustomer"].clone(),
+                )
+            };
+            assert_eq!(
+                usage(initial),
+                (Value::Null, Value::Null),
+                "seed: no limits"
+            );
             Scenario {
-                columns: &["k", "rule", "code", "cid"],
-                mappings: "[{from: rule, to: priceRuleId}, {from: code, to: code}, {from: cid, to: id}]",
+                columns: &["k", "rule", "code", "cid", "lim"],
+                mappings: "[{from: rule, to: priceRuleId}, {from: code, to: code}, {from: cid, to: id}, {from: lim, to: usageLimit}, {value: true, to: appliesOncePerCustomer}]",
                 extra: "",
                 steps: vec![
                     step(
                         "create",
-                        rows("WINBACK-WELCOME", "WINBACK-VIP"),
+                        rows("WINBACK-WELCOME", "WINBACK-VIP", 100),
                         Box::new(move |before, after, report| {
                             assert_eq!(rejected(report), vec!["d2"]);
-                            assert_eq!(codes(after), codes(before), "nothing created or changed");
+                            assert_eq!(codes(after), codes(before), "no code created or renamed");
+                            assert_eq!(usage(after), (json!(100), json!(true)), "usage set");
                         }),
                     ),
                     step(
                         "change",
-                        rows("WINBACK-2027", "VIP-2027"),
+                        rows("WINBACK-2027", "VIP-2027", 250),
                         Box::new(move |_, after, report| {
                             assert_eq!(rejected(report), vec!["d2"]);
                             let c = codes(after);
                             assert_eq!(c.len(), 2, "renamed in place, nothing added: {c:?}");
                             assert_eq!(c[&welcome], (2001, "WINBACK-2027".to_string()));
                             assert_eq!(c[&vip], (2001, "VIP-2027".to_string()));
+                            assert_eq!(usage(after), (json!(250), json!(true)), "usage changed");
                         }),
                     ),
                     step(
                         "remove",
-                        vec![rows("WINBACK-2027", "VIP-2027").remove(2)],
-                        Box::new(move |before, after, _| assert_eq!(codes(after), codes(before))),
+                        vec![rows("WINBACK-2027", "VIP-2027", 250).remove(2)],
+                        Box::new(move |before, after, _| {
+                            assert_eq!(codes(after), codes(before));
+                            assert_eq!(usage(after), usage(before));
+                        }),
                     ),
                 ],
             }
@@ -714,18 +758,7 @@ fn action_scenario(action: ActionKind) -> Scenario {
                 assert_eq!(fo(a, 5001)["status"], "CLOSED");
             },
         ),
-        // Only a fulfillment service may close: the demo store has none, so Shopify (and the emulator)
-        // refuse it and nothing changes.
-        ActionKind::MarkFulfillmentOrderIncomplete => (
-            5006,
-            &["k", "fo"],
-            "[{from: fo, to: fulfillmentOrderId}]",
-            Value::Null,
-            |b, a, r| {
-                assert_eq!(rejected(r), vec!["a1"]);
-                assert_eq!(fo(a, 5006), fo(b, 5006));
-            },
-        ),
+        ActionKind::MarkFulfillmentOrderIncomplete => return close_scenario(),
         ActionKind::HoldFulfillmentOrder => (
             5003,
             &["k", "fo", "reason"],
@@ -810,6 +843,66 @@ fn action_scenario(action: ActionKind) -> Scenario {
                 vec![],
                 Box::new(move |b, a, _| assert_eq!(fo(a, id), fo(b, id))),
             ),
+        ],
+    }
+}
+
+/// Marking fulfillment orders incomplete: the one the app's fulfillment service accepted is closed as INCOMPLETE;
+/// Shopify refuses a merchant-managed one (5006, in progress at the shop's own location) and one its service
+/// has not started (5011, OPEN), and both stay as they were.
+fn close_scenario() -> Scenario {
+    let rows = |closed: Value| {
+        vec![
+            vec![json!("a1"), json!(5006), json!("No stock")],
+            vec![json!("a2"), closed, json!("No stock")],
+            vec![
+                json!("a3"),
+                json!("gid://shopify/FulfillmentOrder/5011"),
+                json!("No stock"),
+            ],
+        ]
+    };
+    let untouched = |b: &Value, a: &Value| {
+        for id in [5006, 5010, 5011] {
+            assert_eq!(fo(a, id), fo(b, id), "fulfillment order {id}");
+        }
+    };
+    Scenario {
+        columns: &["k", "fo", "message"],
+        mappings: "[{from: fo, to: fulfillmentOrderId}, {from: message, to: message}]",
+        extra: "",
+        steps: vec![
+            step(
+                "create",
+                rows(json!(5010)),
+                Box::new(|b, a, r| {
+                    assert_eq!(rejected(r), vec!["a1", "a3"]);
+                    let why = |k: &str| {
+                        r.rejections
+                            .iter()
+                            .find(|x| x.key.as_deref() == Some(k))
+                            .map(|x| x.message.clone())
+                            .unwrap_or_default()
+                    };
+                    assert!(why("a1").contains("must be of api type"), "{}", why("a1"));
+                    assert!(
+                        why("a3").contains("not in an in progress state"),
+                        "{}",
+                        why("a3")
+                    );
+                    assert_eq!(fo(a, 5010)["status"], "INCOMPLETE");
+                    assert_eq!(fo(a, 5010)["request_status"], "CLOSED");
+                    assert_eq!(fo(a, 5006), fo(b, 5006));
+                    assert_eq!(fo(a, 5011), fo(b, 5011));
+                }),
+            ),
+            // The same key named by gid is not sent again.
+            step(
+                "change",
+                rows(json!("gid://shopify/FulfillmentOrder/5010")),
+                Box::new(move |b, a, _| untouched(b, a)),
+            ),
+            step("remove", vec![], Box::new(move |b, a, _| untouched(b, a))),
         ],
     }
 }

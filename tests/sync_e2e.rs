@@ -238,6 +238,10 @@ async fn every_example_syncs_then_nothing_changes(warehouse: &str) {
         .collect();
     assert!(codes.contains(&(2102, "VIP-2027".to_string())), "{codes:?}");
     assert!(!codes.iter().any(|(_, c)| c == "VIP-2026"), "{codes:?}");
+    assert_eq!(
+        store["discounts"]["2001"]["input"]["usageLimit"], 500,
+        "the price rule's usage limit, from the same rows"
+    );
     let seo = |handle: &str| {
         store["products"]
             .as_object()

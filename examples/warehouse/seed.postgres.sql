@@ -44,9 +44,9 @@ INSERT INTO discount_codes (code_key, price_rule_id, code) VALUES
   ('winback-002', 'gid://shopify/DiscountCodeNode/2001', 'WINBACK-9XM4');
 
 DROP TABLE IF EXISTS discount_code_renames;
-CREATE TABLE discount_code_renames (code_key text PRIMARY KEY, price_rule_id bigint NOT NULL, code_id bigint NOT NULL, code text NOT NULL);
-INSERT INTO discount_code_renames (code_key, price_rule_id, code_id, code) VALUES
-  ('vip', 2001, 2102, 'VIP-2027');
+CREATE TABLE discount_code_renames (code_key text PRIMARY KEY, price_rule_id bigint NOT NULL, code_id bigint NOT NULL, code text NOT NULL, usage_limit bigint);
+INSERT INTO discount_code_renames (code_key, price_rule_id, code_id, code, usage_limit) VALUES
+  ('vip', 2001, 2102, 'VIP-2027', 500);
 
 DROP TABLE IF EXISTS sms_subscribers;
 CREATE TABLE sms_subscribers (phone text PRIMARY KEY, locale text NOT NULL);

@@ -199,6 +199,23 @@ pub fn sync_config(id: &str, spec: &ShopifySyncSpec) -> Result<SyncConfig, Vec<C
             ),
         ));
     }
+    // A code discount's usage settings belong to a discount that exists already: only update changes them.
+    if target == crate::core::config::Target::Object(crate::core::config::ObjectKind::Discounts)
+        && mode == SyncMode::Insert
+    {
+        for (i, m) in mappings.iter().enumerate() {
+            if let MappingTarget::Field(f) = &m.target
+                && crate::core::config::DISCOUNT_USAGE_FIELDS.contains(&f.as_str())
+            {
+                errors.push(ConfigError::new(
+                    format!("spec.mappings[{i}]"),
+                    format!(
+                        "{f} is a setting of the code discount, which mode insert never changes: use mode update"
+                    ),
+                ));
+            }
+        }
+    }
     let drift = drift(spec, target, &mut errors);
     if !errors.is_empty() {
         return Err(errors);

@@ -90,6 +90,7 @@ use crate::core::config::{
 #[x_kube(validation = Rule::new("!(has(self.mappings) && self.mappings.exists(m, has(m.metafield))) || (has(self.object) && self.object in ['customers', 'products'])").message("metafield mappings are supported for customers and products only").field_path(".mappings"))]
 #[x_kube(validation = Rule::new("!has(self.drift) || (has(self.object) && self.object in ['customers', 'products'])").message("drift detection is supported for objects customers and products only: other objects cannot be read back").field_path(".drift"))]
 #[x_kube(validation = Rule::new("!has(self.drift) || !has(self.drift.policy) || self.drift.policy != 'overwrite' || !has(self.mode) || self.mode != 'insert'").message("drift.policy overwrite cannot work in mode insert, which never updates a record: use report or adopt").field_path(".drift.policy"))]
+#[x_kube(validation = Rule::new("!(has(self.object) && self.object == 'discounts' && has(self.mode) && self.mode == 'insert' && has(self.mappings) && self.mappings.exists(m, has(m.to) && m.to in ['usageLimit', 'appliesOncePerCustomer']))").message("usageLimit and appliesOncePerCustomer are settings of the code discount, which mode insert never changes: use mode update").field_path(".mappings"))]
 #[x_kube(validation = rules::required_fields(RequiredFor::Discounts))]
 #[x_kube(validation = rules::required_fields(RequiredFor::InventoryLevels))]
 #[x_kube(validation = rules::required_fields(RequiredFor::FulfillmentEvents))]

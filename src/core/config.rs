@@ -441,6 +441,12 @@ impl Target {
     }
 }
 
+/// Settings of a code discount (a price rule) that a discounts sync may change in mode update: its usage limit and
+/// whether each customer may use it once only. Every `DiscountCode*Input` (basic, buy X get Y, free shipping, app)
+/// of the supported API versions has both. A redeem code has no usage settings of its own: its usage count is
+/// Shopify's, counted from orders, and read-only in both APIs.
+pub const DISCOUNT_USAGE_FIELDS: [&str; 2] = ["usageLimit", "appliesOncePerCustomer"];
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

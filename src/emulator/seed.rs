@@ -64,6 +64,10 @@ pub enum LocationSeed {
         id: u64,
         /// Name.
         name: String,
+        /// The handle of the calling app's fulfillment service this location belongs to (Shopify gives each
+        /// service a location); absent for the merchant's own locations.
+        #[serde(default)]
+        fulfillment_service: Option<String>,
     },
 }
 
@@ -255,11 +259,17 @@ impl Fixture {
         if !self.locations.is_empty() {
             st.locations.clear();
             for l in &self.locations {
-                let (id, name) = match l {
-                    LocationSeed::Name(n) => (st.next_id(), n.clone()),
-                    LocationSeed::WithId { id, name } => (*id, name.clone()),
+                let (id, name, service) = match l {
+                    LocationSeed::Name(n) => (st.next_id(), n.clone(), None),
+                    LocationSeed::WithId {
+                        id,
+                        name,
+                        fulfillment_service,
+                    } => (*id, name.clone(), fulfillment_service.clone()),
                 };
-                st.locations.insert(id, Location::new(id, &name));
+                let mut location = Location::new(id, &name);
+                location.fulfillment_service = service;
+                st.locations.insert(id, location);
             }
         }
         let location_id = |st: &State, name: Option<&str>| -> Result<u64, EmulatorError> {

@@ -1,7 +1,9 @@
 //! Which Shopify input fields a sync may map to, looked up in the pinned schema of its API version.
 use apollo_compiler::schema::ExtendedType;
 
-use crate::core::config::{ActionKind, ApiVersion, EventKind, ObjectKind, Target};
+use crate::core::config::{
+    ActionKind, ApiVersion, DISCOUNT_USAGE_FIELDS, EventKind, ObjectKind, Target,
+};
 
 use super::schema;
 
@@ -44,9 +46,17 @@ fn inputs(target: Target) -> Inputs {
                 "ignoreCompareQuantity",
             ],
         },
-        Target::Object(ObjectKind::Discounts) => {
-            plain(&["DiscountRedeemCodeInput"], &["priceRuleId", "id"])
-        }
+        // The code discount's usage settings live on `DiscountCode*Input`, whose other fields are not a
+        // code sync's business; a test checks they exist in every pinned version.
+        Target::Object(ObjectKind::Discounts) => plain(
+            &["DiscountRedeemCodeInput"],
+            &[
+                "priceRuleId",
+                "id",
+                DISCOUNT_USAGE_FIELDS[0],
+                DISCOUNT_USAGE_FIELDS[1],
+            ],
+        ),
         Target::Event(EventKind::FulfillmentEvents) => {
             plain(&["FulfillmentEventInput"], &["orderId"])
         }
@@ -243,6 +253,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("SEOInput"), "{err}");
+    }
+
+    #[test]
+    fn discount_usage_fields_are_in_every_code_discount_input() {
+        for v in ApiVersion::ALL {
+            let schema = schema(v);
+            for ty in [
+                "DiscountCodeBasicInput",
+                "DiscountCodeBxgyInput",
+                "DiscountCodeFreeShippingInput",
+                "DiscountCodeAppInput",
+            ] {
+                let Some(ExtendedType::InputObject(obj)) = schema.types.get(ty) else {
+                    panic!("{v} has no {ty}");
+                };
+                for f in DISCOUNT_USAGE_FIELDS {
+                    assert!(obj.fields.contains_key(f), "{v} {ty} lacks {f}");
+                }
+            }
+            let discounts = Target::Object(ObjectKind::Discounts);
+            assert!(check_field(v, discounts, "usageLimit").is_ok());
+            assert!(
+                check_field(v, discounts, "title").is_err(),
+                "not a code's field"
+            );
+        }
     }
 
     #[test]

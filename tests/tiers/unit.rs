@@ -24,6 +24,8 @@ mod engine_run;
 mod gitops_examples;
 #[path = "../hostile_input.rs"]
 mod hostile_input;
+#[path = "../id_mappings.rs"]
+mod id_mappings;
 #[path = "../manifests_kustomize.rs"]
 mod manifests_kustomize;
 #[path = "../ownership_laws.rs"]

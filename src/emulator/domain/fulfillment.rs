@@ -552,6 +552,11 @@ fn simple_transition(
 ) -> Result<Value, FieldError> {
     let id = find_fo(st, args, root)?;
     let now = st.now_str();
+    let at_service = st
+        .fulfillment_orders
+        .get(&id)
+        .and_then(|f| st.locations.get(&f.location_id))
+        .is_some_and(|l| l.fulfillment_service.is_some());
     let Some(fo) = st.fulfillment_orders.get_mut(&id) else {
         return Ok(Value::Null);
     };
@@ -568,10 +573,27 @@ fn simple_transition(
             fo.progress_reported = false;
             fo.fulfill_at = None;
         }
+        // Only the fulfillment service holding the order closes it, once it accepted the request and the
+        // order is in progress (Shopify's documentation of the mutation; messages as captured, except the
+        // unaccepted request's, which no capture shows). The emulator serves one app, so every seeded
+        // fulfillment service is the caller's own.
         "fulfillmentOrderClose" => {
-            return err(
-                "The fulfillment order's assigned fulfillment service must be of api type".into(),
-            );
+            if !at_service {
+                return err(
+                    "The fulfillment order's assigned fulfillment service must be of api type"
+                        .into(),
+                );
+            }
+            if fo.status != "IN_PROGRESS" {
+                return err("The fulfillment order is not in an in progress state.".into());
+            }
+            if fo.request_status != "ACCEPTED" {
+                return err(
+                    "The fulfillment order's fulfillment request has not been accepted.".into(),
+                );
+            }
+            fo.status = "INCOMPLETE".into();
+            fo.request_status = "CLOSED".into();
         }
         "fulfillmentOrderReschedule" => {
             if fo.status != "SCHEDULED" {

@@ -16,6 +16,10 @@ pub struct Location {
     pub name: String,
     /// Whether the location is active.
     pub is_active: bool,
+    /// The handle of the fulfillment service this location belongs to (a service of the calling app, created
+    /// with `fulfillmentServiceCreate`, which Shopify gives a location of its own); `None` for the merchant's
+    /// own locations.
+    pub fulfillment_service: Option<String>,
 }
 
 impl Location {
@@ -25,6 +29,7 @@ impl Location {
             id,
             name: name.to_string(),
             is_active: true,
+            fulfillment_service: None,
         }
     }
 }
@@ -75,7 +80,7 @@ pub struct InventoryLevel {
 
 /// The Location object.
 pub fn location_json(l: &Location) -> Value {
-    json!({"__typename": "Location", "id": gid("Location", l.id), "name": l.name, "isActive": l.is_active, "legacyResourceId": l.id.to_string(), "localPickupSettingsV2": null})
+    json!({"__typename": "Location", "id": gid("Location", l.id), "name": l.name, "isActive": l.is_active, "legacyResourceId": l.id.to_string(), "localPickupSettingsV2": null, "isFulfillmentService": l.fulfillment_service.is_some()})
 }
 
 fn level_gid(l: &InventoryLevel) -> String {

@@ -6,6 +6,10 @@
 //!   mutation is gone since 2024-04; `discountCode*Update`'s `code` is the discount's own code, not one of many).
 //! - A row without a known id is first looked up by its code (`codeDiscountNodeByCode`, case-insensitive as in
 //!   Shopify): after a lost state, codes this sync added are re-matched instead of refused as "must be unique".
+//! - In mode update, the usage settings of the code discount the code belongs to (`usageLimit`,
+//!   `appliesOncePerCustomer`: [`DISCOUNT_USAGE_FIELDS`]) are changed with the update mutation of the discount's
+//!   kind (`discountCodeBasicUpdate`, `…BxgyUpdate`, `…FreeShippingUpdate`, `…AppUpdate`), sending only the
+//!   settings that differ from the discount's. They are the discount's, shared by all its codes.
 //!
 //! `priceRuleId` and `id` arrive as gids (`DiscountCodeNode`, `DiscountRedeemCode`; see [`crate::core::ids`]);
 //! REST names the same records by their numbers.
@@ -13,9 +17,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::documents::{CODE_DISCOUNT_BY_CODE, DISCOUNT_BULK_CREATION, DISCOUNT_CODES_BULK_ADD};
+use super::documents::{
+    CODE_DISCOUNT_BY_CODE, CODE_DISCOUNT_USAGE, DISCOUNT_BULK_CREATION, DISCOUNT_CODE_APP_UPDATE,
+    DISCOUNT_CODE_BASIC_UPDATE, DISCOUNT_CODE_BXGY_UPDATE, DISCOUNT_CODE_FREE_SHIPPING_UPDATE,
+    DISCOUNT_CODES_BULK_ADD,
+};
 use super::{call, id_of, not_found, rejection, require, succeeded, text};
-use crate::core::config::{SyncConfig, SyncMode};
+use crate::core::config::{DISCOUNT_USAGE_FIELDS, SyncConfig, SyncMode};
 use crate::core::write::WriteOutcome;
 use crate::shopify::error::ShopifyError;
 use crate::shopify::transport::Transport;
@@ -45,7 +53,16 @@ pub(super) async fn write_code(
                 reason: "the code exists; mode insert never changes it".into(),
             });
         }
-        (_, Some(id)) => return rename(t, key, &discount, &id, &code).await,
+        (_, Some(id)) => {
+            let row = key.clone();
+            let renamed = rename(t, key, &discount, &id, &code).await?;
+            if !matches!(renamed, WriteOutcome::Succeeded { .. }) {
+                return Ok(renamed);
+            }
+            return Ok(set_usage(t, &row, &discount, &fields)
+                .await?
+                .unwrap_or(renamed));
+        }
         (_, None) => {}
     }
     let found = find_by_code(t, &code).await?;
@@ -67,7 +84,11 @@ pub(super) async fn write_code(
                 reason: "the code exists on this discount; mode insert leaves it alone".into(),
             });
         }
-        (_, Some((_, id))) => return Ok(succeeded(key, id, false)),
+        (_, Some((_, id))) => {
+            return Ok(set_usage(t, &key, &discount, &fields)
+                .await?
+                .unwrap_or_else(|| succeeded(key, id, false)));
+        }
         (SyncMode::Insert, None) => {}
         (_, None) => return Ok(not_found(&key, &format!("discount code {code:?}"))),
     }
@@ -166,6 +187,54 @@ async fn find_by_code(
         })
         .and_then(|n| id_of(n, "/id"));
     Ok(Some((owner, id)))
+}
+
+/// Sets the usage settings the row maps on code discount `discount`; `None` when there was nothing to change or
+/// Shopify took the change, else the row's rejection.
+async fn set_usage(
+    t: &Transport,
+    key: &str,
+    discount: &str,
+    fields: &Map<String, Value>,
+) -> Result<Option<WriteOutcome>, ShopifyError> {
+    let wanted: Vec<(&str, &Value)> = DISCOUNT_USAGE_FIELDS
+        .iter()
+        .filter_map(|f| fields.get(*f).map(|v| (*f, v)))
+        // A NULL flag sets nothing (NULL `usageLimit` is "no limit", a value of its own).
+        .filter(|(f, v)| !(v.is_null() && *f == "appliesOncePerCustomer"))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let node = call(
+        t,
+        CODE_DISCOUNT_USAGE,
+        json!({ "id": discount }),
+        "codeDiscountNode",
+    )
+    .await?;
+    let current = node.get("codeDiscount").cloned().unwrap_or(Value::Null);
+    let (document, root) = match current.get("__typename").and_then(Value::as_str) {
+        Some("DiscountCodeBasic") => (DISCOUNT_CODE_BASIC_UPDATE, "discountCodeBasicUpdate"),
+        Some("DiscountCodeBxgy") => (DISCOUNT_CODE_BXGY_UPDATE, "discountCodeBxgyUpdate"),
+        Some("DiscountCodeFreeShipping") => (
+            DISCOUNT_CODE_FREE_SHIPPING_UPDATE,
+            "discountCodeFreeShippingUpdate",
+        ),
+        Some("DiscountCodeApp") => (DISCOUNT_CODE_APP_UPDATE, "discountCodeAppUpdate"),
+        _ => return Ok(Some(not_found(key, &format!("code discount {discount}")))),
+    };
+    // Many codes share one discount: only a setting that differs is a write.
+    let input: Map<String, Value> = wanted
+        .into_iter()
+        .filter(|(f, v)| current.get(*f) != Some(*v))
+        .map(|(f, v)| (f.to_string(), v.clone()))
+        .collect();
+    if input.is_empty() {
+        return Ok(None);
+    }
+    let payload = call(t, document, json!({ "id": discount, "input": input }), root).await?;
+    Ok(rejection(key, &payload))
 }
 
 /// Renames redeem code `id` of `discount` to `code` through the REST discount-code endpoint.

@@ -44,6 +44,21 @@ pub const DISCOUNT_BULK_CREATION: &str = "query DiscountRedeemCodeBulkCreation($
 /// codes matching `$search` (a phrase search for the code; the exact one is picked from the few that match).
 pub const CODE_DISCOUNT_BY_CODE: &str = "query CodeDiscountByCode($code: String!, $search: String!) { codeDiscountNodeByCode(code: $code) { id codeDiscount { __typename ... on DiscountCodeBasic { codes(first: 10, query: $search) { nodes { id code } } } ... on DiscountCodeBxgy { codes(first: 10, query: $search) { nodes { id code } } } ... on DiscountCodeFreeShipping { codes(first: 10, query: $search) { nodes { id code } } } ... on DiscountCodeApp { codes(first: 10, query: $search) { nodes { id code } } } } } }";
 
+/// A code discount's usage settings and kind (its update mutation depends on the kind).
+pub const CODE_DISCOUNT_USAGE: &str = "query CodeDiscountUsage($id: ID!) { codeDiscountNode(id: $id) { id codeDiscount { __typename ... on DiscountCodeBasic { usageLimit appliesOncePerCustomer } ... on DiscountCodeBxgy { usageLimit appliesOncePerCustomer } ... on DiscountCodeFreeShipping { usageLimit appliesOncePerCustomer } ... on DiscountCodeApp { usageLimit appliesOncePerCustomer } } } }";
+
+/// Changes a basic code discount (shopsync sends only its usage settings).
+pub const DISCOUNT_CODE_BASIC_UPDATE: &str = "mutation DiscountCodeBasicUpdate($id: ID!, $input: DiscountCodeBasicInput!) { discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { id } userErrors { code field message } } }";
+
+/// Changes a buy X get Y code discount (usage settings only).
+pub const DISCOUNT_CODE_BXGY_UPDATE: &str = "mutation DiscountCodeBxgyUpdate($id: ID!, $input: DiscountCodeBxgyInput!) { discountCodeBxgyUpdate(id: $id, bxgyCodeDiscount: $input) { codeDiscountNode { id } userErrors { code field message } } }";
+
+/// Changes a free shipping code discount (usage settings only).
+pub const DISCOUNT_CODE_FREE_SHIPPING_UPDATE: &str = "mutation DiscountCodeFreeShippingUpdate($id: ID!, $input: DiscountCodeFreeShippingInput!) { discountCodeFreeShippingUpdate(id: $id, freeShippingCodeDiscount: $input) { codeDiscountNode { id } userErrors { code field message } } }";
+
+/// Changes an app code discount (usage settings only).
+pub const DISCOUNT_CODE_APP_UPDATE: &str = "mutation DiscountCodeAppUpdate($id: ID!, $input: DiscountCodeAppInput!) { discountCodeAppUpdate(id: $id, codeAppDiscount: $input) { codeAppDiscount { discountId } userErrors { code field message } } }";
+
 /// A fulfillment tracking event.
 pub const FULFILLMENT_EVENT_CREATE: &str = "mutation FulfillmentEventCreate($event: FulfillmentEventInput!) { fulfillmentEventCreate(fulfillmentEvent: $event) { fulfillmentEvent { id } userErrors { field message } } }";
 
@@ -97,6 +112,14 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("DISCOUNT_CODES_BULK_ADD", DISCOUNT_CODES_BULK_ADD),
         ("DISCOUNT_BULK_CREATION", DISCOUNT_BULK_CREATION),
         ("CODE_DISCOUNT_BY_CODE", CODE_DISCOUNT_BY_CODE),
+        ("CODE_DISCOUNT_USAGE", CODE_DISCOUNT_USAGE),
+        ("DISCOUNT_CODE_BASIC_UPDATE", DISCOUNT_CODE_BASIC_UPDATE),
+        ("DISCOUNT_CODE_BXGY_UPDATE", DISCOUNT_CODE_BXGY_UPDATE),
+        (
+            "DISCOUNT_CODE_FREE_SHIPPING_UPDATE",
+            DISCOUNT_CODE_FREE_SHIPPING_UPDATE,
+        ),
+        ("DISCOUNT_CODE_APP_UPDATE", DISCOUNT_CODE_APP_UPDATE),
         ("FULFILLMENT_EVENT_CREATE", FULFILLMENT_EVENT_CREATE),
         ("FULFILLMENT_ORDER_CANCEL", FULFILLMENT_ORDER_CANCEL),
         ("FULFILLMENT_ORDER_CLOSE", FULFILLMENT_ORDER_CLOSE),
