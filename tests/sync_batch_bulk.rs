@@ -656,3 +656,63 @@ async fn a_run_that_dies_during_its_bulk_operation_leaves_it_to_the_next_run() {
     let again = world.run_with(&config, &client).await;
     assert_eq!(again.writes, 0, "{again:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_to_bulk_operation_run_mutation_is_settled_by_the_current_operation() {
+    let rows = products(15, &[]);
+    let world = World::new(
+        "products",
+        "handle TEXT PRIMARY KEY, title TEXT, status TEXT",
+        &refs(&rows),
+    )
+    .await;
+    // Shopify starts the operation, and the answer naming it never arrives.
+    world
+        .faults(json!({"drop_after_apply_rate": 1.0, "operations": ["bulkOperationRunMutation"]}))
+        .await;
+    let config = world.config(&format!("{PRODUCTS}\n  bulkThreshold: 10"));
+    let report = world.run(&config, 25).await;
+    assert_eq!(report.stats.succeeded, 15, "{report:?}");
+    assert!(report.unknown.is_empty(), "{report:?}");
+    assert_eq!(
+        world.bulk_statuses(),
+        vec!["COMPLETED"],
+        "the operation was found, not started again"
+    );
+    let calls = world.calls.take();
+    let sent = |name: &str| {
+        calls
+            .iter()
+            .filter(|c| c.operation.as_deref() == Some(name))
+            .count()
+    };
+    assert_eq!(sent("bulkOperationRunMutation"), 1, "{calls:#?}");
+    assert!(sent("currentBulkOperation") >= 2, "looked before and after");
+    assert_eq!(world.count("products"), 15);
+    world.faults(json!({})).await;
+    assert_eq!(world.run(&config, 25).await.writes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_operation_run_mutation_dropped_before_it_applies_is_sent_again_and_starts_one() {
+    let rows = products(15, &[]);
+    let world = World::new(
+        "products",
+        "handle TEXT PRIMARY KEY, title TEXT, status TEXT",
+        &refs(&rows),
+    )
+    .await;
+    // Half the starts are dropped before Shopify applies them: each is looked for, then sent again.
+    world
+        .faults(json!({"drop_rate": 0.5, "operations": ["bulkOperationRunMutation"]}))
+        .await;
+    let config = world.config(&format!("{PRODUCTS}\n  bulkThreshold: 10"));
+    let report = world.run(&config, 25).await;
+    assert_eq!(report.stats.succeeded, 15, "{report:?}");
+    let statuses = world.bulk_statuses();
+    assert!(
+        statuses.len() <= 1,
+        "never two operations for the same rows: {statuses:?}"
+    );
+    assert_eq!(world.count("products"), 15);
+}
