@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+use shopsync::core::calls::CallStore;
 use shopsync::core::state::{LedgerStatus, Ownership, StateStore};
 use shopsync::state::SqliteStateStore;
 
@@ -549,4 +550,25 @@ fn a_fault_soak_loses_nothing_and_duplicates_nothing() {
     );
     let store = w.get("/__emulator/state");
     assert_consistent(&w, &store, &format!("soak ({runs} runs)"));
+
+    // The faults struck: the debugger log holds 503 answers and connections lost mid-answer.
+    let state =
+        w.rt.block_on(SqliteStateStore::open(&w.path("state.db")))
+            .unwrap();
+    let (mut unavailable, mut lost) = (0, 0);
+    for sync in ["customers", "products", "events", "holds"] {
+        let runs =
+            w.rt.block_on(state.runs(&format!("default/{sync}"), 20))
+                .unwrap();
+        for run in runs {
+            for c in w.rt.block_on(state.calls_of_run(run.id)).unwrap() {
+                unavailable += usize::from(c.call.status == Some(503));
+                lost += usize::from(c.call.status.is_none() && c.call.error.is_some());
+            }
+        }
+    }
+    assert!(
+        unavailable > 0 && lost > 0,
+        "503s: {unavailable}, lost answers: {lost}"
+    );
 }
