@@ -166,7 +166,8 @@ impl SyncRunner {
         if let Some(log) = &self.call_log {
             transport = transport.with_call_log(log.clone());
         }
-        let client = ShopifyClient::new(transport, self.concurrency);
+        let client =
+            ShopifyClient::new(transport, self.concurrency).with_bulk_journal(self.state.clone());
         Ok(match self.batch_size {
             Some(n) => client.with_batch_size(n),
             None => client,

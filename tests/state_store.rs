@@ -9,8 +9,9 @@ use shopsync::core::diff::{DiffSettings, Differ};
 use shopsync::core::plan::MemorySink;
 use shopsync::core::state::SnapshotIndex;
 use shopsync::core::state::{
-    Baseline, LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash, RunRecord, RunStats,
-    RunStatus, SnapshotChange, SnapshotEntry, StateError, StateStore, read_index,
+    Baseline, BulkJournal, BulkLine, LedgerEntry, LedgerStatus, Outcome, Ownership, RowHash,
+    RunRecord, RunStats, RunStatus, SnapshotChange, SnapshotEntry, StateError, StateStore,
+    read_index,
 };
 use shopsync::state::{PostgresStateStore, SqliteStateStore};
 
@@ -519,6 +520,42 @@ async fn baseline_round_trip(store: &dyn StateStore) {
     assert_eq!(store.baseline("products").await.unwrap(), None);
 }
 
+/// A sync's journaled bulk operation: absent, saved, replaced (once Shopify names it), kept apart from other
+/// syncs', and cleared.
+async fn bulk_journal_round_trip(store: &dyn StateStore) {
+    assert_eq!(store.bulk_journal("products").await.unwrap(), None);
+    let mut journal = BulkJournal {
+        mutation: "mutation { productSet }".into(),
+        lines: vec![
+            BulkLine {
+                key: "p-1".into(),
+                digest: "00ff".into(),
+            },
+            BulkLine {
+                key: "p-2".into(),
+                digest: "0f0f".into(),
+            },
+        ],
+        created: vec!["p-2".into()],
+        before: Some("gid://shopify/BulkOperation/7".into()),
+        operation: None,
+    };
+    store.save_bulk_journal("products", &journal).await.unwrap();
+    assert_eq!(
+        store.bulk_journal("products").await.unwrap().as_ref(),
+        Some(&journal)
+    );
+    journal.operation = Some("gid://shopify/BulkOperation/9".into());
+    store.save_bulk_journal("products", &journal).await.unwrap();
+    assert_eq!(
+        store.bulk_journal("products").await.unwrap().as_ref(),
+        Some(&journal)
+    );
+    assert_eq!(store.bulk_journal("customers").await.unwrap(), None);
+    store.clear_bulk_journal("products").await.unwrap();
+    assert_eq!(store.bulk_journal("products").await.unwrap(), None);
+}
+
 async fn sqlite() -> (tempfile::TempDir, SqliteStateStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStateStore::open(&dir.path().join("state.db"))
@@ -638,4 +675,15 @@ async fn sqlite_baseline_round_trip() {
 #[tokio::test]
 async fn postgres_baseline_round_trip() {
     baseline_round_trip(&postgres().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_bulk_journal_round_trip() {
+    let (_dir, store) = sqlite().await;
+    bulk_journal_round_trip(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_bulk_journal_round_trip() {
+    bulk_journal_round_trip(&postgres().await).await;
 }

@@ -1,7 +1,8 @@
 //! Request batching and bulk operations end to end: a SQLite warehouse, the engine, the Shopify client and the
 //! in-process emulator. Batched requests map each alias's user errors to its row and fall back to one request
 //! per row when refused as a whole; change sets at the sync's bulkThreshold go through a bulk operation, whose
-//! rejected lines are rejected rows, and a failed operation loses and duplicates nothing.
+//! rejected lines are rejected rows, and a failed operation loses and duplicates nothing. A run that dies while
+//! its operation runs leaves it to the next run, which takes it up rather than starting another.
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -128,6 +129,7 @@ impl World {
             .unwrap()
             .with_call_log(self.calls.clone());
         ShopifyClient::new(transport, 4)
+            .with_bulk_journal(Arc::new(self.state.clone()))
             .with_batch_size(batch)
             .with_bulk_settings(BulkSettings {
                 first_poll: std::time::Duration::from_millis(20),
@@ -136,13 +138,16 @@ impl World {
     }
 
     async fn run(&self, config: &SyncConfig, batch: usize) -> RunReport {
-        let client = self.client(batch);
+        self.run_with(config, &self.client(batch)).await
+    }
+
+    async fn run_with(&self, config: &SyncConfig, client: &ShopifyClient) -> RunReport {
         let warehouse =
             SqlWarehouse::from_url(&config.id, &format!("sqlite://{}", self.db.display())).unwrap();
         Engine::new(
             &warehouse,
             &self.state,
-            &client,
+            client,
             &shopsync::clock::SystemClock,
             "test",
         )
@@ -545,4 +550,169 @@ async fn a_shop_running_its_maximum_of_bulk_mutations_is_waited_for() {
     assert_eq!(statuses.len(), 6, "{statuses:?}");
     assert!(statuses.iter().all(|s| s == "COMPLETED"), "{statuses:?}");
     assert_eq!(world.count("products"), 22);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_dies_during_its_bulk_operation_leaves_it_to_the_next_run() {
+    use futures::StreamExt;
+    use shopsync::core::state::{Ownership, StateStore};
+    let rows = products(24, &[]);
+    let world = World::new(
+        "products",
+        "handle TEXT PRIMARY KEY, title TEXT, status TEXT",
+        &refs(&rows),
+    )
+    .await;
+    // Slow lines keep the operation running long after it was accepted.
+    world.faults(json!({"bulk_line_delay_ms": 40})).await;
+    let config = world.config(&format!("{PRODUCTS}\n  bulkThreshold: 10"));
+    let client = world.client(25);
+    {
+        // The run stops where it stands once its operation runs, as a killed process does: nothing after.
+        let run = world.run_with(&config, &client);
+        let running = async {
+            while !world
+                .bulk_statuses()
+                .iter()
+                .any(|s| s == "RUNNING" || s == "CREATED")
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::select! {
+            _ = run => panic!("the run ended before its operation was seen running"),
+            () = running => {}
+        }
+    }
+    assert_eq!(world.bulk_statuses().len(), 1);
+    assert!(
+        world
+            .state
+            .bulk_journal(&config.id)
+            .await
+            .unwrap()
+            .is_some(),
+        "the operation is journaled"
+    );
+    world.calls.take();
+    let report = world.run_with(&config, &client).await;
+    assert_eq!(report.stats.succeeded, 24, "{report:?}");
+    assert_eq!(
+        world.bulk_statuses(),
+        vec!["COMPLETED"],
+        "one operation: the second run took the first one up"
+    );
+    let calls = world.calls.take();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.operation.as_deref().is_some_and(|o| {
+                let o = o.to_lowercase();
+                o.contains("bulkoperationrunmutation") || o.contains("productset")
+            })),
+        "nothing submitted nor written again: {:?}",
+        calls
+            .iter()
+            .map(|c| c.operation.clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        world
+            .state
+            .bulk_journal(&config.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Every row once in the store, the state naming the store's record, created by the sync.
+    let dump = world.emulator.dump();
+    let store: std::collections::BTreeMap<String, String> = dump["products"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| {
+            (
+                p["handle"].as_str().unwrap().to_string(),
+                format!("gid://shopify/Product/{}", p["id"]),
+            )
+        })
+        .collect();
+    assert_eq!(store.len(), 24);
+    let snapshot: Vec<_> = world
+        .state
+        .snapshot(&config.id)
+        .map(|e| e.unwrap())
+        .collect()
+        .await;
+    let state: std::collections::BTreeMap<String, String> = snapshot
+        .iter()
+        .map(|e| (e.key.clone(), e.shopify_id.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(state, store);
+    assert!(
+        snapshot.iter().all(|e| e.ownership == Ownership::Created),
+        "{snapshot:?}"
+    );
+    let again = world.run_with(&config, &client).await;
+    assert_eq!(again.writes, 0, "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_to_bulk_operation_run_mutation_is_settled_by_the_current_operation() {
+    let rows = products(15, &[]);
+    let world = World::new(
+        "products",
+        "handle TEXT PRIMARY KEY, title TEXT, status TEXT",
+        &refs(&rows),
+    )
+    .await;
+    // Shopify starts the operation, and the answer naming it never arrives.
+    world
+        .faults(json!({"drop_after_apply_rate": 1.0, "operations": ["bulkOperationRunMutation"]}))
+        .await;
+    let config = world.config(&format!("{PRODUCTS}\n  bulkThreshold: 10"));
+    let report = world.run(&config, 25).await;
+    assert_eq!(report.stats.succeeded, 15, "{report:?}");
+    assert!(report.unknown.is_empty(), "{report:?}");
+    assert_eq!(
+        world.bulk_statuses(),
+        vec!["COMPLETED"],
+        "the operation was found, not started again"
+    );
+    let calls = world.calls.take();
+    let sent = |name: &str| {
+        calls
+            .iter()
+            .filter(|c| c.operation.as_deref() == Some(name))
+            .count()
+    };
+    assert_eq!(sent("bulkOperationRunMutation"), 1, "{calls:#?}");
+    assert!(sent("currentBulkOperation") >= 2, "looked before and after");
+    assert_eq!(world.count("products"), 15);
+    world.faults(json!({})).await;
+    assert_eq!(world.run(&config, 25).await.writes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_operation_run_mutation_dropped_before_it_applies_is_sent_again_and_starts_one() {
+    let rows = products(15, &[]);
+    let world = World::new(
+        "products",
+        "handle TEXT PRIMARY KEY, title TEXT, status TEXT",
+        &refs(&rows),
+    )
+    .await;
+    // Half the starts are dropped before Shopify applies them: each is looked for, then sent again.
+    world
+        .faults(json!({"drop_rate": 0.5, "operations": ["bulkOperationRunMutation"]}))
+        .await;
+    let config = world.config(&format!("{PRODUCTS}\n  bulkThreshold: 10"));
+    let report = world.run(&config, 25).await;
+    assert_eq!(report.stats.succeeded, 15, "{report:?}");
+    let statuses = world.bulk_statuses();
+    assert!(
+        statuses.len() <= 1,
+        "never two operations for the same rows: {statuses:?}"
+    );
+    assert_eq!(world.count("products"), 15);
 }

@@ -11,9 +11,10 @@ use super::specs::{self, ResolvedSync};
 use crate::alerts::{AlertOutcome, Notifier, prune_history};
 use crate::core::alerts::DEFAULT_RUN_HISTORY;
 use crate::core::calls::CallLog;
+use crate::core::engine::LOCK_TTL;
 use crate::core::redact::Redactor;
 use crate::core::report::RunReport;
-use crate::core::state::RunStatus;
+use crate::core::state::{Lease, RunStatus, StateError, StateStore};
 use crate::runner::{SyncRunner, Target};
 use crate::state::SqliteStateStore;
 
@@ -58,14 +59,10 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> anyhow::Result<ExitCode>
         .await
         .with_context(|| format!("opening the state file {}", args.specs.state.display()))?;
     let recorder = args.debugger.recorder(Arc::new(state.clone()), redactor);
-    let runner = SyncRunner::new(
-        Arc::new(state.clone()),
-        format!("shopsync-run-{}", std::process::id()),
-        redactor.clone(),
-    )
-    .with_call_log(recorder.map(|r| Arc::new(r) as Arc<dyn CallLog>))
-    .with_progress(Arc::from(super::progress::for_stderr()))
-    .with_concurrency(args.concurrency);
+    let runner = SyncRunner::new(Arc::new(state.clone()), holder(), redactor.clone())
+        .with_call_log(recorder.map(|r| Arc::new(r) as Arc<dyn CallLog>))
+        .with_progress(Arc::from(super::progress::for_stderr()))
+        .with_concurrency(args.concurrency);
     let mut reports: Vec<RunReport> = Vec::new();
     let mut failed = false;
     let mut next_due: Vec<Option<chrono::DateTime<Utc>>> = vec![Some(Utc::now()); syncs.len()];
@@ -95,6 +92,7 @@ pub async fn run(args: RunArgs, redactor: &Redactor) -> anyhow::Result<ExitCode>
                 };
                 continue;
             }
+            reclaim_lock(&state, &s.config.id).await;
             let report = run_one(&runner, s).await;
             print_line(&report, redactor);
             prune_history(&state, &s.config.id, args.run_history).await;
@@ -186,6 +184,70 @@ async fn waits_for(state: &SqliteStateStore, s: &ResolvedSync) -> Option<String>
 }
 
 /// Runs one resolved sync through `runner`: every failure ends in a failed report.
+/// The lock holder this process runs as: its pid and host, so that a later `shopsync run` on the same host
+/// can tell a lock left by a killed run (its process is gone) from one a live run holds.
+fn holder() -> String {
+    format!("{HOLDER_PREFIX}{}@{}", std::process::id(), host())
+}
+
+const HOLDER_PREFIX: &str = "shopsync-run-";
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether `holder` names a `shopsync run` of this host whose process is gone (killed before it could release
+/// its locks). Only where processes can be looked up (Linux); elsewhere a lock lapses after its lease.
+fn dead_holder(holder: &str) -> bool {
+    let Some((pid, host)) = holder
+        .strip_prefix(HOLDER_PREFIX)
+        .and_then(|rest| rest.split_once('@'))
+    else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    cfg!(target_os = "linux")
+        && host == self::host()
+        && pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Releases `sync`'s lock when a `shopsync run` that is gone left it, so that the run after a crash need not
+/// wait out the lease. A live holder's lock is left alone (the run then reports it).
+async fn reclaim_lock(state: &SqliteStateStore, sync: &str) {
+    match state
+        .acquire_lock(sync, &holder(), LOCK_TTL, Utc::now())
+        .await
+    {
+        Ok(lease) => {
+            let _ = state.release_lock(&lease).await;
+        }
+        Err(StateError::LockHeld {
+            holder: other,
+            expires_at,
+            ..
+        }) if dead_holder(&other) => {
+            eprintln!("{sync}: taking over the lock of `{other}`, a run that is no longer running");
+            let lease = Lease {
+                sync: sync.to_string(),
+                holder: other,
+                expires_at,
+            };
+            if let Err(e) = state.release_lock(&lease).await {
+                eprintln!("{sync}: could not release the stale lock: {e}");
+            }
+        }
+        Err(_) => {}
+    }
+}
+
 pub(super) async fn run_one(runner: &SyncRunner, s: &ResolvedSync) -> RunReport {
     let target = Target {
         store: &s.store,

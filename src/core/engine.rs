@@ -12,7 +12,7 @@ use futures::StreamExt;
 
 use super::calls::CallLog;
 use super::clock::Clock;
-use super::config::{OnDuplicateKey, SyncConfig, Target};
+use super::config::{OnDuplicateKey, SyncConfig, SyncMode, Target};
 use super::diff::{self, DiffSettings, TargetKind};
 use super::mapping::{self, MappingError};
 use super::plan::{Change, ChangeSink, MemorySink, Plan, PlanSummary, Rebaseline};
@@ -292,6 +292,16 @@ impl<'a> Engine<'a> {
                     return Err((e.into(), Some(lease)));
                 }
             }
+            let intents = if insert_only {
+                Vec::new()
+            } else {
+                intents(sync, chunk)
+            };
+            if !intents.is_empty()
+                && let Err(e) = self.state.commit_snapshot(&sync.id, &intents).await
+            {
+                return Err((e.into(), Some(lease)));
+            }
             let ops = chunk.iter().map(|c| op_for(sync, run_id, c)).collect();
             let (outcomes, failure) = match self.shopify.write(sync, ops).await {
                 Ok(o) => (o, None),
@@ -309,6 +319,18 @@ impl<'a> Engine<'a> {
                     .collect();
                 if insert_only
                     && let Err(e) = self.state.record_ledger(&sync.id, &not_applied).await
+                {
+                    return Err((e.into(), Some(lease)));
+                }
+                // Creates announced by this run that were not sent: forgotten, as if never planned.
+                let unsent: Vec<SnapshotChange> = intents
+                    .iter()
+                    .filter_map(SnapshotChange::as_upsert)
+                    .filter(|e| !done.contains(e.key.as_str()))
+                    .map(|e| SnapshotChange::Remove(e.key.clone()))
+                    .collect();
+                if !unsent.is_empty()
+                    && let Err(e) = self.state.commit_snapshot(&sync.id, &unsent).await
                 {
                     return Err((e.into(), Some(lease)));
                 }
@@ -367,6 +389,12 @@ impl<'a> Engine<'a> {
         if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
             return Err((EngineError::Interrupted, Some(lease)));
         }
+        let intents = intents(sync, &changes);
+        if !intents.is_empty()
+            && let Err(e) = self.state.commit_snapshot(&sync.id, &intents).await
+        {
+            return Err((e.into(), Some(lease)));
+        }
         let ops = changes.iter().map(|c| op_for(sync, run_id, c)).collect();
         let write = self.shopify.write_bulk(sync, ops);
         futures::pin_mut!(write);
@@ -392,11 +420,20 @@ impl<'a> Engine<'a> {
             Ok(o) => (o, None),
             Err(mut f) => (std::mem::take(&mut f.outcomes), Some(f)),
         };
+        // Whether every row's fate is known: otherwise the journaled operation stays for the next run to take up.
+        let settled = failure.is_none()
+            && !outcomes
+                .iter()
+                .any(|o| matches!(o, WriteOutcome::Unknown { .. }));
         if let Err(e) = self
             .record(sync, &changes, outcomes, inherited, report)
             .await
         {
             return Err((e, Some(lease)));
+        }
+        // Recorded: a later run must not take the journaled operation up again.
+        if settled && let Err(e) = self.state.clear_bulk_journal(&sync.id).await {
+            return Err((e.into(), Some(lease)));
         }
         // One step for the whole operation: Shopify reports no per-row progress worth polling for.
         if let Some(p) = self.progress {
@@ -442,8 +479,9 @@ impl<'a> Engine<'a> {
                     report.writes += 1;
                     report.stats.succeeded += 1;
                     report.created += u64::from(created);
-                    let inherited_created =
-                        shopify_id.as_ref().is_some_and(|id| inherited.contains(id));
+                    // A create an earlier run sent and never recorded: the record is the one it created.
+                    let inherited_created = change.create_intended()
+                        || shopify_id.as_ref().is_some_and(|id| inherited.contains(id));
                     let ownership =
                         change.ownership_after(created || inherited_created, shopify_id.as_deref());
                     snapshot.push(change.succeeded(shopify_id.clone(), ownership));
@@ -456,7 +494,8 @@ impl<'a> Engine<'a> {
                     // The record existed: the sync wrote nothing to it and will never write or delete it, unless
                     // it is one the sync created under its old keys (an insert sync found its own record again).
                     // Its values are not remembered as accepted: Shopify never got them.
-                    let own = shopify_id.as_ref().is_some_and(|id| inherited.contains(id));
+                    let own = change.create_intended()
+                        || shopify_id.as_ref().is_some_and(|id| inherited.contains(id));
                     let ownership = if own {
                         Ownership::Created
                     } else {
@@ -684,6 +723,19 @@ fn diff_error<E: std::fmt::Display>(e: diff::DiffError<E>) -> EngineError {
             EngineError::PlanStorage(e.to_string())
         }
     }
+}
+
+/// The intent entries (see [`Change::intent`]) of the changes of `chunk` whose write may create a record: keys
+/// the snapshot does not know, in a mode that creates.
+fn intents(sync: &SyncConfig, chunk: &[Change]) -> Vec<SnapshotChange> {
+    if sync.mode == SyncMode::Update {
+        return Vec::new();
+    }
+    chunk
+        .iter()
+        .filter(|c| c.shopify_id.is_none() && c.ownership.is_none())
+        .map(Change::intent)
+        .collect()
 }
 
 fn op_for(sync: &SyncConfig, run_id: i64, change: &Change) -> WriteOp {

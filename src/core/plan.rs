@@ -77,9 +77,40 @@ impl Change {
         }
     }
 
-    /// The snapshot entry to commit when Shopify rejected this change (it is retried next run).
+    /// The snapshot entry to commit when Shopify rejected this change (it is retried next run). A create an
+    /// earlier run sent without recording its answer is settled: refused now, it created nothing then.
     pub fn rejected(&self, error: impl Into<String>) -> SnapshotChange {
-        self.unsettled(Outcome::Rejected, error.into())
+        let entry = self.unsettled(Outcome::Rejected, error.into());
+        match entry {
+            SnapshotChange::Upsert(mut e) if self.create_intended() => {
+                e.ownership = Ownership::Matched;
+                SnapshotChange::Upsert(e)
+            }
+            other => other,
+        }
+    }
+
+    /// The snapshot entry committed just before a write that may create the key's record (the snapshot does
+    /// not know the key): outcome unknown, no id, and ownership `created`. The write's outcome replaces it; if
+    /// the run dies first, the next run resends the row and counts the record it then finds as the one this
+    /// sync created ([`Change::create_intended`]).
+    pub fn intent(&self) -> SnapshotChange {
+        SnapshotChange::Upsert(SnapshotEntry {
+            key: self.key.clone(),
+            hash: self.hash,
+            shopify_id: None,
+            outcome: Outcome::Unknown,
+            error: Some("sent; the run ended before Shopify's answer was recorded".into()),
+            source: self.source,
+            ownership: Ownership::Created,
+        })
+    }
+
+    /// Whether an earlier run sent a create for this key and ended before recording what came of it (see
+    /// [`Change::intent`]): a record found for the key now is taken as the one it created. Someone else
+    /// creating the same record in between would be taken for it too; the window is from that run to this one.
+    pub fn create_intended(&self) -> bool {
+        self.shopify_id.is_none() && self.ownership == Some(Ownership::Created)
     }
 
     /// The snapshot entry to commit when the write's answer was lost: whether Shopify applied it is unknown.

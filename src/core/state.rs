@@ -266,6 +266,34 @@ pub struct LedgerEntry {
     pub error: Option<String>,
 }
 
+/// A bulk operation a sync submitted and whose results it has not recorded yet, kept so that a run that died
+/// (or lost Shopify's answer) while the operation ran takes its results up instead of starting another one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BulkJournal {
+    /// The inner mutation the operation runs.
+    pub mutation: String,
+    /// Each line of the variables file, in file order: the row's key and a digest of its variables.
+    pub lines: Vec<BulkLine>,
+    /// Keys whose record did not exist before the operation: their writes are creations.
+    pub created: Vec<String>,
+    /// The id `currentBulkOperation(type: MUTATION)` named just before submitting (none when there was none):
+    /// a later current operation running the same mutation is this one.
+    pub before: Option<String>,
+    /// The operation's id, once Shopify accepted it.
+    pub operation: Option<String>,
+}
+
+/// One line of a journaled bulk operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BulkLine {
+    /// The row's primary key.
+    pub key: String,
+    /// A digest of the line's variables: a row is taken from the operation only when it sends the same.
+    pub digest: String,
+}
+
 /// A held lock on a sync: valid until `expires_at` unless renewed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -434,6 +462,17 @@ pub trait StateStore: Send + Sync {
         sync: &'a str,
         records: &'a [AlertRecord],
     ) -> BoxFuture<'a, StateResult<()>>;
+    /// The sync's journaled bulk operation, if one was submitted and not yet recorded.
+    fn bulk_journal<'a>(&'a self, sync: &'a str)
+    -> BoxFuture<'a, StateResult<Option<BulkJournal>>>;
+    /// Inserts or replaces the sync's journaled bulk operation.
+    fn save_bulk_journal<'a>(
+        &'a self,
+        sync: &'a str,
+        journal: &'a BulkJournal,
+    ) -> BoxFuture<'a, StateResult<()>>;
+    /// Forgets the sync's journaled bulk operation (its outcomes are recorded).
+    fn clear_bulk_journal<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<()>>;
     /// Takes the sync's lock for `ttl` from `now`, or fails with [`StateError::LockHeld`] while another holder's
     /// lease is unexpired. The same holder may re-acquire.
     fn acquire_lock<'a>(

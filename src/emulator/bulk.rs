@@ -212,8 +212,8 @@ fn run_mutation(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Valu
 /// Largest query a bulk operation stores.
 const MAX_QUERY: usize = 65_535;
 
-/// `bulkOperationRunQuery`: a valid query with at least one connection starts a QUERY operation; only one
-/// query operation runs at a time.
+/// `bulkOperationRunQuery`: a valid query with at least one connection starts a QUERY operation; up to five
+/// query operations run at a time (one before 2026-01).
 fn run_query(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Value {
     let fail = |e: Value| json!({"bulkOperation": null, "userErrors": [e]});
     let query = args
@@ -239,13 +239,19 @@ fn run_query(st: &mut State, args: &Map<String, Value>, cx: &RootCtx) -> Value {
             json!({"field": ["query"], "message": "Bulk queries must contain at least one connection.", "code": "INVALID"}),
         );
     }
+    // Five at a time from 2026-01, one before, as for mutations.
+    let limit = if cx.version >= ApiVersion::V2026_01 {
+        5
+    } else {
+        1
+    };
     let running: Vec<String> = st
         .bulk_operations
         .values()
         .filter(|o| !terminal(&o.status) && o.kind == "QUERY")
         .map(|o| gid("BulkOperation", o.id))
         .collect();
-    if !running.is_empty() {
+    if running.len() >= limit {
         return fail(
             json!({"field": null, "message": format!("A bulk query operation for this app and shop is already in progress: {}.", running.join(", ")), "code": "OPERATION_IN_PROGRESS"}),
         );

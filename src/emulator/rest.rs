@@ -39,7 +39,7 @@ async fn admit(shared: &Shared, version: &str, headers: &HeaderMap) -> Result<St
     if resolve_version(version).is_none() {
         return Err(json_response(404, json!({"errors": "Not Found"})));
     }
-    if let Some(resp) = inject_faults(shared).await {
+    if let Some(resp) = inject_faults(shared, None).await {
         return Err(resp);
     }
     gate(shared, headers).map_err(|r| *r)?;

@@ -236,8 +236,12 @@ pub fn resolve_version(v: &str) -> Option<ApiVersion> {
 }
 
 /// Fault injection shared by GraphQL and REST: `Some(response)` when the request must fail.
-pub async fn inject_faults(shared: &Shared) -> Option<Response> {
+/// `fields`: the request's GraphQL root fields (`None` for REST), for faults aimed at some operations.
+pub async fn inject_faults(shared: &Shared, fields: Option<&[String]>) -> Option<Response> {
     let faults = shared.lock().faults.clone();
+    if !faults.strike(fields) {
+        return None;
+    }
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
@@ -268,11 +272,27 @@ async fn faults_after_apply(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let faults = shared.lock().faults.clone();
+    // Faults aimed at some operations need the GraphQL document: the body is read, then handed on.
+    let (request, fields) = if faults.operations.is_empty() {
+        (request, None)
+    } else if request.uri().path().ends_with("/graphql.json") {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, super::bulk::MAX_FILE).await else {
+            return json_response(413, json!({"errors": "Request body too large"}));
+        };
+        let fields = root_fields(&bytes);
+        (
+            axum::extract::Request::from_parts(parts, Body::from(bytes)),
+            Some(fields),
+        )
+    } else {
+        (request, None)
+    };
     let resp = next.run(request).await;
-    if !resp.status().is_success() {
+    if !resp.status().is_success() || !faults.strike(fields.as_deref()) {
         return resp;
     }
-    let faults = shared.lock().faults.clone();
     if faults.drop_after_apply_rate > 0.0 && rand::random::<f64>() < faults.drop_after_apply_rate {
         return dropped_connection();
     }
@@ -280,6 +300,33 @@ async fn faults_after_apply(
         tokio::time::sleep(Duration::from_millis(faults.timeout_after_apply_ms)).await;
     }
     resp
+}
+
+/// The root field names of a GraphQL request body's operations (JSON, or the bare document); none when it
+/// cannot be read.
+fn root_fields(body: &[u8]) -> Vec<String> {
+    let query = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => v.get("query").and_then(Value::as_str).map(str::to_string),
+        Err(_) => std::str::from_utf8(body).ok().map(str::to_string),
+    };
+    let Some(query) = query else {
+        return Vec::new();
+    };
+    let Ok(doc) = apollo_compiler::ast::Document::parse(query, "request.graphql") else {
+        return Vec::new();
+    };
+    doc.definitions
+        .iter()
+        .filter_map(|d| match d {
+            apollo_compiler::ast::Definition::OperationDefinition(op) => Some(op),
+            _ => None,
+        })
+        .flat_map(|op| op.selection_set.iter())
+        .filter_map(|s| match s {
+            apollo_compiler::ast::Selection::Field(f) => Some(f.name.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Checks host, token and shop status; `Err(response)` when the request is refused.
@@ -321,7 +368,14 @@ async fn graphql(
     let Some(api) = resolve_version(&version) else {
         return json_response(404, json!({"errors": "Not Found"}));
     };
-    if let Some(resp) = inject_faults(&shared).await {
+    // Parsed only for faults aimed at some operations.
+    let aimed = !shared.lock().faults.operations.is_empty();
+    let fields = if aimed {
+        root_fields(&body)
+    } else {
+        Vec::new()
+    };
+    if let Some(resp) = inject_faults(&shared, Some(&fields)).await {
         return resp;
     }
     if let Err(resp) = gate(&shared, &headers) {

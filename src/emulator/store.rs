@@ -394,6 +394,18 @@ pub struct Faults {
     pub bulk_fail_after_lines: Option<u64>,
     /// Time each line of a bulk mutation operation takes, in milliseconds (operations stay RUNNING longer).
     pub bulk_line_delay_ms: u64,
+    /// When non-empty, the request faults above (`error_rate`, `drop_rate`, `drop_after_apply_rate`,
+    /// `timeout_after_apply_ms`, `latency_ms`) strike only GraphQL requests with one of these root fields (e.g.
+    /// `bulkOperationRunMutation`), and no REST request.
+    pub operations: Vec<String>,
+}
+
+impl Faults {
+    /// Whether the request faults strike a request whose root fields are `fields` (`None`: a REST request).
+    pub fn strike(&self, fields: Option<&[String]>) -> bool {
+        self.operations.is_empty()
+            || fields.is_some_and(|f| f.iter().any(|name| self.operations.contains(name)))
+    }
 }
 
 /// Whether the shop answers normally.

@@ -12,6 +12,17 @@
 //!
 //! Sending a row again never applies it twice: every bulk-eligible mutation names its record (id, handle,
 //! email or phone) and sets absolute values, so a second application changes nothing more.
+//!
+//! Still, an operation is not started twice for the same rows. Each one is journaled in the state store before
+//! it is submitted (its mutation, each line's key and digest, and which operation was current before it) and
+//! again once Shopify names it; the engine forgets it once the outcomes are recorded. A run that finds a
+//! journaled operation (the last one died, or lost Shopify's answer) takes it up: by the id it was given, or,
+//! when the answer to `bulkOperationRunMutation` never came, as the current bulk mutation when that one is newer
+//! than the journaled one and runs the same mutation. It waits for it and takes each row's outcome from its
+//! results where the row still sends the same variables; the other rows are sent anew. The same look at
+//! `currentBulkOperation` settles a lost answer within a run, instead of submitting again.
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -19,9 +30,12 @@ use serde_json::{Value, json};
 use super::context::RequestContext;
 use super::error::ShopifyError;
 use super::ops::batch::SetCall;
-use super::ops::documents::{BULK_OPERATION, BULK_OPERATION_RUN_MUTATION, STAGED_UPLOADS_CREATE};
+use super::ops::documents::{
+    BULK_OPERATION, BULK_OPERATION_RUN_MUTATION, CURRENT_BULK_MUTATION, STAGED_UPLOADS_CREATE,
+};
 use super::transport::Transport;
 use crate::core::config::SyncConfig;
+use crate::core::state::{BulkJournal, BulkLine, StateError, StateStore};
 use crate::core::write::{ApiFailure, WriteOutcome};
 
 /// Shopify's largest bulk mutation file (100 MB); files are split below it.
@@ -57,6 +71,19 @@ impl Default for BulkSettings {
     }
 }
 
+/// Lost answers to `bulkOperationRunMutation` settled by looking at the current operation before giving up.
+const MAX_LOST_STARTS: u32 = 5;
+
+/// Where bulk operations are journaled (the state store), so that a run that died while one ran takes it up.
+#[derive(Clone)]
+pub struct Journal(pub Arc<dyn StateStore>);
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
+}
+
 /// Why a bulk operation gave no per-row results.
 #[derive(Debug, thiserror::Error)]
 enum BulkError {
@@ -74,6 +101,9 @@ enum BulkError {
     /// The store or the credentials are unusable: the run must stop.
     #[error("{0}")]
     FailsRun(ShopifyError),
+    /// The journal could not be read or written: nothing may be submitted that could not be taken up again.
+    #[error("bulk journal: {0}")]
+    Journal(StateError),
 }
 
 /// What one operation, or all of them, gave: outcomes for rows with a result line, and the rows not applied.
@@ -86,16 +116,36 @@ pub(crate) struct Finished {
 
 /// Applies `sets` through bulk operations. Rows an operation did not apply (or that Shopify refused to take
 /// in bulk) come back in [`Finished::unapplied`]; a failure of the whole run carries the outcomes so far.
+/// `absent` names the keys whose record did not exist before: journaled, so that a run taking the operation
+/// up still counts their writes as creations.
 pub(crate) async fn write(
     t: &Transport,
     settings: &BulkSettings,
     sync: &SyncConfig,
     sets: Vec<SetCall>,
+    journal: Option<&Journal>,
+    absent: &HashSet<String>,
 ) -> Result<Finished, ApiFailure> {
     let mut outcomes = Vec::new();
     let mut unapplied = Vec::new();
+    let fails_run = |message: String, outcomes: Vec<WriteOutcome>| ApiFailure {
+        message,
+        fails_run: true,
+        retry_after: None,
+        outcomes,
+    };
+    let sets = match journal {
+        Some(j) => match resume(t, settings, sync, j, sets).await {
+            Ok((done, rest)) => {
+                outcomes.extend(done);
+                rest
+            }
+            Err(e) => return Err(fails_run(e.to_string(), outcomes)),
+        },
+        None => sets,
+    };
     for file in split(sets, settings.max_file) {
-        match run(t, settings, sync, &file).await {
+        match run(t, settings, sync, &file, journal, absent).await {
             Ok(done) => {
                 outcomes.extend(done.outcomes);
                 unapplied.extend(done.unapplied);
@@ -111,13 +161,8 @@ pub(crate) async fn write(
                     message: message.clone(),
                 }));
             }
-            Err(BulkError::FailsRun(e)) => {
-                return Err(ApiFailure {
-                    message: e.to_string(),
-                    fails_run: true,
-                    retry_after: None,
-                    outcomes,
-                });
+            Err(e @ (BulkError::FailsRun(_) | BulkError::Journal(_))) => {
+                return Err(fails_run(e.to_string(), outcomes));
             }
         }
     }
@@ -147,12 +192,149 @@ fn split(sets: Vec<SetCall>, max: usize) -> Vec<Vec<SetCall>> {
     files
 }
 
+/// The digest of a row's line of variables, as journaled.
+fn digest(line: &str) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(line.as_bytes()))
+}
+
+/// Takes up the operation an earlier run journaled and never recorded (see the module docs): the rows of
+/// `sets` it carried with the same variables get their outcome from its results; the others come back.
+async fn resume(
+    t: &Transport,
+    settings: &BulkSettings,
+    sync: &SyncConfig,
+    journal: &Journal,
+    sets: Vec<SetCall>,
+) -> Result<(Vec<WriteOutcome>, Vec<SetCall>), BulkError> {
+    let Some(entry) = journal
+        .0
+        .bulk_journal(&sync.id)
+        .await
+        .map_err(BulkError::Journal)?
+    else {
+        return Ok((Vec::new(), sets));
+    };
+    let quiet = RequestContext::new(sync.id.as_str().into(), Vec::new());
+    let id = match &entry.operation {
+        Some(id) => Some(id.clone()),
+        None => match quiet
+            .clone()
+            .scope(adopt(t, entry.before.as_deref(), &entry.mutation))
+            .await
+        {
+            Ok(id) => id,
+            Err(e) if e.fails_run() => return Err(BulkError::FailsRun(e)),
+            // Which operation is ours cannot be told now: its rows go again, which they allow.
+            Err(e) => {
+                tracing::warn!(sync = %sync.id, error = %e, "could not look for the journaled bulk operation; sending its rows again");
+                return Ok((Vec::new(), sets));
+            }
+        },
+    };
+    let Some(id) = id else {
+        tracing::info!(sync = %sync.id, "the journaled bulk operation never started; sending its rows again");
+        journal
+            .0
+            .clear_bulk_journal(&sync.id)
+            .await
+            .map_err(BulkError::Journal)?;
+        return Ok((Vec::new(), sets));
+    };
+    tracing::info!(sync = %sync.id, operation = %id, rows = entry.lines.len(), "taking up the bulk operation an earlier run started");
+    let results = match quiet.scope(finish(t, settings, &id)).await {
+        Ok((state, _)) if entry.operation.is_none() && !state.fits(entry.lines.len()) => {
+            tracing::info!(sync = %sync.id, operation = %id, "the current bulk operation is not the journaled one; sending its rows again");
+            String::new()
+        }
+        Ok((_, results)) => results,
+        Err(e @ BulkError::FailsRun(_)) => return Err(e),
+        Err(e) => {
+            tracing::warn!(sync = %sync.id, error = %e, "the journaled bulk operation cannot be followed; sending its rows again");
+            return Ok((Vec::new(), sets));
+        }
+    };
+    let mut by_key: HashMap<&str, (&str, Value)> = HashMap::new();
+    for line in results.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(line) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let journaled = line
+            .get("__lineNumber")
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .and_then(|n| entry.lines.get(n));
+        if let Some(l) = journaled {
+            by_key.insert(l.key.as_str(), (l.digest.as_str(), line));
+        }
+    }
+    let created: HashSet<&str> = entry.created.iter().map(String::as_str).collect();
+    let mut outcomes = Vec::new();
+    let mut rest = Vec::new();
+    for set in sets {
+        let taken = by_key
+            .get(set.key.as_str())
+            .filter(|(d, _)| *d == digest(&set.variables().to_string()))
+            .and_then(|(_, line)| line_outcome(&set, line));
+        match taken {
+            Some(mut outcome) => {
+                if let WriteOutcome::Succeeded { created: c, .. } = &mut outcome {
+                    *c |= created.contains(set.key.as_str());
+                }
+                outcomes.push(outcome);
+            }
+            None => rest.push(set),
+        }
+    }
+    tracing::info!(sync = %sync.id, operation = %id, taken = outcomes.len(), again = rest.len(), "took up the bulk operation's results");
+    Ok((outcomes, rest))
+}
+
+/// The id of the current bulk mutation, if any.
+async fn current(t: &Transport) -> Result<Option<(String, String)>, ShopifyError> {
+    let response = t.execute(CURRENT_BULK_MUTATION, json!({})).await?;
+    let op = response
+        .data
+        .get("currentBulkOperation")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let text = |f: &str| op.get(f).and_then(Value::as_str).map(str::to_string);
+    Ok(text("id").map(|id| (id, text("query").unwrap_or_default())))
+}
+
+/// The current bulk mutation when it is one submitted after `before` was current, running `mutation`.
+async fn adopt(
+    t: &Transport,
+    before: Option<&str>,
+    mutation: &str,
+) -> Result<Option<String>, ShopifyError> {
+    Ok(current(t)
+        .await?
+        .filter(|(id, query)| Some(id.as_str()) != before && query == mutation)
+        .map(|(id, _)| id))
+}
+
+/// Waits for the operation to end and downloads its results.
+async fn finish(
+    t: &Transport,
+    settings: &BulkSettings,
+    id: &str,
+) -> Result<(Terminal, String), BulkError> {
+    let state = poll(t, settings, id).await?;
+    let results = match &state.results_url {
+        Some(url) => t.download(url).await.map_err(|error| lost(id, error))?,
+        None => String::new(),
+    };
+    Ok((state, results))
+}
+
 /// One bulk operation over `file`, from upload to per-row outcomes.
 async fn run(
     t: &Transport,
     settings: &BulkSettings,
     sync: &SyncConfig,
     file: &[SetCall],
+    journal: Option<&Journal>,
+    absent: &HashSet<String>,
 ) -> Result<Finished, BulkError> {
     let Some(kind) = file.first().map(|s| s.kind) else {
         return Ok(Finished {
@@ -161,8 +343,14 @@ async fn run(
         });
     };
     let mut jsonl = String::new();
+    let mut lines = Vec::with_capacity(file.len());
     for set in file {
-        jsonl.push_str(&set.variables().to_string());
+        let line = set.variables().to_string();
+        lines.push(BulkLine {
+            key: set.key.clone(),
+            digest: digest(&line),
+        });
+        jsonl.push_str(&line);
         jsonl.push('\n');
     }
     // The upload and the start concern every row of the file; polls concern the operation only.
@@ -173,19 +361,49 @@ async fn run(
         .scope(stage(t, jsonl.as_bytes()))
         .await
         .map_err(not_started)?;
-    let id = context
-        .scope(start(t, settings, kind.single(), &path))
+    let mutation = kind.single();
+    // What was current before: an operation newer than it, running this mutation, is this one.
+    let before = context
+        .clone()
+        .scope(current(t))
+        .await
+        .map_err(not_started)?
+        .map(|(id, _)| id);
+    let mut entry = BulkJournal {
+        mutation: mutation.to_string(),
+        lines,
+        created: file
+            .iter()
+            .filter(|s| absent.contains(&s.key))
+            .map(|s| s.key.clone())
+            .collect(),
+        before: before.clone(),
+        operation: None,
+    };
+    if let Some(j) = journal {
+        j.0.save_bulk_journal(&sync.id, &entry)
+            .await
+            .map_err(BulkError::Journal)?;
+    }
+    let (id, adopted) = context
+        .scope(start(t, settings, mutation, &path, before.as_deref()))
         .await?;
     tracing::info!(sync = %sync.id, operation = %id, rows = file.len(), "bulk operation started");
+    if let Some(j) = journal {
+        entry.operation = Some(id.clone());
+        // Without its id, the journal still finds the operation as the current one newer than `before`.
+        if let Err(e) = j.0.save_bulk_journal(&sync.id, &entry).await {
+            tracing::warn!(sync = %sync.id, operation = %id, error = %e, "could not journal the bulk operation's id");
+        }
+    }
     let quiet = RequestContext::new(sync.id.as_str().into(), Vec::new());
-    let state = quiet.clone().scope(poll(t, settings, &id)).await?;
-    let results = match &state.results_url {
-        Some(url) => quiet
-            .scope(t.download(url))
-            .await
-            .map_err(|error| lost(&id, error))?,
-        None => String::new(),
-    };
+    let (state, results) = quiet.scope(finish(t, settings, &id)).await?;
+    if adopted && !state.fits(file.len()) {
+        // Another operation of the same mutation started meanwhile: ours never did.
+        return Err(BulkError::NotStarted(ShopifyError::Decode(format!(
+            "bulk operation {id} is not the one submitted"
+        ))));
+    }
     let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; file.len()];
     for line in results.lines().filter(|l| !l.trim().is_empty()) {
         let Ok(line) = serde_json::from_str::<Value>(line) else {
@@ -324,37 +542,61 @@ async fn stage(t: &Transport, jsonl: &[u8]) -> Result<String, ShopifyError> {
 }
 
 /// Starts the operation, waiting while the shop already runs as many bulk mutations as Shopify allows;
-/// returns its id.
+/// returns its id, and whether it was recognised rather than named by Shopify's answer. It is never resent
+/// blindly: when an answer is lost, the current bulk mutation tells whether
+/// it started (newer than `before`, running `mutation`).
 async fn start(
     t: &Transport,
     settings: &BulkSettings,
     mutation: &str,
     path: &str,
-) -> Result<String, BulkError> {
+    before: Option<&str>,
+) -> Result<(String, bool), BulkError> {
     let began = Instant::now();
     let mut wait = settings.first_poll;
+    let once = t.without_resends();
+    let mut lost_answers = 0u32;
     loop {
-        let response = t
+        let sent = once
             .execute(
                 BULK_OPERATION_RUN_MUTATION,
                 json!({ "mutation": mutation, "path": path }),
             )
-            .await
-            .map_err(|e| match e {
-                // The answer was lost: the operation may exist, but nothing names it, so its rows are unknown.
-                e if super::ops::batch::unknown_effect(&e) => BulkError::Lost {
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) if super::ops::batch::unknown_effect(&e) => {
+                let unknown = |error| BulkError::Lost {
                     id: "(not known: the answer to bulkOperationRunMutation was lost)".into(),
-                    error: e,
-                },
-                e => not_started(e),
-            })?;
+                    error,
+                };
+                match adopt(t, before, mutation).await {
+                    Ok(Some(id)) => {
+                        tracing::info!(operation = %id, "the answer to bulkOperationRunMutation was lost; the operation had started");
+                        return Ok((id, true));
+                    }
+                    Ok(None) if lost_answers < MAX_LOST_STARTS => {
+                        lost_answers += 1;
+                        tracing::debug!(error = %e, "bulkOperationRunMutation did not start an operation; sending it again");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(settings.max_poll);
+                        continue;
+                    }
+                    // Nothing started: the rows may go the ordinary way.
+                    Ok(None) => return Err(not_started(e)),
+                    Err(e) if e.fails_run() => return Err(BulkError::FailsRun(e)),
+                    Err(_) => return Err(unknown(e)),
+                }
+            }
+            Err(e) => return Err(not_started(e)),
+        };
         let payload = response
             .data
             .get("bulkOperationRunMutation")
             .cloned()
             .unwrap_or(Value::Null);
         if let Some(id) = payload.pointer("/bulkOperation/id").and_then(Value::as_str) {
-            return Ok(id.to_string());
+            return Ok((id.to_string(), false));
         }
         let busy = payload
             .get("userErrors")
@@ -385,6 +627,16 @@ struct Terminal {
     error_code: Option<String>,
     /// The results (all of them, or the partial data of a failed operation).
     results_url: Option<String>,
+    /// The lines it processed.
+    object_count: Option<u64>,
+}
+
+impl Terminal {
+    /// Whether an operation recognised as the current one newer than the journaled one is really the one
+    /// submitted with `lines` lines: a completed operation processed every line of its file.
+    fn fits(&self, lines: usize) -> bool {
+        self.status != "COMPLETED" || self.object_count == Some(lines as u64)
+    }
 }
 
 /// Polls the operation until it ends.
@@ -411,6 +663,7 @@ async fn poll(t: &Transport, settings: &BulkSettings, id: &str) -> Result<Termin
                             status,
                             error_code: text("errorCode"),
                             results_url: text("url"),
+                            object_count: text("objectCount").and_then(|n| n.parse().ok()),
                         });
                     }
                     "FAILED" | "CANCELED" | "EXPIRED" => {
@@ -418,6 +671,7 @@ async fn poll(t: &Transport, settings: &BulkSettings, id: &str) -> Result<Termin
                             status,
                             error_code: text("errorCode"),
                             results_url: text("partialDataUrl"),
+                            object_count: text("objectCount").and_then(|n| n.parse().ok()),
                         });
                     }
                     "" if op.is_null() => {

@@ -12,6 +12,7 @@ use super::error::ShopifyError;
 use super::ops;
 use super::transport::Transport;
 use crate::core::config::{SyncConfig, Target};
+use crate::core::state::StateStore;
 use crate::core::write::{ApiFailure, BoxFuture, ShopifyApi, WriteOp, WriteOutcome};
 
 /// Rows per batched request unless told otherwise: 250 points, a quarter of the single-query ceiling.
@@ -24,6 +25,7 @@ pub struct ShopifyClient {
     concurrency: usize,
     batch_size: usize,
     bulk: BulkSettings,
+    journal: Option<bulk::Journal>,
 }
 
 impl ShopifyClient {
@@ -35,6 +37,7 @@ impl ShopifyClient {
             concurrency: concurrency.max(1),
             batch_size: DEFAULT_BATCH_SIZE,
             bulk: BulkSettings::default(),
+            journal: None,
         }
     }
 
@@ -48,6 +51,13 @@ impl ShopifyClient {
     /// How bulk operations are polled and how long a busy shop is waited for.
     pub fn with_bulk_settings(mut self, settings: BulkSettings) -> ShopifyClient {
         self.bulk = settings;
+        self
+    }
+
+    /// Journals bulk operations in `state`, so that a run taking over after one that died resumes its
+    /// operation instead of starting another (see [`bulk`]).
+    pub fn with_bulk_journal(mut self, state: std::sync::Arc<dyn StateStore>) -> ShopifyClient {
+        self.journal = Some(bulk::Journal(state));
         self
     }
 
@@ -184,6 +194,7 @@ impl ShopifyClient {
         &self,
         sync: &SyncConfig,
         ops: Vec<WriteOp>,
+        absent: &std::collections::HashSet<String>,
     ) -> Result<Vec<WriteOutcome>, ApiFailure> {
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut sets = Vec::new();
@@ -195,7 +206,16 @@ impl ShopifyClient {
                 None => others.push(op),
             }
         }
-        let unapplied = match bulk::write(&self.transport, &self.bulk, sync, sets).await {
+        let unapplied = match bulk::write(
+            &self.transport,
+            &self.bulk,
+            sync,
+            sets,
+            self.journal.as_ref(),
+            absent,
+        )
+        .await
+        {
             Ok(done) => {
                 outcomes.extend(done.outcomes);
                 done.unapplied
@@ -248,7 +268,7 @@ impl ShopifyApi for ShopifyClient {
     ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
         Box::pin(async move {
             let absent = ops::lookup::absent_keys(&self.transport, sync, &ops).await;
-            marking_created(self.write_bulk_ops(sync, ops).await, &absent)
+            marking_created(self.write_bulk_ops(sync, ops, &absent).await, &absent)
         })
     }
 }

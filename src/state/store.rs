@@ -16,8 +16,8 @@ use super::{FieldMap, LedgerRow, RunRow, alert_record, corrupt, db_error, parse_
 use crate::core::alerts::AlertRecord;
 use crate::core::state::SnapshotIndex;
 use crate::core::state::{
-    Baseline, Lease, LedgerEntry, RunRecord, RunStats, SnapshotChange, SnapshotEntry, StateError,
-    StateResult, StateStore, lease_expiry, read_index,
+    Baseline, BulkJournal, Lease, LedgerEntry, RunRecord, RunStats, SnapshotChange, SnapshotEntry,
+    StateError, StateResult, StateStore, lease_expiry, read_index,
 };
 
 /// A state store: the shared statements, run on a [`Dialect`]'s pool.
@@ -434,6 +434,56 @@ where
                 .map_err(db_error)?;
             }
             tx.commit().await.map_err(db_error)
+        })
+    }
+
+    fn bulk_journal<'a>(
+        &'a self,
+        sync: &'a str,
+    ) -> BoxFuture<'a, StateResult<Option<BulkJournal>>> {
+        Box::pin(async move {
+            let row = sql::<D>("SELECT body FROM shopsync_bulk_journal WHERE sync = $1")
+                .bind(sync)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+            let Some(row) = row else { return Ok(None) };
+            let body: String = col(&row, 0)?;
+            serde_json::from_str(&body)
+                .map(Some)
+                .map_err(|e| corrupt(sync, "bulk journal", e.to_string()))
+        })
+    }
+
+    fn save_bulk_journal<'a>(
+        &'a self,
+        sync: &'a str,
+        journal: &'a BulkJournal,
+    ) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            let body = serde_json::to_string(journal)
+                .map_err(|e| corrupt(sync, "bulk journal", e.to_string()))?;
+            sql::<D>(
+                "INSERT INTO shopsync_bulk_journal (sync, body) VALUES ($1, $2) \
+                 ON CONFLICT (sync) DO UPDATE SET body = EXCLUDED.body",
+            )
+            .bind(sync)
+            .bind(body.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            Ok(())
+        })
+    }
+
+    fn clear_bulk_journal<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<()>> {
+        Box::pin(async move {
+            sql::<D>("DELETE FROM shopsync_bulk_journal WHERE sync = $1")
+                .bind(sync)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+            Ok(())
         })
     }
 

@@ -5,6 +5,8 @@
 
 #[path = "../cli_plan_run.rs"]
 mod cli_plan_run;
+#[path = "../crash_kill.rs"]
+mod crash_kill;
 #[path = "../drift.rs"]
 mod drift;
 #[path = "../emulator_bulk.rs"]
@@ -19,6 +21,8 @@ mod emulator_parity;
 mod emulator_rest;
 #[path = "../matrix.rs"]
 mod matrix;
+#[path = "../outages.rs"]
+mod outages;
 #[path = "../plan_review.rs"]
 mod plan_review;
 #[path = "../quickstart.rs"]

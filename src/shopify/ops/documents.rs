@@ -92,6 +92,10 @@ pub const BULK_OPERATION_RUN_MUTATION: &str = "mutation BulkOperationRunMutation
 /// Poll one bulk operation (the `bulkOperation(id:)` query exists from 2026-01, the oldest version supported).
 pub const BULK_OPERATION: &str = "query BulkOperation($id: ID!) { bulkOperation(id: $id) { id status errorCode objectCount url partialDataUrl } }";
 
+/// The latest bulk mutation of this app on the shop: what a run that lost track of its own looks for.
+pub const CURRENT_BULK_MUTATION: &str =
+    "query CurrentBulkMutation { currentBulkOperation(type: MUTATION) { id status query } }";
+
 /// The cheap shop query a destination check sends.
 pub const SHOP: &str = "query Shop { shop { name myshopifyDomain plan { publicDisplayName } } currentAppInstallation { accessScopes { handle } } }";
 
@@ -136,6 +140,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("STAGED_UPLOADS_CREATE", STAGED_UPLOADS_CREATE),
         ("BULK_OPERATION_RUN_MUTATION", BULK_OPERATION_RUN_MUTATION),
         ("BULK_OPERATION", BULK_OPERATION),
+        ("CURRENT_BULK_MUTATION", CURRENT_BULK_MUTATION),
         ("SHOP", SHOP),
     ]
 }

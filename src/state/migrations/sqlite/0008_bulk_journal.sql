@@ -1,0 +1,6 @@
+-- shopsync state store, SQLite: the bulk operation each sync submitted and has not recorded yet (JSON), so a
+-- run that died while it ran takes its results up instead of starting a second one.
+CREATE TABLE shopsync_bulk_journal (
+    sync TEXT NOT NULL PRIMARY KEY,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
