@@ -973,8 +973,16 @@ async fn drift_shows_on_the_sync_resource() {
     // The catalogue example, triggered by hand and checking drift on every run.
     let sync = |request: &str| {
         example("examples/syncs/products.yaml", &env)
-            .replace("name: products\n", &format!("name: products\n  annotations: {{\"shopsync.dev/run-now\": \"{request}\"}}\n"))
-            .replace("  schedule:\n    cron: \"0 * * * *\"", "  schedule: {manual: true}\n  drift: {policy: report}")
+            .replace(
+                "name: products\n",
+                &format!(
+                    "name: products\n  annotations: {{\"shopsync.dev/run-now\": \"{request}\"}}\n"
+                ),
+            )
+            .replace(
+                "  schedule:\n    cron: \"0 * * * *\"",
+                "  schedule: {manual: true}\n  drift: {policy: report}",
+            )
     };
     let syncs: Api<ShopifySync> = Api::namespaced(env.client.clone(), "default");
     let answered = |request: &'static str| {
@@ -988,7 +996,13 @@ async fn drift_shows_on_the_sync_resource() {
         }
     };
     apply(&env, &sync("1"));
-    let st = wait_for("the first run", Duration::from_secs(120), &ctl, answered("1")).await;
+    let st = wait_for(
+        "the first run",
+        Duration::from_secs(120),
+        &ctl,
+        answered("1"),
+    )
+    .await;
     assert_eq!(st["driftedRecords"], 0, "{st}");
     let drifted = condition(&st, "Drifted").expect("Drifted condition");
     assert_eq!(
@@ -1002,7 +1016,10 @@ async fn drift_shows_on_the_sync_resource() {
         let dump = env.emulator.dump();
         dump["products"]
             .as_object()
-            .and_then(|m| m.values().find_map(|p| p["handle"].as_str().map(str::to_string)))
+            .and_then(|m| {
+                m.values()
+                    .find_map(|p| p["handle"].as_str().map(str::to_string))
+            })
             .expect("a product")
     };
     let body: Value = reqwest::Client::new()
@@ -1018,10 +1035,20 @@ async fn drift_shows_on_the_sync_resource() {
         .json()
         .await
         .expect("json");
-    assert_eq!(body["data"]["productUpdate"]["userErrors"], json!([]), "{body}");
+    assert_eq!(
+        body["data"]["productUpdate"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
 
     apply(&env, &sync("2"));
-    let st = wait_for("the second run", Duration::from_secs(120), &ctl, answered("2")).await;
+    let st = wait_for(
+        "the second run",
+        Duration::from_secs(120),
+        &ctl,
+        answered("2"),
+    )
+    .await;
     assert_eq!(st["driftedRecords"], 1, "{st}");
     assert_eq!(st["lastDriftCheck"]["drifted"], 1, "{st}");
     assert!(

@@ -670,7 +670,9 @@ fn a_first_run_is_preceded_by_an_adoption_report_and_the_report_writes_nothing()
         "{out}"
     );
     assert!(
-        out.contains(r#"match    P1  email "ann@example.com" is gid://shopify/Customer/101: adopted"#),
+        out.contains(
+            r#"match    P1  email "ann@example.com" is gid://shopify/Customer/101: adopted"#
+        ),
         "{out}"
     );
     assert!(
@@ -680,7 +682,7 @@ fn a_first_run_is_preceded_by_an_adoption_report_and_the_report_writes_nothing()
     let md = text(&f.cmd("plan", &["--live", "--format", "markdown"]));
     assert!(md.contains("#### Adoption of existing records"), "{md}");
     assert!(
-        md.contains("| `customers` | 6 | email | 1 | 1 | 4 | 0 |"),
+        md.contains("| `default/customers` | 6 | email | 1 | 1 | 4 | 0 |"),
         "{md}"
     );
 
@@ -758,11 +760,39 @@ fn drift_every_holds_across_processes() {
     );
     // plan --live is a look on demand, whatever the schedule.
     assert_eq!(f.live()["live"]["counts"]["drift"], 1);
-    // With a short interval, once it passed, the next process checks and finds the edit.
-    f.specs("  drift: {policy: report, every: 1s}");
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // An hour passes (the recorded check moved back by one): the next process checks and finds the edit, and
+    // records its own check, so the one after waits again.
+    let checked_at = |f: &Fixture, shift_ms: i64| -> i64 {
+        let db = f.path("state.db");
+        runtime().block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .expect("state");
+            sqlx::query(
+                "UPDATE shopsync_drift_checks SET checked_at = checked_at - ? WHERE sync = ?",
+            )
+            .bind(shift_ms)
+            .bind("default/products")
+            .execute(&mut c)
+            .await
+            .expect("update");
+            let (at,): (i64,) =
+                sqlx::query_as("SELECT checked_at FROM shopsync_drift_checks WHERE sync = ?")
+                    .bind("default/products")
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("the last drift check is in the state");
+            at
+        })
+    };
+    let first = checked_at(&f, 3_600_000);
     let out = f.run();
     assert!(out.contains("drift (report): 1 drifted"), "{out}");
+    assert!(
+        checked_at(&f, 0) > first + 3_000_000,
+        "the new check was recorded"
+    );
     let out = f.run();
     assert!(!out.contains("drift ("), "{out}");
 }

@@ -271,7 +271,8 @@ async fn fragments_on_nodes_are_charged_like_the_captures() {
     // `nodes` returns the `Node` interface: Shopify charges the most expensive of its possible selections,
     // type-conditioned fragments included. Each capture's own document and requested cost, replayed.
     let emu = Emulator::builder().start_on_loopback().await.unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures/2025-01/products");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures/2025-01/products");
     let mut checked = 0;
     for file in [
         "metafields-set-parity.json",

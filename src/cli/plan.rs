@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::plan_rows::{CountingWarehouse, Counts, Omitted, PlanOut, Rows, SampleSink};
 use super::progress::PlanProgress;
 use super::{git, specs};
+use crate::core::adopt::AdoptionState;
 use crate::core::config::SyncConfig;
 use crate::core::drift::RecordState;
 use crate::core::engine;
@@ -28,7 +29,6 @@ use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
 };
 use crate::core::state::{Ownership, StateStore};
-use crate::core::adopt::AdoptionState;
 use crate::live::{AdoptionCheck, LiveCheck, LiveError};
 use crate::shopify::{CostBudget, RetryPolicy, Transport};
 use crate::state::{PostgresStateStore, SpillSink, SqliteStateStore};
@@ -76,7 +76,8 @@ pub struct PlanArgs {
     no_data: bool,
     /// Also read what Shopify holds now for the records the syncs manage (products and customers) and compare
     /// it, field by field, with what each sync last applied and what the warehouse wants: in sync, update,
-    /// drift (changed in Shopify), conflict (changed on both sides) or missing (deleted in Shopify).
+    /// drift (changed in Shopify), conflict (changed on both sides) or missing (deleted in Shopify). New rows get
+    /// an adoption report: which match an existing record (and by which key), which create one, which conflict.
     #[arg(long)]
     live: bool,
 }
@@ -395,7 +396,8 @@ async fn plan_data(
             (&mut live, &mut adoption),
             redactor,
         )
-        .await {
+        .await
+        {
             Ok((plan, updates, omitted)) => {
                 report.risks.extend(review::data_risks(
                     &s.resource,
@@ -488,9 +490,7 @@ async fn plan_one(
                         }
                         AdoptionReport::Reported(Box::new(a))
                     }
-                    Err(LiveError::Unsupported(reason)) => {
-                        AdoptionReport::NotApplicable { reason }
-                    }
+                    Err(LiveError::Unsupported(reason)) => AdoptionReport::NotApplicable { reason },
                     Err(e) => AdoptionReport::Failed {
                         reason: redactor.redact_owned(e.to_string()),
                     },
@@ -826,7 +826,7 @@ fn print_adoption_text(adoption: &AdoptionReport, mode: &str) {
     }
     println!(
         "  adoption: {} new row(s) matched by {}: {} match an existing record, {} create one, {} in conflict, \
-         {} without a {} ({} request(s), {} cost points, {:.2}s)",
+         {} with no {} to match by ({} request(s), {} cost points, {:.2}s)",
         c.rows,
         a.adoption.matching.by.field(),
         c.matched,
@@ -855,7 +855,9 @@ fn print_adoption_text(adoption: &AdoptionReport, mode: &str) {
         }
     }
     if let Some(n) = a.omitted {
-        println!("  adoption: … {n} more match(es) and create(s) not shown (--all-rows shows every row)");
+        println!(
+            "  adoption: … {n} more match(es) and create(s) not shown (--all-rows shows every row)"
+        );
     }
 }
 
@@ -1253,7 +1255,10 @@ fn print_adoption_markdown(report: &Report) {
             "<details><summary>Adoption: <code>{}</code></summary>\n",
             s.sync
         );
-        println!("| key | state | {} | record | effect |", a.adoption.matching.by.field());
+        println!(
+            "| key | state | {} | record | effect |",
+            a.adoption.matching.by.field()
+        );
         println!("|---|---|---|---|---|");
         for r in &a.adoption.rows {
             let mut effect = adoption_effect(r.state, &s.mode).to_string();
@@ -1271,7 +1276,9 @@ fn print_adoption_markdown(report: &Report) {
             );
         }
         if let Some(n) = a.omitted {
-            println!("\n_… {n} more match(es) and create(s) not shown (--all-rows shows every row)_");
+            println!(
+                "\n_… {n} more match(es) and create(s) not shown (--all-rows shows every row)_"
+            );
         }
         println!("\n</details>\n");
     }

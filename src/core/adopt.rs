@@ -544,9 +544,9 @@ mod tests {
         // 3's too (a shared phone), and its email finds nobody (taken).
         let r5 = a.rows.iter().find(|r| r.key == "5").unwrap();
         assert!(
-            r5.conflicts
-                .iter()
-                .any(|c| matches!(c, Conflict::TwoCandidates { candidates } if candidates.len() == 2)),
+            r5.conflicts.iter().any(
+                |c| matches!(c, Conflict::TwoCandidates { candidates } if candidates.len() == 2)
+            ),
             "{r5:?}"
         );
         let r6 = a.rows.iter().find(|r| r.key == "6").unwrap();
@@ -579,19 +579,32 @@ mod tests {
             &["email"],
         )
         .unwrap();
-        assert_eq!((c.by, c.also.clone()), (Identifier::Phone, vec![Identifier::Email]));
-        assert!(matching(Target::Object(ObjectKind::Customers), Some(MatchKey::Id), &[]).is_err());
+        assert_eq!(
+            (c.by, c.also.clone()),
+            (Identifier::Phone, vec![Identifier::Email])
+        );
+        assert!(
+            matching(
+                Target::Object(ObjectKind::Customers),
+                Some(MatchKey::Id),
+                &[]
+            )
+            .is_err()
+        );
         assert!(matching(Target::Object(ObjectKind::InventoryLevels), None, &[]).is_err());
     }
 
     fn email() -> impl Strategy<Value = String> {
         // Few distinct addresses in several spellings, so rows collide.
-        ("[ab]", prop_oneof![Just(""), Just(" "), Just("  ")], any::<bool>()).prop_map(
-            |(local, pad, upper)| {
+        (
+            "[ab]",
+            prop_oneof![Just(""), Just(" "), Just("  ")],
+            any::<bool>(),
+        )
+            .prop_map(|(local, pad, upper)| {
                 let e = format!("{pad}{local}@shop.example");
                 if upper { e.to_uppercase() } else { e }
-            },
-        )
+            })
     }
 
     fn phone() -> impl Strategy<Value = String> {
@@ -604,21 +617,21 @@ mod tests {
     }
 
     fn rows() -> impl Strategy<Value = Vec<RowIdentifiers>> {
-        prop::collection::vec(
-            (prop::option::of(email()), prop::option::of(phone())),
-            0..8,
-        )
-        .prop_map(|v| {
-            v.into_iter()
-                .enumerate()
-                .map(|(i, (e, p))| row(&i.to_string(), e.as_deref(), p.as_deref()))
-                .collect()
-        })
+        prop::collection::vec((prop::option::of(email()), prop::option::of(phone())), 0..8)
+            .prop_map(|v| {
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, (e, p))| row(&i.to_string(), e.as_deref(), p.as_deref()))
+                    .collect()
+            })
     }
 
     fn store() -> impl Strategy<Value = Found> {
         // A customer has one email: a@ can only be customer 1, b@ only customer 2; the phone either's.
-        let ids = prop_oneof![Just("gid://shopify/Customer/1"), Just("gid://shopify/Customer/2")];
+        let ids = prop_oneof![
+            Just("gid://shopify/Customer/1"),
+            Just("gid://shopify/Customer/2")
+        ];
         (
             prop::option::of(Just("gid://shopify/Customer/1")),
             prop::option::of(Just("gid://shopify/Customer/2")),
