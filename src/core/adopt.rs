@@ -376,7 +376,10 @@ pub fn classify(matching: &Matching, rows: &[RowIdentifiers], found: &Found) -> 
         };
         row.shopify_id = found.get(&(matching.by, value)).cloned();
         for (k, v) in values {
-            let keys = &sharing[&(*k, v.as_str())];
+            let keys = sharing
+                .get(&(*k, v.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             if keys.len() > 1 {
                 row.conflicts.push(Conflict::SharedRecord {
                     by: *k,
