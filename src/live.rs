@@ -1,7 +1,8 @@
 //! Live comparison: the plan, the last applied values the state keeps and what Shopify holds now, record by
 //! record and field by field. `shopsync plan --live`, the drift checks of runs (`spec.drift`) and observe-only
 //! syncs (`spec.managementPolicy: Observe`) all use [`check`]; the classification itself is pure
-//! ([`crate::core::drift`]).
+//! ([`crate::core::drift`]). `plan --live` also gives the adoption report of new rows ([`adoption`]; the
+//! classification is [`crate::core::adopt`]).
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
