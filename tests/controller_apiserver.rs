@@ -1011,17 +1011,15 @@ async fn drift_shows_on_the_sync_resource() {
         "{st}"
     );
 
-    // The merchant retitles one product in the admin.
-    let handle = {
-        let dump = env.emulator.dump();
-        dump["products"]
-            .as_object()
-            .and_then(|m| {
-                m.values()
-                    .find_map(|p| p["handle"].as_str().map(str::to_string))
-            })
-            .expect("a product")
-    };
+    // The merchant retitles one of the sync's products in the admin.
+    let mut wh = sqlx::PgConnection::connect(&env.warehouse)
+        .await
+        .expect("warehouse");
+    let (handle,): (String,) =
+        sqlx::query_as("SELECT handle FROM products ORDER BY handle LIMIT 1")
+            .fetch_one(&mut wh)
+            .await
+            .expect("a warehouse product");
     let body: Value = reqwest::Client::new()
         .post(format!("{}/admin/api/2026-07/graphql.json", env.emulator.base_url()))
         .header("X-Shopify-Access-Token", TOKEN)
