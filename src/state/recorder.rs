@@ -17,6 +17,9 @@ use crate::core::redact::Redactor;
 
 /// Calls waiting for the writer before new ones are dropped.
 pub const QUEUE: usize = 16_384;
+/// Bytes of calls (as [`ApiCall::size`] counts them) waiting for the writer before new ones are dropped: a
+/// bulk run's calls are large (every row's key, whole answers), and the queue must not grow with the run.
+pub const QUEUE_BYTES: u64 = 32 * 1024 * 1024;
 /// Calls per append (one transaction).
 pub const BATCH: usize = 500;
 /// Calls written between two enforcements of the caps during a long run.
@@ -32,6 +35,8 @@ struct Shared {
     runs: Mutex<HashMap<String, RunTally>>,
     dropped: AtomicU64,
     stored: AtomicU64,
+    /// Bytes of the calls in the queue.
+    queued: AtomicU64,
 }
 
 #[derive(Clone, Copy)]
@@ -69,6 +74,7 @@ impl CallRecorder {
             runs: Mutex::new(HashMap::new()),
             dropped: AtomicU64::new(0),
             stored: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
         });
         tokio::spawn(writer(rx, store, limits, redactor, shared.clone()));
         CallRecorder { tx, shared }
@@ -100,7 +106,12 @@ impl CallLog for CallRecorder {
         {
             call.run_id = runs.get(&call.sync).map(|t| t.run_id);
         }
-        if self.tx.try_send(Message::Call(Box::new(call))).is_err() {
+        let size = call.size();
+        let queued = self.shared.queued.fetch_add(size, Ordering::Relaxed);
+        if queued.saturating_add(size) > QUEUE_BYTES
+            || self.tx.try_send(Message::Call(Box::new(call))).is_err()
+        {
+            self.shared.queued.fetch_sub(size, Ordering::Relaxed);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -155,7 +166,10 @@ async fn writer(
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Call(call) => batch.push(call.redacted(&redactor)),
+                Message::Call(call) => {
+                    shared.queued.fetch_sub(call.size(), Ordering::Relaxed);
+                    batch.push(call.redacted(&redactor));
+                }
                 Message::Flush(done) => flushes.push(done),
             }
             if batch.len() < BATCH {
