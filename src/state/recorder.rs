@@ -1,8 +1,8 @@
 //! The debugger log's writer: takes calls from the Shopify client without ever making it wait, redacts them
 //! and appends them to a [`CallStore`] in batches on a task of its own.
 //!
-//! The queue between the two is bounded: when the writer falls behind, calls are dropped and counted rather
-//! than slowing the sync. Retention and the size caps are enforced when the recorder starts, at the end of
+//! The queue between the two is bounded, in calls and in bytes: when the writer falls behind, calls are dropped
+//! and counted rather than slowing the sync. Retention and the size caps are enforced when the recorder starts, at the end of
 //! every run and every [`PRUNE_EVERY`] calls.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -161,13 +161,15 @@ async fn writer(
     prune(&*store, &limits).await;
     let mut since_prune = 0u64;
     let mut batch: Vec<ApiCall> = Vec::with_capacity(BATCH);
+    // The bytes of the calls in `batch` as they were queued: they count against `QUEUE_BYTES` until stored.
+    let mut batch_bytes = 0u64;
     let mut flushes = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Call(call) => {
-                    shared.queued.fetch_sub(call.size(), Ordering::Relaxed);
+                    batch_bytes += call.size();
                     batch.push(call.redacted(&redactor));
                 }
                 Message::Flush(done) => flushes.push(done),
@@ -189,6 +191,8 @@ async fn writer(
                 }
             }
             batch.clear();
+            shared.queued.fetch_sub(batch_bytes, Ordering::Relaxed);
+            batch_bytes = 0;
         }
         if !flushes.is_empty() || since_prune >= PRUNE_EVERY {
             prune(&*store, &limits).await;
