@@ -334,10 +334,12 @@ impl<'a> Engine<'a> {
                 .apply_bulk(sync, run_id, changes, &eligible, &inherited, lease, report)
                 .await?;
         }
-        // The rest, in plan order, BATCH rows a request set; never more than a chunk and a batch held.
+        // The rest, in plan order, BATCH rows a request set; never more than a chunk and a batch held. The read
+        // stops at the last of them (a run that went wholly in bulk reads nothing more).
+        let mut left = changes.len() - if bulk { eligible.count() } else { 0 };
         let mut batch: Vec<Change> = Vec::with_capacity(BATCH);
         let mut at = 0u64;
-        loop {
+        while left > 0 {
             let chunk = match changes.read(at, self.read_chunk) {
                 Ok(c) => c,
                 Err(e) => return Err((spill_error(e), Some(lease))),
@@ -346,6 +348,7 @@ impl<'a> Engine<'a> {
             for change in chunk {
                 if !(bulk && eligible.get(at)) {
                     batch.push(change);
+                    left = left.saturating_sub(1);
                 }
                 at += 1;
                 if batch.len() == BATCH {
@@ -364,7 +367,6 @@ impl<'a> Engine<'a> {
                 .apply_batch(sync, run_id, &batch, &inherited, lease, report)
                 .await?;
         }
-        drop(batch);
         if let Err(e) = self.apply_removals(sync, &summary, report).await {
             return Err((e, Some(lease)));
         }
