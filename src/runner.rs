@@ -20,9 +20,11 @@ use crate::core::progress::Progress;
 use crate::core::redact::Redactor;
 use crate::core::report::RunReport;
 use crate::core::source::Warehouse;
+use crate::core::spill::ChangeSpill;
 use crate::core::state::{RunRecord, RunStats, RunStatus, StateStore};
 use crate::live::{self, LiveError};
 use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, ShopifyError, Store, Transport};
+use crate::state::SpillDir;
 use crate::warehouse::SqlWarehouse;
 
 /// Why a run could not be made or finish.
@@ -62,6 +64,8 @@ pub struct SyncRunner {
     concurrency: usize,
     batch_size: Option<usize>,
     budgets: Mutex<HashMap<String, Arc<CostBudget>>>,
+    /// Where runs keep their planned changes while applying them.
+    spill: Arc<dyn ChangeSpill>,
 }
 
 impl SyncRunner {
@@ -85,7 +89,15 @@ impl SyncRunner {
             concurrency: 8,
             batch_size: None,
             budgets: Mutex::new(HashMap::new()),
+            spill: Arc::new(SpillDir::default()),
         }
+    }
+
+    /// Keeps each run's planned changes in `spill` (by default a file in the system's temporary directory, so
+    /// a run of any size holds one chunk of its changes at a time).
+    pub fn with_spill(mut self, spill: Arc<dyn ChangeSpill>) -> SyncRunner {
+        self.spill = spill;
+        self
     }
 
     /// Records every Shopify call of each run in `log` (the debugger log), tied to its run.
@@ -193,7 +205,8 @@ impl SyncRunner {
             self.clock.as_ref(),
             self.holder.clone(),
         )
-        .with_redactor(self.redactor.clone());
+        .with_redactor(self.redactor.clone())
+        .with_spill(self.spill.as_ref());
         if let Some(log) = &self.call_log {
             engine = engine.with_call_log(log.as_ref());
         }

@@ -23,6 +23,7 @@ pub mod review;
 #[cfg(feature = "schemars")]
 mod schema;
 pub mod source;
+pub mod spill;
 pub mod state;
 pub mod support;
 mod table;
