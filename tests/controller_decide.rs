@@ -256,6 +256,55 @@ fn a_missing_destination_waits_with_its_reason_said_once() {
 }
 
 #[test]
+fn a_spec_change_held_by_a_missing_destination_runs_when_the_destination_is_back() {
+    let spec = spec(json!({}));
+    // Generation 2 ran an hour ago; the spec is now at generation 3.
+    let mut prev = ran(base(), chrono::Duration::minutes(1));
+    prev.observed_generation = Some(2);
+    prev.last_run_generation = Some(2);
+    let gone = Facts {
+        destination: Some(Err(Blocked {
+            reason: "DestinationNotFound",
+            message: "ShopifyDestination shop/demo-store not found".into(),
+        })),
+        ..confirmed()
+    };
+    let held = settled(decide(&observed(&spec, &prev, base()), &gone))
+        .status
+        .expect("the hold is written");
+    assert_eq!(held.observed_generation, Some(3));
+    assert_eq!(
+        held.last_run_generation,
+        Some(2),
+        "no run used generation 3"
+    );
+    // The destination is back a minute later, long before the next scheduled run: generation 3 runs now.
+    let later = base() + chrono::Duration::minutes(1);
+    let back = Facts {
+        destination: Some(Ok(())),
+        ..confirmed()
+    };
+    let Decision::Run(run) = decide(&observed(&spec, &held, later), &back) else {
+        panic!("the held spec change runs once the destination is back")
+    };
+    // Once it ran, the schedule decides again.
+    let done = finished(
+        &observed(&spec, &held, later),
+        &run.config,
+        &run.running,
+        &report(later, RunStatus::Succeeded),
+        Some(&[]),
+        &Alerting::Off,
+    );
+    let status = done.status.expect("a status");
+    assert_eq!(status.last_run_generation, Some(3));
+    assert!(matches!(
+        decide(&observed(&spec, &status, later), &back),
+        Decision::Settle(_)
+    ));
+}
+
+#[test]
 fn dependencies_hold_a_due_run_and_a_cycle_stalls_it() {
     let spec = spec(json!({"dependsOn": [{"name": "products"}]}));
     let prev = ShopifySyncStatus::default();

@@ -52,6 +52,10 @@ pub struct ShopifySyncStatus {
     /// The most recent finished run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<RunSummary>,
+    /// The generation of the spec the last run ran with. A newer spec runs at once, even when a status was
+    /// written for it meanwhile (a run held by its dependencies, destination or ledger runs when the hold clears).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_generation: Option<i64>,
     /// When the last run that succeeded finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_run_at: Option<Time>,

@@ -169,7 +169,9 @@ impl BulkFile {
     fn line(&self, n: usize) -> Option<&str> {
         let row = self.rows.get(n)?;
         let end = self.rows.get(n + 1).map_or(self.jsonl.len(), |r| r.start);
-        self.jsonl.get(row.start..end).map(|l| l.trim_end_matches('\n'))
+        self.jsonl
+            .get(row.start..end)
+            .map(|l| l.trim_end_matches('\n'))
     }
 
     /// The `n`-th row's call, read back from its line (for a row to send the ordinary way).

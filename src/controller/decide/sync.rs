@@ -262,7 +262,9 @@ pub fn next_due(
     if manual {
         return None;
     }
-    if status.observed_generation != generation {
+    // The generation the last run used: `observedGeneration` also moves when a held run's status is written.
+    // Statuses written before the field existed fall back to it.
+    if status.last_run_generation.or(status.observed_generation) != generation {
         return Some(now);
     }
     let scheduled = config.schedule.next_after(chrono_of(&last.started_at));
@@ -483,6 +485,7 @@ pub fn finished(
     // Built on the previous status, so that fields this step does not own are kept.
     let mut done = prev.clone();
     done.observed_generation = obs.generation;
+    done.last_run_generation = obs.generation;
     if succeeded {
         done.last_successful_run_at = Some(summary.finished_at.clone());
     }
