@@ -385,6 +385,7 @@ impl Fixture {
                             available: *qty,
                             on_hand: *qty,
                             updated_at: now_s.clone(),
+                            ..Default::default()
                         },
                     );
                 }

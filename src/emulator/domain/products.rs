@@ -116,6 +116,7 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         })
         .map(|v| {
             st.levels_of_item(v.inventory_item_id)
+                .filter(|l| !l.inactive)
                 .map(|l| l.available)
                 .sum::<i64>()
         })
@@ -184,6 +185,8 @@ pub fn product_json(st: &State, p: &Product) -> Value {
 pub fn variant_json(st: &State, v: &Variant) -> Value {
     let qty: i64 = st
         .levels_of_item(v.inventory_item_id)
+        // Deactivated levels no longer count as stock.
+        .filter(|l| !l.inactive)
         .map(|l| l.available)
         .sum();
     json!({
@@ -658,6 +661,7 @@ fn create_variant(
             available: qty,
             on_hand: qty,
             updated_at: now.clone(),
+            ..Default::default()
         });
     }
     vid
@@ -733,9 +737,12 @@ fn update_variant(
         let found = st.level_at(iid, loc);
         match found.and_then(|id| st.levels.get_mut(&id)) {
             Some(l) => {
-                l.available = qty;
-                l.on_hand = qty;
-                l.updated_at = now.clone();
+                let name = match q.get("name").and_then(Value::as_str) {
+                    Some("on_hand") => "on_hand",
+                    _ => "available",
+                };
+                let delta = qty - l.quantity(name);
+                l.apply(name, delta, &now);
             }
             None => {
                 let id = st.next_id();
@@ -746,6 +753,7 @@ fn update_variant(
                     available: qty,
                     on_hand: qty,
                     updated_at: now.clone(),
+                    ..Default::default()
                 });
             }
         }
