@@ -328,6 +328,30 @@ fn item_update(st: &mut State, args: &Map<String, Value>) -> Value {
     json!({"inventoryItem": reference("InventoryItem", id), "userErrors": []})
 }
 
+/// `locationAdd`: a new active merchant location (it stocks nothing until items are activated there).
+fn location_add(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let name = args
+        .get("input")
+        .and_then(|i| i.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if name.is_empty() {
+        // No capture shows Shopify's answer to a blank name; say so rather than invent one.
+        return Err(FieldError::new(
+            "EMULATOR_UNSUPPORTED_FIELD",
+            "The emulator does not model locationAdd without a name.",
+        ));
+    }
+    let id = st.next_id();
+    let location = Location::new(id, &name);
+    let answer = json!({"location": location_json(&location), "userErrors": []});
+    st.locations.insert(id, location);
+    st.touch();
+    Ok(answer)
+}
+
 const BILLION: i64 = 1_000_000_000;
 
 fn activate(st: &mut State, args: &Map<String, Value>) -> Value {
@@ -941,6 +965,7 @@ pub fn resolve(
             .and_then(|id| st.levels.get(&id))
             .map(|l| level_json(st, l))
             .unwrap_or(Value::Null)),
+        "locationAdd" => location_add(st, args),
         "inventoryItemUpdate" => Ok(item_update(st, args)),
         "inventoryActivate" => Ok(activate(st, args)),
         "inventoryDeactivate" => Ok(deactivate(st, args)),

@@ -231,17 +231,50 @@ fn update(st: &mut State, args: &Map<String, Value>) -> Value {
 /// `metafieldDefinitionDelete`: with `deleteAllAssociatedMetafields` the values go too; without it they
 /// stay, no longer tied to a definition.
 fn delete_definition(st: &mut State, args: &Map<String, Value>) -> Value {
-    let Some(idx) = super::parse_gid(args.get("id"), "MetafieldDefinition")
-        .and_then(|id| st.metafield_definitions.iter().position(|d| d.id == id))
+    let found = match args.get("identifier").and_then(Value::as_object) {
+        Some(i) => {
+            let ns = resolve_namespace(Some(
+                i.get("namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("custom"),
+            ));
+            find_definition(
+                st,
+                i.get("ownerType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                &ns,
+                i.get("key").and_then(Value::as_str).unwrap_or_default(),
+            )
+            .map(|d| d.id)
+        }
+        None => super::parse_gid(args.get("id"), "MetafieldDefinition"),
+    };
+    let Some(idx) = found.and_then(|id| st.metafield_definitions.iter().position(|d| d.id == id))
     else {
         return json!({"deletedDefinitionId": null, "deletedDefinition": null, "userErrors": [{"field": ["id"], "message": "Definition not found.", "code": "NOT_FOUND"}]});
     };
-    let d = st.metafield_definitions.remove(idx);
-    if args
+    let with_values = args
         .get("deleteAllAssociatedMetafields")
         .and_then(Value::as_bool)
-        == Some(true)
-    {
+        == Some(true);
+    let refuse = |message: &str, code: &str| json!({"deletedDefinitionId": null, "deletedDefinition": null, "userErrors": [{"field": null, "message": message, "code": code}]});
+    let d = &st.metafield_definitions[idx];
+    // Values an app reserved, and references, cannot be left behind without a definition.
+    if !with_values && d.namespace.starts_with("app--") {
+        return refuse(
+            "Deleting a definition in a reserved namespace must have deleteAllAssociatedMetafields set to true.",
+            "RESERVED_NAMESPACE_ORPHANED_METAFIELDS",
+        );
+    }
+    if !with_values && d.type_name.ends_with("_reference") {
+        return refuse(
+            "Deleting a reference type metafield definition requires deletion of its associated metafields.",
+            "REFERENCE_TYPE_DELETION_ERROR",
+        );
+    }
+    let d = st.metafield_definitions.remove(idx);
+    if with_values {
         let (ns, key) = (d.namespace.clone(), d.key.clone());
         let owners: Vec<String> = metafields_of_definition(st, &d)
             .into_iter()
@@ -393,11 +426,12 @@ fn create(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError
         );
     }
     let owner = text("ownerType");
-    let namespace = input
-        .get("namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("custom")
-        .to_string();
+    let namespace = resolve_namespace(Some(
+        input
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("custom"),
+    ));
     let key = text("key");
     if st
         .metafield_definitions
