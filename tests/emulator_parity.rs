@@ -968,6 +968,62 @@ fn translate_ids(v: &Value, map: &BTreeMap<String, String>) -> Value {
     }
 }
 
+/// Which emulator GID stands for each inventory level the recording store already had: the seed gives
+/// every level of an item at a location anew, so the recorded level (its item and location) is looked up.
+async fn seeded_level_ids(
+    emu: &RunningEmulator,
+    version: &str,
+    capture: &Value,
+) -> BTreeMap<String, String> {
+    fn walk(v: &Value, out: &mut BTreeMap<String, (String, String)>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(id), Some(loc)) = (
+                    m.get("id")
+                        .and_then(Value::as_str)
+                        .filter(|s| s.starts_with("gid://shopify/InventoryLevel/")),
+                    m.get("location")
+                        .and_then(|l| l["id"].as_str())
+                        .filter(|s| s.starts_with("gid://shopify/Location/")),
+                ) && let Some(item) = id.split("inventory_item_id=").nth(1)
+                {
+                    out.entry(id.to_string()).or_insert_with(|| {
+                        (
+                            format!("gid://shopify/InventoryItem/{item}"),
+                            loc.to_string(),
+                        )
+                    });
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut recorded = BTreeMap::new();
+    walk(&capture["upstreamCalls"], &mut recorded);
+    let doc = "query($id: ID!) { inventoryItem(id: $id) { inventoryLevels(first: 250, includeInactive: true) { nodes { id location { id } } } } }";
+    let mut seeded: BTreeMap<String, Value> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (level, (item, loc)) in recorded {
+        if !seeded.contains_key(&item) {
+            let answer = send(emu, version, doc, &json!({"id": item}), None).await;
+            seeded.insert(item.clone(), answer);
+        }
+        let nodes = &seeded[&item]["data"]["inventoryItem"]["inventoryLevels"]["nodes"];
+        if let Some(found) = nodes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["location"]["id"] == loc.as_str())
+            .and_then(|n| n["id"].as_str())
+        {
+            out.insert(level, found.to_string());
+        }
+    }
+    out
+}
+
 struct Outcome {
     domain: String,
     case: String,
@@ -1007,7 +1063,8 @@ async fn run_file(file: &Path, out: &mut Vec<Outcome>) {
                 .to_string()
         };
         let mut named: BTreeMap<String, Value> = BTreeMap::new();
-        let mut ids: BTreeMap<String, String> = BTreeMap::new();
+        let mut ids: BTreeMap<String, String> =
+            seeded_level_ids(&emu, &dir_version, &capture).await;
         let run_req = |req: &Value| {
             let doc = req["document"]
                 .as_str()
