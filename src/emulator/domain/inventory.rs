@@ -987,6 +987,23 @@ pub fn load(st: &State, ty: &str, id: u64, _gid: &str) -> Option<Value> {
     }
 }
 
+/// Whether a level passes a connection's search `query` (`inventory_item_id:N`, `location_id:N`; other
+/// terms are ignored, as Shopify ignores search fields a connection does not know).
+fn level_matches(l: &InventoryLevel, query: &str) -> bool {
+    query.split_whitespace().all(|term| {
+        let Some((field, value)) = term.split_once(':') else {
+            return true;
+        };
+        let value = value.trim_matches(|c| c == '\'' || c == '"');
+        let id = |v: &str| v.rsplit('/').next().and_then(|n| n.parse::<u64>().ok());
+        match field {
+            "inventory_item_id" => id(value) == Some(l.item_id),
+            "location_id" => id(value) == Some(l.location_id),
+            _ => true,
+        }
+    })
+}
+
 /// Argument-dependent fields of inventory objects.
 pub fn field_with_args(
     st: &State,
@@ -1024,9 +1041,14 @@ pub fn field_with_args(
         {
             let item = parse_gid(obj.get("id"), "InventoryItem")?;
             let all = args.get("includeInactive").and_then(Value::as_bool) == Some(true);
+            let query = args
+                .get("query")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             Some(Value::Array(
                 st.levels_of_item(item)
                     .filter(|l| all || !l.inactive)
+                    .filter(|l| level_matches(l, query))
                     .map(|l| level_json(st, l))
                     .collect(),
             ))

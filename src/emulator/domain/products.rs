@@ -130,6 +130,23 @@ pub fn product_json(st: &State, p: &Product) -> Value {
                 .get(&v.inventory_item_id)
                 .is_some_and(|i| i.tracked)
         });
+    // A variant is out of stock when its item is tracked and nothing is available at its active levels.
+    let out_of_stock = p
+        .variant_ids
+        .iter()
+        .filter_map(|v| st.variants.get(v))
+        .filter(|v| {
+            st.inventory_items
+                .get(&v.inventory_item_id)
+                .is_some_and(|i| i.tracked)
+        })
+        .any(|v| {
+            st.levels_of_item(v.inventory_item_id)
+                .filter(|l| !l.inactive)
+                .map(|l| l.available)
+                .sum::<i64>()
+                <= 0
+        });
     let options: Vec<Value> = p
         .options
         .iter()
@@ -168,6 +185,8 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         "variantsCount": {"count": p.variant_ids.len(), "precision": "EXACT"},
         "seo": {"title": p.seo.0, "description": p.seo.1},
         "totalInventory": total,
+        "totalVariants": p.variant_ids.len(),
+        "hasOutOfStockVariants": out_of_stock,
         "category": p.category.as_ref().map(|c| {
             let known = st.taxonomy.iter().find(|t| &t.id == c);
             json!({"__typename": "TaxonomyCategory", "id": c, "name": known.map(|t| t.name.clone()), "fullName": known.map(|t| t.full_name.clone())})
