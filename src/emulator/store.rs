@@ -110,6 +110,12 @@ pub struct State {
     pub operations: BTreeMap<u64, Value>,
     /// Idempotency keys seen on inventory mutations: key -> (arguments fingerprint, stored response).
     pub idempotency: BTreeMap<String, (String, Value)>,
+    /// Inventory transfers.
+    #[serde(default)]
+    pub inventory_transfers: BTreeMap<u64, super::domain::transfers::Transfer>,
+    /// Inventory shipments.
+    #[serde(default)]
+    pub inventory_shipments: BTreeMap<u64, super::domain::transfers::Shipment>,
 }
 
 impl State {
