@@ -410,6 +410,9 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
         *v = c[1].to_string();
     }
     let mut doc = json!({"shop": {"name": "harry-test-heelo"}});
+    if let Some(id) = recorded_app_id(capture) {
+        doc["shop"]["app_id"] = json!(id);
+    }
     // Orders the recording created before its steps (ids, fulfillment orders and their line items).
     let num = |v: &Value| {
         v.as_str()
@@ -564,6 +567,35 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
         doc["products"] = Value::Array(products);
     }
     Fixture::parse(doc.to_string().as_bytes(), "capture seed").unwrap()
+}
+
+/// The recording app's id, as Shopify's answers show it in the app's reserved namespaces (`app--<id>`).
+fn recorded_app_id(capture: &Value) -> Option<u64> {
+    fn walk(v: &Value, in_answer: bool, out: &mut Option<u64>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let answer = in_answer || k == "response" || k == "data";
+                    if answer
+                        && k == "namespace"
+                        && let Some(id) = x
+                            .as_str()
+                            .and_then(|s| s.strip_prefix("app--"))
+                            .and_then(|r| r.split("--").next())
+                            .and_then(|n| n.parse::<u64>().ok())
+                    {
+                        out.get_or_insert(id);
+                    }
+                    walk(x, answer, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, in_answer, out)),
+            _ => {}
+        }
+    }
+    let mut out = None;
+    walk(capture, false, &mut out);
+    out
 }
 
 /// Customers the recording store already held: what the capture's upstream hydrate reads returned for

@@ -77,6 +77,8 @@ pub enum LocationSeed {
 pub struct ShopSeed {
     /// Shop name.
     pub name: Option<String>,
+    /// The calling app's id (its reserved metafield namespace is `app--<id>`).
+    pub app_id: Option<u64>,
 }
 
 /// A customer.
@@ -255,6 +257,9 @@ impl Fixture {
         let mut st = State::new();
         if let Some(name) = self.shop.as_ref().and_then(|s| s.name.clone()) {
             st.shop_name = name;
+        }
+        if let Some(id) = self.shop.as_ref().and_then(|s| s.app_id) {
+            st.app_id = id;
         }
         if !self.locations.is_empty() {
             st.locations.clear();

@@ -184,7 +184,7 @@ fn update(st: &mut State, args: &Map<String, Value>) -> Value {
     let namespace = input
         .get("namespace")
         .and_then(Value::as_str)
-        .map(|n| resolve_namespace(Some(n)))
+        .map(|n| resolve_namespace(st, Some(n)))
         .unwrap_or_else(|| "custom".to_string());
     let Some(idx) = st.metafield_definitions.iter().position(|d| {
         d.owner_type == text("ownerType") && d.namespace == namespace && d.key == text("key")
@@ -233,11 +233,14 @@ fn update(st: &mut State, args: &Map<String, Value>) -> Value {
 fn delete_definition(st: &mut State, args: &Map<String, Value>) -> Value {
     let found = match args.get("identifier").and_then(Value::as_object) {
         Some(i) => {
-            let ns = resolve_namespace(Some(
-                i.get("namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or("custom"),
-            ));
+            let ns = resolve_namespace(
+                st,
+                Some(
+                    i.get("namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("custom"),
+                ),
+            );
             find_definition(
                 st,
                 i.get("ownerType")
@@ -310,11 +313,14 @@ fn delete_definition(st: &mut State, args: &Map<String, Value>) -> Value {
 fn definition_read(st: &State, args: &Map<String, Value>) -> Value {
     let found = match args.get("identifier").and_then(Value::as_object) {
         Some(i) => {
-            let ns = resolve_namespace(Some(
-                i.get("namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or("custom"),
-            ));
+            let ns = resolve_namespace(
+                st,
+                Some(
+                    i.get("namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("custom"),
+                ),
+            );
             find_definition(
                 st,
                 i.get("ownerType")
@@ -336,7 +342,7 @@ fn definitions_list(st: &State, args: &Map<String, Value>) -> Value {
     let ns = args
         .get("namespace")
         .and_then(Value::as_str)
-        .map(|n| resolve_namespace(Some(n)));
+        .map(|n| resolve_namespace(st, Some(n)));
     let key = args.get("key").and_then(Value::as_str);
     Value::Array(
         st.metafield_definitions
@@ -426,12 +432,15 @@ fn create(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError
         );
     }
     let owner = text("ownerType");
-    let namespace = resolve_namespace(Some(
-        input
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("custom"),
-    ));
+    let namespace = resolve_namespace(
+        st,
+        Some(
+            input
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("custom"),
+        ),
+    );
     let key = text("key");
     if st
         .metafield_definitions
@@ -499,8 +508,22 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
 const MAX_SET_INPUTS: usize = 25;
 /// Namespaces that belong to Shopify.
 const RESERVED_NAMESPACES: &[&str] = &["shopify_standard", "protected", "shopify-l10n-fields"];
+/// Shopify's answer to a namespace reserved by another app.
+const NOT_AUTHORIZED: &str =
+    "Access to this namespace and key on Metafields for this resource type is not allowed.";
+
+/// Whether `ns` is reserved by an app other than the caller (`app--<other id>[--...]`).
+fn foreign_app_namespace(st: &State, ns: &str) -> bool {
+    ns.strip_prefix("app--")
+        .and_then(|rest| rest.split("--").next())
+        .and_then(|id| id.parse::<u64>().ok())
+        .is_some_and(|id| id != st.app_id)
+}
+
 /// The calling app's reserved namespace (`$app` resolves to it).
-const APP_NAMESPACE: &str = "app--1";
+fn app_namespace(st: &State) -> String {
+    format!("app--{}", st.app_id)
+}
 
 /// The `MetafieldOwnerType` of a GID type (`ProductVariant` -> `PRODUCTVARIANT`).
 fn owner_type_of(owner_gid: &str) -> String {
@@ -512,12 +535,12 @@ fn owner_type_of(owner_gid: &str) -> String {
 }
 
 /// `$app` and `$app:suffix` resolve to the calling app's namespace; an omitted namespace is the app's.
-fn resolve_namespace(ns: Option<&str>) -> String {
+fn resolve_namespace(st: &State, ns: Option<&str>) -> String {
     match ns {
-        None => APP_NAMESPACE.to_string(),
-        Some("$app") => APP_NAMESPACE.to_string(),
+        None => app_namespace(st),
+        Some("$app") => app_namespace(st),
         Some(n) => match n.strip_prefix("$app:") {
-            Some(rest) => format!("{APP_NAMESPACE}--{rest}"),
+            Some(rest) => format!("{}--{rest}", app_namespace(st)),
             None => n.to_string(),
         },
     }
@@ -571,16 +594,16 @@ pub fn owner_field(
     let ns = args
         .get("namespace")
         .and_then(Value::as_str)
-        .map(|n| resolve_namespace(Some(n)));
+        .map(|n| resolve_namespace(st, Some(n)));
     match field {
         "metafield" => {
             let key = args.get("key").and_then(Value::as_str)?;
             // `key` may carry the namespace (`namespace.key`).
             let (ns, key) = match (&ns, key.split_once('.')) {
-                (None, Some((n, k))) => (Some(resolve_namespace(Some(n))), k),
+                (None, Some((n, k))) => (Some(resolve_namespace(st, Some(n))), k),
                 _ => (ns.clone(), key),
             };
-            let ns = ns.unwrap_or_else(|| APP_NAMESPACE.to_string());
+            let ns = ns.unwrap_or_else(|| app_namespace(st));
             Some(
                 list.into_iter()
                     .find(|m| m["key"] == key && m["namespace"] == ns.as_str())
@@ -667,7 +690,7 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
             ));
             continue;
         };
-        let ns = resolve_namespace(text("namespace"));
+        let ns = resolve_namespace(st, text("namespace"));
         let key = text("key").unwrap_or_default().to_string();
         let before = errors.len();
         let ns_len = ns.chars().count();
@@ -693,6 +716,14 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
                 Some("namespace"),
                 format!("Namespace {ns} is a reserved namespace"),
                 None,
+                None,
+            ));
+        } else if foreign_app_namespace(st, &ns) {
+            errors.push(set_error(
+                Some(i),
+                None,
+                NOT_AUTHORIZED,
+                Some("APP_NOT_AUTHORIZED"),
                 None,
             ));
         }
@@ -871,10 +902,19 @@ fn delete(st: &mut State, args: &Map<String, Value>) -> Value {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|v| v.as_object().cloned()).collect())
         .unwrap_or_default();
+    // Another app's reserved namespace refuses the whole request.
+    if inputs.iter().any(|m| {
+        foreign_app_namespace(
+            st,
+            &resolve_namespace(st, m.get("namespace").and_then(Value::as_str)),
+        )
+    }) {
+        return json!({"deletedMetafields": [], "userErrors": [{"field": ["metafields"], "message": NOT_AUTHORIZED}]});
+    }
     let mut deleted = Vec::new();
     for m in &inputs {
         let owner_raw = m.get("ownerId").and_then(Value::as_str).unwrap_or_default();
-        let ns = resolve_namespace(m.get("namespace").and_then(Value::as_str));
+        let ns = resolve_namespace(st, m.get("namespace").and_then(Value::as_str));
         let key = m.get("key").and_then(Value::as_str).unwrap_or_default();
         let removed = canonical_owner(st, owner_raw).and_then(|owner| {
             let list = owner_list_mut(st, &owner)?;
