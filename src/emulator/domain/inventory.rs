@@ -967,7 +967,18 @@ pub fn resolve(
             .unwrap_or(Value::Null)),
         "locationAdd" => location_add(st, args),
         "inventoryItemUpdate" => Ok(item_update(st, args)),
-        "inventoryActivate" => Ok(activate(st, args)),
+        "inventoryActivate" => {
+            // From 2026-04 the key is required (the mutation's schema description).
+            if cx.version >= ApiVersion::V2026_04 && cx.idempotency_key.is_none() {
+                let mut e = FieldError::new(
+                    "BAD_REQUEST",
+                    "The @idempotent directive is required for this mutation but was not provided.",
+                );
+                e.path = Some(vec![json!("inventoryActivate")]);
+                return Some(Err(e));
+            }
+            Ok(activate(st, args))
+        }
         "inventoryDeactivate" => Ok(deactivate(st, args)),
         "inventorySetQuantities" => quantities_mutation(st, args, cx, Kind::Set),
         "inventorySetOnHandQuantities" => quantities_mutation(st, args, cx, Kind::SetOnHand),
