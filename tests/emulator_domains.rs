@@ -458,6 +458,134 @@ async fn inventory_adjust_applies_deltas_and_set_on_hand_refuses_negatives() {
 }
 
 #[tokio::test]
+async fn inventory_states_mirror_on_hand_and_transfers_move_stock_between_locations() {
+    let emu = seeded().await;
+    let dump = emu.dump();
+    let item_id = dump["inventory_items"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let item = format!("gid://shopify/InventoryItem/{item_id}");
+    let locs = gql(
+        &emu,
+        "2026-04",
+        "{ locations(first: 5) { nodes { id name } } }",
+        json!({}),
+    )
+    .await;
+    let loc_of = |name: &str| {
+        locs["data"]["locations"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap()["id"]
+            .clone()
+    };
+    let (warehouse, store) = (loc_of("Warehouse"), loc_of("Store"));
+    let level_at = |emu: &RunningEmulator, loc: &Value| {
+        let n: u64 = loc
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        emu.dump()["levels"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|l| l["location_id"] == n)
+            .cloned()
+            .unwrap()
+    };
+    // Damaged stock is on hand but not available; its change carries the ledger document.
+    let adjust = "mutation A($input: InventoryAdjustQuantitiesInput!) { inventoryAdjustQuantities(input: $input) @idempotent(key: \"dmg-1\") { inventoryAdjustmentGroup { changes { name delta ledgerDocumentUri } } userErrors { code } } }";
+    let input = json!({"name": "damaged", "reason": "damaged", "changes": [{"inventoryItemId": item, "locationId": warehouse, "delta": 2, "changeFromQuantity": 0, "ledgerDocumentUri": "ledger://dmg"}]});
+    let v = gql(&emu, "2026-04", adjust, json!({"input": input})).await;
+    assert_eq!(
+        v["data"]["inventoryAdjustQuantities"]["inventoryAdjustmentGroup"]["changes"],
+        json!([{"name": "damaged", "delta": 2, "ledgerDocumentUri": "ledger://dmg"}, {"name": "on_hand", "delta": 2, "ledgerDocumentUri": null}])
+    );
+    let l = level_at(&emu, &warehouse);
+    assert_eq!(
+        (
+            l["available"].clone(),
+            l["on_hand"].clone(),
+            l["others"]["damaged"].clone()
+        ),
+        (json!(5), json!(7), json!(2))
+    );
+    // The only stocked location cannot be deactivated.
+    let levels = gql(
+        &emu,
+        "2026-04",
+        "query($id: ID!) { inventoryItem(id: $id) { inventoryLevels(first: 5) { nodes { id } } } }",
+        json!({"id": item}),
+    )
+    .await;
+    let level_id = levels["data"]["inventoryItem"]["inventoryLevels"]["nodes"][0]["id"].clone();
+    let deactivate = "mutation D($id: ID!) { inventoryDeactivate(inventoryLevelId: $id) { userErrors { field message } } }";
+    let v = gql(&emu, "2026-04", deactivate, json!({"id": level_id})).await;
+    assert_eq!(
+        v["data"]["inventoryDeactivate"]["userErrors"][0]["message"],
+        "The product couldn't be unstocked from Warehouse because products need to be stocked at a minimum of 1 location."
+    );
+    // A transfer ready to ship reserves at the origin; shipping it makes it incoming at the destination.
+    let activate = "mutation($i: ID!, $l: ID!) { inventoryActivate(inventoryItemId: $i, locationId: $l) @idempotent(key: \"act-1\") { userErrors { message } } }";
+    let v = gql(&emu, "2026-04", activate, json!({"i": item, "l": store})).await;
+    assert_eq!(v["data"]["inventoryActivate"]["userErrors"], json!([]));
+    let create = "mutation($input: InventoryTransferCreateAsReadyToShipInput!) { inventoryTransferCreateAsReadyToShip(input: $input) @idempotent(key: \"tr-1\") { inventoryTransfer { id status totalQuantity lineItems(first: 5) { nodes { shippableQuantity } } } userErrors { message } } }";
+    let v = gql(&emu, "2026-04", create, json!({"input": {"originLocationId": warehouse, "destinationLocationId": store, "lineItems": [{"inventoryItemId": item, "quantity": 3}]}})).await;
+    let transfer = &v["data"]["inventoryTransferCreateAsReadyToShip"]["inventoryTransfer"];
+    assert_eq!(
+        (
+            transfer["status"].clone(),
+            transfer["lineItems"]["nodes"][0]["shippableQuantity"].clone()
+        ),
+        (json!("READY_TO_SHIP"), json!(3))
+    );
+    let l = level_at(&emu, &warehouse);
+    assert_eq!(
+        (
+            l["available"].clone(),
+            l["others"]["reserved"].clone(),
+            l["on_hand"].clone()
+        ),
+        (json!(2), json!(3), json!(7))
+    );
+    let ship = "mutation($input: InventoryShipmentCreateInput!) { inventoryShipmentCreateInTransit(input: $input) @idempotent(key: \"sh-1\") { inventoryShipment { status } userErrors { message } } }";
+    let v = gql(&emu, "2026-04", ship, json!({"input": {"movementId": transfer["id"], "lineItems": [{"inventoryItemId": item, "quantity": 3}]}})).await;
+    assert_eq!(
+        v["data"]["inventoryShipmentCreateInTransit"]["inventoryShipment"]["status"],
+        "IN_TRANSIT"
+    );
+    let l = level_at(&emu, &warehouse);
+    assert_eq!(
+        (
+            l["available"].clone(),
+            l["others"]["reserved"].clone(),
+            l["on_hand"].clone()
+        ),
+        (json!(2), json!(0), json!(4))
+    );
+    assert_eq!(level_at(&emu, &store)["others"]["incoming"], 3);
+    // From 2026-04 a transfer mutation without @idempotent is refused.
+    let v = gql(
+        &emu,
+        "2026-04",
+        "mutation($id: ID!) { inventoryTransferCancel(id: $id) { userErrors { message } } }",
+        json!({"id": transfer["id"]}),
+    )
+    .await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+}
+
+#[tokio::test]
 async fn metafields_set_checks_every_input_then_stores_on_the_owner() {
     let emu = seeded().await;
     let products = gql(

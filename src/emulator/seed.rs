@@ -77,6 +77,8 @@ pub enum LocationSeed {
 pub struct ShopSeed {
     /// Shop name.
     pub name: Option<String>,
+    /// The calling app's id (its reserved metafield namespace is `app--<id>`).
+    pub app_id: Option<u64>,
 }
 
 /// A customer.
@@ -256,6 +258,9 @@ impl Fixture {
         if let Some(name) = self.shop.as_ref().and_then(|s| s.name.clone()) {
             st.shop_name = name;
         }
+        if let Some(id) = self.shop.as_ref().and_then(|s| s.app_id) {
+            st.app_id = id;
+        }
         if !self.locations.is_empty() {
             st.locations.clear();
             for l in &self.locations {
@@ -385,6 +390,7 @@ impl Fixture {
                             available: *qty,
                             on_hand: *qty,
                             updated_at: now_s.clone(),
+                            ..Default::default()
                         },
                     );
                 }

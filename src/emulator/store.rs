@@ -110,6 +110,19 @@ pub struct State {
     pub operations: BTreeMap<u64, Value>,
     /// Idempotency keys seen on inventory mutations: key -> (arguments fingerprint, stored response).
     pub idempotency: BTreeMap<String, (String, Value)>,
+    /// The calling app's id: its reserved metafield namespace is `app--<id>` (`$app` resolves to it).
+    #[serde(default = "default_app_id")]
+    pub app_id: u64,
+    /// Inventory transfers.
+    #[serde(default)]
+    pub inventory_transfers: BTreeMap<u64, super::domain::transfers::Transfer>,
+    /// Inventory shipments.
+    #[serde(default)]
+    pub inventory_shipments: BTreeMap<u64, super::domain::transfers::Shipment>,
+}
+
+fn default_app_id() -> u64 {
+    1
 }
 
 impl State {
@@ -118,6 +131,7 @@ impl State {
         let mut s = State {
             shop_name: "emulator".into(),
             next_id: 1_000_001,
+            app_id: default_app_id(),
             ..State::default()
         };
         let id = s.next_id();

@@ -1,4 +1,6 @@
 //! Inventory items, levels, locations and quantity mutations.
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -72,10 +74,76 @@ pub struct InventoryLevel {
     pub location_id: u64,
     /// Available quantity.
     pub available: i64,
-    /// On-hand quantity.
+    /// On-hand quantity: `available` plus every quantity in [`ON_HAND_PARTS`].
     pub on_hand: i64,
     /// Last update.
     pub updated_at: String,
+    /// The other quantity names (committed, damaged, incoming, quality_control, reserved, safety_stock).
+    pub others: BTreeMap<String, i64>,
+    /// When each quantity name last changed; Shopify stamps a name only once it changes (`available` from
+    /// the level's creation), the derived `on_hand` never.
+    pub stamps: BTreeMap<String, String>,
+    /// Deactivated (`inventoryDeactivate`): the level keeps its quantities but no longer counts as stock
+    /// and is listed only with `includeInactive: true`.
+    pub inactive: bool,
+}
+
+/// Quantity names that are part of `on_hand` besides `available` (Shopify's inventory states: on hand =
+/// available + committed + damaged + quality control + reserved + safety stock; incoming is not on hand).
+pub const ON_HAND_PARTS: &[&str] = &[
+    "committed",
+    "damaged",
+    "quality_control",
+    "reserved",
+    "safety_stock",
+];
+
+/// Quantity names `inventoryAdjustQuantities` and `inventoryMoveQuantities` change (`committed` belongs to
+/// orders).
+const ADJUSTABLE: &[&str] = &[
+    "available",
+    "on_hand",
+    "damaged",
+    "incoming",
+    "quality_control",
+    "reserved",
+    "safety_stock",
+];
+
+impl InventoryLevel {
+    /// The current value of quantity `name`.
+    pub fn quantity(&self, name: &str) -> i64 {
+        match name {
+            "available" => self.available,
+            "on_hand" => self.on_hand,
+            n => self.others.get(n).copied().unwrap_or(0),
+        }
+    }
+
+    /// Changes quantity `name` by `delta`, keeping `on_hand` the sum of its parts, and returns the changes
+    /// Shopify reports for it: the named one first, then the mirrored `on_hand` (none for `incoming`).
+    /// Changing `on_hand` itself changes `available` (the other states stay as they are).
+    pub fn apply(&mut self, name: &str, delta: i64, now: &str) -> Vec<(String, i64)> {
+        self.updated_at = now.to_string();
+        match name {
+            "available" | "on_hand" => {
+                self.available += delta;
+                self.on_hand += delta;
+                self.stamps.insert("available".into(), now.to_string());
+                vec![("available".into(), delta), ("on_hand".into(), delta)]
+            }
+            n => {
+                *self.others.entry(n.to_string()).or_insert(0) += delta;
+                self.stamps.insert(n.to_string(), now.to_string());
+                if ON_HAND_PARTS.contains(&n) {
+                    self.on_hand += delta;
+                    vec![(n.to_string(), delta), ("on_hand".into(), delta)]
+                } else {
+                    vec![(n.to_string(), delta)]
+                }
+            }
+        }
+    }
 }
 
 /// The Location object.
@@ -92,16 +160,30 @@ fn level_gid(l: &InventoryLevel) -> String {
 
 /// The InventoryLevel object; `quantities(names:)` is answered by [`field_with_args`].
 pub fn level_json(_st: &State, l: &InventoryLevel) -> Value {
+    let quantities: Map<String, Value> = [
+        "available",
+        "on_hand",
+        "committed",
+        "damaged",
+        "incoming",
+        "quality_control",
+        "reserved",
+        "safety_stock",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), json!(l.quantity(n))))
+    .collect();
     json!({
         "__typename": "InventoryLevel",
         "id": level_gid(l),
-        "isActive": true,
+        "isActive": !l.inactive,
         "canDeactivate": true,
         "location": reference("Location", l.location_id),
         "item": reference("InventoryItem", l.item_id),
         "updatedAt": l.updated_at,
         "createdAt": l.updated_at,
-        "__quantities": {"available": l.available, "on_hand": l.on_hand, "committed": 0, "damaged": 0, "incoming": 0, "quality_control": 0, "reserved": 0, "safety_stock": 0},
+        "__quantities": quantities,
+        "__stamps": l.stamps,
     })
 }
 
@@ -246,6 +328,30 @@ fn item_update(st: &mut State, args: &Map<String, Value>) -> Value {
     json!({"inventoryItem": reference("InventoryItem", id), "userErrors": []})
 }
 
+/// `locationAdd`: a new active merchant location (it stocks nothing until items are activated there).
+fn location_add(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
+    let name = args
+        .get("input")
+        .and_then(|i| i.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if name.is_empty() {
+        // No capture shows Shopify's answer to a blank name; say so rather than invent one.
+        return Err(FieldError::new(
+            "EMULATOR_UNSUPPORTED_FIELD",
+            "The emulator does not model locationAdd without a name.",
+        ));
+    }
+    let id = st.next_id();
+    let location = Location::new(id, &name);
+    let answer = json!({"location": location_json(&location), "userErrors": []});
+    st.locations.insert(id, location);
+    st.touch();
+    Ok(answer)
+}
+
 const BILLION: i64 = 1_000_000_000;
 
 fn activate(st: &mut State, args: &Map<String, Value>) -> Value {
@@ -294,12 +400,26 @@ fn activate(st: &mut State, args: &Map<String, Value>) -> Value {
             )]);
         }
     }
-    if let Some(level) = st.level_at(item, loc.id).and_then(|id| st.levels.get(&id)) {
+    if let Some(level_id) = st.level_at(item, loc.id) {
         let mut errors = vec![];
-        if on_hand.is_some() {
+        let now = st.now_str();
+        if let Some(level) = st.levels.get_mut(&level_id)
+            && level.inactive
+        {
+            // Reactivation keeps the quantities the level had (Shopify's changelog: "inventoryActivate now
+            // preserves available quantity").
+            level.inactive = false;
+            level.updated_at = now;
+            st.touch();
+        } else if available.is_some() {
+            errors.push(user_error(
+                Some(&["available"]),
+                "Not allowed to set available quantity when the item is already active at the location.",
+            ));
+        } else if on_hand.is_some() {
             errors.push(user_error(Some(&["onHand"]), "Not allowed to set an on_hand quantity when the item is already active at the location."));
         }
-        return json!({"inventoryLevel": level_json(st, level), "userErrors": errors});
+        return json!({"inventoryLevel": st.levels.get(&level_id).map(|l| level_json(st, l)), "userErrors": errors});
     }
     let q = available.or(on_hand).unwrap_or(0);
     let id = st.next_id();
@@ -310,10 +430,60 @@ fn activate(st: &mut State, args: &Map<String, Value>) -> Value {
         available: q,
         on_hand: q,
         updated_at: st.now_str(),
+        ..Default::default()
     };
     st.put_level(level);
     st.touch();
     json!({"inventoryLevel": st.levels.get(&id).map(|l| level_json(st, l)), "userErrors": []})
+}
+
+/// `inventoryDeactivate`: the level stops counting as stock (quantities are kept for a reactivation);
+/// an item must stay stocked at one location at least.
+fn deactivate(st: &mut State, args: &Map<String, Value>) -> Value {
+    let fail = |m: String| json!({"userErrors": [user_error(None, m)]});
+    let raw = args.get("inventoryLevelId");
+    let Some(level) = parse_gid(raw, "InventoryLevel")
+        .and_then(|id| st.levels.get(&id))
+        .cloned()
+    else {
+        // The level id names its item (`...?inventory_item_id=N`): a known item means the location is gone.
+        let item = raw
+            .and_then(Value::as_str)
+            .and_then(|s| s.split("inventory_item_id=").nth(1))
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|i| st.inventory_items.contains_key(i));
+        let what = if item.is_some() {
+            "location"
+        } else {
+            "product"
+        };
+        return fail(format!(
+            "The product couldn't be unstocked because the {what} was deleted."
+        ));
+    };
+    if level.inactive {
+        return json!({"userErrors": []});
+    }
+    let others_active = st
+        .levels_of_item(level.item_id)
+        .any(|l| l.id != level.id && !l.inactive);
+    if !others_active {
+        let name = st
+            .locations
+            .get(&level.location_id)
+            .map(|l| l.name.clone())
+            .unwrap_or_default();
+        return fail(format!(
+            "The product couldn't be unstocked from {name} because products need to be stocked at a minimum of 1 location."
+        ));
+    }
+    let now = st.now_str();
+    if let Some(l) = st.levels.get_mut(&level.id) {
+        l.inactive = true;
+        l.updated_at = now;
+    }
+    st.touch();
+    json!({"userErrors": []})
 }
 
 const REASONS: &[&str] = &[
@@ -469,7 +639,12 @@ fn quantities_mutation(
     let f = |parts: &[&str]| -> Option<Vec<String>> {
         Some(parts.iter().map(|s| s.to_string()).collect())
     };
-    if name != "available" && name != "on_hand" {
+    let valid_name = if kind == Kind::Adjust {
+        ADJUSTABLE.contains(&name.as_str())
+    } else {
+        name == "available" || name == "on_hand"
+    };
+    if !valid_name {
         errors.push(coded_error(
             f(&["input", "name"]),
             "The quantity name must be either 'available' or 'on_hand'.",
@@ -549,11 +724,7 @@ fn quantities_mutation(
                     Some("ITEM_NOT_STOCKED_AT_LOCATION"),
                 )),
                 Some(level) => {
-                    let current = if name == "on_hand" {
-                        level.on_hand
-                    } else {
-                        level.available
-                    };
+                    let current = level.quantity(&name);
                     if let Some(expected) = r.get("changeFromQuantity").and_then(Value::as_i64)
                         && expected != current
                     {
@@ -571,6 +742,7 @@ fn quantities_mutation(
                         } else {
                             qty
                         },
+                        r.get("ledgerDocumentUri").cloned().unwrap_or(Value::Null),
                     ));
                 }
             }
@@ -584,20 +756,19 @@ fn quantities_mutation(
     }
     let now = st.now_str();
     let mut changes = Vec::new();
-    for (level_id, qty) in targets {
+    for (level_id, qty, ledger) in targets {
         let Some(level) = st.levels.get_mut(&level_id) else {
             continue;
         };
-        let delta = if name == "on_hand" {
-            qty - level.on_hand
-        } else {
-            qty - level.available
-        };
-        level.available += delta;
-        level.on_hand += delta;
-        level.updated_at = now.clone();
-        for n in ["available", "on_hand"] {
-            changes.push(json!({"name": n, "delta": delta, "quantityAfterChange": null, "item": reference("InventoryItem", level.item_id), "location": reference("Location", level.location_id)}));
+        let delta = qty - level.quantity(&name);
+        for (n, d) in level.apply(&name, delta, &now) {
+            // The row's ledger document belongs to the named quantity, not to its mirrors.
+            let ledger = if n == name {
+                ledger.clone()
+            } else {
+                Value::Null
+            };
+            changes.push(change_json(level, &n, d, ledger));
         }
     }
     let group_id = st.next_id();
@@ -619,9 +790,14 @@ fn quantities_mutation(
     Ok(answer)
 }
 
-/// `inventoryMoveQuantities`: moves stock between quantity names at a location. The emulator keeps only
-/// `available` and `on_hand`, so moving out of `available` into another state (damaged, reserved, ...)
-/// lowers `available` and leaves `on_hand` alone.
+/// One entry of `InventoryAdjustmentGroup.changes`.
+fn change_json(level: &InventoryLevel, name: &str, delta: i64, ledger: Value) -> Value {
+    json!({"name": name, "delta": delta, "quantityAfterChange": null, "ledgerDocumentUri": ledger,
+        "item": reference("InventoryItem", level.item_id), "location": reference("Location", level.location_id)})
+}
+
+/// `inventoryMoveQuantities`: moves stock between quantity names at a location (moving out of `available`
+/// into another on-hand state such as damaged lowers `available` and leaves `on_hand` alone).
 fn move_quantities(
     st: &mut State,
     args: &Map<String, Value>,
@@ -693,10 +869,21 @@ fn move_quantities(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            ends.push((loc, name));
+            let ledger = r
+                .get(end)
+                .and_then(|e| e.get("ledgerDocumentUri"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            ends.push((loc, name, ledger));
         }
         let qty = r.get("quantity").and_then(Value::as_i64).unwrap_or(0);
-        if let (Some(item), [(Some(from), from_name), (Some(_), to_name)]) = (item, ends.as_slice())
+        if let (
+            Some(item),
+            [
+                (Some(from), from_name, from_ledger),
+                (Some(_), to_name, to_ledger),
+            ],
+        ) = (item, ends.as_slice())
         {
             let level = st.level_at(item, *from);
             match level {
@@ -705,7 +892,12 @@ fn move_quantities(
                     "The specified inventory item is not stocked at the location.",
                     Some("ITEM_NOT_STOCKED_AT_LOCATION"),
                 )),
-                Some(level) => moves.push((level, qty, from_name.clone(), to_name.clone())),
+                Some(level) => moves.push((
+                    level,
+                    qty,
+                    (from_name.clone(), from_ledger.clone()),
+                    (to_name.clone(), to_ledger.clone()),
+                )),
             }
         }
     }
@@ -718,15 +910,20 @@ fn move_quantities(
         let Some(level) = st.levels.get_mut(&level_id) else {
             continue;
         };
-        let delta = match (from.as_str(), to.as_str()) {
-            ("available", t) if t != "available" => -qty,
-            (f, "available") if f != "available" => qty,
-            _ => 0,
-        };
-        level.available += delta;
-        level.updated_at = now.clone();
-        for (n, d) in [(from, -qty), (to, qty)] {
-            changes.push(json!({"name": n, "delta": d, "quantityAfterChange": null, "item": reference("InventoryItem", level.item_id), "location": reference("Location", level.location_id)}));
+        // Both ends change; `on_hand` moves only by what crosses its boundary (e.g. into `incoming`), and
+        // only then is it reported.
+        let mut on_hand = 0;
+        for ((n, ledger), d) in [(from, -qty), (to, qty)] {
+            for (m, x) in level.apply(&n, d, &now) {
+                if m == n {
+                    changes.push(change_json(level, &m, x, ledger.clone()));
+                } else {
+                    on_hand += x;
+                }
+            }
+        }
+        if on_hand != 0 {
+            changes.push(change_json(level, "on_hand", on_hand, Value::Null));
         }
     }
     let group_id = st.next_id();
@@ -768,8 +965,21 @@ pub fn resolve(
             .and_then(|id| st.levels.get(&id))
             .map(|l| level_json(st, l))
             .unwrap_or(Value::Null)),
+        "locationAdd" => location_add(st, args),
         "inventoryItemUpdate" => Ok(item_update(st, args)),
-        "inventoryActivate" => Ok(activate(st, args)),
+        "inventoryActivate" => {
+            // From 2026-04 the key is required (the mutation's schema description).
+            if cx.version >= ApiVersion::V2026_04 && cx.idempotency_key.is_none() {
+                let mut e = FieldError::new(
+                    "BAD_REQUEST",
+                    "The @idempotent directive is required for this mutation but was not provided.",
+                );
+                e.path = Some(vec![json!("inventoryActivate")]);
+                return Some(Err(e));
+            }
+            Ok(activate(st, args))
+        }
+        "inventoryDeactivate" => Ok(deactivate(st, args)),
         "inventorySetQuantities" => quantities_mutation(st, args, cx, Kind::Set),
         "inventorySetOnHandQuantities" => quantities_mutation(st, args, cx, Kind::SetOnHand),
         "inventoryAdjustQuantities" => quantities_mutation(st, args, cx, Kind::Adjust),
@@ -788,6 +998,23 @@ pub fn load(st: &State, ty: &str, id: u64, _gid: &str) -> Option<Value> {
     }
 }
 
+/// Whether a level passes a connection's search `query` (`inventory_item_id:N`, `location_id:N`; other
+/// terms are ignored, as Shopify ignores search fields a connection does not know).
+fn level_matches(l: &InventoryLevel, query: &str) -> bool {
+    query.split_whitespace().all(|term| {
+        let Some((field, value)) = term.split_once(':') else {
+            return true;
+        };
+        let value = value.trim_matches(|c| c == '\'' || c == '"');
+        let id = |v: &str| v.rsplit('/').next().and_then(|n| n.parse::<u64>().ok());
+        match field {
+            "inventory_item_id" => id(value) == Some(l.item_id),
+            "location_id" => id(value) == Some(l.location_id),
+            _ => true,
+        }
+    })
+}
+
 /// Argument-dependent fields of inventory objects.
 pub fn field_with_args(
     st: &State,
@@ -800,15 +1027,40 @@ pub fn field_with_args(
             let q = obj.get("__quantities")?;
             let names = args.get("names").and_then(Value::as_array)?;
             let updated = obj.get("updatedAt").cloned().unwrap_or(Value::Null);
+            let stamps = obj.get("__stamps");
             Some(Value::Array(
-                // Shopify stamps only `available`; the other quantity names read `updatedAt: null`.
+                // A name reads `updatedAt: null` until it first changes (`available` is stamped when the
+                // level is created); the derived `on_hand` never carries one.
                 names
                     .iter()
                     .filter_map(Value::as_str)
                     .map(|n| {
-                        json!({"name": n, "quantity": q.get(n).cloned().unwrap_or(json!(0)),
-                    "updatedAt": if n == "available" { updated.clone() } else { Value::Null }})
+                        let stamp = stamps.and_then(|s| s.get(n)).cloned();
+                        let at = match n {
+                            "on_hand" => Value::Null,
+                            "available" => stamp.unwrap_or_else(|| updated.clone()),
+                            _ => stamp.unwrap_or(Value::Null),
+                        };
+                        json!({"name": n, "quantity": q.get(n).cloned().unwrap_or(json!(0)), "updatedAt": at})
                     })
+                    .collect(),
+            ))
+        }
+        // Deactivated levels are listed only on request.
+        "inventoryLevels"
+            if obj.get("__typename").and_then(Value::as_str) == Some("InventoryItem") =>
+        {
+            let item = parse_gid(obj.get("id"), "InventoryItem")?;
+            let all = args.get("includeInactive").and_then(Value::as_bool) == Some(true);
+            let query = args
+                .get("query")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Some(Value::Array(
+                st.levels_of_item(item)
+                    .filter(|l| all || !l.inactive)
+                    .filter(|l| level_matches(l, query))
+                    .map(|l| level_json(st, l))
                     .collect(),
             ))
         }

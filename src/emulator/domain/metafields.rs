@@ -26,26 +26,341 @@ pub struct MetafieldDefinition {
     pub type_name: String,
     /// Whether the unique-values capability is on.
     pub unique_values: bool,
+    /// Description.
+    pub description: Option<String>,
+    /// Validation rules (`name`, `value`), in the order given.
+    pub validations: Vec<(String, String)>,
+    /// Position among pinned definitions (`None` when unpinned).
+    pub pinned_position: Option<i64>,
+    /// Whether the smart-collection-condition capability is on.
+    pub smart_collection_condition: bool,
+    /// Whether the admin-filterable capability is on.
+    pub admin_filterable: bool,
 }
 
-fn definition_json(d: &MetafieldDefinition) -> Value {
+/// Types a smart collection condition can test (Shopify's "Use metafields in smart collections": true/false,
+/// integer, decimal, rating, single line text and metaobject references).
+fn smart_collection_eligible(ty: &str) -> bool {
+    matches!(
+        ty,
+        "boolean"
+            | "number_integer"
+            | "number_decimal"
+            | "rating"
+            | "single_line_text_field"
+            | "metaobject_reference"
+            | "list.metaobject_reference"
+            | "list.single_line_text_field"
+            | "list.number_integer"
+            | "list.number_decimal"
+    )
+}
+
+/// Types admin filters cannot use (free-form documents).
+fn admin_filterable_eligible(ty: &str) -> bool {
+    !matches!(ty, "json" | "rich_text_field" | "multi_line_text_field")
+}
+
+fn definition_json(st: &State, d: &MetafieldDefinition) -> Value {
+    let count = metafields_of_definition(st, d).len();
     json!({
         "__typename": "MetafieldDefinition",
         "id": gid("MetafieldDefinition", d.id),
         "namespace": d.namespace,
         "key": d.key,
         "name": d.name,
+        "description": d.description,
         "ownerType": d.owner_type,
         "type": {"__typename": "MetafieldDefinitionType", "name": d.type_name, "category": type_category(&d.type_name)},
-        "capabilities": {"uniqueValues": {"enabled": d.unique_values, "eligible": d.type_name == "id" || d.type_name.ends_with("_field")}},
+        "validations": d.validations.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+        "pinnedPosition": d.pinned_position,
+        // Values are checked when they are written, so every stored value is valid.
+        "validationStatus": "ALL_VALID",
+        "metafieldsCount": count,
+        "capabilities": {
+            "uniqueValues": {"enabled": d.unique_values, "eligible": d.type_name == "id" || d.type_name.ends_with("_field")},
+            "smartCollectionCondition": {"enabled": d.smart_collection_condition, "eligible": smart_collection_eligible(&d.type_name)},
+            "adminFilterable": {"enabled": d.admin_filterable, "eligible": admin_filterable_eligible(&d.type_name),
+                "status": if d.admin_filterable { "FILTERABLE" } else { "NOT_FILTERABLE" }},
+        },
     })
+}
+
+/// (owner, metafield index) of every stored metafield a definition governs.
+fn metafields_of_definition(st: &State, d: &MetafieldDefinition) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let lists = st
+        .products
+        .iter()
+        .map(|(id, p)| (gid("Product", *id), &p.metafields))
+        .chain(
+            st.customers
+                .iter()
+                .map(|(id, c)| (gid("Customer", *id), &c.metafields)),
+        )
+        .chain(st.owner_metafields.iter().map(|(o, l)| (o.clone(), l)));
+    for (owner, list) in lists {
+        if owner_type_of(&owner) != d.owner_type {
+            continue;
+        }
+        for (i, m) in list.iter().enumerate() {
+            if m["namespace"] == d.namespace.as_str() && m["key"] == d.key.as_str() {
+                out.push((owner.clone(), i));
+            }
+        }
+    }
+    out
+}
+
+/// A definition's `validations` input as (name, value) pairs.
+fn validations_input(v: Option<&Value>) -> Vec<(String, String)> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|x| {
+            Some((
+                x.get("name")?.as_str()?.to_string(),
+                x.get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The `enabled` flag of capability `name` in a definition input.
+fn capability_input(input: &Map<String, Value>, name: &str) -> Option<bool> {
+    input
+        .get("capabilities")
+        .and_then(|c| c.get(name))
+        .and_then(|u| u.get("enabled"))
+        .and_then(Value::as_bool)
+}
+
+/// Checks a text value against its definition's `min`/`max` length rules.
+fn check_validations(d: &MetafieldDefinition, value: &str) -> Option<String> {
+    if !matches!(
+        d.type_name.as_str(),
+        "single_line_text_field" | "multi_line_text_field"
+    ) {
+        return None;
+    }
+    let len = value.chars().count();
+    for (name, bound) in &d.validations {
+        let Ok(n) = bound.parse::<usize>() else {
+            continue;
+        };
+        match name.as_str() {
+            "max" if len > n => return Some(format!("Value has a maximum length of {n}.")),
+            "min" if len < n => return Some(format!("Value has a minimum length of {n}.")),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Finds a definition by `{ownerType, namespace, key}`.
+fn find_definition<'a>(
+    st: &'a State,
+    owner: &str,
+    namespace: &str,
+    key: &str,
+) -> Option<&'a MetafieldDefinition> {
+    st.metafield_definitions
+        .iter()
+        .find(|d| d.owner_type == owner && d.namespace == namespace && d.key == key)
+}
+
+/// `metafieldDefinitionUpdate`: the definition is named by ownerType, namespace and key (which cannot
+/// change: naming another one finds none); name, description, validations, pin and capabilities change.
+fn update(st: &mut State, args: &Map<String, Value>) -> Value {
+    let input = args
+        .get("definition")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let text = |k: &str| input.get(k).and_then(Value::as_str).unwrap_or_default();
+    let namespace = input
+        .get("namespace")
+        .and_then(Value::as_str)
+        .map(|n| resolve_namespace(st, Some(n)))
+        .unwrap_or_else(|| "custom".to_string());
+    let Some(idx) = st.metafield_definitions.iter().position(|d| {
+        d.owner_type == text("ownerType") && d.namespace == namespace && d.key == text("key")
+    }) else {
+        return json!({"updatedDefinition": null, "userErrors": [{"field": ["definition"], "message": "Definition not found.", "code": "NOT_FOUND"}], "validationJob": null});
+    };
+    let d = &mut st.metafield_definitions[idx];
+    if let Some(n) = input.get("name").and_then(Value::as_str) {
+        d.name = n.to_string();
+    }
+    if let Some(v) = input.get("description") {
+        d.description = v.as_str().map(str::to_string);
+    }
+    if input.contains_key("pin") || input.contains_key("pinnedPosition") {
+        // Pinning is not modelled beyond the flag; an unpinned definition reads null.
+    }
+    if let Some(u) = capability_input(&input, "uniqueValues") {
+        d.unique_values = u;
+    }
+    if let Some(u) = capability_input(&input, "smartCollectionCondition") {
+        d.smart_collection_condition = u;
+    }
+    if let Some(u) = capability_input(&input, "adminFilterable") {
+        d.admin_filterable = u;
+    }
+    let mut job = Value::Null;
+    if input.contains_key("validations") {
+        let v = validations_input(input.get("validations"));
+        if v != d.validations {
+            d.validations = v;
+            // Changed rules re-check existing values in a background job.
+            job = json!({"__typename": "Job", "id": gid("Job", 0), "done": false, "query": null});
+        }
+    }
+    let d = d.clone();
+    if !job.is_null() {
+        let id = st.next_id();
+        job["id"] = json!(gid("Job", id));
+    }
+    st.touch();
+    json!({"updatedDefinition": definition_json(st, &d), "userErrors": [], "validationJob": job})
+}
+
+/// `metafieldDefinitionDelete`: with `deleteAllAssociatedMetafields` the values go too; without it they
+/// stay, no longer tied to a definition.
+fn delete_definition(st: &mut State, args: &Map<String, Value>) -> Value {
+    let found = match args.get("identifier").and_then(Value::as_object) {
+        Some(i) => {
+            let ns = resolve_namespace(
+                st,
+                Some(
+                    i.get("namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("custom"),
+                ),
+            );
+            find_definition(
+                st,
+                i.get("ownerType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                &ns,
+                i.get("key").and_then(Value::as_str).unwrap_or_default(),
+            )
+            .map(|d| d.id)
+        }
+        None => super::parse_gid(args.get("id"), "MetafieldDefinition"),
+    };
+    let Some(idx) = found.and_then(|id| st.metafield_definitions.iter().position(|d| d.id == id))
+    else {
+        return json!({"deletedDefinitionId": null, "deletedDefinition": null, "userErrors": [{"field": ["id"], "message": "Definition not found.", "code": "NOT_FOUND"}]});
+    };
+    let with_values = args
+        .get("deleteAllAssociatedMetafields")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let refuse = |message: &str, code: &str| json!({"deletedDefinitionId": null, "deletedDefinition": null, "userErrors": [{"field": null, "message": message, "code": code}]});
+    let d = &st.metafield_definitions[idx];
+    // Values an app reserved, and references, cannot be left behind without a definition.
+    if !with_values && d.namespace.starts_with("app--") {
+        return refuse(
+            "Deleting a definition in a reserved namespace must have deleteAllAssociatedMetafields set to true.",
+            "RESERVED_NAMESPACE_ORPHANED_METAFIELDS",
+        );
+    }
+    if !with_values && d.type_name.ends_with("_reference") {
+        return refuse(
+            "Deleting a reference type metafield definition requires deletion of its associated metafields.",
+            "REFERENCE_TYPE_DELETION_ERROR",
+        );
+    }
+    let d = st.metafield_definitions.remove(idx);
+    if with_values {
+        let (ns, key) = (d.namespace.clone(), d.key.clone());
+        let owners: Vec<String> = metafields_of_definition(st, &d)
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        for owner in owners {
+            if let Some(list) = owner_list_mut(st, &owner) {
+                list.retain(|m| !(m["namespace"] == ns.as_str() && m["key"] == key.as_str()));
+            }
+        }
+    } else {
+        let owners: Vec<String> = metafields_of_definition(st, &d)
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        for owner in owners {
+            if let Some(list) = owner_list_mut(st, &owner) {
+                for m in list.iter_mut().filter(|m| {
+                    m["namespace"] == d.namespace.as_str() && m["key"] == d.key.as_str()
+                }) {
+                    m["definition"] = Value::Null;
+                }
+            }
+        }
+    }
+    st.touch();
+    json!({"deletedDefinitionId": gid("MetafieldDefinition", d.id),
+        "deletedDefinition": {"__typename": "MetafieldDefinitionIdentifier", "ownerType": d.owner_type, "namespace": d.namespace, "key": d.key},
+        "userErrors": []})
+}
+
+/// `metafieldDefinition(id:)` / `metafieldDefinition(identifier:)`.
+fn definition_read(st: &State, args: &Map<String, Value>) -> Value {
+    let found = match args.get("identifier").and_then(Value::as_object) {
+        Some(i) => {
+            let ns = resolve_namespace(
+                st,
+                Some(
+                    i.get("namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("custom"),
+                ),
+            );
+            find_definition(
+                st,
+                i.get("ownerType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                &ns,
+                i.get("key").and_then(Value::as_str).unwrap_or_default(),
+            )
+        }
+        None => super::parse_gid(args.get("id"), "MetafieldDefinition")
+            .and_then(|id| st.metafield_definitions.iter().find(|d| d.id == id)),
+    };
+    found.map(|d| definition_json(st, d)).unwrap_or(Value::Null)
+}
+
+/// `metafieldDefinitions(ownerType:, namespace:, key:)` (paged by the connection layer).
+fn definitions_list(st: &State, args: &Map<String, Value>) -> Value {
+    let owner = args.get("ownerType").and_then(Value::as_str);
+    let ns = args
+        .get("namespace")
+        .and_then(Value::as_str)
+        .map(|n| resolve_namespace(st, Some(n)));
+    let key = args.get("key").and_then(Value::as_str);
+    Value::Array(
+        st.metafield_definitions
+            .iter()
+            .filter(|d| owner.is_none_or(|o| d.owner_type == o))
+            .filter(|d| ns.as_ref().is_none_or(|n| &d.namespace == n))
+            .filter(|d| key.is_none_or(|k| d.key == k))
+            .map(|d| definition_json(st, d))
+            .collect(),
+    )
 }
 
 /// The category Shopify files a metafield type under (`MetafieldDefinitionType.category`).
 fn type_category(ty: &str) -> &'static str {
     let base = ty.strip_prefix("list.").unwrap_or(ty);
     match base {
-        "single_line_text_field" | "multi_line_text_field" | "rich_text_field" | "id" => "TEXT",
+        "single_line_text_field" | "multi_line_text_field" | "rich_text_field" => "TEXT",
+        "id" => "ID",
         "number_integer" | "number_decimal" => "NUMBER",
         "date" | "date_time" => "DATE_TIME",
         "boolean" => "TRUE_FALSE",
@@ -117,11 +432,15 @@ fn create(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError
         );
     }
     let owner = text("ownerType");
-    let namespace = input
-        .get("namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("custom")
-        .to_string();
+    let namespace = resolve_namespace(
+        st,
+        Some(
+            input
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("custom"),
+        ),
+    );
     let key = text("key");
     if st
         .metafield_definitions
@@ -141,9 +460,18 @@ fn create(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError
         key,
         name: text("name"),
         unique_values: unique.unwrap_or(type_name == "id"),
+        description: input
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        validations: validations_input(input.get("validations")),
+        pinned_position: None,
+        smart_collection_condition: capability_input(&input, "smartCollectionCondition")
+            .unwrap_or(false),
+        admin_filterable: capability_input(&input, "adminFilterable").unwrap_or(false),
         type_name,
     };
-    let answer = json!({"createdDefinition": definition_json(&d), "userErrors": []});
+    let answer = json!({"createdDefinition": definition_json(st, &d), "userErrors": []});
     st.metafield_definitions.push(d);
     st.touch();
     Ok(answer)
@@ -158,6 +486,10 @@ pub fn resolve(
 ) -> Option<Result<Value, FieldError>> {
     match field {
         "metafieldDefinitionCreate" => Some(create(st, args)),
+        "metafieldDefinitionUpdate" => Some(Ok(update(st, args))),
+        "metafieldDefinitionDelete" => Some(Ok(delete_definition(st, args))),
+        "metafieldDefinition" => Some(Ok(definition_read(st, args))),
+        "metafieldDefinitions" => Some(Ok(definitions_list(st, args))),
         "metafieldsSet" => Some(Ok(set(st, args))),
         "metafieldsDelete" => Some(Ok(delete(st, args))),
         _ => None,
@@ -169,15 +501,29 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
     (ty == "MetafieldDefinition")
         .then(|| st.metafield_definitions.iter().find(|d| d.id == id))
         .flatten()
-        .map(definition_json)
+        .map(|d| definition_json(st, d))
 }
 
 /// Most metafields one `metafieldsSet` takes.
 const MAX_SET_INPUTS: usize = 25;
 /// Namespaces that belong to Shopify.
 const RESERVED_NAMESPACES: &[&str] = &["shopify_standard", "protected", "shopify-l10n-fields"];
+/// Shopify's answer to a namespace reserved by another app.
+const NOT_AUTHORIZED: &str =
+    "Access to this namespace and key on Metafields for this resource type is not allowed.";
+
+/// Whether `ns` is reserved by an app other than the caller (`app--<other id>[--...]`).
+fn foreign_app_namespace(st: &State, ns: &str) -> bool {
+    ns.strip_prefix("app--")
+        .and_then(|rest| rest.split("--").next())
+        .and_then(|id| id.parse::<u64>().ok())
+        .is_some_and(|id| id != st.app_id)
+}
+
 /// The calling app's reserved namespace (`$app` resolves to it).
-const APP_NAMESPACE: &str = "app--1";
+fn app_namespace(st: &State) -> String {
+    format!("app--{}", st.app_id)
+}
 
 /// The `MetafieldOwnerType` of a GID type (`ProductVariant` -> `PRODUCTVARIANT`).
 fn owner_type_of(owner_gid: &str) -> String {
@@ -189,12 +535,12 @@ fn owner_type_of(owner_gid: &str) -> String {
 }
 
 /// `$app` and `$app:suffix` resolve to the calling app's namespace; an omitted namespace is the app's.
-fn resolve_namespace(ns: Option<&str>) -> String {
+fn resolve_namespace(st: &State, ns: Option<&str>) -> String {
     match ns {
-        None => APP_NAMESPACE.to_string(),
-        Some("$app") => APP_NAMESPACE.to_string(),
+        None => app_namespace(st),
+        Some("$app") => app_namespace(st),
         Some(n) => match n.strip_prefix("$app:") {
-            Some(rest) => format!("{APP_NAMESPACE}--{rest}"),
+            Some(rest) => format!("{}--{rest}", app_namespace(st)),
             None => n.to_string(),
         },
     }
@@ -248,16 +594,16 @@ pub fn owner_field(
     let ns = args
         .get("namespace")
         .and_then(Value::as_str)
-        .map(|n| resolve_namespace(Some(n)));
+        .map(|n| resolve_namespace(st, Some(n)));
     match field {
         "metafield" => {
             let key = args.get("key").and_then(Value::as_str)?;
             // `key` may carry the namespace (`namespace.key`).
             let (ns, key) = match (&ns, key.split_once('.')) {
-                (None, Some((n, k))) => (Some(resolve_namespace(Some(n))), k),
+                (None, Some((n, k))) => (Some(resolve_namespace(st, Some(n))), k),
                 _ => (ns.clone(), key),
             };
-            let ns = ns.unwrap_or_else(|| APP_NAMESPACE.to_string());
+            let ns = ns.unwrap_or_else(|| app_namespace(st));
             Some(
                 list.into_iter()
                     .find(|m| m["key"] == key && m["namespace"] == ns.as_str())
@@ -344,7 +690,7 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
             ));
             continue;
         };
-        let ns = resolve_namespace(text("namespace"));
+        let ns = resolve_namespace(st, text("namespace"));
         let key = text("key").unwrap_or_default().to_string();
         let before = errors.len();
         let ns_len = ns.chars().count();
@@ -370,6 +716,14 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
                 Some("namespace"),
                 format!("Namespace {ns} is a reserved namespace"),
                 None,
+                None,
+            ));
+        } else if foreign_app_namespace(st, &ns) {
+            errors.push(set_error(
+                Some(i),
+                None,
+                NOT_AUTHORIZED,
+                Some("APP_NOT_AUTHORIZED"),
                 None,
             ));
         }
@@ -438,6 +792,16 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Value {
                 continue;
             }
         };
+        if let Some(message) = definition.and_then(|d| check_validations(d, &checked.value)) {
+            errors.push(set_error(
+                Some(i),
+                Some("value"),
+                message,
+                Some("INVALID_VALUE"),
+                None,
+            ));
+            continue;
+        }
         // compareDigest: null means "must not exist yet"; a string must match the current digest.
         if let Some(d) = m.get("compareDigest") {
             let current = existing.as_ref().and_then(|x| x["compareDigest"].as_str());
@@ -538,10 +902,19 @@ fn delete(st: &mut State, args: &Map<String, Value>) -> Value {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|v| v.as_object().cloned()).collect())
         .unwrap_or_default();
+    // Another app's reserved namespace refuses the whole request.
+    if inputs.iter().any(|m| {
+        foreign_app_namespace(
+            st,
+            &resolve_namespace(st, m.get("namespace").and_then(Value::as_str)),
+        )
+    }) {
+        return json!({"deletedMetafields": [], "userErrors": [{"field": ["metafields"], "message": NOT_AUTHORIZED}]});
+    }
     let mut deleted = Vec::new();
     for m in &inputs {
         let owner_raw = m.get("ownerId").and_then(Value::as_str).unwrap_or_default();
-        let ns = resolve_namespace(m.get("namespace").and_then(Value::as_str));
+        let ns = resolve_namespace(st, m.get("namespace").and_then(Value::as_str));
         let key = m.get("key").and_then(Value::as_str).unwrap_or_default();
         let removed = canonical_owner(st, owner_raw).and_then(|owner| {
             let list = owner_list_mut(st, &owner)?;

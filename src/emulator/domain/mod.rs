@@ -6,6 +6,7 @@ pub mod inventory;
 pub mod metafield_values;
 pub mod metafields;
 pub mod products;
+pub mod transfers;
 
 use serde_json::{Map, Value, json};
 
@@ -103,6 +104,9 @@ pub fn resolve_root(
     if let Some(r) = products::resolve(st, field, args, cx) {
         return r;
     }
+    if let Some(r) = transfers::resolve(st, field, args, cx) {
+        return r;
+    }
     if let Some(r) = inventory::resolve(st, field, args, cx) {
         return r;
     }
@@ -197,6 +201,7 @@ pub fn load(st: &State, gid_str: &str) -> Option<Value> {
         "Shop" => Some(shop_json(st)),
         _ => products::load(st, ty, id)
             .or_else(|| inventory::load(st, ty, id, gid_str))
+            .or_else(|| transfers::load(st, ty, id))
             .or_else(|| discounts::load(st, ty, id))
             .or_else(|| fulfillment::load(st, ty, id))
             .or_else(|| metafields::load(st, ty, id))

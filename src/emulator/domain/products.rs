@@ -116,6 +116,7 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         })
         .map(|v| {
             st.levels_of_item(v.inventory_item_id)
+                .filter(|l| !l.inactive)
                 .map(|l| l.available)
                 .sum::<i64>()
         })
@@ -128,6 +129,23 @@ pub fn product_json(st: &State, p: &Product) -> Value {
             st.inventory_items
                 .get(&v.inventory_item_id)
                 .is_some_and(|i| i.tracked)
+        });
+    // A variant is out of stock when its item is tracked and nothing is available at its active levels.
+    let out_of_stock = p
+        .variant_ids
+        .iter()
+        .filter_map(|v| st.variants.get(v))
+        .filter(|v| {
+            st.inventory_items
+                .get(&v.inventory_item_id)
+                .is_some_and(|i| i.tracked)
+        })
+        .any(|v| {
+            st.levels_of_item(v.inventory_item_id)
+                .filter(|l| !l.inactive)
+                .map(|l| l.available)
+                .sum::<i64>()
+                <= 0
         });
     let options: Vec<Value> = p
         .options
@@ -167,6 +185,8 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         "variantsCount": {"count": p.variant_ids.len(), "precision": "EXACT"},
         "seo": {"title": p.seo.0, "description": p.seo.1},
         "totalInventory": total,
+        "totalVariants": p.variant_ids.len(),
+        "hasOutOfStockVariants": out_of_stock,
         "category": p.category.as_ref().map(|c| {
             let known = st.taxonomy.iter().find(|t| &t.id == c);
             json!({"__typename": "TaxonomyCategory", "id": c, "name": known.map(|t| t.name.clone()), "fullName": known.map(|t| t.full_name.clone())})
@@ -184,6 +204,8 @@ pub fn product_json(st: &State, p: &Product) -> Value {
 pub fn variant_json(st: &State, v: &Variant) -> Value {
     let qty: i64 = st
         .levels_of_item(v.inventory_item_id)
+        // Deactivated levels no longer count as stock.
+        .filter(|l| !l.inactive)
         .map(|l| l.available)
         .sum();
     json!({
@@ -658,6 +680,7 @@ fn create_variant(
             available: qty,
             on_hand: qty,
             updated_at: now.clone(),
+            ..Default::default()
         });
     }
     vid
@@ -733,9 +756,12 @@ fn update_variant(
         let found = st.level_at(iid, loc);
         match found.and_then(|id| st.levels.get_mut(&id)) {
             Some(l) => {
-                l.available = qty;
-                l.on_hand = qty;
-                l.updated_at = now.clone();
+                let name = match q.get("name").and_then(Value::as_str) {
+                    Some("on_hand") => "on_hand",
+                    _ => "available",
+                };
+                let delta = qty - l.quantity(name);
+                l.apply(name, delta, &now);
             }
             None => {
                 let id = st.next_id();
@@ -746,6 +772,7 @@ fn update_variant(
                     available: qty,
                     on_hand: qty,
                     updated_at: now.clone(),
+                    ..Default::default()
                 });
             }
         }

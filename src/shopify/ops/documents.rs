@@ -27,8 +27,9 @@ pub const INVENTORY_ITEM_UPDATE: &str = "mutation InventoryItemUpdate($id: ID!, 
 /// Whether an item is stocked at a location.
 pub const INVENTORY_LEVEL: &str = "query InventoryLevel($item: ID!, $location: ID!) { inventoryItem(id: $item) { id inventoryLevel(locationId: $location) { id } } }";
 
-/// Stock an item at a location.
-pub const INVENTORY_ACTIVATE: &str = "mutation InventoryActivate($item: ID!, $location: ID!) { inventoryActivate(inventoryItemId: $item, locationId: $location) { inventoryLevel { id } userErrors { field message } } }";
+/// Stock an item at a location. Like the quantity mutations it takes an `@idempotent` key (required from
+/// 2026-04, accepted from 2026-01).
+pub const INVENTORY_ACTIVATE: &str = "mutation InventoryActivate($item: ID!, $location: ID!, $key: String!) { inventoryActivate(inventoryItemId: $item, locationId: $location) @idempotent(key: $key) { inventoryLevel { id } userErrors { field message } } }";
 
 /// Set quantities. The `@idempotent` key is required from 2026-04 and accepted from 2026-01; the input differs
 /// by version (2026-01 compares quantities unless told not to; later versions need `changeFromQuantity`).

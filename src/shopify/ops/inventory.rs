@@ -92,7 +92,8 @@ pub(super) async fn upsert_level(
             let payload = call(
                 t,
                 INVENTORY_ACTIVATE,
-                json!({ "item": item, "location": location }),
+                // Its own key, derived from the write's: a retry of this write stocks the item once.
+                json!({ "item": item, "location": location, "key": format!("{idempotency_key}:activate") }),
                 "inventoryActivate",
             )
             .await?;
