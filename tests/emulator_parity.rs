@@ -618,9 +618,18 @@ fn recorded_customers(capture: &Value, replay: &Value) -> Vec<Value> {
         .filter_map(|(id, c)| {
             let n = id.rsplit('/').next()?.parse::<u64>().ok()?;
             let tags = c["tags"].as_array().cloned().unwrap_or_default();
+            let addresses = c["addressesV2"]["nodes"]
+                .as_array()
+                .or_else(|| c["addresses"].as_array())
+                .cloned()
+                .unwrap_or_default();
             Some(json!({"id": n, "email": c["email"], "phone": c["phone"],
                 "first_name": c["firstName"], "last_name": c["lastName"], "tags": tags,
-                "has_orders": c["canDelete"] == json!(false)}))
+                "has_orders": c["canDelete"] == json!(false),
+                "tax_exempt": c["taxExempt"].as_bool().unwrap_or(false),
+                "tax_exemptions": c["taxExemptions"].as_array().cloned().unwrap_or_default(),
+                "note": c["note"], "addresses": addresses,
+                "default_address_id": c["defaultAddress"]["id"]}))
         })
         .collect()
 }

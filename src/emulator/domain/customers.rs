@@ -5,7 +5,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{FieldError, RootCtx, gid, metafields, parse_gid, reference, user_error};
+use super::{
+    FieldError, RootCtx, addresses, consent, gid, metafields, parse_gid, reference, user_error,
+};
 use crate::emulator::store::State;
 
 /// A stored customer.
@@ -32,8 +34,14 @@ pub struct Customer {
     pub tax_exempt: bool,
     /// Tax exemptions.
     pub tax_exemptions: Vec<String>,
-    /// Addresses as given (MailingAddressInput shape).
+    /// Addresses, normalised (`MailingAddress` fields with their gid), in creation order.
     pub addresses: Vec<Value>,
+    /// Email marketing consent (`None`: never set).
+    pub email_consent: Option<consent::Consent>,
+    /// SMS marketing consent (`None`: never set).
+    pub sms_consent: Option<consent::Consent>,
+    /// Id of the default address.
+    pub default_address: Option<u64>,
     /// Whether orders reference the customer (blocks deletion).
     pub has_orders: bool,
     /// Metafields as `Metafield` objects.
@@ -56,13 +64,16 @@ pub fn to_json(_st: &State, c: &Customer) -> Value {
             .or_else(|| c.phone.clone())
             .unwrap_or_default(),
     };
-    let addresses: Vec<Value> = c
-        .addresses
-        .iter()
-        .enumerate()
-        .map(|(i, a)| address_json(c.id, i, a))
-        .collect();
-    json!({
+    let addresses: Vec<Value> = c.addresses.iter().map(addresses::to_json).collect();
+    let default_address = c
+        .default_address
+        .and_then(|d| {
+            c.addresses
+                .iter()
+                .find(|a| addresses::address_id(a) == Some(d))
+        })
+        .map(addresses::to_json);
+    let mut out = json!({
         "__typename": "Customer",
         "id": gid("Customer", c.id),
         "legacyResourceId": c.id.to_string(),
@@ -85,37 +96,14 @@ pub fn to_json(_st: &State, c: &Customer) -> Value {
         "metafields": c.metafields,
         "numberOfOrders": "0",
         "amountSpent": {"amount": "0.0", "currencyCode": "USD"},
-        "defaultEmailAddress": c.email.as_ref().map(|e| json!({"emailAddress": e, "marketingState": "NOT_SUBSCRIBED"})),
-        "defaultPhoneNumber": c.phone.as_ref().map(|p| json!({"phoneNumber": p, "marketingState": "NOT_SUBSCRIBED"})),
-        "defaultAddress": addresses.first().cloned(),
+        "defaultAddress": default_address,
         "addresses": addresses,
         "addressesV2": addresses,
-    })
-}
-
-fn address_json(customer: u64, i: usize, a: &Value) -> Value {
-    let mut m = a.as_object().cloned().unwrap_or_default();
-    m.insert("__typename".into(), json!("MailingAddress"));
-    m.insert(
-        "id".into(),
-        json!(format!(
-            "gid://shopify/MailingAddress/{}?model_name=CustomerAddress",
-            customer * 100 + i as u64
-        )),
-    );
-    let area: Vec<String> = ["city", "province", "country"]
-        .iter()
-        .filter_map(|k| m.get(*k).and_then(Value::as_str).map(str::to_string))
-        .collect();
-    m.insert(
-        "formattedArea".into(),
-        json!(if area.is_empty() {
-            Value::Null
-        } else {
-            json!(area.join(", "))
-        }),
-    );
-    Value::Object(m)
+    });
+    if let Some(m) = out.as_object_mut() {
+        consent::fields(c, m);
+    }
+    out
 }
 
 fn email_re() -> &'static Regex {
@@ -308,12 +296,22 @@ fn apply(st: &State, c: &mut Customer, input: &Map<String, Value>, flavor: Flavo
             .map(str::to_string)
             .collect();
     }
-    if let Some(v) = input.get("addresses")
-        && let Some(list) = v.as_array()
-    {
-        c.addresses = list.clone();
-    }
     errors
+}
+
+/// Applies the input's `addresses` list (after the other fields, so that names default from them).
+fn apply_addresses(
+    st: &mut State,
+    c: &mut Customer,
+    input: &Map<String, Value>,
+    flavor: Flavor,
+    create: bool,
+) -> Vec<Value> {
+    let Some(list) = input.get("addresses").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let prefix = flavor.field("addresses");
+    addresses::apply_list(st, c, list, flavor == Flavor::Set, create, &prefix)
 }
 
 fn has_identity(c: &Customer) -> bool {
@@ -343,61 +341,71 @@ fn store(st: &mut State, mut c: Customer, create: bool) -> u64 {
     id
 }
 
-fn create(st: &mut State, input: &Map<String, Value>) -> Value {
+fn create(st: &mut State, input: &Map<String, Value>) -> Result<Value, FieldError> {
     if input.get("id").is_some_and(|v| !v.is_null()) {
-        return payload(
+        return Ok(payload(
             st,
             None,
             vec![user_error(Some(&["id"]), "Cannot specify ID on creation")],
-        );
+        ));
     }
     let mut c = Customer::default();
-    let errors = apply(st, &mut c, input, Flavor::Plain);
+    let mut errors = apply(st, &mut c, input, Flavor::Plain);
+    let now = st.now_str();
+    errors.extend(consent::apply_inline(&mut c, input, true, &now)?);
+    if errors.is_empty() {
+        errors = apply_addresses(st, &mut c, input, Flavor::Plain, true);
+    }
     if !errors.is_empty() {
-        return payload(st, None, errors);
+        return Ok(payload(st, None, errors));
     }
     if !has_identity(&c) {
-        return payload(
+        return Ok(payload(
             st,
             None,
             vec![user_error(
                 None,
                 "A name, phone number, or email address must be present",
             )],
-        );
+        ));
     }
     let id = store(st, c, true);
-    payload(st, Some(id), vec![])
+    Ok(payload(st, Some(id), vec![]))
 }
 
-fn update(st: &mut State, input: &Map<String, Value>) -> Value {
+fn update(st: &mut State, input: &Map<String, Value>) -> Result<Value, FieldError> {
     let Some(existing) = parse_gid(input.get("id"), "Customer")
         .and_then(|id| st.customers.get(&id))
         .cloned()
     else {
-        return payload(
+        return Ok(payload(
             st,
             None,
             vec![user_error(Some(&["id"]), "Customer does not exist")],
-        );
+        ));
     };
     let mut c = existing;
-    let errors = apply(st, &mut c, input, Flavor::Plain);
+    let mut errors = apply(st, &mut c, input, Flavor::Plain);
+    let now = st.now_str();
+    errors.extend(consent::apply_inline(&mut c, input, false, &now)?);
+    if errors.is_empty() {
+        errors = apply_addresses(st, &mut c, input, Flavor::Plain, false);
+    }
     if !errors.is_empty() {
-        return payload(st, None, errors);
+        return Ok(payload(st, None, errors));
     }
     if !has_identity(&c) {
-        return payload(
+        return Ok(payload(
             st,
             None,
             vec![user_error(
                 None,
                 "A name, phone number, or email address must be present",
             )],
-        );
+        ));
     }
     let id = store(st, c, false);
-    payload(st, Some(id), vec![])
+    Ok(payload(st, Some(id), vec![]))
 }
 
 fn set_err(message: &str, code: &str) -> Value {
@@ -499,7 +507,10 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
         .and_then(|id| st.customers.get(&id))
         .cloned()
         .unwrap_or_default();
-    let errors = apply(st, &mut c, &input, Flavor::Set);
+    let mut errors = apply(st, &mut c, &input, Flavor::Set);
+    if errors.is_empty() {
+        errors = apply_addresses(st, &mut c, &input, Flavor::Set, false);
+    }
     if !errors.is_empty() {
         return Ok(payload(st, None, errors));
     }
@@ -529,6 +540,48 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
         }
     }
     Ok(payload(st, Some(id), vec![]))
+}
+
+/// customerAdd/Remove/ReplaceTaxExemptions: the list keeps its order, without duplicates.
+fn tax_exemptions(st: &mut State, field: &str, args: &Map<String, Value>) -> Value {
+    let Some(mut c) = parse_gid(args.get("customerId"), "Customer")
+        .and_then(|id| st.customers.get(&id))
+        .cloned()
+    else {
+        return payload(
+            st,
+            None,
+            vec![user_error(
+                Some(&["customerId"]),
+                "Customer does not exist.",
+            )],
+        );
+    };
+    let given: Vec<String> = args
+        .get("taxExemptions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut next: Vec<String> = match field {
+        "customerAddTaxExemptions" => c.tax_exemptions.iter().chain(&given).cloned().collect(),
+        "customerRemoveTaxExemptions" => c
+            .tax_exemptions
+            .iter()
+            .filter(|t| !given.contains(t))
+            .cloned()
+            .collect(),
+        _ => given,
+    };
+    let mut seen = std::collections::HashSet::new();
+    next.retain(|t| seen.insert(t.clone()));
+    c.tax_exemptions = next;
+    let id = store(st, c, false);
+    payload(st, Some(id), vec![])
 }
 
 /// The customer whose `namespace.key` metafield holds `value`.
@@ -641,9 +694,18 @@ pub fn resolve(
             .cloned()
             .unwrap_or_default()
     };
+    if let Some(r) = addresses::resolve(st, field, args) {
+        return Some(r);
+    }
+    if let Some(r) = consent::resolve(st, field, args) {
+        return Some(r);
+    }
     Some(match field {
-        "customerCreate" => Ok(create(st, &input())),
-        "customerUpdate" => Ok(update(st, &input())),
+        "customerAddTaxExemptions"
+        | "customerRemoveTaxExemptions"
+        | "customerReplaceTaxExemptions" => Ok(tax_exemptions(st, field, args)),
+        "customerCreate" => create(st, &input()),
+        "customerUpdate" => update(st, &input()),
         "customerSet" => set(st, args),
         "customerDelete" => Ok(delete(st, &input())),
         "customerMerge" => Ok(merge(st, args)),

@@ -1,7 +1,10 @@
 //! Shop resources. Resolvers take coerced arguments and return plain JSON trees (see `graphql::exec`).
+pub mod addresses;
+pub mod consent;
 pub mod customers;
 pub mod discounts;
 pub mod fulfillment;
+pub mod geo;
 pub mod inventory;
 pub mod metafield_values;
 pub mod metafields;

@@ -1,6 +1,9 @@
 //! Turns apollo-compiler diagnostics into Shopify's (graphql-ruby style) top-level errors.
-use apollo_compiler::ExecutableDocument;
+use apollo_compiler::ast::{Type, Value as AstValue};
+use apollo_compiler::executable::{OperationType, Selection, SelectionSet};
+use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::validation::{DiagnosticList, Valid, WithErrors};
+use apollo_compiler::{ExecutableDocument, Node};
 use regex::Regex;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
@@ -12,12 +15,33 @@ pub fn parse_and_validate(
     schema: &Valid<Schema>,
     query: &str,
 ) -> Result<Valid<ExecutableDocument>, Vec<Value>> {
-    ExecutableDocument::parse_and_validate(schema, query, "query.graphql")
-        .map_err(|WithErrors { errors, .. }| to_errors(&errors))
+    ExecutableDocument::parse_and_validate(schema, query, "query.graphql").map_err(
+        |WithErrors { partial, errors }| {
+            let literals = literal_errors(schema, &partial);
+            to_errors(&errors, literals)
+        },
+    )
 }
 
-fn to_errors(list: &DiagnosticList) -> Vec<Value> {
+/// Diagnostics about an argument literal's type, which graphql-ruby reports per argument instead.
+const LITERAL_DIAGNOSTICS: &[&str] = &[
+    "UnsupportedValueType",
+    "IntCoercionError",
+    "FloatCoercionError",
+    "UndefinedEnumValue",
+];
+
+/// An argument literal of the wrong type, as graphql-ruby's `ArgumentLiteralsAreCompatible` reports it.
+struct LiteralError {
+    /// Field name and argument name when a field argument is an explicit null (apollo's RequiredArgument).
+    null_field_arg: Option<(String, String)>,
+    error: Value,
+}
+
+fn to_errors(list: &DiagnosticList, literals: Vec<LiteralError>) -> Vec<Value> {
     let mut out = Vec::new();
+    let replace_literals = !literals.is_empty();
+    static REQ: OnceLock<Regex> = OnceLock::new();
     let mut seen_syntax = false;
     // apollo also flags the emptied parent selection of an unknown field; graphql-ruby reports only the field.
     let has_undefined = list
@@ -29,6 +53,38 @@ fn to_errors(list: &DiagnosticList) -> Vec<Value> {
             continue;
         }
         let text = diag.error.to_string();
+        if replace_literals && name.is_some_and(|n| LITERAL_DIAGNOSTICS.contains(&n)) {
+            continue;
+        }
+        static REQ_FIELD: OnceLock<Regex> = OnceLock::new();
+        if name == Some("RequiredField")
+            && let Some(c) = re(
+                &REQ_FIELD,
+                r"required field `([A-Za-z_]+)\.([A-Za-z_]+)` is not provided",
+            )
+            .captures(&text)
+            && literals.iter().any(|l| {
+                l.null_field_arg
+                    .as_ref()
+                    .is_some_and(|(t, a)| t == &c[1] && a == &c[2])
+            })
+        {
+            continue;
+        }
+        if name == Some("RequiredArgument")
+            && let Some(c) = re(
+                &REQ,
+                r"argument `[A-Za-z_]+\.([A-Za-z_]+)\(([A-Za-z_]+):\)` is not provided",
+            )
+            .captures(&text)
+            && literals.iter().any(|l| {
+                l.null_field_arg
+                    .as_ref()
+                    .is_some_and(|(f, a)| f == &c[1] && a == &c[2])
+            })
+        {
+            continue;
+        }
         let locations = diag
             .line_column_range()
             .map(|r| json!([{"line": r.start.line, "column": r.start.column}]))
@@ -48,7 +104,207 @@ fn to_errors(list: &DiagnosticList) -> Vec<Value> {
         }
         out.push(shape(name.unwrap_or("Validation"), &text, locations));
     }
+    out.extend(literals.into_iter().map(|l| l.error));
     out
+}
+
+/// Walks every argument literal of the document (field arguments and the fields of input-object literals,
+/// as graphql-ruby visits both as arguments) and reports each one whose own value does not fit its type.
+fn literal_errors(schema: &Schema, doc: &ExecutableDocument) -> Vec<LiteralError> {
+    let mut out = Vec::new();
+    for op in doc.operations.iter() {
+        let kind = match op.operation_type {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        };
+        let head = match &op.name {
+            Some(n) => format!("{kind} {n}"),
+            None => kind.to_string(),
+        };
+        walk_selections(
+            schema,
+            doc,
+            &op.selection_set,
+            &mut vec![json!(head)],
+            &mut out,
+        );
+    }
+    for (name, frag) in &doc.fragments {
+        let head = format!("fragment {name}");
+        walk_selections(
+            schema,
+            doc,
+            &frag.selection_set,
+            &mut vec![json!(head)],
+            &mut out,
+        );
+    }
+    out
+}
+
+fn walk_selections(
+    schema: &Schema,
+    doc: &ExecutableDocument,
+    set: &SelectionSet,
+    path: &mut Vec<Value>,
+    out: &mut Vec<LiteralError>,
+) {
+    for sel in &set.selections {
+        match sel {
+            Selection::Field(f) => {
+                path.push(json!(f.response_key().as_str()));
+                for arg in &f.arguments {
+                    let Some(def) = f.definition.argument_by_name(&arg.name) else {
+                        continue;
+                    };
+                    path.push(json!(arg.name.as_str()));
+                    if !shallow_ok(schema, &def.ty, &arg.value) {
+                        let loc = f
+                            .line_column_range(&doc.sources)
+                            .map(|r| json!([{"line": r.start.line, "column": r.start.column}]))
+                            .unwrap_or_else(|| json!([]));
+                        out.push(LiteralError {
+                            null_field_arg: arg
+                                .value
+                                .is_null()
+                                .then(|| (f.name.to_string(), arg.name.to_string())),
+                            error: literal_error(
+                                "Field", &f.name, &arg.name, &arg.value, &def.ty, loc, path,
+                            ),
+                        });
+                    }
+                    walk_value(schema, doc, &def.ty, &arg.value, path, out);
+                    path.pop();
+                }
+                walk_selections(schema, doc, &f.selection_set, path, out);
+                path.pop();
+            }
+            Selection::InlineFragment(i) => {
+                walk_selections(schema, doc, &i.selection_set, path, out)
+            }
+            Selection::FragmentSpread(_) => {}
+        }
+    }
+}
+
+/// Checks the fields of input-object literals inside `value` (of type `ty`).
+fn walk_value(
+    schema: &Schema,
+    doc: &ExecutableDocument,
+    ty: &Type,
+    value: &Node<AstValue>,
+    path: &mut Vec<Value>,
+    out: &mut Vec<LiteralError>,
+) {
+    match value.as_ref() {
+        AstValue::List(items) => {
+            let item_ty = if ty.is_list() { ty.item_type() } else { ty };
+            for i in items {
+                walk_value(schema, doc, item_ty, i, path, out);
+            }
+        }
+        AstValue::Object(fields) => {
+            let Some(ExtendedType::InputObject(def)) = schema.types.get(ty.inner_named_type())
+            else {
+                return;
+            };
+            for (k, v) in fields {
+                let Some(fdef) = def.fields.get(k) else {
+                    continue;
+                };
+                path.push(json!(k.as_str()));
+                if !shallow_ok(schema, &fdef.ty, v) {
+                    let loc = value
+                        .line_column_range(&doc.sources)
+                        .map(|r| json!([{"line": r.start.line, "column": r.start.column}]))
+                        .unwrap_or_else(|| json!([]));
+                    out.push(LiteralError {
+                        null_field_arg: v.is_null().then(|| (def.name.to_string(), k.to_string())),
+                        error: literal_error("InputObject", &def.name, k, v, &fdef.ty, loc, path),
+                    });
+                }
+                walk_value(schema, doc, &fdef.ty, v, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn literal_error(
+    owner_kind: &str,
+    owner: &str,
+    arg: &str,
+    value: &AstValue,
+    ty: &Type,
+    locations: Value,
+    path: &[Value],
+) -> Value {
+    json!({
+        "message": format!(
+            "Argument '{arg}' on {owner_kind} '{owner}' has an invalid value ({}). Expected type '{ty}'.",
+            compact(value)
+        ),
+        "locations": locations,
+        "path": path,
+        "extensions": {"code": "argumentLiteralsIncompatible", "typeName": owner_kind, "argumentName": arg},
+    })
+}
+
+/// A literal printed on one line, as graphql-ruby prints it in messages (`[A, B]`, `{a: 1}`).
+fn compact(value: &AstValue) -> String {
+    match value {
+        AstValue::List(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|i| compact(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        AstValue::Object(fields) => format!(
+            "{{{}}}",
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", compact(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Whether `value` fits `ty`, leaving aside the fields of input-object literals (each is an argument of
+/// its own and reported on its own).
+fn shallow_ok(schema: &Schema, ty: &Type, value: &AstValue) -> bool {
+    match value {
+        AstValue::Variable(_) => true,
+        AstValue::Null => !ty.is_non_null(),
+        AstValue::List(items) => {
+            ty.is_list() && items.iter().all(|i| shallow_ok(schema, ty.item_type(), i))
+        }
+        // Input coercion wraps a single value into a list.
+        _ if ty.is_list() => shallow_ok(schema, ty.item_type(), value),
+        other => {
+            let name = ty.inner_named_type().as_str();
+            match (schema.types.get(name), other) {
+                (Some(ExtendedType::InputObject(_)), AstValue::Object(_)) => true,
+                (Some(ExtendedType::Enum(def)), AstValue::Enum(e)) => def.values.contains_key(e),
+                // Custom scalars (JSON, URL, ...) take any literal at validation time.
+                (Some(ExtendedType::Scalar(s)), _) if !s.is_built_in() => true,
+                (Some(ExtendedType::Scalar(_)), v) => match (name, v) {
+                    ("Int", AstValue::Int(i)) => i.try_to_i32().is_ok(),
+                    ("Float", AstValue::Int(_) | AstValue::Float(_)) => true,
+                    ("String", AstValue::String(_)) => true,
+                    ("ID", AstValue::String(_) | AstValue::Int(_)) => true,
+                    ("Boolean", AstValue::Boolean(_)) => true,
+                    _ => false,
+                },
+                _ => false,
+            }
+        }
+    }
 }
 
 fn re(cell: &'static OnceLock<Regex>, pat: &str) -> &'static Regex {
