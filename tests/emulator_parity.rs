@@ -623,7 +623,16 @@ fn recorded_customers(capture: &Value, replay: &Value) -> Vec<Value> {
                 .or_else(|| c["addresses"].as_array())
                 .cloned()
                 .unwrap_or_default();
-            Some(json!({"id": n, "email": c["email"], "phone": c["phone"],
+            let email = c["email"]
+                .as_str()
+                .or_else(|| c["defaultEmailAddress"]["emailAddress"].as_str());
+            let phone = c["phone"]
+                .as_str()
+                .or_else(|| c["defaultPhoneNumber"]["phoneNumber"].as_str());
+            let consent = |v: &Value| v.get("marketingState").map(|_| v.clone());
+            Some(json!({"id": n, "email": email, "phone": phone,
+                "email_consent": consent(&c["defaultEmailAddress"]),
+                "sms_consent": consent(&c["defaultPhoneNumber"]),
                 "first_name": c["firstName"], "last_name": c["lastName"], "tags": tags,
                 "has_orders": c["canDelete"] == json!(false),
                 "tax_exempt": c["taxExempt"].as_bool().unwrap_or(false),

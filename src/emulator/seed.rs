@@ -107,6 +107,11 @@ pub struct CustomerSeed {
     pub addresses: Vec<serde_json::Value>,
     /// Gid of the default address.
     pub default_address_id: Option<String>,
+    /// Email marketing consent as read (`defaultEmailAddress`: marketingState, marketingOptInLevel,
+    /// marketingUpdatedAt).
+    pub email_consent: Option<serde_json::Value>,
+    /// SMS marketing consent as read (`defaultPhoneNumber`: the same plus marketingCollectedFrom).
+    pub sms_consent: Option<serde_json::Value>,
 }
 
 /// A product.
@@ -331,6 +336,14 @@ impl Fixture {
                         .filter(|a| a.get("id").is_some_and(serde_json::Value::is_string))
                         .map(super::domain::addresses::stored)
                         .collect(),
+                    email_consent: c
+                        .email_consent
+                        .as_ref()
+                        .and_then(super::domain::consent::from_read),
+                    sms_consent: c
+                        .sms_consent
+                        .as_ref()
+                        .and_then(super::domain::consent::from_read),
                     default_address: c
                         .default_address_id
                         .as_deref()

@@ -489,8 +489,9 @@ pub fn resolve(
     }))
 }
 
-/// Replaces or extends `c`'s addresses from a customer input's `addresses` list; `replace` (customerSet)
-/// makes the list the whole set, otherwise entries with an `id` update that address and others are added.
+/// Sets `c`'s addresses from a customer input's `addresses` list: entries with an `id` update that address
+/// (keeping the fields they omit), others are new; with `replace` (customerUpdate, customerSet) the list is
+/// the whole set, otherwise (customerCreate) it adds to it.
 pub fn apply_list(
     st: &mut State,
     c: &mut Customer,
@@ -511,6 +512,11 @@ pub fn apply_list(
         }
         let target = parse_gid(input.get("id"), "MailingAddress");
         let base = target.and_then(|t| c.addresses.iter().find(|a| address_id(a) == Some(t)));
+        if input.get("id").is_some_and(|v| !v.is_null()) && base.is_none() {
+            p.push("id".into());
+            errors.push(json!({"field": p, "message": "Customer address does not exist"}));
+            continue;
+        }
         match build(base, &input, c, &p) {
             Ok(a) => built.push((base.and(target), a)),
             Err(e) => errors.extend(e),
@@ -519,21 +525,30 @@ pub fn apply_list(
     if !errors.is_empty() {
         return errors;
     }
-    if replace {
-        c.addresses.clear();
-        c.default_address = None;
+    let previous = std::mem::take(&mut c.addresses);
+    let previous_default = c.default_address.take();
+    if !replace {
+        c.addresses = previous.clone();
+        c.default_address = previous_default;
     }
-    for (target, a) in built {
-        match target.and_then(|t| c.addresses.iter().position(|x| address_id(x) == Some(t))) {
-            Some(pos) => {
-                let id = c.addresses[pos]["id"].clone();
-                c.addresses[pos] = a;
-                c.addresses[pos]["id"] = id;
+    for (target, mut a) in built {
+        match target.filter(|t| previous.iter().any(|x| address_id(x) == Some(*t))) {
+            // An entry naming an existing address keeps that address (and its id).
+            Some(t) => {
+                a["id"] = json!(address_gid(t));
+                match c.addresses.iter().position(|x| address_id(x) == Some(t)) {
+                    Some(pos) => c.addresses[pos] = a,
+                    None => c.addresses.push(a),
+                }
             }
             None => {
                 push_new(st, c, a);
             }
         }
     }
+    // The default survives when its address does, otherwise the first address takes over.
+    c.default_address = previous_default
+        .filter(|d| c.addresses.iter().any(|a| address_id(a) == Some(*d)))
+        .or_else(|| c.addresses.first().and_then(address_id));
     errors
 }

@@ -31,6 +31,17 @@ impl Default for Consent {
     }
 }
 
+/// Consent as a `CustomerEmailAddress`/`CustomerPhoneNumber` read shows it (seeding a recorded store).
+pub fn from_read(v: &Value) -> Option<Consent> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    Some(Consent {
+        state: s("marketingState")?,
+        level: s("marketingOptInLevel"),
+        updated_at: s("marketingUpdatedAt"),
+        collected_from: s("marketingCollectedFrom"),
+    })
+}
+
 /// Consent states a client may not set: Shopify derives them.
 const DERIVED_STATES: &[&str] = &["NOT_SUBSCRIBED", "REDACTED", "INVALID"];
 
@@ -204,6 +215,16 @@ pub fn resolve(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    let consent = consent_from(
+        &given,
+        "marketingState",
+        "marketingOptInLevel",
+        "consentUpdatedAt",
+    );
+    // The input is checked before the customer is looked up.
+    if DERIVED_STATES.contains(&consent.state.as_str()) {
+        return Some(Err(derived_state(&consent.state)));
+    }
     let fail = |e: Value| Some(Ok(json!({"customer": null, "userErrors": [e]})));
     let Some(mut c) = parse_gid(input.get("customerId"), "Customer")
         .and_then(|id| st.customers.get(&id))
@@ -215,15 +236,6 @@ pub fn resolve(
             json!({"field": ["input", "customerId"], "message": "Customer not found", "code": "INVALID"})
         });
     };
-    let consent = consent_from(
-        &given,
-        "marketingState",
-        "marketingOptInLevel",
-        "consentUpdatedAt",
-    );
-    if DERIVED_STATES.contains(&consent.state.as_str()) {
-        return Some(Err(derived_state(&consent.state)));
-    }
     let reference = super::reference("Customer", c.id);
     if consent.level.is_none() {
         let e = json!({"field": ["input", key, "marketingOptInLevel"],

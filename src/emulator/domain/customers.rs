@@ -53,7 +53,7 @@ pub struct Customer {
 }
 
 /// The Customer object as the executor projects it.
-pub fn to_json(_st: &State, c: &Customer) -> Value {
+pub fn to_json(st: &State, c: &Customer) -> Value {
     let display = match (&c.first_name, &c.last_name) {
         (Some(f), Some(l)) => format!("{f} {l}"),
         (Some(f), None) => f.clone(),
@@ -102,6 +102,10 @@ pub fn to_json(_st: &State, c: &Customer) -> Value {
     });
     if let Some(m) = out.as_object_mut() {
         consent::fields(c, m);
+        m.insert(
+            "storeCreditAccounts".into(),
+            Value::Array(super::store_credit::of_customer(st, c.id)),
+        );
     }
     out
 }
@@ -311,7 +315,7 @@ fn apply_addresses(
         return Vec::new();
     };
     let prefix = flavor.field("addresses");
-    addresses::apply_list(st, c, list, flavor == Flavor::Set, create, &prefix)
+    addresses::apply_list(st, c, list, !create, create, &prefix)
 }
 
 fn has_identity(c: &Customer) -> bool {
@@ -698,6 +702,9 @@ pub fn resolve(
         return Some(r);
     }
     if let Some(r) = consent::resolve(st, field, args) {
+        return Some(r);
+    }
+    if let Some(r) = super::store_credit::resolve(st, field, args) {
         return Some(r);
     }
     Some(match field {

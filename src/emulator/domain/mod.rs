@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod metafield_values;
 pub mod metafields;
 pub mod products;
+pub mod store_credit;
 
 use serde_json::{Map, Value, json};
 
@@ -203,6 +204,7 @@ pub fn load(st: &State, gid_str: &str) -> Option<Value> {
             .or_else(|| discounts::load(st, ty, id))
             .or_else(|| fulfillment::load(st, ty, id))
             .or_else(|| metafields::load(st, ty, id))
+            .or_else(|| store_credit::load(st, ty, id))
             .or_else(|| crate::emulator::bulk::load(st, ty, id)),
     }
 }

@@ -168,10 +168,12 @@ pub fn execute_parsed(
                 if path.is_empty() {
                     format!("({})", p.explanation)
                 } else {
-                    format!("for {} ({})", path.join("."), p.explanation)
+                    format!("{} ({})", path.join("."), p.explanation)
                 }
             })
             .collect();
+        // graphql-ruby says "for" once before the list of problems.
+        let listed = problems.first().is_some_and(|p| !p.path.is_empty());
         let whole = problems.len() == 1 && problems[0].path.is_empty();
         let message = if whole {
             format!(
@@ -180,9 +182,10 @@ pub fn execute_parsed(
             )
         } else {
             format!(
-                "Variable ${} of type {} was provided invalid value {}",
+                "Variable ${} of type {} was provided invalid value {}{}",
                 def.name,
                 def.ty,
+                if listed { "for " } else { "" },
                 detail.join(", ")
             )
         };

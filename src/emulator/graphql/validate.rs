@@ -15,12 +15,65 @@ pub fn parse_and_validate(
     schema: &Valid<Schema>,
     query: &str,
 ) -> Result<Valid<ExecutableDocument>, Vec<Value>> {
-    ExecutableDocument::parse_and_validate(schema, query, "query.graphql").map_err(
-        |WithErrors { partial, errors }| {
+    match ExecutableDocument::parse_and_validate(schema, query, "query.graphql") {
+        Ok(doc) => Ok(doc),
+        Err(WithErrors { partial, errors }) => {
+            // graphql-ruby requires a selection only on object and interface fields: a union field may
+            // be selected bare (its value then prints as null or `{}`).
+            let bare_unions = bare_union_fields(schema, &partial);
+            let kept: Vec<_> = errors
+                .iter()
+                .filter(|d| {
+                    !(d.error.unstable_error_name() == Some("MissingSubselection")
+                        && d.line_column_range()
+                            .is_some_and(|r| bare_unions.contains(&(r.start.line, r.start.column))))
+                })
+                .collect();
+            if kept.is_empty() {
+                return Ok(Valid::assume_valid(partial));
+            }
             let literals = literal_errors(schema, &partial);
-            to_errors(&errors, literals)
-        },
-    )
+            Err(to_errors(&errors, literals, &bare_unions))
+        }
+    }
+}
+
+/// Positions of union-typed fields selected without a selection set.
+fn bare_union_fields(schema: &Schema, doc: &ExecutableDocument) -> Vec<(usize, usize)> {
+    fn walk(
+        schema: &Schema,
+        doc: &ExecutableDocument,
+        set: &SelectionSet,
+        out: &mut Vec<(usize, usize)>,
+    ) {
+        for sel in &set.selections {
+            match sel {
+                Selection::Field(f) => {
+                    let union = matches!(
+                        schema.types.get(f.definition.ty.inner_named_type()),
+                        Some(ExtendedType::Union(_))
+                    );
+                    if union
+                        && f.selection_set.selections.is_empty()
+                        && let Some(r) = f.line_column_range(&doc.sources)
+                    {
+                        out.push((r.start.line, r.start.column));
+                    }
+                    walk(schema, doc, &f.selection_set, out);
+                }
+                Selection::InlineFragment(i) => walk(schema, doc, &i.selection_set, out),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for op in doc.operations.iter() {
+        walk(schema, doc, &op.selection_set, &mut out);
+    }
+    for frag in doc.fragments.values() {
+        walk(schema, doc, &frag.selection_set, &mut out);
+    }
+    out
 }
 
 /// Diagnostics about an argument literal's type, which graphql-ruby reports per argument instead.
@@ -38,7 +91,11 @@ struct LiteralError {
     error: Value,
 }
 
-fn to_errors(list: &DiagnosticList, literals: Vec<LiteralError>) -> Vec<Value> {
+fn to_errors(
+    list: &DiagnosticList,
+    literals: Vec<LiteralError>,
+    bare_unions: &[(usize, usize)],
+) -> Vec<Value> {
     let mut out = Vec::new();
     let replace_literals = !literals.is_empty();
     static REQ: OnceLock<Regex> = OnceLock::new();
@@ -49,7 +106,12 @@ fn to_errors(list: &DiagnosticList, literals: Vec<LiteralError>) -> Vec<Value> {
         .any(|d| d.error.unstable_error_name() == Some("UndefinedField"));
     for diag in list.iter() {
         let name = diag.error.unstable_error_name();
-        if has_undefined && name == Some("MissingSubselection") {
+        if name == Some("MissingSubselection")
+            && (has_undefined
+                || diag
+                    .line_column_range()
+                    .is_some_and(|r| bare_unions.contains(&(r.start.line, r.start.column))))
+        {
             continue;
         }
         let text = diag.error.to_string();
