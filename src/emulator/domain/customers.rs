@@ -345,7 +345,59 @@ fn store(st: &mut State, mut c: Customer, create: bool) -> u64 {
     id
 }
 
+/// Nested records of a customer being created may not name ids of their own.
+fn nested_ids_on_create(input: &Map<String, Value>) -> Option<Value> {
+    for (list, what) in [("addresses", "address"), ("metafields", "metafield")] {
+        for (i, item) in input
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if item.get("id").is_some_and(|v| !v.is_null()) {
+                return Some(json!({"field": [list, i.to_string(), "id"],
+                    "message": format!("Cannot specify {what} ID on creation")}));
+            }
+        }
+    }
+    None
+}
+
+/// The input's `metafields` (with a namespace) set onto the customer, replacing same namespace and key.
+fn apply_metafields(st: &mut State, c: &mut Customer, input: &Map<String, Value>) {
+    let now = st.now_str();
+    for m in input
+        .get("metafields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(ns), Some(key)) = (m["namespace"].as_str(), m["key"].as_str()) else {
+            continue;
+        };
+        let existing = c
+            .metafields
+            .iter()
+            .position(|x| x["namespace"] == ns && x["key"] == key);
+        let id = match existing {
+            Some(pos) => c.metafields[pos]["id"].clone(),
+            None => json!(gid("Metafield", st.next_id())),
+        };
+        let mf = json!({"__typename": "Metafield", "id": id, "namespace": ns, "key": key,
+            "type": m["type"], "value": m["value"], "ownerType": "CUSTOMER",
+            "createdAt": now, "updatedAt": now});
+        match existing {
+            Some(pos) => c.metafields[pos] = mf,
+            None => c.metafields.push(mf),
+        }
+    }
+}
+
 fn create(st: &mut State, input: &Map<String, Value>) -> Result<Value, FieldError> {
+    if let Some(e) = nested_ids_on_create(input) {
+        return Ok(payload(st, None, vec![e]));
+    }
     if input.get("id").is_some_and(|v| !v.is_null()) {
         return Ok(payload(
             st,
@@ -359,6 +411,9 @@ fn create(st: &mut State, input: &Map<String, Value>) -> Result<Value, FieldErro
     errors.extend(consent::apply_inline(&mut c, input, true, &now)?);
     if errors.is_empty() {
         errors = apply_addresses(st, &mut c, input, Flavor::Plain, true);
+    }
+    if errors.is_empty() {
+        apply_metafields(st, &mut c, input);
     }
     if !errors.is_empty() {
         return Ok(payload(st, None, errors));
@@ -394,6 +449,9 @@ fn update(st: &mut State, input: &Map<String, Value>) -> Result<Value, FieldErro
     errors.extend(consent::apply_inline(&mut c, input, false, &now)?);
     if errors.is_empty() {
         errors = apply_addresses(st, &mut c, input, Flavor::Plain, false);
+    }
+    if errors.is_empty() {
+        apply_metafields(st, &mut c, input);
     }
     if !errors.is_empty() {
         return Ok(payload(st, None, errors));

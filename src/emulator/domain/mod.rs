@@ -218,6 +218,7 @@ pub fn field_with_args(
 ) -> Option<Value> {
     match field {
         "metafield" | "metafields" => metafields::owner_field(st, obj, field, args),
+        "storeCreditAccounts" => store_credit::matching(obj, args),
         "codes" => discounts::codes_matching(obj, args)
             .or_else(|| inventory::field_with_args(st, obj, field, args)),
         _ => inventory::field_with_args(st, obj, field, args),

@@ -71,6 +71,31 @@ pub fn of_customer(st: &State, owner: u64) -> Vec<Value> {
         .collect()
 }
 
+/// `storeCreditAccounts(query:)` of an owner: `currency_code:XXX` terms narrow the list.
+pub fn matching(obj: &Map<String, Value>, args: &Map<String, Value>) -> Option<Value> {
+    let all = obj.get("storeCreditAccounts")?.as_array()?;
+    let query = args
+        .get("query")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let wanted: Vec<String> = query
+        .split_whitespace()
+        .filter_map(|t| t.strip_prefix("currency_code:"))
+        .map(|c| c.trim_matches('"').to_ascii_uppercase())
+        .collect();
+    Some(Value::Array(
+        all.iter()
+            .filter(|a| {
+                wanted.is_empty()
+                    || a["balance"]["currencyCode"]
+                        .as_str()
+                        .is_some_and(|c| wanted.iter().any(|w| w == c))
+            })
+            .cloned()
+            .collect(),
+    ))
+}
+
 /// Loads a `StoreCreditAccount` by id.
 pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
     (ty == "StoreCreditAccount")

@@ -195,7 +195,13 @@ pub fn execute_parsed(
             "extensions": {
                 "code": "INVALID_VARIABLE",
                 "value": provided.cloned().unwrap_or(Value::Null),
-                "problems": problems.iter().map(|p| json!({"path": p.path, "explanation": p.explanation})).collect::<Vec<_>>(),
+                "problems": problems.iter().map(|p| {
+                    let mut j = json!({"path": p.path, "explanation": p.explanation});
+                    if p.explanation.starts_with(values::GLOBAL_ID_PROBLEM) {
+                        j["message"] = json!(p.explanation);
+                    }
+                    j
+                }).collect::<Vec<_>>(),
             },
         }));
     }

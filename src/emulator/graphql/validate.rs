@@ -16,7 +16,15 @@ pub fn parse_and_validate(
     query: &str,
 ) -> Result<Valid<ExecutableDocument>, Vec<Value>> {
     match ExecutableDocument::parse_and_validate(schema, query, "query.graphql") {
-        Ok(doc) => Ok(doc),
+        Ok(doc) => {
+            // Literals apollo accepts may still fail Shopify's coercion (ids that are no global ids).
+            let literals = literal_errors(schema, &doc);
+            if literals.is_empty() {
+                Ok(doc)
+            } else {
+                Err(literals.into_iter().map(|l| l.error).collect())
+            }
+        }
         Err(WithErrors { partial, errors }) => {
             // graphql-ruby requires a selection only on object and interface fields: a union field may
             // be selected bare (its value then prints as null or `{}`).
@@ -236,6 +244,12 @@ fn walk_selections(
                             ),
                         });
                     }
+                    if let Some(bad) = invalid_global_id(schema, &def.ty, &arg.value) {
+                        out.push(LiteralError {
+                            null_field_arg: None,
+                            error: coercion_error(bad, at(f.line_column_range(&doc.sources)), path),
+                        });
+                    }
                     walk_value(schema, doc, &def.ty, &arg.value, path, out);
                     path.pop();
                 }
@@ -286,6 +300,12 @@ fn walk_value(
                         error: literal_error("InputObject", &def.name, k, v, &fdef.ty, loc, path),
                     });
                 }
+                if let Some(bad) = invalid_global_id(schema, &fdef.ty, v) {
+                    out.push(LiteralError {
+                        null_field_arg: None,
+                        error: coercion_error(bad, at(value.line_column_range(&doc.sources)), path),
+                    });
+                }
                 walk_value(schema, doc, &fdef.ty, v, path, out);
                 path.pop();
             }
@@ -311,6 +331,43 @@ fn literal_error(
         "locations": locations,
         "path": path,
         "extensions": {"code": "argumentLiteralsIncompatible", "typeName": owner_kind, "argumentName": arg},
+    })
+}
+
+fn at(range: Option<std::ops::Range<apollo_compiler::parser::LineColumn>>) -> Value {
+    range
+        .map(|r| json!([{"line": r.start.line, "column": r.start.column}]))
+        .unwrap_or_else(|| json!([]))
+}
+
+/// Shopify's `ID` takes global ids (`gid://shopify/Type/1`) only.
+pub fn is_global_id(s: &str) -> bool {
+    s.strip_prefix("gid://")
+        .is_some_and(|rest| rest.split('/').filter(|p| !p.is_empty()).count() >= 3)
+}
+
+/// The first string literal of `ID` type in `value` that is not a global id.
+fn invalid_global_id<'a>(schema: &Schema, ty: &Type, value: &'a AstValue) -> Option<&'a str> {
+    match value {
+        AstValue::List(items) => {
+            let item_ty = if ty.is_list() { ty.item_type() } else { ty };
+            items
+                .iter()
+                .find_map(|i| invalid_global_id(schema, item_ty, i))
+        }
+        AstValue::String(s) if ty.inner_named_type().as_str() == "ID" && !is_global_id(s) => {
+            Some(s.as_str())
+        }
+        _ => None,
+    }
+}
+
+fn coercion_error(bad: &str, locations: Value, path: &[Value]) -> Value {
+    json!({
+        "message": format!("Invalid global id '{bad}'"),
+        "locations": locations,
+        "path": path,
+        "extensions": {"code": "argumentLiteralsIncompatible", "typeName": "CoercionError"},
     })
 }
 
