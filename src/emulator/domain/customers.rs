@@ -677,39 +677,106 @@ fn delete(st: &mut State, input: &Map<String, Value>) -> Value {
     }
 }
 
-/// `customerMerge`: customer two survives with its own fields plus customer one's tags; customer one is
-/// gone at once (Shopify finishes the job asynchronously, so `job.done` is false).
+/// `customerMerge`: customer two survives; each field comes from the customer `overrideFields` names, else
+/// from customer two when it has one, else from customer one; notes are joined and tags united unless
+/// overridden. Customer one is gone at once (Shopify finishes the job asynchronously: `job.done` false).
 fn merge(st: &mut State, args: &Map<String, Value>) -> Value {
-    let fail = |field: &str| {
+    let fail = |field: Value, message: String| {
         json!({"resultingCustomerId": null, "job": null, "userErrors": [
-            {"field": [field], "message": "Customer does not exist", "code": "INVALID_CUSTOMER_ID"}]})
+            {"field": field, "message": message, "code": "INVALID_CUSTOMER_ID"}]})
     };
-    let one =
-        parse_gid(args.get("customerOneId"), "Customer").filter(|id| st.customers.contains_key(id));
-    let two =
-        parse_gid(args.get("customerTwoId"), "Customer").filter(|id| st.customers.contains_key(id));
-    let (Some(one), Some(two)) = (one, two) else {
-        return fail(if one.is_none() {
-            "customerOneId"
-        } else {
-            "customerTwoId"
-        });
+    for key in ["customerOneId", "customerTwoId"] {
+        let id = parse_gid(args.get(key), "Customer");
+        if !id.is_some_and(|id| st.customers.contains_key(&id)) {
+            let shown = id.map(|i| i.to_string()).unwrap_or_default();
+            return fail(
+                json!([key]),
+                format!("Customer does not exist with ID {shown}"),
+            );
+        }
+    }
+    let (Some(one), Some(two)) = (
+        parse_gid(args.get("customerOneId"), "Customer"),
+        parse_gid(args.get("customerTwoId"), "Customer"),
+    ) else {
+        return fail(Value::Null, "Customer does not exist".into());
     };
     if one == two {
-        return json!({"resultingCustomerId": null, "job": null, "userErrors": [
-            {"field": ["customerTwoId"], "message": "Customers must be different", "code": "INVALID_CUSTOMER"}]});
+        return fail(Value::Null, "Customers IDs should not match".into());
     }
-    let Some(source) = st.remove_customer(one) else {
-        return fail("customerOneId");
+    let (Some(a), Some(b)) = (
+        st.customers.get(&one).cloned(),
+        st.customers.get(&two).cloned(),
+    ) else {
+        return fail(Value::Null, "Customer does not exist".into());
     };
-    if let Some(target) = st.customers.get(&two).cloned() {
-        let mut merged = target;
-        let mut tags: Vec<Value> = merged.tags.iter().map(|t| json!(t)).collect();
-        tags.extend(source.tags.iter().map(|t| json!(t)));
-        merged.tags = normalize_tags(&tags);
-        merged.has_orders |= source.has_orders;
-        store(st, merged, false);
+    let over = args
+        .get("overrideFields")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let keep = |key: &str| parse_gid(over.get(key), "Customer");
+    let pick = |key: &str, get: &dyn Fn(&Customer) -> Option<String>| -> Option<String> {
+        match keep(key) {
+            Some(id) if id == one => get(&a),
+            Some(_) => get(&b),
+            None => get(&b).or_else(|| get(&a)),
+        }
+    };
+    let mut merged = b.clone();
+    merged.first_name = pick("customerIdOfFirstNameToKeep", &|c| c.first_name.clone());
+    merged.last_name = pick("customerIdOfLastNameToKeep", &|c| c.last_name.clone());
+    merged.email = pick("customerIdOfEmailToKeep", &|c| c.email.clone());
+    merged.phone = pick("customerIdOfPhoneNumberToKeep", &|c| c.phone.clone());
+    if merged.email == a.email {
+        merged.email_consent = a.email_consent.clone();
     }
+    if merged.phone == a.phone {
+        merged.sms_consent = a.sms_consent.clone();
+    }
+    merged.note = match over.get("note") {
+        Some(n) => n.as_str().map(str::to_string),
+        None => {
+            let joined = [&b.note, &a.note]
+                .into_iter()
+                .flatten()
+                .filter(|n| !n.trim().is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (!joined.is_empty()).then_some(joined)
+        }
+    };
+    let tags: Vec<Value> = match over.get("tags").and_then(Value::as_array) {
+        Some(t) => t.clone(),
+        None => b.tags.iter().chain(&a.tags).map(|t| json!(t)).collect(),
+    };
+    merged.tags = normalize_tags(&tags);
+    merged.has_orders |= a.has_orders;
+    for addr in &a.addresses {
+        if !merged.addresses.iter().any(|x| x == addr) {
+            merged.addresses.push(addr.clone());
+        }
+    }
+    if keep("customerIdOfDefaultAddressToKeep") == Some(one) || merged.default_address.is_none() {
+        merged.default_address = a.default_address.or(merged.default_address);
+    }
+    for mf in &a.metafields {
+        if !merged
+            .metafields
+            .iter()
+            .any(|m| m["namespace"] == mf["namespace"] && m["key"] == mf["key"])
+        {
+            merged.metafields.push(mf.clone());
+        }
+    }
+    st.remove_customer(one);
+    for acc in st.store_credit_accounts.values_mut() {
+        if acc.owner == one {
+            acc.owner = two;
+        }
+    }
+    store(st, merged, false);
     let job = st.next_id();
     json!({"resultingCustomerId": gid("Customer", two), "job": {"__typename": "Job", "id": gid("Job", job), "done": false}, "userErrors": []})
 }
