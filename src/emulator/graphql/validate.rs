@@ -41,7 +41,103 @@ pub fn parse_and_validate(
                 return Ok(Valid::assume_valid(partial));
             }
             let literals = literal_errors(schema, &partial);
-            Err(to_errors(&errors, literals, &bare_unions))
+            let mut out = to_errors(&errors, literals, &bare_unions);
+            attach_paths(query, &mut out);
+            Err(out)
+        }
+    }
+}
+
+/// graphql-ruby locates validation errors by path too: the operation (`query Name`), the response keys
+/// down to the node, inline fragments as `... on Type`. Errors apollo reports only by position get the path
+/// of the field, argument or variable definition at that position.
+fn attach_paths(query: &str, errors: &mut [Value]) {
+    use apollo_compiler::ast;
+    let Ok(doc) = ast::Document::parse(query, "query.graphql") else {
+        return;
+    };
+    let mut at: Vec<((usize, usize), Vec<Value>)> = Vec::new();
+    fn pos<T>(n: &Node<T>, doc: &ast::Document) -> Option<(usize, usize)> {
+        n.line_column_range(&doc.sources)
+            .map(|r| (r.start.line, r.start.column))
+    }
+    fn walk(
+        doc: &ast::Document,
+        set: &[ast::Selection],
+        path: &mut Vec<Value>,
+        at: &mut Vec<((usize, usize), Vec<Value>)>,
+    ) {
+        for sel in set {
+            match sel {
+                ast::Selection::Field(f) => {
+                    path.push(json!(f.alias.as_ref().unwrap_or(&f.name).as_str()));
+                    if let Some(p) = pos(f, doc) {
+                        at.push((p, path.clone()));
+                    }
+                    for a in &f.arguments {
+                        if let Some(p) = pos(a, doc) {
+                            let mut ap = path.clone();
+                            ap.push(json!(a.name.as_str()));
+                            at.push((p, ap));
+                        }
+                    }
+                    walk(doc, &f.selection_set, path, at);
+                    path.pop();
+                }
+                ast::Selection::InlineFragment(i) => {
+                    path.push(json!(match &i.type_condition {
+                        Some(t) => format!("... on {t}"),
+                        None => "...".to_string(),
+                    }));
+                    walk(doc, &i.selection_set, path, at);
+                    path.pop();
+                }
+                ast::Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    for def in &doc.definitions {
+        match def {
+            ast::Definition::OperationDefinition(op) => {
+                let kind = match op.operation_type {
+                    OperationType::Query => "query",
+                    OperationType::Mutation => "mutation",
+                    OperationType::Subscription => "subscription",
+                };
+                let head = match &op.name {
+                    Some(n) => format!("{kind} {n}"),
+                    None => kind.to_string(),
+                };
+                for v in &op.variables {
+                    if let Some(p) = pos(v, &doc) {
+                        at.push((p, vec![json!(head)]));
+                    }
+                }
+                walk(&doc, &op.selection_set, &mut vec![json!(head)], &mut at);
+            }
+            ast::Definition::FragmentDefinition(f) => {
+                let head = format!("fragment {}", f.name);
+                walk(&doc, &f.selection_set, &mut vec![json!(head)], &mut at);
+            }
+            _ => {}
+        }
+    }
+    for e in errors.iter_mut() {
+        let Some(obj) = e.as_object_mut() else {
+            continue;
+        };
+        if obj.contains_key("path") || obj["extensions"]["code"] == "PARSE_ERROR" {
+            continue;
+        }
+        let loc = obj
+            .get("locations")
+            .and_then(|l| l.get(0))
+            .and_then(|l| Some((l["line"].as_u64()? as usize, l["column"].as_u64()? as usize)));
+        if let Some(path) = loc
+            .and_then(|l| at.iter().find(|(p, _)| *p == l))
+            .map(|(_, p)| p)
+        {
+            obj.insert("path".into(), json!(path));
         }
     }
 }
@@ -285,6 +381,29 @@ fn walk_value(
             else {
                 return;
             };
+            for (fname, fdef) in &def.fields {
+                if fdef.ty.is_non_null()
+                    && fdef.default_value.is_none()
+                    && !fields.iter().any(|(k, _)| k == fname)
+                {
+                    let mut p = path.to_vec();
+                    p.push(json!(fname.as_str()));
+                    out.push(LiteralError {
+                        null_field_arg: Some((def.name.to_string(), fname.to_string())),
+                        error: json!({
+                            "message": format!(
+                                "Argument '{fname}' on InputObject '{}' is required. Expected type {}",
+                                def.name, fdef.ty
+                            ),
+                            "locations": at(value.line_column_range(&doc.sources)),
+                            "path": p,
+                            "extensions": {"code": "missingRequiredInputObjectAttribute",
+                                "argumentName": fname.as_str(), "argumentType": fdef.ty.to_string(),
+                                "inputObjectType": def.name.as_str()},
+                        }),
+                    });
+                }
+            }
             for (k, v) in fields {
                 let Some(fdef) = def.fields.get(k) else {
                     continue;
