@@ -552,3 +552,34 @@ pub fn apply_list(
         .or_else(|| c.addresses.first().and_then(address_id));
     errors
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_normalise_and_validate_like_shopify() {
+        let c = Customer {
+            first_name: Some("Hermes".into()),
+            last_name: Some("Default".into()),
+            ..Customer::default()
+        };
+        let input = json!({"address1": " 1 Main St ", "city": "Ottawa", "countryCode": "CA",
+            "provinceCode": "ON", "phone": "+1 (613) 450-4538"});
+        let a = build(None, input.as_object().unwrap(), &c, &["address".into()]).unwrap();
+        let shown = to_json(&a);
+        assert_eq!(shown["address1"], "1 Main St");
+        assert_eq!(shown["province"], "Ontario");
+        assert_eq!(shown["country"], "Canada");
+        assert_eq!(shown["phone"], "+16134504538");
+        assert_eq!(shown["name"], "Hermes Default");
+        assert_eq!(shown["formattedArea"], "Ottawa ON, Canada");
+        let wrong = json!({"countryCode": "US", "provinceCode": "ON"});
+        let errs = build(None, wrong.as_object().unwrap(), &c, &["address".into()]).unwrap_err();
+        assert_eq!(errs[0]["field"], json!(["address", "province"]));
+        assert_eq!(errs[0]["message"], "Province is invalid");
+        let html = json!({"city": "<script>"});
+        let errs = build(None, html.as_object().unwrap(), &c, &["address".into()]).unwrap_err();
+        assert_eq!(errs[0]["message"], "City cannot contain HTML tags");
+    }
+}

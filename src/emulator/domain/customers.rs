@@ -42,6 +42,8 @@ pub struct Customer {
     pub sms_consent: Option<consent::Consent>,
     /// Id of the default address.
     pub default_address: Option<u64>,
+    /// Whether an account invite was sent (state INVITED).
+    pub invited: bool,
     /// Whether orders reference the customer (blocks deletion).
     pub has_orders: bool,
     /// Metafields as `Metafield` objects.
@@ -89,7 +91,7 @@ pub fn to_json(st: &State, c: &Customer) -> Value {
         "taxExempt": c.tax_exempt,
         "taxExemptions": c.tax_exemptions,
         "tags": c.tags,
-        "state": "DISABLED",
+        "state": if c.invited { "INVITED" } else { "DISABLED" },
         "canDelete": !c.has_orders,
         "createdAt": c.created_at,
         "updatedAt": c.updated_at,
@@ -604,6 +606,60 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
     Ok(payload(st, Some(id), vec![]))
 }
 
+/// `customerSendAccountInviteEmail`: the email's fields are checked (addresses, blank subject); a subject
+/// over 1,000 or a custom message over 5,000 characters, or one with HTML, fails the sending itself. Bcc
+/// takes staff accounts' addresses only, and the emulated shop has no staff.
+fn send_invite(st: &mut State, args: &Map<String, Value>) -> Value {
+    let fail = |field: &[&str], message: String| json!({"customer": null, "userErrors": [{"field": field, "message": message, "code": "INVALID"}]});
+    let Some(mut c) = parse_gid(args.get("customerId"), "Customer")
+        .and_then(|id| st.customers.get(&id))
+        .cloned()
+    else {
+        return fail(&["customerId"], "Customer does not exist".into());
+    };
+    let email = args
+        .get("email")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let text = |k: &str| email.get(k).and_then(Value::as_str);
+    if text("subject").is_some_and(|s| s.trim().is_empty()) {
+        return fail(&["email", "subject"], "Subject can't be blank".into());
+    }
+    if text("to").is_some_and(|t| !email_re().is_match(&normalize_email(t))) {
+        return fail(&["email", "to"], "To is invalid".into());
+    }
+    if text("from").is_some_and(|f| !email_re().is_match(&normalize_email(f))) {
+        return fail(&["email", "from"], "From Sender is invalid".into());
+    }
+    let bcc: Vec<String> = email
+        .get("bcc")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|b| format!("{b} is not a valid bcc address"))
+        .collect();
+    if !bcc.is_empty() {
+        return fail(&["email", "bcc"], format!("Bcc {}", bcc.join(" and ")));
+    }
+    let html =
+        Regex::new(r"<[^>]*>").map(|r| r.is_match(text("customMessage").unwrap_or_default()));
+    let undeliverable = text("subject").is_some_and(|s| s.chars().count() > 1000)
+        || text("customMessage").is_some_and(|m| m.chars().count() > 5000)
+        || html.unwrap_or(false)
+        || (c.email.is_none() && text("to").is_none());
+    if undeliverable {
+        return fail(
+            &["customerId"],
+            "Error sending account invite to customer.".into(),
+        );
+    }
+    c.invited = true;
+    let id = store(st, c, false);
+    payload(st, Some(id), vec![])
+}
+
 /// customerAdd/Remove/ReplaceTaxExemptions: the list keeps its order, without duplicates.
 fn tax_exemptions(st: &mut State, field: &str, args: &Map<String, Value>) -> Value {
     let Some(mut c) = parse_gid(args.get("customerId"), "Customer")
@@ -798,8 +854,8 @@ fn matches(c: &Customer, query: &str) -> bool {
                 "last_name" => eq(&c.last_name),
                 "tag" => c.tags.iter().any(|t| t.to_lowercase() == value),
                 "id" => c.id.to_string() == value,
-                // Every emulated customer is DISABLED (no accounts are invited or enabled).
-                "state" => value == "disabled",
+                // Emulated customers are DISABLED until invited (no account is ever enabled).
+                "state" => value == if c.invited { "invited" } else { "disabled" },
                 _ => [&c.email, &c.first_name, &c.last_name, &c.phone]
                     .iter()
                     .any(|f| {
@@ -836,6 +892,7 @@ pub fn resolve(
         "customerAddTaxExemptions"
         | "customerRemoveTaxExemptions"
         | "customerReplaceTaxExemptions" => Ok(tax_exemptions(st, field, args)),
+        "customerSendAccountInviteEmail" => Ok(send_invite(st, args)),
         "customerCreate" => create(st, &input()),
         "customerUpdate" => update(st, &input()),
         "customerSet" => set(st, args),

@@ -340,7 +340,7 @@ fn walk_selections(
                             ),
                         });
                     }
-                    if let Some(bad) = invalid_global_id(schema, &def.ty, &arg.value) {
+                    if let Some(bad) = invalid_global_id(&def.ty, &arg.value) {
                         out.push(LiteralError {
                             null_field_arg: None,
                             error: coercion_error(bad, at(f.line_column_range(&doc.sources)), path),
@@ -419,7 +419,7 @@ fn walk_value(
                         error: literal_error("InputObject", &def.name, k, v, &fdef.ty, loc, path),
                     });
                 }
-                if let Some(bad) = invalid_global_id(schema, &fdef.ty, v) {
+                if let Some(bad) = invalid_global_id(&fdef.ty, v) {
                     out.push(LiteralError {
                         null_field_arg: None,
                         error: coercion_error(bad, at(value.line_column_range(&doc.sources)), path),
@@ -466,13 +466,11 @@ pub fn is_global_id(s: &str) -> bool {
 }
 
 /// The first string literal of `ID` type in `value` that is not a global id.
-fn invalid_global_id<'a>(schema: &Schema, ty: &Type, value: &'a AstValue) -> Option<&'a str> {
+fn invalid_global_id<'a>(ty: &Type, value: &'a AstValue) -> Option<&'a str> {
     match value {
         AstValue::List(items) => {
             let item_ty = if ty.is_list() { ty.item_type() } else { ty };
-            items
-                .iter()
-                .find_map(|i| invalid_global_id(schema, item_ty, i))
+            items.iter().find_map(|i| invalid_global_id(item_ty, i))
         }
         AstValue::String(s) if ty.inner_named_type().as_str() == "ID" && !is_global_id(s) => {
             Some(s.as_str())
@@ -663,5 +661,52 @@ mod tests {
         let errs = parse_and_validate(schema, "query {").unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0]["extensions"]["code"], "PARSE_ERROR");
+    }
+
+    #[test]
+    fn argument_literals_are_reported_per_argument_like_graphql_ruby() {
+        let schema = crate::schema::schema(ApiVersion::V2026_04);
+        let errs = parse_and_validate(
+            schema,
+            "mutation M {\n  customerAddTaxExemptions(customerId: \"gid://shopify/Customer/1\", taxExemptions: [FOO_BAR]) { userErrors { message } }\n}",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(
+            errs[0]["message"],
+            "Argument 'taxExemptions' on Field 'customerAddTaxExemptions' has an invalid value ([FOO_BAR]). Expected type '[TaxExemption!]!'."
+        );
+        assert_eq!(
+            errs[0]["path"],
+            json!(["mutation M", "customerAddTaxExemptions", "taxExemptions"])
+        );
+        assert_eq!(errs[0]["extensions"]["typeName"], "Field");
+        // A literal id that is no global id fails coercion even though the document is valid GraphQL.
+        let errs = parse_and_validate(
+            schema,
+            "mutation { customerDelete(input: {id: \"\"}) { userErrors { message } } }",
+        )
+        .unwrap_err();
+        assert_eq!(errs[0]["message"], "Invalid global id ''");
+        assert_eq!(
+            errs[0]["path"],
+            json!(["mutation", "customerDelete", "input", "id"])
+        );
+        assert_eq!(errs[0]["extensions"]["typeName"], "CoercionError");
+        // A required input field left out names the input object.
+        let errs = parse_and_validate(
+            schema,
+            "mutation { customerDelete(input: {}) { userErrors { message } } }",
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs[0]["message"],
+            "Argument 'id' on InputObject 'CustomerDeleteInput' is required. Expected type ID!"
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(
+            errs[0]["extensions"]["code"],
+            "missingRequiredInputObjectAttribute"
+        );
     }
 }
