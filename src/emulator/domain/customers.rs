@@ -808,6 +808,23 @@ fn merge(st: &mut State, args: &Map<String, Value>) -> Value {
         None => b.tags.iter().chain(&a.tags).map(|t| json!(t)).collect(),
     };
     merged.tags = normalize_tags(&tags);
+    // The merged customer must still satisfy the customer bounds; both customers are named.
+    let blocker = if merged.tags.len() > 250 {
+        Some("Customers must have 250 tags or less.")
+    } else if merged
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 5000)
+    {
+        Some("Customer notes must be 5,000 characters or less.")
+    } else {
+        None
+    };
+    if let Some(message) = blocker {
+        let e = |f: &str| json!({"field": [f], "message": message, "code": "INVALID_CUSTOMER"});
+        return json!({"resultingCustomerId": null, "job": null,
+            "userErrors": [e("customerOneId"), e("customerTwoId")]});
+    }
     merged.has_orders |= a.has_orders;
     for addr in &a.addresses {
         if !merged.addresses.iter().any(|x| x == addr) {
