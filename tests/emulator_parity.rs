@@ -9,12 +9,12 @@ use shopsync::emulator::{Emulator, RunningEmulator};
 
 /// Minimum share of passing targets among the domains shopsync drives (customers, products, inventory,
 /// discounts, fulfillment), set from what passes today on the whole shared corpus so that regressions
-/// fail the suite (517/1098 on 2026-12-08).
-const SHOPSYNC_DOMAINS_THRESHOLD: f64 = 0.470;
+/// fail the suite (643/1098 on 2026-12-08).
+const SHOPSYNC_DOMAINS_THRESHOLD: f64 = 0.585;
 
-/// Minimum share of passing targets over every domain (726/1421 on 2026-12-08; a bulk-operation target or
-/// two depend on timing).
-const ALL_DOMAINS_THRESHOLD: f64 = 0.509;
+/// Minimum share of passing targets over every domain (814/1421 on 2026-12-08; bulk operations vary by
+/// two targets between runs with completion timing, the figure takes the lower count).
+const ALL_DOMAINS_THRESHOLD: f64 = 0.572;
 
 /// Cases in shopsync's domains that do not match, and why (tests/captures/README.md, PARITY, has the
 /// long form). Printed next to the difference so every failing case carries its reason.
@@ -651,9 +651,27 @@ fn recorded_customers(capture: &Value, replay: &Value) -> Vec<Value> {
         .filter_map(|(id, c)| {
             let n = id.rsplit('/').next()?.parse::<u64>().ok()?;
             let tags = c["tags"].as_array().cloned().unwrap_or_default();
-            Some(json!({"id": n, "email": c["email"], "phone": c["phone"],
+            let addresses = c["addressesV2"]["nodes"]
+                .as_array()
+                .or_else(|| c["addresses"].as_array())
+                .cloned()
+                .unwrap_or_default();
+            let email = c["email"]
+                .as_str()
+                .or_else(|| c["defaultEmailAddress"]["emailAddress"].as_str());
+            let phone = c["phone"]
+                .as_str()
+                .or_else(|| c["defaultPhoneNumber"]["phoneNumber"].as_str());
+            let consent = |v: &Value| v.get("marketingState").map(|_| v.clone());
+            Some(json!({"id": n, "email": email, "phone": phone,
+                "email_consent": consent(&c["defaultEmailAddress"]),
+                "sms_consent": consent(&c["defaultPhoneNumber"]),
                 "first_name": c["firstName"], "last_name": c["lastName"], "tags": tags,
-                "has_orders": c["canDelete"] == json!(false)}))
+                "has_orders": c["canDelete"] == json!(false),
+                "tax_exempt": c["taxExempt"].as_bool().unwrap_or(false),
+                "tax_exemptions": c["taxExemptions"].as_array().cloned().unwrap_or_default(),
+                "note": c["note"], "addresses": addresses,
+                "default_address_id": c["defaultAddress"]["id"]}))
         })
         .collect()
 }

@@ -99,6 +99,21 @@ pub struct CustomerSeed {
     pub tags: Vec<String>,
     /// Whether the customer has orders (blocks deletion).
     pub has_orders: bool,
+    /// Tax exempt flag.
+    pub tax_exempt: bool,
+    /// Tax exemptions (`TaxExemption` values).
+    pub tax_exemptions: Vec<String>,
+    /// Note.
+    pub note: Option<String>,
+    /// Addresses as `MailingAddress` objects (with their `id`), in order.
+    pub addresses: Vec<serde_json::Value>,
+    /// Gid of the default address.
+    pub default_address_id: Option<String>,
+    /// Email marketing consent as read (`defaultEmailAddress`: marketingState, marketingOptInLevel,
+    /// marketingUpdatedAt).
+    pub email_consent: Option<serde_json::Value>,
+    /// SMS marketing consent as read (`defaultPhoneNumber`: the same plus marketingCollectedFrom).
+    pub sms_consent: Option<serde_json::Value>,
 }
 
 /// A product.
@@ -317,6 +332,34 @@ impl Fixture {
                     ),
                     locale: "en".into(),
                     has_orders: c.has_orders,
+                    tax_exempt: c.tax_exempt,
+                    tax_exemptions: c.tax_exemptions.clone(),
+                    note: c.note.clone(),
+                    addresses: c
+                        .addresses
+                        .iter()
+                        .filter(|a| a.get("id").is_some_and(serde_json::Value::is_string))
+                        .map(super::domain::addresses::stored)
+                        .collect(),
+                    email_consent: c
+                        .email_consent
+                        .as_ref()
+                        .and_then(super::domain::consent::from_read),
+                    sms_consent: c
+                        .sms_consent
+                        .as_ref()
+                        .and_then(super::domain::consent::from_read),
+                    default_address: c
+                        .default_address_id
+                        .as_deref()
+                        .and_then(|g| {
+                            super::domain::parse_gid(Some(&serde_json::json!(g)), "MailingAddress")
+                        })
+                        .or_else(|| {
+                            c.addresses.first().and_then(|a| {
+                                super::domain::parse_gid(a.get("id"), "MailingAddress")
+                            })
+                        }),
                     created_at: now_s.clone(),
                     updated_at: now_s.clone(),
                     ..Customer::default()

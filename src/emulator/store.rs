@@ -48,6 +48,9 @@ pub struct State {
     pub bulk_operations: BTreeMap<u64, super::bulk::BulkOperation>,
     /// Customers.
     pub customers: BTreeMap<u64, Customer>,
+    /// Store credit accounts by id.
+    #[serde(default)]
+    pub store_credit_accounts: BTreeMap<u64, super::domain::store_credit::StoreCreditAccount>,
     /// Customer ids by normalised email, kept by [`State::put_customer`] and [`State::remove_customer`]
     /// (lookups and uniqueness checks stay O(log n)).
     #[serde(skip)]

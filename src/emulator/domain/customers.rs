@@ -5,7 +5,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{FieldError, RootCtx, gid, metafields, parse_gid, reference, user_error};
+use super::{
+    FieldError, RootCtx, addresses, consent, gid, metafields, parse_gid, reference, user_error,
+};
 use crate::emulator::store::State;
 
 /// A stored customer.
@@ -32,8 +34,16 @@ pub struct Customer {
     pub tax_exempt: bool,
     /// Tax exemptions.
     pub tax_exemptions: Vec<String>,
-    /// Addresses as given (MailingAddressInput shape).
+    /// Addresses, normalised (`MailingAddress` fields with their gid), in creation order.
     pub addresses: Vec<Value>,
+    /// Email marketing consent (`None`: never set).
+    pub email_consent: Option<consent::Consent>,
+    /// SMS marketing consent (`None`: never set).
+    pub sms_consent: Option<consent::Consent>,
+    /// Id of the default address.
+    pub default_address: Option<u64>,
+    /// Whether an account invite was sent (state INVITED).
+    pub invited: bool,
     /// Whether orders reference the customer (blocks deletion).
     pub has_orders: bool,
     /// Metafields as `Metafield` objects.
@@ -45,7 +55,7 @@ pub struct Customer {
 }
 
 /// The Customer object as the executor projects it.
-pub fn to_json(_st: &State, c: &Customer) -> Value {
+pub fn to_json(st: &State, c: &Customer) -> Value {
     let display = match (&c.first_name, &c.last_name) {
         (Some(f), Some(l)) => format!("{f} {l}"),
         (Some(f), None) => f.clone(),
@@ -56,13 +66,16 @@ pub fn to_json(_st: &State, c: &Customer) -> Value {
             .or_else(|| c.phone.clone())
             .unwrap_or_default(),
     };
-    let addresses: Vec<Value> = c
-        .addresses
-        .iter()
-        .enumerate()
-        .map(|(i, a)| address_json(c.id, i, a))
-        .collect();
-    json!({
+    let addresses: Vec<Value> = c.addresses.iter().map(addresses::to_json).collect();
+    let default_address = c
+        .default_address
+        .and_then(|d| {
+            c.addresses
+                .iter()
+                .find(|a| addresses::address_id(a) == Some(d))
+        })
+        .map(addresses::to_json);
+    let mut out = json!({
         "__typename": "Customer",
         "id": gid("Customer", c.id),
         "legacyResourceId": c.id.to_string(),
@@ -78,44 +91,25 @@ pub fn to_json(_st: &State, c: &Customer) -> Value {
         "taxExempt": c.tax_exempt,
         "taxExemptions": c.tax_exemptions,
         "tags": c.tags,
-        "state": "DISABLED",
+        "state": if c.invited { "INVITED" } else { "DISABLED" },
         "canDelete": !c.has_orders,
         "createdAt": c.created_at,
         "updatedAt": c.updated_at,
         "metafields": c.metafields,
         "numberOfOrders": "0",
         "amountSpent": {"amount": "0.0", "currencyCode": "USD"},
-        "defaultEmailAddress": c.email.as_ref().map(|e| json!({"emailAddress": e, "marketingState": "NOT_SUBSCRIBED"})),
-        "defaultPhoneNumber": c.phone.as_ref().map(|p| json!({"phoneNumber": p, "marketingState": "NOT_SUBSCRIBED"})),
-        "defaultAddress": addresses.first().cloned(),
+        "defaultAddress": default_address,
         "addresses": addresses,
         "addressesV2": addresses,
-    })
-}
-
-fn address_json(customer: u64, i: usize, a: &Value) -> Value {
-    let mut m = a.as_object().cloned().unwrap_or_default();
-    m.insert("__typename".into(), json!("MailingAddress"));
-    m.insert(
-        "id".into(),
-        json!(format!(
-            "gid://shopify/MailingAddress/{}?model_name=CustomerAddress",
-            customer * 100 + i as u64
-        )),
-    );
-    let area: Vec<String> = ["city", "province", "country"]
-        .iter()
-        .filter_map(|k| m.get(*k).and_then(Value::as_str).map(str::to_string))
-        .collect();
-    m.insert(
-        "formattedArea".into(),
-        json!(if area.is_empty() {
-            Value::Null
-        } else {
-            json!(area.join(", "))
-        }),
-    );
-    Value::Object(m)
+    });
+    if let Some(m) = out.as_object_mut() {
+        consent::fields(c, m);
+        m.insert(
+            "storeCreditAccounts".into(),
+            Value::Array(super::store_credit::of_customer(st, c.id)),
+        );
+    }
+    out
 }
 
 fn email_re() -> &'static Regex {
@@ -308,12 +302,22 @@ fn apply(st: &State, c: &mut Customer, input: &Map<String, Value>, flavor: Flavo
             .map(str::to_string)
             .collect();
     }
-    if let Some(v) = input.get("addresses")
-        && let Some(list) = v.as_array()
-    {
-        c.addresses = list.clone();
-    }
     errors
+}
+
+/// Applies the input's `addresses` list (after the other fields, so that names default from them).
+fn apply_addresses(
+    st: &mut State,
+    c: &mut Customer,
+    input: &Map<String, Value>,
+    flavor: Flavor,
+    create: bool,
+) -> Vec<Value> {
+    let Some(list) = input.get("addresses").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let prefix = flavor.field("addresses");
+    addresses::apply_list(st, c, list, !create, create, &prefix)
 }
 
 fn has_identity(c: &Customer) -> bool {
@@ -343,61 +347,129 @@ fn store(st: &mut State, mut c: Customer, create: bool) -> u64 {
     id
 }
 
-fn create(st: &mut State, input: &Map<String, Value>) -> Value {
+/// Nested records of a customer being created may not name ids of their own.
+fn nested_ids_on_create(input: &Map<String, Value>) -> Option<Value> {
+    for (list, what) in [("addresses", "address"), ("metafields", "metafield")] {
+        for (i, item) in input
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if item.get("id").is_some_and(|v| !v.is_null()) {
+                return Some(json!({"field": [list, i.to_string(), "id"],
+                    "message": format!("Cannot specify {what} ID on creation")}));
+            }
+        }
+    }
+    None
+}
+
+/// The input's `metafields` (with a namespace) set onto the customer, replacing same namespace and key.
+fn apply_metafields(st: &mut State, c: &mut Customer, input: &Map<String, Value>) {
+    let now = st.now_str();
+    for m in input
+        .get("metafields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(ns), Some(key)) = (m["namespace"].as_str(), m["key"].as_str()) else {
+            continue;
+        };
+        let existing = c
+            .metafields
+            .iter()
+            .position(|x| x["namespace"] == ns && x["key"] == key);
+        let id = match existing {
+            Some(pos) => c.metafields[pos]["id"].clone(),
+            None => json!(gid("Metafield", st.next_id())),
+        };
+        let mf = json!({"__typename": "Metafield", "id": id, "namespace": ns, "key": key,
+            "type": m["type"], "value": m["value"], "ownerType": "CUSTOMER",
+            "createdAt": now, "updatedAt": now});
+        match existing {
+            Some(pos) => c.metafields[pos] = mf,
+            None => c.metafields.push(mf),
+        }
+    }
+}
+
+fn create(st: &mut State, input: &Map<String, Value>) -> Result<Value, FieldError> {
+    if let Some(e) = nested_ids_on_create(input) {
+        return Ok(payload(st, None, vec![e]));
+    }
     if input.get("id").is_some_and(|v| !v.is_null()) {
-        return payload(
+        return Ok(payload(
             st,
             None,
             vec![user_error(Some(&["id"]), "Cannot specify ID on creation")],
-        );
+        ));
     }
     let mut c = Customer::default();
-    let errors = apply(st, &mut c, input, Flavor::Plain);
+    let mut errors = apply(st, &mut c, input, Flavor::Plain);
+    let now = st.now_str();
+    errors.extend(consent::apply_inline(&mut c, input, true, &now)?);
+    if errors.is_empty() {
+        errors = apply_addresses(st, &mut c, input, Flavor::Plain, true);
+    }
+    if errors.is_empty() {
+        apply_metafields(st, &mut c, input);
+    }
     if !errors.is_empty() {
-        return payload(st, None, errors);
+        return Ok(payload(st, None, errors));
     }
     if !has_identity(&c) {
-        return payload(
+        return Ok(payload(
             st,
             None,
             vec![user_error(
                 None,
                 "A name, phone number, or email address must be present",
             )],
-        );
+        ));
     }
     let id = store(st, c, true);
-    payload(st, Some(id), vec![])
+    Ok(payload(st, Some(id), vec![]))
 }
 
-fn update(st: &mut State, input: &Map<String, Value>) -> Value {
+fn update(st: &mut State, input: &Map<String, Value>) -> Result<Value, FieldError> {
     let Some(existing) = parse_gid(input.get("id"), "Customer")
         .and_then(|id| st.customers.get(&id))
         .cloned()
     else {
-        return payload(
+        return Ok(payload(
             st,
             None,
             vec![user_error(Some(&["id"]), "Customer does not exist")],
-        );
+        ));
     };
     let mut c = existing;
-    let errors = apply(st, &mut c, input, Flavor::Plain);
+    let mut errors = apply(st, &mut c, input, Flavor::Plain);
+    let now = st.now_str();
+    errors.extend(consent::apply_inline(&mut c, input, false, &now)?);
+    if errors.is_empty() {
+        errors = apply_addresses(st, &mut c, input, Flavor::Plain, false);
+    }
+    if errors.is_empty() {
+        apply_metafields(st, &mut c, input);
+    }
     if !errors.is_empty() {
-        return payload(st, None, errors);
+        return Ok(payload(st, None, errors));
     }
     if !has_identity(&c) {
-        return payload(
+        return Ok(payload(
             st,
             None,
             vec![user_error(
                 None,
                 "A name, phone number, or email address must be present",
             )],
-        );
+        ));
     }
     let id = store(st, c, false);
-    payload(st, Some(id), vec![])
+    Ok(payload(st, Some(id), vec![]))
 }
 
 fn set_err(message: &str, code: &str) -> Value {
@@ -499,7 +571,10 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
         .and_then(|id| st.customers.get(&id))
         .cloned()
         .unwrap_or_default();
-    let errors = apply(st, &mut c, &input, Flavor::Set);
+    let mut errors = apply(st, &mut c, &input, Flavor::Set);
+    if errors.is_empty() {
+        errors = apply_addresses(st, &mut c, &input, Flavor::Set, false);
+    }
     if !errors.is_empty() {
         return Ok(payload(st, None, errors));
     }
@@ -529,6 +604,102 @@ fn set(st: &mut State, args: &Map<String, Value>) -> Result<Value, FieldError> {
         }
     }
     Ok(payload(st, Some(id), vec![]))
+}
+
+/// `customerSendAccountInviteEmail`: the email's fields are checked (addresses, blank subject); a subject
+/// over 1,000 or a custom message over 5,000 characters, or one with HTML, fails the sending itself. Bcc
+/// takes staff accounts' addresses only, and the emulated shop has no staff.
+fn send_invite(st: &mut State, args: &Map<String, Value>) -> Value {
+    let fail = |field: &[&str], message: String| json!({"customer": null, "userErrors": [{"field": field, "message": message, "code": "INVALID"}]});
+    let Some(mut c) = parse_gid(args.get("customerId"), "Customer")
+        .and_then(|id| st.customers.get(&id))
+        .cloned()
+    else {
+        return fail(&["customerId"], "Customer does not exist".into());
+    };
+    let email = args
+        .get("email")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let text = |k: &str| email.get(k).and_then(Value::as_str);
+    if text("subject").is_some_and(|s| s.trim().is_empty()) {
+        return fail(&["email", "subject"], "Subject can't be blank".into());
+    }
+    if text("to").is_some_and(|t| !email_re().is_match(&normalize_email(t))) {
+        return fail(&["email", "to"], "To is invalid".into());
+    }
+    if text("from").is_some_and(|f| !email_re().is_match(&normalize_email(f))) {
+        return fail(&["email", "from"], "From Sender is invalid".into());
+    }
+    let bcc: Vec<String> = email
+        .get("bcc")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|b| format!("{b} is not a valid bcc address"))
+        .collect();
+    if !bcc.is_empty() {
+        return fail(&["email", "bcc"], format!("Bcc {}", bcc.join(" and ")));
+    }
+    let html =
+        Regex::new(r"<[^>]*>").map(|r| r.is_match(text("customMessage").unwrap_or_default()));
+    let undeliverable = text("subject").is_some_and(|s| s.chars().count() > 1000)
+        || text("customMessage").is_some_and(|m| m.chars().count() > 5000)
+        || html.unwrap_or(false)
+        || (c.email.is_none() && text("to").is_none());
+    if undeliverable {
+        return fail(
+            &["customerId"],
+            "Error sending account invite to customer.".into(),
+        );
+    }
+    c.invited = true;
+    let id = store(st, c, false);
+    payload(st, Some(id), vec![])
+}
+
+/// customerAdd/Remove/ReplaceTaxExemptions: the list keeps its order, without duplicates.
+fn tax_exemptions(st: &mut State, field: &str, args: &Map<String, Value>) -> Value {
+    let Some(mut c) = parse_gid(args.get("customerId"), "Customer")
+        .and_then(|id| st.customers.get(&id))
+        .cloned()
+    else {
+        return payload(
+            st,
+            None,
+            vec![user_error(
+                Some(&["customerId"]),
+                "Customer does not exist.",
+            )],
+        );
+    };
+    let given: Vec<String> = args
+        .get("taxExemptions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut next: Vec<String> = match field {
+        "customerAddTaxExemptions" => c.tax_exemptions.iter().chain(&given).cloned().collect(),
+        "customerRemoveTaxExemptions" => c
+            .tax_exemptions
+            .iter()
+            .filter(|t| !given.contains(t))
+            .cloned()
+            .collect(),
+        _ => given,
+    };
+    let mut seen = std::collections::HashSet::new();
+    next.retain(|t| seen.insert(t.clone()));
+    c.tax_exemptions = next;
+    let id = store(st, c, false);
+    payload(st, Some(id), vec![])
 }
 
 /// The customer whose `namespace.key` metafield holds `value`.
@@ -562,39 +733,123 @@ fn delete(st: &mut State, input: &Map<String, Value>) -> Value {
     }
 }
 
-/// `customerMerge`: customer two survives with its own fields plus customer one's tags; customer one is
-/// gone at once (Shopify finishes the job asynchronously, so `job.done` is false).
+/// `customerMerge`: customer two survives; each field comes from the customer `overrideFields` names, else
+/// from customer two when it has one, else from customer one; notes are joined and tags united unless
+/// overridden. Customer one is gone at once (Shopify finishes the job asynchronously: `job.done` false).
 fn merge(st: &mut State, args: &Map<String, Value>) -> Value {
-    let fail = |field: &str| {
+    let fail = |field: Value, message: String| {
         json!({"resultingCustomerId": null, "job": null, "userErrors": [
-            {"field": [field], "message": "Customer does not exist", "code": "INVALID_CUSTOMER_ID"}]})
+            {"field": field, "message": message, "code": "INVALID_CUSTOMER_ID"}]})
     };
-    let one =
-        parse_gid(args.get("customerOneId"), "Customer").filter(|id| st.customers.contains_key(id));
-    let two =
-        parse_gid(args.get("customerTwoId"), "Customer").filter(|id| st.customers.contains_key(id));
-    let (Some(one), Some(two)) = (one, two) else {
-        return fail(if one.is_none() {
-            "customerOneId"
-        } else {
-            "customerTwoId"
-        });
+    for key in ["customerOneId", "customerTwoId"] {
+        let id = parse_gid(args.get(key), "Customer");
+        if !id.is_some_and(|id| st.customers.contains_key(&id)) {
+            let shown = id.map(|i| i.to_string()).unwrap_or_default();
+            return fail(
+                json!([key]),
+                format!("Customer does not exist with ID {shown}"),
+            );
+        }
+    }
+    let (Some(one), Some(two)) = (
+        parse_gid(args.get("customerOneId"), "Customer"),
+        parse_gid(args.get("customerTwoId"), "Customer"),
+    ) else {
+        return fail(Value::Null, "Customer does not exist".into());
     };
     if one == two {
-        return json!({"resultingCustomerId": null, "job": null, "userErrors": [
-            {"field": ["customerTwoId"], "message": "Customers must be different", "code": "INVALID_CUSTOMER"}]});
+        return fail(Value::Null, "Customers IDs should not match".into());
     }
-    let Some(source) = st.remove_customer(one) else {
-        return fail("customerOneId");
+    let (Some(a), Some(b)) = (
+        st.customers.get(&one).cloned(),
+        st.customers.get(&two).cloned(),
+    ) else {
+        return fail(Value::Null, "Customer does not exist".into());
     };
-    if let Some(target) = st.customers.get(&two).cloned() {
-        let mut merged = target;
-        let mut tags: Vec<Value> = merged.tags.iter().map(|t| json!(t)).collect();
-        tags.extend(source.tags.iter().map(|t| json!(t)));
-        merged.tags = normalize_tags(&tags);
-        merged.has_orders |= source.has_orders;
-        store(st, merged, false);
+    let over = args
+        .get("overrideFields")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let keep = |key: &str| parse_gid(over.get(key), "Customer");
+    let pick = |key: &str, get: &dyn Fn(&Customer) -> Option<String>| -> Option<String> {
+        match keep(key) {
+            Some(id) if id == one => get(&a),
+            Some(_) => get(&b),
+            None => get(&b).or_else(|| get(&a)),
+        }
+    };
+    let mut merged = b.clone();
+    merged.first_name = pick("customerIdOfFirstNameToKeep", &|c| c.first_name.clone());
+    merged.last_name = pick("customerIdOfLastNameToKeep", &|c| c.last_name.clone());
+    merged.email = pick("customerIdOfEmailToKeep", &|c| c.email.clone());
+    merged.phone = pick("customerIdOfPhoneNumberToKeep", &|c| c.phone.clone());
+    if merged.email == a.email {
+        merged.email_consent = a.email_consent.clone();
     }
+    if merged.phone == a.phone {
+        merged.sms_consent = a.sms_consent.clone();
+    }
+    merged.note = match over.get("note") {
+        Some(n) => n.as_str().map(str::to_string),
+        None => {
+            let joined = [&b.note, &a.note]
+                .into_iter()
+                .flatten()
+                .filter(|n| !n.trim().is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (!joined.is_empty()).then_some(joined)
+        }
+    };
+    let tags: Vec<Value> = match over.get("tags").and_then(Value::as_array) {
+        Some(t) => t.clone(),
+        None => b.tags.iter().chain(&a.tags).map(|t| json!(t)).collect(),
+    };
+    merged.tags = normalize_tags(&tags);
+    // The merged customer must still satisfy the customer bounds; both customers are named.
+    let blocker = if merged.tags.len() > 250 {
+        Some("Customers must have 250 tags or less.")
+    } else if merged
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 5000)
+    {
+        Some("Customer notes must be 5,000 characters or less.")
+    } else {
+        None
+    };
+    if let Some(message) = blocker {
+        let e = |f: &str| json!({"field": [f], "message": message, "code": "INVALID_CUSTOMER"});
+        return json!({"resultingCustomerId": null, "job": null,
+            "userErrors": [e("customerOneId"), e("customerTwoId")]});
+    }
+    merged.has_orders |= a.has_orders;
+    for addr in &a.addresses {
+        if !merged.addresses.iter().any(|x| x == addr) {
+            merged.addresses.push(addr.clone());
+        }
+    }
+    if keep("customerIdOfDefaultAddressToKeep") == Some(one) || merged.default_address.is_none() {
+        merged.default_address = a.default_address.or(merged.default_address);
+    }
+    for mf in &a.metafields {
+        if !merged
+            .metafields
+            .iter()
+            .any(|m| m["namespace"] == mf["namespace"] && m["key"] == mf["key"])
+        {
+            merged.metafields.push(mf.clone());
+        }
+    }
+    st.remove_customer(one);
+    for acc in st.store_credit_accounts.values_mut() {
+        if acc.owner == one {
+            acc.owner = two;
+        }
+    }
+    store(st, merged, false);
     let job = st.next_id();
     json!({"resultingCustomerId": gid("Customer", two), "job": {"__typename": "Job", "id": gid("Job", job), "done": false}, "userErrors": []})
 }
@@ -616,8 +871,8 @@ fn matches(c: &Customer, query: &str) -> bool {
                 "last_name" => eq(&c.last_name),
                 "tag" => c.tags.iter().any(|t| t.to_lowercase() == value),
                 "id" => c.id.to_string() == value,
-                // Every emulated customer is DISABLED (no accounts are invited or enabled).
-                "state" => value == "disabled",
+                // Emulated customers are DISABLED until invited (no account is ever enabled).
+                "state" => value == if c.invited { "invited" } else { "disabled" },
                 _ => [&c.email, &c.first_name, &c.last_name, &c.phone]
                     .iter()
                     .any(|f| {
@@ -641,9 +896,22 @@ pub fn resolve(
             .cloned()
             .unwrap_or_default()
     };
+    if let Some(r) = addresses::resolve(st, field, args) {
+        return Some(r);
+    }
+    if let Some(r) = consent::resolve(st, field, args) {
+        return Some(r);
+    }
+    if let Some(r) = super::store_credit::resolve(st, field, args) {
+        return Some(r);
+    }
     Some(match field {
-        "customerCreate" => Ok(create(st, &input())),
-        "customerUpdate" => Ok(update(st, &input())),
+        "customerAddTaxExemptions"
+        | "customerRemoveTaxExemptions"
+        | "customerReplaceTaxExemptions" => Ok(tax_exemptions(st, field, args)),
+        "customerSendAccountInviteEmail" => Ok(send_invite(st, args)),
+        "customerCreate" => create(st, &input()),
+        "customerUpdate" => update(st, &input()),
         "customerSet" => set(st, args),
         "customerDelete" => Ok(delete(st, &input())),
         "customerMerge" => Ok(merge(st, args)),

@@ -1,11 +1,15 @@
 //! Shop resources. Resolvers take coerced arguments and return plain JSON trees (see `graphql::exec`).
+pub mod addresses;
+pub mod consent;
 pub mod customers;
 pub mod discounts;
 pub mod fulfillment;
+pub mod geo;
 pub mod inventory;
 pub mod metafield_values;
 pub mod metafields;
 pub mod products;
+pub mod store_credit;
 pub mod transfers;
 
 use serde_json::{Map, Value, json};
@@ -205,6 +209,7 @@ pub fn load(st: &State, gid_str: &str) -> Option<Value> {
             .or_else(|| discounts::load(st, ty, id))
             .or_else(|| fulfillment::load(st, ty, id))
             .or_else(|| metafields::load(st, ty, id))
+            .or_else(|| store_credit::load(st, ty, id))
             .or_else(|| crate::emulator::bulk::load(st, ty, id)),
     }
 }
@@ -218,6 +223,7 @@ pub fn field_with_args(
 ) -> Option<Value> {
     match field {
         "metafield" | "metafields" => metafields::owner_field(st, obj, field, args),
+        "storeCreditAccounts" => store_credit::matching(obj, args),
         "codes" => discounts::codes_matching(obj, args)
             .or_else(|| inventory::field_with_args(st, obj, field, args)),
         _ => inventory::field_with_args(st, obj, field, args),

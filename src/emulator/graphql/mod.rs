@@ -168,10 +168,12 @@ pub fn execute_parsed(
                 if path.is_empty() {
                     format!("({})", p.explanation)
                 } else {
-                    format!("for {} ({})", path.join("."), p.explanation)
+                    format!("{} ({})", path.join("."), p.explanation)
                 }
             })
             .collect();
+        // graphql-ruby says "for" once before the list of problems.
+        let listed = problems.first().is_some_and(|p| !p.path.is_empty());
         let whole = problems.len() == 1 && problems[0].path.is_empty();
         let message = if whole {
             format!(
@@ -180,9 +182,10 @@ pub fn execute_parsed(
             )
         } else {
             format!(
-                "Variable ${} of type {} was provided invalid value {}",
+                "Variable ${} of type {} was provided invalid value {}{}",
                 def.name,
                 def.ty,
+                if listed { "for " } else { "" },
                 detail.join(", ")
             )
         };
@@ -192,7 +195,13 @@ pub fn execute_parsed(
             "extensions": {
                 "code": "INVALID_VARIABLE",
                 "value": provided.cloned().unwrap_or(Value::Null),
-                "problems": problems.iter().map(|p| json!({"path": p.path, "explanation": p.explanation})).collect::<Vec<_>>(),
+                "problems": problems.iter().map(|p| {
+                    let mut j = json!({"path": p.path, "explanation": p.explanation});
+                    if p.explanation.starts_with(values::GLOBAL_ID_PROBLEM) {
+                        j["message"] = json!(p.explanation);
+                    }
+                    j
+                }).collect::<Vec<_>>(),
             },
         }));
     }

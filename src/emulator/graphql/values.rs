@@ -7,6 +7,9 @@ use serde_json::{Map, Value, json};
 /// Input objects Shopify treats as "exactly one field" (graphql-ruby `one_of`), though the SDL lacks `@oneOf`.
 const ONE_OF_INPUTS: &[&str] = &["CustomerIdentifierInput", "ProductIdentifierInput"];
 
+/// How a string that is no global id is explained (graphql-ruby repeats it as the problem's `message`).
+pub const GLOBAL_ID_PROBLEM: &str = "Invalid global id";
+
 /// One problem found while coercing a variable.
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -152,6 +155,15 @@ fn coerce_scalar(name: &str, value: &Value, path: &[Value], problems: &mut Vec<P
         // JSON and unknown custom scalars accept anything.
         _ => true,
     };
+    if let (true, "ID", Some(s)) = (ok, name, value.as_str())
+        && !super::validate::is_global_id(s)
+    {
+        problems.push(Problem {
+            path: path.to_vec(),
+            explanation: format!("{GLOBAL_ID_PROBLEM} '{s}'"),
+        });
+        return Value::Null;
+    }
     if ok {
         if name == "ID" && value.is_i64() {
             return Value::String(value.to_string());
