@@ -1,14 +1,16 @@
 //! Live comparison: the plan, the last applied values the state keeps and what Shopify holds now, record by
 //! record and field by field. `shopsync plan --live`, the drift checks of runs (`spec.drift`) and observe-only
 //! syncs (`spec.managementPolicy: Observe`) all use [`check`]; the classification itself is pure
-//! ([`crate::core::drift`]).
+//! ([`crate::core::drift`]). `plan --live` also gives the adoption report of new rows ([`adoption`]; the
+//! classification is [`crate::core::adopt`]).
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::core::config::{DriftPolicy, SyncConfig, Target};
+use crate::core::adopt::{self, Adoption, AdoptionState, Found, Identifier, RowIdentifiers};
+use crate::core::config::{DriftPolicy, MappingTarget, SyncConfig, Target};
 use crate::core::drift::{
     self, Compared, DriftCounts, DriftSummary, RecordDrift, RecordInput, RecordState,
 };
@@ -18,7 +20,8 @@ use crate::core::source::Warehouse;
 use crate::core::state::{
     FieldValues, Ownership, RowHash, SnapshotChange, SnapshotEntry, StateError, StateStore,
 };
-use crate::shopify::ops::live;
+use crate::shopify::ops::documents::SetMutation;
+use crate::shopify::ops::{live, lookup};
 use crate::shopify::{ShopifyError, Transport};
 
 /// Last applied values read from the state per statement.
@@ -234,4 +237,108 @@ impl LiveCheck {
             cost_points: self.cost_points,
         }
     }
+}
+
+/// The adoption report of a plan's new rows, with what reading Shopify cost.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptionCheck {
+    /// The classification.
+    #[serde(flatten)]
+    pub adoption: Adoption,
+    /// Rows of `adoption.rows` left out of the report (only present when some are).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<u64>,
+    /// Requests sent to Shopify.
+    pub requests: u64,
+    /// Query cost points Shopify charged.
+    pub cost_points: f64,
+    /// How long reading Shopify took.
+    #[serde(serialize_with = "seconds")]
+    pub read_time: Duration,
+}
+
+impl AdoptionCheck {
+    /// Keeps every conflict and row without a key, and the first `samples` matches and creates.
+    pub fn sample(&mut self, samples: usize) {
+        let (mut matched, mut created, mut omitted) = (0, 0, 0u64);
+        self.adoption.rows.retain(|r| {
+            let n = match r.state {
+                AdoptionState::Match => &mut matched,
+                AdoptionState::Create => &mut created,
+                _ => return true,
+            };
+            *n += 1;
+            let keep = *n <= samples;
+            if !keep {
+                omitted += 1;
+            }
+            keep
+        });
+        self.omitted = (omitted > 0).then_some(omitted);
+    }
+}
+
+/// The adoption report of `plan`'s new rows (see [`crate::core::adopt`]): which match a record the store holds,
+/// by which identifier, which would create one, and which conflict. Looks the rows' identifiers up in Shopify
+/// through `transport` (within the store's cost budget); writes nothing.
+pub async fn adoption(
+    transport: &Transport,
+    sync: &SyncConfig,
+    plan: &Plan,
+) -> Result<AdoptionCheck, LiveError> {
+    let mapped: Vec<&str> = sync
+        .mappings
+        .iter()
+        .filter_map(|m| match &m.target {
+            MappingTarget::Field(f) => Some(f.as_str()),
+            MappingTarget::Metafield { .. } => None,
+        })
+        .collect();
+    let matching =
+        adopt::matching(sync.target, sync.match_key, &mapped).map_err(LiveError::Unsupported)?;
+    let rows: Vec<RowIdentifiers> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Added && c.shopify_id.is_none())
+        .map(|c| RowIdentifiers::of(&matching, &c.key, &c.fields))
+        .collect();
+    let asks = adopt::lookups(&matching, &rows);
+    let mut found = Found::new();
+    let started = Instant::now();
+    let (mut requests, mut cost_points) = (0, 0.0);
+    for kind in [Identifier::Handle, Identifier::Email, Identifier::Phone] {
+        let values: Vec<&String> = asks
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| v)
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let (mutation, field) = match kind {
+            Identifier::Handle => (SetMutation::ProductSet, "handle"),
+            Identifier::Email => (SetMutation::CustomerSet, "emailAddress"),
+            Identifier::Phone => (SetMutation::CustomerSet, "phoneNumber"),
+        };
+        let identifiers: Vec<serde_json::Value> = values
+            .iter()
+            .map(|v| serde_json::json!({ field: v }))
+            .collect();
+        let finds = lookup::find_ids(transport, mutation, &identifiers).await?;
+        requests += finds.requests;
+        cost_points += finds.cost_points;
+        for (v, id) in values.into_iter().zip(finds.ids) {
+            if let Some(id) = id {
+                found.insert((kind, v.clone()), id);
+            }
+        }
+    }
+    Ok(AdoptionCheck {
+        adoption: adopt::classify(&matching, &rows, &found),
+        omitted: None,
+        requests,
+        cost_points,
+        read_time: started.elapsed(),
+    })
 }

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use crate::clock::SystemClock;
 use crate::core::calls::CallLog;
@@ -21,9 +20,11 @@ use crate::core::progress::Progress;
 use crate::core::redact::Redactor;
 use crate::core::report::RunReport;
 use crate::core::source::Warehouse;
+use crate::core::spill::ChangeSpill;
 use crate::core::state::{RunRecord, RunStats, RunStatus, StateStore};
 use crate::live::{self, LiveError};
 use crate::shopify::{CostBudget, RetryPolicy, ShopifyClient, ShopifyError, Store, Transport};
+use crate::state::SpillDir;
 use crate::warehouse::SqlWarehouse;
 
 /// Why a run could not be made or finish.
@@ -63,8 +64,8 @@ pub struct SyncRunner {
     concurrency: usize,
     batch_size: Option<usize>,
     budgets: Mutex<HashMap<String, Arc<CostBudget>>>,
-    /// When each sync's drift was last checked by this runner (`spec.drift.every`).
-    drift_checks: Mutex<HashMap<String, Instant>>,
+    /// Where runs keep their planned changes while applying them.
+    spill: Arc<dyn ChangeSpill>,
 }
 
 impl SyncRunner {
@@ -88,8 +89,15 @@ impl SyncRunner {
             concurrency: 8,
             batch_size: None,
             budgets: Mutex::new(HashMap::new()),
-            drift_checks: Mutex::new(HashMap::new()),
+            spill: Arc::new(SpillDir::default()),
         }
+    }
+
+    /// Keeps each run's planned changes in `spill` (by default a file in the system's temporary directory, so
+    /// a run of any size holds one chunk of its changes at a time).
+    pub fn with_spill(mut self, spill: Arc<dyn ChangeSpill>) -> SyncRunner {
+        self.spill = spill;
+        self
     }
 
     /// Records every Shopify call of each run in `log` (the debugger log), tied to its run.
@@ -185,7 +193,7 @@ impl SyncRunner {
         if config.management == ManagementPolicy::Observe {
             return Ok(self.observe(config, &client, warehouse).await?);
         }
-        let drift = if self.drift_due(config) {
+        let drift = if self.drift_due(config).await {
             Some(self.check_drift(config, &client, warehouse).await)
         } else {
             None
@@ -197,7 +205,8 @@ impl SyncRunner {
             self.clock.as_ref(),
             self.holder.clone(),
         )
-        .with_redactor(self.redactor.clone());
+        .with_redactor(self.redactor.clone())
+        .with_spill(self.spill.as_ref());
         if let Some(log) = &self.call_log {
             engine = engine.with_call_log(log.as_ref());
         }
@@ -212,23 +221,31 @@ impl SyncRunner {
         Ok(report)
     }
 
-    /// Whether `config`'s drift is to be checked in this run (and if so, remembers that it was).
-    fn drift_due(&self, config: &SyncConfig) -> bool {
+    /// Whether `config`'s drift is to be checked in this run (and if so, records in the state that it was, so
+    /// that `spec.drift.every` holds across runs, restarts and processes sharing the state).
+    async fn drift_due(&self, config: &SyncConfig) -> bool {
         if !config.drift.enabled {
             return false;
         }
-        let Ok(mut checks) = self.drift_checks.lock() else {
-            return true;
-        };
-        let now = Instant::now();
-        let due = match (checks.get(&config.id), config.drift.every) {
-            (Some(last), Some(every)) => now.duration_since(*last) >= every,
-            _ => true,
-        };
-        if due {
-            checks.insert(config.id.clone(), now);
+        let now = self.clock.now();
+        let due_from = config
+            .drift
+            .every
+            .and_then(|every| chrono::Duration::from_std(every).ok())
+            .and_then(|every| now.checked_sub_signed(every))
+            .unwrap_or(now);
+        match self
+            .state
+            .claim_drift_check(&config.id, now, due_from)
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                // Checking once too often costs query points; never checking would hide drift.
+                tracing::warn!(sync = %config.id, error = %e, "reading the last drift check failed; checking now");
+                true
+            }
         }
-        due
     }
 
     /// Checks `config`'s drift and carries out its policy in the state (under the sync's lock): overwrite

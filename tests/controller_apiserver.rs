@@ -965,6 +965,122 @@ async fn a_controller_killed_mid_run_loses_nothing_and_duplicates_no_event() {
     );
 }
 
+/// A product edited in the Shopify admin between two runs shows on the resource: `status.driftedRecords`,
+/// `lastDriftCheck` with the drifted field, and a `Drifted` condition that is True (and False before the edit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_shows_on_the_sync_resource() {
+    let env = env("drift").await;
+    secret(&env.client, "demo-store-token", &[("token", TOKEN)]).await;
+    secret(&env.client, "warehouse", &[("url", &env.warehouse)]).await;
+    let ctl = Controller::start(&env, "ctl-d");
+    let start = Instant::now();
+    while !String::from_utf8_lossy(&env.server.kubectl(["get", "crd", "-o", "name"]).stdout)
+        .contains("shopifysyncs.shopsync.dev")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            tail(&ctl.log(), 40)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    env.server.wait_established("shopifysyncs.shopsync.dev");
+    env.server
+        .wait_established("shopifydestinations.shopsync.dev");
+    apply(&env, &example("examples/destination.yaml", &env));
+    // The catalogue example, triggered by hand and checking drift on every run.
+    let sync = |request: &str| {
+        example("examples/syncs/products.yaml", &env)
+            .replace(
+                "name: products\n",
+                &format!(
+                    "name: products\n  annotations: {{\"shopsync.dev/run-now\": \"{request}\"}}\n"
+                ),
+            )
+            .replace(
+                "  schedule:\n    cron: \"0 * * * *\"",
+                "  schedule: {manual: true}\n  drift: {policy: report}",
+            )
+    };
+    let syncs: Api<ShopifySync> = Api::namespaced(env.client.clone(), "default");
+    let answered = |request: &'static str| {
+        let syncs = syncs.clone();
+        move || {
+            let syncs = syncs.clone();
+            async move {
+                let st = sync_status(&syncs, "products").await;
+                (st["lastRunRequest"] == request && st["lastDriftCheck"].is_object()).then_some(st)
+            }
+        }
+    };
+    apply(&env, &sync("1"));
+    let st = wait_for(
+        "the first run",
+        Duration::from_secs(120),
+        &ctl,
+        answered("1"),
+    )
+    .await;
+    assert_eq!(st["driftedRecords"], 0, "{st}");
+    let drifted = condition(&st, "Drifted").expect("Drifted condition");
+    assert_eq!(
+        (&drifted["status"], &drifted["reason"]),
+        (&json!("False"), &json!("InSync")),
+        "{st}"
+    );
+
+    // The merchant retitles one of the sync's products in the admin.
+    let mut wh = sqlx::PgConnection::connect(&env.warehouse)
+        .await
+        .expect("warehouse");
+    let (handle,): (String,) =
+        sqlx::query_as("SELECT handle FROM products ORDER BY handle LIMIT 1")
+            .fetch_one(&mut wh)
+            .await
+            .expect("a warehouse product");
+    let body: Value = reqwest::Client::new()
+        .post(format!("{}/admin/api/2026-07/graphql.json", env.emulator.base_url()))
+        .header("X-Shopify-Access-Token", TOKEN)
+        .json(&json!({
+            "query": "mutation Edit($id: ProductUpdateIdentifiers, $p: ProductUpdateInput) { productUpdate(identifier: $id, product: $p) { product { id } userErrors { field message } } }",
+            "variables": {"id": {"handle": handle}, "p": {"title": "Edited in the admin"}},
+        }))
+        .send()
+        .await
+        .expect("admin api")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["data"]["productUpdate"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
+
+    apply(&env, &sync("2"));
+    let st = wait_for(
+        "the second run",
+        Duration::from_secs(120),
+        &ctl,
+        answered("2"),
+    )
+    .await;
+    assert_eq!(st["driftedRecords"], 1, "{st}");
+    assert_eq!(st["lastDriftCheck"]["drifted"], 1, "{st}");
+    assert!(
+        st["lastDriftCheck"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("{handle} (drift: title)"))),
+        "{st}"
+    );
+    let drifted = condition(&st, "Drifted").expect("Drifted condition");
+    assert_eq!(
+        (&drifted["status"], &drifted["reason"]),
+        (&json!("True"), &json!("DriftDetected")),
+        "{st}"
+    );
+}
+
 /// xorshift64*: a fixed seed gives the same kill points on every machine.
 struct Rng(u64);
 

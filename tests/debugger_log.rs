@@ -414,6 +414,51 @@ async fn a_lagging_store_drops_calls_and_never_blocks_the_caller() {
     assert_eq!(recorder.stored(), stored as u64);
 }
 
+/// Large calls (a bulk operation's upload names every row) are bounded by their bytes, not only their number:
+/// a lagging store holds at most `QUEUE_BYTES` of them in memory, far fewer than `QUEUE` calls.
+#[tokio::test]
+async fn a_lagging_store_holds_a_bounded_number_of_bytes() {
+    let store = StuckStore {
+        gate: Arc::new(tokio::sync::Semaphore::new(0)),
+        stored: Arc::default(),
+    };
+    let recorder = CallRecorder::start(
+        Arc::new(store.clone()),
+        CallLimits::default(),
+        Redactor::new(),
+    );
+    let answer = "x".repeat(1024 * 1024);
+    let size = call("default/p", None, &["k"], Utc::now(), &answer).size();
+    let total = 100;
+    for i in 0..total {
+        recorder.record(call(
+            "default/p",
+            None,
+            &[&format!("k{i}")],
+            Utc::now(),
+            &answer,
+        ));
+    }
+    let dropped = recorder.dropped();
+    let held = (total - dropped) * size;
+    assert!(
+        held <= shopsync::state::recorder::QUEUE_BYTES && dropped >= 60,
+        "{dropped} of {total} calls of {size} bytes dropped"
+    );
+    store.gate.add_permits(1_000_000);
+    recorder.flush().await;
+    let stored = store.stored.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        stored as u64 + dropped,
+        total,
+        "each call is stored or counted as dropped"
+    );
+    // Once the store caught up, large calls are taken again.
+    recorder.record(call("default/p", None, &["k"], Utc::now(), &answer));
+    recorder.flush().await;
+    assert_eq!(recorder.dropped(), dropped);
+}
+
 #[tokio::test]
 async fn sqlite_summary_of_a_run_without_calls() {
     let (_dir, store) = sqlite().await;

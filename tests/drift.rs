@@ -115,6 +115,66 @@ spec:
         std::fs::write(self.path("specs.yaml"), text).expect("specs");
     }
 
+    /// The destination and a customers sync of the warehouse's `people` (id, email, phone, first_name), matched
+    /// by email, with `extra` spec lines (indented by two).
+    fn customer_specs(&self, extra: &str) {
+        let text = format!(
+            r#"apiVersion: v1
+kind: Secret
+metadata: {{name: token}}
+stringData: {{token: {TOKEN}}}
+---
+apiVersion: shopsync.dev/v1alpha1
+kind: ShopifyDestination
+metadata: {{name: store}}
+spec:
+  store: drift
+  endpoint: {endpoint}
+  credentials: {{accessTokenSecretRef: {{name: token, key: token}}}}
+---
+apiVersion: shopsync.dev/v1alpha1
+kind: ShopifySync
+metadata: {{name: customers}}
+spec:
+  destinationRef: {{name: store}}
+  schedule: {{manual: true}}
+  source: {{url: "sqlite://{db}", query: "SELECT id, email, phone, first_name FROM people"}}
+  primaryKey: id
+  object: customers
+  mode: upsert
+  match: {{key: email}}
+  mappings:
+    - {{from: email, to: email}}
+    - {{from: phone, to: phone}}
+    - {{from: first_name, to: firstName}}
+{extra}
+"#,
+            endpoint = self.emulator.url,
+            db = self.path("wh.db").display(),
+        );
+        std::fs::write(self.path("specs.yaml"), text).expect("specs");
+    }
+
+    /// The warehouse's customers: (id, email, phone, first name); an empty phone is NULL.
+    fn people(&self, rows: &[(&str, &str, &str, &str)]) {
+        let values: Vec<String> = rows
+            .iter()
+            .map(|(id, e, p, n)| {
+                let phone = if p.is_empty() {
+                    "NULL".to_string()
+                } else {
+                    format!("'{p}'")
+                };
+                format!("('{id}', '{e}', {phone}, '{n}')")
+            })
+            .collect();
+        self.sql(&format!(
+            "DROP TABLE IF EXISTS people; CREATE TABLE people (id TEXT, email TEXT, phone TEXT, first_name TEXT); \
+             INSERT INTO people VALUES {};",
+            values.join(", ")
+        ));
+    }
+
     fn cmd(&self, verb: &str, extra: &[&str]) -> Output {
         bin()
             // `plan --base` reads the base revision from the repository around the working directory.
@@ -488,4 +548,251 @@ fn the_adoption_example_is_valid() {
         .output()
         .expect("validate");
     assert!(o.status.success(), "{}", text(&o));
+}
+
+/// The adoption row of `key` in a `plan --live` JSON report.
+fn adoption_row<'a>(sync: &'a Value, key: &str) -> &'a Value {
+    sync["adoption"]["rows"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["key"] == key))
+        .unwrap_or_else(|| panic!("no adoption row {key}: {sync}"))
+}
+
+fn conflict<'a>(row: &'a Value, kind: &str) -> &'a Value {
+    row["conflicts"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} conflict: {row}"))
+}
+
+#[test]
+fn a_first_run_is_preceded_by_an_adoption_report_and_the_report_writes_nothing() {
+    // The merchant's store before shopsync: four customers.
+    let f = Fixture::new(Some(json!({"customers": [
+        {"id": 101, "email": "ann@example.com", "phone": "+14155550101", "first_name": "Ann"},
+        {"id": 102, "email": "bob@example.com", "first_name": "Bob"},
+        {"id": 103, "email": "cy@example.com", "phone": "+14155550103", "first_name": "Cy"},
+        {"id": 104, "email": "dee@example.com", "phone": "+14155550104", "first_name": "Dee"},
+    ]})));
+    f.people(&[
+        // Ann's email as the warehouse spells it: matches customer 101 once normalised.
+        ("P1", "Ann@Example.COM", "", "Ann"),
+        ("P2", "new@example.com", "", "New"),
+        // Two rows → one record: the emails differ only in case.
+        ("P3", "dup@example.com", "", "Dup"),
+        ("P4", "DUP@example.com", "", "Dup again"),
+        // One row → two candidates: the email is Bob's (102), the phone Cy's (103) once in E.164.
+        ("P5", "bob@example.com", "(415) 555-0103", "Bob"),
+        // No customer has this email, but Dee (104) has the phone: a create would be refused.
+        ("P6", "eve@example.com", "415-555-0104", "Eve"),
+    ]);
+    f.customer_specs("");
+    let before = serde_json::to_vec(&f.store()).expect("bytes");
+
+    let sync = f.live();
+    let adoption = &sync["adoption"];
+    assert_eq!(adoption["status"], "reported", "{sync}");
+    assert_eq!(adoption["matching"]["by"], "email", "{sync}");
+    assert_eq!(
+        adoption["counts"],
+        json!({"rows": 6, "matched": 1, "created": 1, "conflicts": 4, "noKey": 0}),
+        "{sync}"
+    );
+    let p1 = adoption_row(&sync, "P1");
+    assert_eq!(
+        (&p1["state"], &p1["by"], &p1["value"], &p1["shopifyId"]),
+        (
+            &json!("match"),
+            &json!("email"),
+            &json!("ann@example.com"),
+            &json!("gid://shopify/Customer/101")
+        ),
+        "{p1}"
+    );
+    let p2 = adoption_row(&sync, "P2");
+    assert_eq!(p2["state"], "create", "{p2}");
+    assert!(p2.get("shopifyId").is_none(), "{p2}");
+    for key in ["P3", "P4"] {
+        let row = adoption_row(&sync, key);
+        assert_eq!(row["state"], "conflict");
+        let shared = conflict(row, "shared_record");
+        assert_eq!(shared["by"], "email");
+        assert_eq!(shared["value"], "dup@example.com");
+        assert_eq!(shared["keys"], json!(["P3", "P4"]));
+    }
+    let two = conflict(adoption_row(&sync, "P5"), "two_candidates");
+    let mut ids: Vec<(String, String, String)> = two["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .map(|c| {
+            (
+                c["by"].as_str().unwrap_or_default().to_string(),
+                c["value"].as_str().unwrap_or_default().to_string(),
+                c["shopifyId"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec![
+            (
+                "email".to_string(),
+                "bob@example.com".to_string(),
+                "gid://shopify/Customer/102".to_string()
+            ),
+            (
+                "phone".to_string(),
+                "+14155550103".to_string(),
+                "gid://shopify/Customer/103".to_string()
+            ),
+        ]
+    );
+    let taken = conflict(adoption_row(&sync, "P6"), "taken");
+    assert_eq!(
+        taken["candidate"],
+        json!({"by": "phone", "value": "+14155550104", "shopifyId": "gid://shopify/Customer/104"})
+    );
+    assert!(
+        adoption["costPoints"].as_f64().unwrap_or_default() > 0.0,
+        "{sync}"
+    );
+
+    // Text and Markdown say the same; conflicts make --check report pending work.
+    let o = f.cmd("plan", &["--live", "--check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains(
+            "adoption: 6 new row(s) matched by email: 1 match an existing record, 1 create one, 4 in conflict"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            r#"match    P1  email "ann@example.com" is gid://shopify/Customer/101: adopted"#
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"rows P3, P4 share email "dup@example.com""#),
+        "{out}"
+    );
+    let md = text(&f.cmd("plan", &["--live", "--format", "markdown"]));
+    assert!(md.contains("#### Adoption of existing records"), "{md}");
+    assert!(
+        md.contains("| `default/customers` | 6 | email | 1 | 1 | 4 | 0 |"),
+        "{md}"
+    );
+
+    // Nothing was written: the store is byte for byte what it was.
+    assert_eq!(
+        serde_json::to_vec(&f.store()).expect("bytes"),
+        before,
+        "the adoption report wrote to the store"
+    );
+}
+
+#[test]
+fn a_customer_edited_in_the_admin_is_drift_and_overwrite_repairs_it() {
+    let f = Fixture::new(None);
+    f.people(&[
+        ("C1", "ann@example.com", "+14155550101", "Ann"),
+        ("C2", "bob@example.com", "", "Bob"),
+    ]);
+    f.customer_specs("  drift: {policy: report}");
+    f.run();
+    let live = f.live();
+    assert_eq!(live["live"]["counts"]["inSync"], 2, "{live}");
+
+    // The merchant renames Ann in the admin.
+    let id = f.admin(
+        "query Find($e: String!) { customerByIdentifier(identifier: {emailAddress: $e}) { id } }",
+        json!({"e": "ann@example.com"}),
+    )["data"]["customerByIdentifier"]["id"]
+        .clone();
+    let body = f.admin(
+        "mutation Edit($input: CustomerInput!) { customerUpdate(input: $input) { customer { id } userErrors { field message } } }",
+        json!({"input": {"id": id, "firstName": "Annie"}}),
+    );
+    assert_eq!(body["data"]["customerUpdate"]["userErrors"], json!([]));
+
+    let live = f.live();
+    assert_eq!(live["live"]["counts"]["drift"], 1, "{live}");
+    let r = record(&live, "C1").expect("C1 drifted");
+    assert_eq!(r["shopifyId"], id);
+    let name = field(r, "firstName");
+    assert_eq!(
+        (&name["state"], &name["lastApplied"], &name["shopify"]),
+        (&json!("drift"), &json!("Ann"), &json!("Annie")),
+        "{r}"
+    );
+    assert_eq!(r["fields"].as_array().map(Vec::len), Some(1), "{r}");
+    let first_name = |f: &Fixture| {
+        let gid = id.as_str().unwrap_or_default();
+        let num = gid.rsplit('/').next().unwrap_or_default();
+        f.store()["customers"][num]["first_name"].clone()
+    };
+    assert_eq!(first_name(&f), "Annie");
+
+    f.customer_specs("  drift: {policy: overwrite}");
+    let out = f.run();
+    assert!(out.contains("1 overwritten"), "{out}");
+    assert_eq!(first_name(&f), "Ann", "{out}");
+    let live = f.live();
+    assert_eq!(live["live"]["counts"]["inSync"], 2, "{live}");
+}
+
+#[test]
+fn drift_every_holds_across_processes() {
+    let f = Fixture::new(None);
+    three(&f);
+    f.specs("  drift: {policy: report, every: 1h}");
+    let out = f.run();
+    assert!(out.contains("drift (report): 0 drifted"), "{out}");
+    f.merchant_edits("p-2", "Edited in the admin", None);
+    // A new process an instant later: the state says the last check was under an hour ago.
+    let out = f.run();
+    assert!(
+        !out.contains("drift ("),
+        "checked again within drift.every: {out}"
+    );
+    // plan --live is a look on demand, whatever the schedule.
+    assert_eq!(f.live()["live"]["counts"]["drift"], 1);
+    // An hour passes (the recorded check moved back by one): the next process checks and finds the edit, and
+    // records its own check, so the one after waits again.
+    let checked_at = |f: &Fixture, shift_ms: i64| -> i64 {
+        let db = f.path("state.db");
+        runtime().block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .expect("state");
+            sqlx::query(
+                "UPDATE shopsync_drift_checks SET checked_at = checked_at - ? WHERE sync = ?",
+            )
+            .bind(shift_ms)
+            .bind("default/products")
+            .execute(&mut c)
+            .await
+            .expect("update");
+            let (at,): (i64,) =
+                sqlx::query_as("SELECT checked_at FROM shopsync_drift_checks WHERE sync = ?")
+                    .bind("default/products")
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("the last drift check is in the state");
+            at
+        })
+    };
+    let first = checked_at(&f, 3_600_000);
+    let out = f.run();
+    assert!(out.contains("drift (report): 1 drifted"), "{out}");
+    assert!(
+        checked_at(&f, 0) > first + 3_000_000,
+        "the new check was recorded"
+    );
+    let out = f.run();
+    assert!(!out.contains("drift ("), "{out}");
 }

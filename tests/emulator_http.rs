@@ -265,3 +265,41 @@ async fn actual_cost_is_refunded_like_the_captures() {
     assert_eq!(read["extensions"]["cost"]["requestedQueryCost"], 12);
     assert_eq!(read["extensions"]["cost"]["actualQueryCost"], 3);
 }
+
+#[tokio::test]
+async fn fragments_on_nodes_are_charged_like_the_captures() {
+    // `nodes` returns the `Node` interface: Shopify charges the most expensive of its possible selections,
+    // type-conditioned fragments included. Each capture's own document and requested cost, replayed.
+    let emu = Emulator::builder().start_on_loopback().await.unwrap();
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures/2025-01/products");
+    let mut checked = 0;
+    for file in [
+        "metafields-set-parity.json",
+        "metafields-generic-product-owner.json",
+    ] {
+        let capture: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        for call in capture["upstreamCalls"].as_array().unwrap() {
+            let query = call["query"].as_str().unwrap();
+            if !query.contains("... on") {
+                continue;
+            }
+            let captured = &call["response"]["body"]["extensions"]["cost"]["requestedQueryCost"];
+            assert!(captured.is_u64(), "{file}: {}", call["response"]);
+            let v = gql(&emu, query, call["variables"].clone()).await;
+            assert!(v.get("errors").is_none(), "{file}: {v}");
+            assert_eq!(
+                &v["extensions"]["cost"]["requestedQueryCost"], captured,
+                "{file}: {query}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2);
+    // The live read's shape: the node plus the `seo` object its Product fragment selects.
+    let q = "query Q($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on Product { title seo { title } } } }";
+    let v = gql(&emu, q, json!({"ids": ["gid://shopify/Product/999999"]})).await;
+    assert_eq!(v["extensions"]["cost"]["requestedQueryCost"], 2);
+    assert_eq!(v["data"]["nodes"], json!([null]));
+}

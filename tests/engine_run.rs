@@ -451,3 +451,240 @@ async fn a_long_bulk_operation_keeps_the_lock_renewed_on_the_engines_clock() {
     assert_eq!(report.started_at, start);
     assert_eq!(report.finished_at, clock.now());
 }
+
+/// Sends the rows whose key ends in an even digit in bulk (through the port's default, which collects the
+/// streamed ops), the others in batches, all through the scripted Shopify; remembers each bulk call's size.
+#[derive(Default)]
+struct HalfBulk {
+    inner: FakeShopify,
+    bulk_calls: Mutex<Vec<usize>>,
+}
+
+impl ShopifyApi for HalfBulk {
+    fn write<'a>(
+        &'a self,
+        sync: &'a SyncConfig,
+        ops: Vec<WriteOp>,
+    ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
+        self.inner.write(sync, ops)
+    }
+
+    fn bulk_eligible(&self, _sync: &SyncConfig, op: &WriteOp) -> bool {
+        matches!(op, WriteOp::Upsert { .. }) && op.key().ends_with(['0', '2', '4', '6', '8'])
+    }
+
+    fn write_bulk<'a>(
+        &'a self,
+        sync: &'a SyncConfig,
+        ops: Vec<WriteOp>,
+    ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
+        self.bulk_calls.lock().unwrap().push(ops.len());
+        self.inner.write(sync, ops)
+    }
+}
+
+/// A spill on disk that remembers the most changes one read handed back.
+struct CountingSpill {
+    inner: shopsync::state::SpillDir,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct CountingWriter {
+    inner: Box<dyn shopsync::core::spill::SpillWriter>,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct CountingReader {
+    inner: Box<dyn shopsync::core::spill::SpillReader>,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl shopsync::core::spill::ChangeSpill for CountingSpill {
+    fn create(
+        &self,
+    ) -> Result<Box<dyn shopsync::core::spill::SpillWriter>, shopsync::core::spill::SpillError>
+    {
+        Ok(Box::new(CountingWriter {
+            inner: self.inner.create()?,
+            most: self.most.clone(),
+        }))
+    }
+}
+
+impl shopsync::core::spill::SpillWriter for CountingWriter {
+    fn push(
+        &mut self,
+        change: shopsync::core::plan::Change,
+    ) -> Result<(), shopsync::core::spill::SpillError> {
+        self.inner.push(change)
+    }
+    fn retract(&mut self, number: u32) -> Result<(), shopsync::core::spill::SpillError> {
+        self.inner.retract(number)
+    }
+    fn finish(
+        self: Box<Self>,
+    ) -> Result<Box<dyn shopsync::core::spill::SpillReader>, shopsync::core::spill::SpillError>
+    {
+        Ok(Box::new(CountingReader {
+            inner: self.inner.finish()?,
+            most: self.most,
+        }))
+    }
+}
+
+impl shopsync::core::spill::SpillReader for CountingReader {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<shopsync::core::plan::Change>, shopsync::core::spill::SpillError> {
+        let changes = self.inner.read(from, max)?;
+        self.most
+            .fetch_max(changes.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(changes)
+    }
+}
+
+/// The snapshot of `sync` with each key's remembered values, in key order.
+async fn stored(
+    state: &SqliteStateStore,
+    sync: &str,
+) -> Vec<(
+    shopsync::core::state::SnapshotEntry,
+    Option<shopsync::core::state::FieldValues>,
+)> {
+    use futures::StreamExt;
+    use shopsync::core::state::StateStore;
+    let mut entries: Vec<_> = state
+        .snapshot(sync)
+        .map(Result::unwrap)
+        .collect::<Vec<_>>()
+        .await;
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
+    let mut values: std::collections::HashMap<_, _> = state
+        .values(sync, &keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    entries
+        .into_iter()
+        .map(|e| {
+            let v = values.remove(&e.key);
+            (e, v)
+        })
+        .collect()
+}
+
+/// Applying reads the plan back from its spill a few changes at a time and hands bulk writes a bounded number
+/// of rows, and ends where applying the whole plan at once does: the same writes, reports and stored state,
+/// over a first run (bulk and batched rows, rejections), a change and deletes.
+#[tokio::test]
+async fn apply_reads_the_plan_in_bounded_chunks_and_ends_where_the_whole_plan_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wh.db");
+    exec(
+        &db,
+        "CREATE TABLE items (handle TEXT, title TEXT, email TEXT);
+               WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+               INSERT INTO items SELECT printf('h%04d', i), 'Title ' || i,
+                   CASE WHEN i % 97 = 0 THEN 'bad' || i ELSE 'e' || i || '@x.io' END FROM n;",
+    )
+    .await;
+    let mut sync = config(&db.display().to_string(), true);
+    sync.bulk_threshold = 10;
+    let warehouse = SqlWarehouse::from_url(&sync.id, &sync_url(&db)).unwrap();
+    let spill_dir = tempfile::tempdir().unwrap();
+    let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let spill = CountingSpill {
+        inner: shopsync::state::SpillDir::new(spill_dir.path()),
+        most: most.clone(),
+    };
+    let chunked_state = SqliteStateStore::open(&dir.path().join("chunked.db"))
+        .await
+        .unwrap();
+    let whole_state = SqliteStateStore::open(&dir.path().join("whole.db"))
+        .await
+        .unwrap();
+    let (chunked_shopify, whole_shopify) = (HalfBulk::default(), HalfBulk::default());
+    let clock = shopsync::clock::SystemClock;
+    let chunked = Engine::new(&warehouse, &chunked_state, &chunked_shopify, &clock, "test")
+        .with_spill(&spill)
+        .with_chunks(7, 120);
+    let whole = Engine::new(&warehouse, &whole_state, &whole_shopify, &clock, "test")
+        .with_chunks(usize::MAX, u64::MAX);
+
+    let sorted = |mut ops: Vec<WriteOp>| {
+        ops.sort_by(|a, b| a.key().cmp(b.key()));
+        serde_json::to_value(ops).unwrap()
+    };
+    let same_run = |a: &shopsync::core::report::RunReport,
+                    b: &shopsync::core::report::RunReport| {
+        assert_eq!(a.status, b.status);
+        assert_eq!(a.stats, b.stats);
+        assert_eq!(
+            (a.writes, a.created, a.deleted, a.skipped),
+            (b.writes, b.created, b.deleted, b.skipped)
+        );
+        let keys = |r: &shopsync::core::report::RunReport| {
+            let mut k: Vec<_> = r.rejections.iter().map(|r| r.key.clone()).collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(a), keys(b));
+    };
+
+    // First run: 1,000 adds, half of them in bulk, every 97th rejected.
+    let a = chunked.run(&sync).await.unwrap();
+    let b = whole.run(&sync).await.unwrap();
+    same_run(&a, &b);
+    assert_eq!(
+        (a.stats.added, a.stats.rejected, a.created),
+        (1000, 10, 990)
+    );
+    assert_eq!(
+        sorted(chunked_shopify.inner.take()),
+        sorted(whole_shopify.inner.take())
+    );
+    // 500 bulk rows: at most 120 to a call on the chunked engine, all of them in one on the other.
+    assert_eq!(
+        *chunked_shopify.bulk_calls.lock().unwrap(),
+        [120, 120, 120, 120, 20]
+    );
+    assert_eq!(*whole_shopify.bulk_calls.lock().unwrap(), [500]);
+    assert_eq!(
+        stored(&chunked_state, &sync.id).await,
+        stored(&whole_state, &sync.id).await
+    );
+    assert_eq!(stored(&chunked_state, &sync.id).await.len(), 1000);
+
+    // 100 titles change and 20 rows leave the model (deleted: the sync created them).
+    exec(&db, "UPDATE items SET title = title || '!' WHERE handle <= 'h0100'; DELETE FROM items WHERE handle > 'h0980';").await;
+    let a = chunked.run(&sync).await.unwrap();
+    let b = whole.run(&sync).await.unwrap();
+    same_run(&a, &b);
+    assert_eq!(
+        (a.stats.changed, a.deleted),
+        (100 + 9, 20),
+        "the rejected rows are retried"
+    );
+    assert_eq!(
+        sorted(chunked_shopify.inner.take()),
+        sorted(whole_shopify.inner.take())
+    );
+    let stored_chunked = stored(&chunked_state, &sync.id).await;
+    assert_eq!(stored_chunked, stored(&whole_state, &sync.id).await);
+    assert_eq!(stored_chunked.len(), 980);
+    assert_eq!(
+        stored_chunked[0].1.as_ref().unwrap()["title"],
+        serde_json::json!("Title 1!")
+    );
+
+    // Never more than 7 changes read back at once; the spill files are gone.
+    assert_eq!(most.load(std::sync::atomic::Ordering::Relaxed), 7);
+    assert_eq!(std::fs::read_dir(spill_dir.path()).unwrap().count(), 0);
+}

@@ -687,3 +687,54 @@ async fn sqlite_bulk_journal_round_trip() {
 async fn postgres_bulk_journal_round_trip() {
     bulk_journal_round_trip(&postgres().await).await;
 }
+
+/// A drift check is claimed once per interval: the first claim and one at or after the interval succeed and
+/// record their time; one inside the interval fails and records nothing; syncs are isolated.
+async fn drift_checks(store: &dyn StateStore) {
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap();
+    let hour = chrono::Duration::hours(1);
+    assert_eq!(store.last_drift_check("products").await.unwrap(), None);
+    assert!(
+        store
+            .claim_drift_check("products", t0, t0 - hour)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.last_drift_check("products").await.unwrap(), Some(t0));
+    let t1 = t0 + chrono::Duration::minutes(59);
+    assert!(
+        !store
+            .claim_drift_check("products", t1, t1 - hour)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.last_drift_check("products").await.unwrap(), Some(t0));
+    assert!(
+        store
+            .claim_drift_check("customers", t1, t1 - hour)
+            .await
+            .unwrap(),
+        "syncs are isolated"
+    );
+    let t2 = t0 + hour;
+    assert!(
+        store
+            .claim_drift_check("products", t2, t2 - hour)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.last_drift_check("products").await.unwrap(), Some(t2));
+    // Without an interval every run checks (`due_from` is now).
+    assert!(store.claim_drift_check("products", t2, t2).await.unwrap());
+}
+
+#[tokio::test]
+async fn sqlite_drift_checks() {
+    let (_dir, store) = sqlite().await;
+    drift_checks(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_drift_checks() {
+    drift_checks(&postgres().await).await;
+}

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::plan_rows::{CountingWarehouse, Counts, Omitted, PlanOut, Rows, SampleSink};
 use super::progress::PlanProgress;
 use super::{git, specs};
+use crate::core::adopt::AdoptionState;
 use crate::core::config::SyncConfig;
 use crate::core::drift::RecordState;
 use crate::core::engine;
@@ -28,7 +29,7 @@ use crate::core::review::{
     self, Kind, ResourceChange, ResourceId, Risk, Status, ValueChange, value_changes,
 };
 use crate::core::state::{Ownership, StateStore};
-use crate::live::{LiveCheck, LiveError};
+use crate::live::{AdoptionCheck, LiveCheck, LiveError};
 use crate::shopify::{CostBudget, RetryPolicy, Transport};
 use crate::state::{PostgresStateStore, SpillSink, SqliteStateStore};
 use crate::warehouse::SqlWarehouse;
@@ -75,7 +76,8 @@ pub struct PlanArgs {
     no_data: bool,
     /// Also read what Shopify holds now for the records the syncs manage (products and customers) and compare
     /// it, field by field, with what each sync last applied and what the warehouse wants: in sync, update,
-    /// drift (changed in Shopify), conflict (changed on both sides) or missing (deleted in Shopify).
+    /// drift (changed in Shopify), conflict (changed on both sides) or missing (deleted in Shopify). New rows get
+    /// an adoption report: which match an existing record (and by which key), which create one, which conflict.
     #[arg(long)]
     live: bool,
 }
@@ -112,6 +114,24 @@ impl LiveReport {
     }
 }
 
+/// The adoption report of one sync's new rows (`--live`).
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum AdoptionReport {
+    /// Every new row classified.
+    Reported(Box<AdoptionCheck>),
+    /// The sync's rows are not matched to existing records (another object, customers by id).
+    NotApplicable { reason: String },
+    /// Shopify could not be read.
+    Failed { reason: String },
+}
+
+impl AdoptionReport {
+    fn pending(&self) -> bool {
+        matches!(self, AdoptionReport::Reported(a) if a.adoption.counts.conflicts + a.adoption.counts.no_key > 0)
+    }
+}
+
 /// The data-level part for one sync.
 #[derive(Debug, Serialize)]
 #[serde(tag = "data", rename_all = "snake_case")]
@@ -142,6 +162,12 @@ struct SyncReport {
     /// The comparison with what Shopify holds (`--live`).
     #[serde(skip_serializing_if = "Option::is_none")]
     live: Option<LiveReport>,
+    /// Which new rows match a record the store already holds, which create one, which conflict (`--live`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adoption: Option<AdoptionReport>,
+    /// The sync's mode (what a match or a create means for it).
+    #[serde(skip)]
+    mode: String,
 }
 
 impl SyncReport {
@@ -153,6 +179,8 @@ impl SyncReport {
             management_policy: config.management.to_string(),
             data,
             live: None,
+            adoption: None,
+            mode: config.mode.to_string(),
         }
     }
 }
@@ -183,6 +211,10 @@ impl Report {
                 .syncs
                 .iter()
                 .any(|s| s.live.as_ref().is_some_and(LiveReport::pending))
+            || self
+                .syncs
+                .iter()
+                .any(|s| s.adoption.as_ref().is_some_and(AdoptionReport::pending))
     }
 }
 
@@ -351,11 +383,21 @@ async fn plan_data(
             None
         };
         let mut live = None;
+        let mut adoption = None;
         let shown = Shown {
             samples: args.samples,
             all_rows: args.all_rows,
         };
-        let data = match plan_one(state.as_ref(), s, shown, transport, &mut live, redactor).await {
+        let data = match plan_one(
+            state.as_ref(),
+            s,
+            shown,
+            transport,
+            (&mut live, &mut adoption),
+            redactor,
+        )
+        .await
+        {
             Ok((plan, updates, omitted)) => {
                 report.risks.extend(review::data_risks(
                     &s.resource,
@@ -375,6 +417,7 @@ async fn plan_data(
         };
         let mut sync = SyncReport::new(&s.config, data);
         sync.live = live;
+        sync.adoption = adoption;
         report.syncs.push(sync);
     }
     report
@@ -411,13 +454,14 @@ struct Shown {
 
 /// The plan of one sync (its changes sampled, or all of them spilled to disk), its sample updates and what
 /// its lists leave out, or why it could not be made. With a `transport` (`--live`), the plan comes with the
-/// comparison with what Shopify holds, put in `live` (that comparison holds the sync's changes in memory).
+/// comparison with what Shopify holds, put in `live` (that comparison holds the sync's changes in memory), and
+/// the adoption report of its new rows, put in `adoption`.
 async fn plan_one(
     state: &dyn StateStore,
     s: &specs::FoundSync,
     shown: Shown,
     transport: Option<Result<Transport, String>>,
-    live: &mut Option<LiveReport>,
+    (live, adoption): (&mut Option<LiveReport>, &mut Option<AdoptionReport>),
     redactor: &Redactor,
 ) -> Result<(PlanOut, Vec<Update>, Omitted), String> {
     let Shown { samples, all_rows } = shown;
@@ -430,24 +474,44 @@ async fn plan_one(
     let checked = match transport {
         None => None,
         Some(Err(reason)) => {
+            *adoption = Some(AdoptionReport::Failed {
+                reason: reason.clone(),
+            });
             *live = Some(LiveReport::Failed { reason });
             None
         }
         Some(Ok(t)) => match crate::live::check(&warehouse, state, &t, &s.config).await {
             Ok(mut c) => {
                 let plan = std::mem::take(&mut c.plan);
+                *adoption = Some(match crate::live::adoption(&t, &s.config, &plan).await {
+                    Ok(mut a) => {
+                        if !all_rows {
+                            a.sample(samples);
+                        }
+                        AdoptionReport::Reported(Box::new(a))
+                    }
+                    Err(LiveError::Unsupported(reason)) => AdoptionReport::NotApplicable { reason },
+                    Err(e) => AdoptionReport::Failed {
+                        reason: redactor.redact_owned(e.to_string()),
+                    },
+                });
                 *live = Some(LiveReport::Compared(Box::new(c)));
                 Some(plan)
             }
             Err(LiveError::Unsupported(reason)) => {
+                *adoption = Some(AdoptionReport::NotApplicable {
+                    reason: reason.clone(),
+                });
                 *live = Some(LiveReport::NotSupported { reason });
                 None
             }
             Err(LiveError::Engine(e)) => return Err(format!("planning failed: {e}")),
             Err(e) => {
-                *live = Some(LiveReport::Failed {
-                    reason: redactor.redact_owned(e.to_string()),
+                let reason = redactor.redact_owned(e.to_string());
+                *adoption = Some(AdoptionReport::Failed {
+                    reason: reason.clone(),
                 });
+                *live = Some(LiveReport::Failed { reason });
                 None
             }
         },
@@ -729,7 +793,72 @@ fn print_sync_text(s: &SyncReport, limit: Option<usize>) -> anyhow::Result<()> {
     if let Some(live) = &s.live {
         print_live_text(live, samples);
     }
+    if let Some(adoption) = &s.adoption {
+        print_adoption_text(adoption, &s.mode);
+    }
     Ok(())
+}
+
+/// What a row's state means for the first run, given the sync's mode.
+fn adoption_effect(state: AdoptionState, mode: &str) -> &'static str {
+    match (state, mode) {
+        (AdoptionState::Match, "insert") => "exists; mode insert leaves it alone",
+        (AdoptionState::Match, _) => "adopted: the run updates it",
+        (AdoptionState::Create, "update") => "no record; mode update rejects the row",
+        (AdoptionState::Create, _) => "the run creates it",
+        (AdoptionState::Conflict, _) => "review before the first run",
+        (AdoptionState::NoKey, _) => "nothing to match by; the row is rejected",
+    }
+}
+
+fn print_adoption_text(adoption: &AdoptionReport, mode: &str) {
+    let a = match adoption {
+        AdoptionReport::NotApplicable { .. } => return,
+        AdoptionReport::Failed { reason } => {
+            println!("  adoption: not reported: {reason}");
+            return;
+        }
+        AdoptionReport::Reported(a) => a,
+    };
+    let c = &a.adoption.counts;
+    if c.rows == 0 {
+        return;
+    }
+    println!(
+        "  adoption: {} new row(s) matched by {}: {} match an existing record, {} create one, {} in conflict, \
+         {} with no {} to match by ({} request(s), {} cost points, {:.2}s)",
+        c.rows,
+        a.adoption.matching.by.field(),
+        c.matched,
+        c.created,
+        c.conflicts,
+        c.no_key,
+        a.adoption.matching.by.field(),
+        a.requests,
+        a.cost_points,
+        a.read_time.as_secs_f64()
+    );
+    for r in &a.adoption.rows {
+        let target = match (&r.shopify_id, &r.value) {
+            (Some(id), Some(v)) => format!("{} {v:?} is {id}", r.by.field()),
+            (None, Some(v)) => format!("{} {v:?}", r.by.field()),
+            _ => format!("no valid {}", r.by.field()),
+        };
+        println!(
+            "  {:<8} {}  {target}: {}",
+            r.state.as_str(),
+            r.key,
+            adoption_effect(r.state, mode)
+        );
+        for conflict in &r.conflicts {
+            println!("             {}", conflict.text());
+        }
+    }
+    if let Some(n) = a.omitted {
+        println!(
+            "  adoption: … {n} more match(es) and create(s) not shown (--all-rows shows every row)"
+        );
+    }
 }
 
 /// What a sampled plan does not show, with how to see it; `None` when everything is shown.
@@ -902,6 +1031,7 @@ fn print_markdown(report: &Report, limit: Option<usize>) -> anyhow::Result<()> {
         print_sync_markdown(s, limit)?;
     }
     print_live_markdown(report, limit.unwrap_or(usize::MAX));
+    print_adoption_markdown(report);
     Ok(())
 }
 
@@ -1074,6 +1204,81 @@ fn print_live_markdown(report: &Report, samples: usize) {
                     cell(&short(Some(&f.warehouse)))
                 );
             }
+        }
+        println!("\n</details>\n");
+    }
+}
+
+fn print_adoption_markdown(report: &Report) {
+    let reported: Vec<(&SyncReport, &AdoptionCheck)> = report
+        .syncs
+        .iter()
+        .filter_map(|s| match &s.adoption {
+            Some(AdoptionReport::Reported(a)) if a.adoption.counts.rows > 0 => Some((s, &**a)),
+            _ => None,
+        })
+        .collect();
+    let failed: Vec<(&SyncReport, &str)> = report
+        .syncs
+        .iter()
+        .filter_map(|s| match &s.adoption {
+            Some(AdoptionReport::Failed { reason }) => Some((s, reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    if reported.is_empty() && failed.is_empty() {
+        return;
+    }
+    println!("#### Adoption of existing records\n");
+    println!("| sync | new rows | matched by | match | create | conflict | no key | cost points |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    for (s, a) in &reported {
+        let c = &a.adoption.counts;
+        println!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+            s.sync,
+            c.rows,
+            a.adoption.matching.by.field(),
+            c.matched,
+            c.created,
+            c.conflicts,
+            c.no_key,
+            a.cost_points
+        );
+    }
+    for (s, reason) in &failed {
+        println!("| `{}` | {} | | | | | | |", s.sync, cell(reason));
+    }
+    println!();
+    for (s, a) in reported {
+        println!(
+            "<details><summary>Adoption: <code>{}</code></summary>\n",
+            s.sync
+        );
+        println!(
+            "| key | state | {} | record | effect |",
+            a.adoption.matching.by.field()
+        );
+        println!("|---|---|---|---|---|");
+        for r in &a.adoption.rows {
+            let mut effect = adoption_effect(r.state, &s.mode).to_string();
+            for c in &r.conflicts {
+                effect.push_str("; ");
+                effect.push_str(&c.text());
+            }
+            println!(
+                "| `{}` | {} | `{}` | {} | {} |",
+                cell(&r.key),
+                r.state.as_str(),
+                cell(r.value.as_deref().unwrap_or("")),
+                r.shopify_id.as_deref().map(cell).unwrap_or_default(),
+                cell(&effect)
+            );
+        }
+        if let Some(n) = a.omitted {
+            println!(
+                "\n_… {n} more match(es) and create(s) not shown (--all-rows shows every row)_"
+            );
         }
         println!("\n</details>\n");
     }

@@ -5,6 +5,8 @@
 //! holds the sync's lock for the whole run, commits the snapshot batch by batch (so a crash loses at most the
 //! batch in flight), and records events and actions in the ledger before sending them, so that a crash between
 //! sending and recording is reported as an unknown outcome instead of a silent resend.
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use super::progress::Progress;
 use super::redact::Redactor;
 use super::report::{RejectedRow, RunReport};
 use super::source::{FailureClass, StreamRequest, Warehouse, WarehouseError};
+use super::spill::{ChangeSpill, MemorySpill, SpillError, SpillReader};
 use super::state::{
     Baseline, Lease, LedgerEntry, LedgerStatus, Ownership, RunRecord, RunStatus, SnapshotChange,
     SnapshotIndex, StateError, StateStore,
@@ -28,6 +31,12 @@ use super::write::{ApiFailure, ShopifyApi, WriteOp, WriteOutcome};
 
 /// Rows per write batch: the state is committed after each.
 pub const BATCH: usize = 250;
+/// Changes read back from the spill at once, unless [`Engine::with_chunks`] says otherwise.
+pub const READ_CHUNK: usize = 1_000;
+/// Rows handed to one bulk write at most, unless [`Engine::with_chunks`] says otherwise: what the adapter holds
+/// per row (a line of the operation's file, its outcome) stays bounded, while one call still fills most of a
+/// bulk operation's file.
+pub const BULK_ROWS: u64 = 100_000;
 /// Source digests refreshed per state transaction.
 const REFRESH_CHUNK: usize = 10_000;
 
@@ -86,6 +95,9 @@ pub struct Engine<'a> {
     stop: Option<&'a AtomicBool>,
     call_log: Option<&'a dyn CallLog>,
     progress: Option<&'a dyn Progress>,
+    spill: &'a dyn ChangeSpill,
+    read_chunk: usize,
+    bulk_rows: u64,
 }
 
 impl<'a> Engine<'a> {
@@ -109,7 +121,24 @@ impl<'a> Engine<'a> {
             stop: None,
             call_log: None,
             progress: None,
+            spill: &MemorySpill,
+            read_chunk: READ_CHUNK,
+            bulk_rows: BULK_ROWS,
         }
+    }
+
+    /// Keeps each run's planned changes in `spill` (a file, for runs larger than memory) instead of memory.
+    pub fn with_spill(mut self, spill: &'a dyn ChangeSpill) -> Engine<'a> {
+        self.spill = spill;
+        self
+    }
+
+    /// Reads at most `read` changes back from the spill at once and hands at most `bulk_rows` rows to one
+    /// bulk write (both at least 1).
+    pub fn with_chunks(mut self, read: usize, bulk_rows: u64) -> Engine<'a> {
+        self.read_chunk = read.max(1);
+        self.bulk_rows = bulk_rows.max(1);
+        self
     }
 
     /// Stops a run between batches once `stop` is set: the batch in flight finishes and is recorded, the rest
@@ -217,15 +246,24 @@ impl<'a> Engine<'a> {
         mut lease: Lease,
         report: &mut RunReport,
     ) -> Result<Lease, (EngineError, Option<Lease>)> {
-        let mut plan = match plan(self.warehouse, self.state, sync).await {
-            Ok(p) => p,
+        // The changes go to the spill and are read back a chunk at a time: the run never holds the plan.
+        let writer = match self.spill.create() {
+            Ok(w) => w,
+            Err(e) => return Err((spill_error(e), Some(lease))),
+        };
+        let (mut summary, spilled) = match plan_into(self.warehouse, self.state, sync, writer).await
+        {
+            Ok((summary, writer)) => match writer.finish() {
+                Ok(spilled) => (summary, spilled),
+                Err(e) => return Err((spill_error(e), Some(lease))),
+            },
             Err(e) => return Err((e, Some(lease))),
         };
         let baseline = Baseline {
             identity: Some(mapping::identity(sync)),
             fingerprint: Some(mapping::fingerprint(sync)),
         };
-        if plan.summary.rebaseline_reason == Some(Rebaseline::IdentityChanged) {
+        if summary.rebaseline_reason == Some(Rebaseline::IdentityChanged) {
             // The old keys mean nothing under the new identity: forget them (deleting nothing) and record the
             // new identity in the same breath, so a crash from here on resumes as an ordinary run.
             let previous = self.state.baseline(&sync.id).await.ok().flatten();
@@ -241,11 +279,10 @@ impl<'a> Engine<'a> {
                 return Err((e.into(), Some(lease)));
             }
         }
-        let inherited: std::collections::HashSet<String> =
-            std::mem::take(&mut plan.summary.inherited_created)
-                .into_iter()
-                .collect();
-        let s = &plan.summary;
+        let inherited: HashSet<String> = std::mem::take(&mut summary.inherited_created)
+            .into_iter()
+            .collect();
+        let s = &summary;
         report.stats.rows_queried = s.stats.rows;
         report.stats.added = s.stats.added;
         report.stats.changed = s.stats.changed + s.stats.retried;
@@ -265,100 +302,77 @@ impl<'a> Engine<'a> {
         }
         if let Some(p) = self.progress {
             let deletes = if sync.deletes() { s.removed.len() } else { 0 };
-            p.planned(&sync.id, (plan.changes.len() + deletes) as u64);
+            p.planned(&sync.id, spilled.len() + deletes as u64);
         }
         let insert_only = sync.target.is_insert_only();
-        let mut changes = std::mem::take(&mut plan.changes);
-        let eligible =
-            |c: &Change| !insert_only && self.shopify.bulk_eligible(sync, &op_for(sync, run_id, c));
+        let changes = &*spilled;
+        // Which changes may go in bulk, decided once (a bit each) so the passes below agree.
+        let mut eligible = Bits::new(changes.len());
+        if !insert_only {
+            let mut at = 0u64;
+            while at < changes.len() {
+                let chunk = match changes.read(at, self.read_chunk) {
+                    Ok(c) if !c.is_empty() => c,
+                    Ok(_) => break,
+                    Err(e) => return Err((spill_error(e), Some(lease))),
+                };
+                for change in &chunk {
+                    if self
+                        .shopify
+                        .bulk_eligible(sync, &op_for(sync, run_id, change))
+                    {
+                        eligible.set(at);
+                    }
+                    at += 1;
+                }
+            }
+        }
         // Below the threshold, eligible rows go with the others, batched.
-        if changes.iter().filter(|c| eligible(c)).count() as u64 >= sync.bulk_threshold.max(1) {
-            let (bulk, rest): (Vec<Change>, Vec<Change>) = changes.into_iter().partition(eligible);
+        let bulk = eligible.count() >= sync.bulk_threshold.max(1);
+        if bulk {
             lease = self
-                .apply_bulk(sync, run_id, bulk, &inherited, lease, report)
+                .apply_bulk(sync, run_id, changes, &eligible, &inherited, lease, report)
                 .await?;
-            changes = rest;
         }
-        for chunk in changes.chunks(BATCH) {
-            if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                return Err((EngineError::Interrupted, Some(lease)));
-            }
-            if insert_only {
-                // Recorded before sending: a crash before the answer is recorded leaves them pending.
-                let checked = self.shopify.resolves_unknown(sync);
-                let pending: Vec<LedgerEntry> =
-                    chunk.iter().map(|c| pending(sync, c, checked)).collect();
-                if let Err(e) = self.state.record_ledger(&sync.id, &pending).await {
-                    return Err((e.into(), Some(lease)));
+        // The rest, in plan order, BATCH rows a request set; never more than a chunk and a batch held. The read
+        // stops at the last of them (a run that went wholly in bulk reads nothing more).
+        let mut left = changes.len() - if bulk { eligible.count() } else { 0 };
+        let mut batch: Vec<Change> = Vec::with_capacity(BATCH);
+        let mut at = 0u64;
+        while left > 0 {
+            let chunk = match changes.read(at, self.read_chunk) {
+                Ok(c) => c,
+                Err(e) => return Err((spill_error(e), Some(lease))),
+            };
+            let done = chunk.is_empty();
+            for change in chunk {
+                if !(bulk && eligible.get(at)) {
+                    batch.push(change);
+                    left = left.saturating_sub(1);
+                }
+                at += 1;
+                if batch.len() == BATCH {
+                    let sent = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    lease = self
+                        .apply_batch(sync, run_id, &sent, &inherited, lease, report)
+                        .await?;
                 }
             }
-            let intents = if insert_only {
-                Vec::new()
-            } else {
-                intents(sync, chunk)
-            };
-            if !intents.is_empty()
-                && let Err(e) = self.state.commit_snapshot(&sync.id, &intents).await
-            {
-                return Err((e.into(), Some(lease)));
+            if done {
+                break;
             }
-            let ops = chunk.iter().map(|c| op_for(sync, run_id, c)).collect();
-            let (outcomes, failure) = match self.shopify.write(sync, ops).await {
-                Ok(o) => (o, None),
-                Err(mut f) => (std::mem::take(&mut f.outcomes), Some(f)),
-            };
-            if let Some(f) = &failure {
-                // Ops without an outcome were not applied: record them so the next run sends them again,
-                // rather than leaving events and actions pending (which would read as "unknown outcome").
-                let done: std::collections::HashSet<&str> =
-                    outcomes.iter().map(|o| o.key()).collect();
-                let not_applied: Vec<LedgerEntry> = chunk
-                    .iter()
-                    .filter(|c| !done.contains(c.key.as_str()))
-                    .map(|c| ledger(c, LedgerStatus::Rejected, None, Some(f.message.clone())))
-                    .collect();
-                if insert_only
-                    && let Err(e) = self.state.record_ledger(&sync.id, &not_applied).await
-                {
-                    return Err((e.into(), Some(lease)));
-                }
-                // Creates announced by this run that were not sent: forgotten, as if never planned.
-                let unsent: Vec<SnapshotChange> = intents
-                    .iter()
-                    .filter_map(SnapshotChange::as_upsert)
-                    .filter(|e| !done.contains(e.key.as_str()))
-                    .map(|e| SnapshotChange::Remove(e.key.clone()))
-                    .collect();
-                if !unsent.is_empty()
-                    && let Err(e) = self.state.commit_snapshot(&sync.id, &unsent).await
-                {
-                    return Err((e.into(), Some(lease)));
-                }
-            }
-            if let Err(e) = self.record(sync, chunk, outcomes, &inherited, report).await {
-                return Err((e, Some(lease)));
-            }
-            if let Some(p) = self.progress {
-                p.advanced(&sync.id, chunk.len() as u64);
-            }
-            if let Some(f) = failure {
-                return Err((f.into(), Some(lease)));
-            }
-            lease = match self
-                .state
-                .renew_lock(&lease, LOCK_TTL, self.clock.now())
-                .await
-            {
-                Ok(l) => l,
-                Err(e) => return Err((e.into(), None)),
-            };
         }
-        if let Err(e) = self.apply_removals(sync, &plan, report).await {
+        if !batch.is_empty() {
+            lease = self
+                .apply_batch(sync, run_id, &batch, &inherited, lease, report)
+                .await?;
+        }
+        if let Err(e) = self.apply_removals(sync, &summary, report).await {
             return Err((e, Some(lease)));
         }
         // Unchanged rows whose digest moved (an unmapped column, a new shopsync version): remembered so the
         // next plan skips them undecoded. Nothing was sent for them, so any point of the run would do.
-        for chunk in plan.summary.source_refreshes.chunks(REFRESH_CHUNK) {
+        for chunk in summary.source_refreshes.chunks(REFRESH_CHUNK) {
             if let Err(e) = self.state.commit_snapshot(&sync.id, chunk).await {
                 return Err((e.into(), Some(lease)));
             }
@@ -376,68 +390,77 @@ impl<'a> Engine<'a> {
         Ok(lease)
     }
 
-    /// Sends `changes` as bulk operations, renewing the lock while they run, and records their outcomes.
-    async fn apply_bulk(
+    /// Sends one batch of `chunk` the ordinary way (requests, [`BATCH`] rows at most) and records its outcomes.
+    async fn apply_batch(
         &self,
         sync: &SyncConfig,
         run_id: i64,
-        changes: Vec<Change>,
-        inherited: &std::collections::HashSet<String>,
-        mut lease: Lease,
+        chunk: &[Change],
+        inherited: &HashSet<String>,
+        lease: Lease,
         report: &mut RunReport,
     ) -> Result<Lease, (EngineError, Option<Lease>)> {
         if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
             return Err((EngineError::Interrupted, Some(lease)));
         }
-        let intents = intents(sync, &changes);
+        let insert_only = sync.target.is_insert_only();
+        if insert_only {
+            // Recorded before sending: a crash before the answer is recorded leaves them pending.
+            let checked = self.shopify.resolves_unknown(sync);
+            let pending: Vec<LedgerEntry> =
+                chunk.iter().map(|c| pending(sync, c, checked)).collect();
+            if let Err(e) = self.state.record_ledger(&sync.id, &pending).await {
+                return Err((e.into(), Some(lease)));
+            }
+        }
+        let intents = if insert_only {
+            Vec::new()
+        } else {
+            intents(sync, chunk)
+        };
         if !intents.is_empty()
             && let Err(e) = self.state.commit_snapshot(&sync.id, &intents).await
         {
             return Err((e.into(), Some(lease)));
         }
-        let ops = changes.iter().map(|c| op_for(sync, run_id, c)).collect();
-        let write = self.shopify.write_bulk(sync, ops);
-        futures::pin_mut!(write);
-        // A bulk operation can outlast the lock's lifetime: keep renewing it while waiting.
-        let result = loop {
-            let tick = self.clock.sleep(LOCK_TTL / 3);
-            futures::pin_mut!(tick);
-            match futures::future::select(write.as_mut(), tick).await {
-                futures::future::Either::Left((result, _)) => break result,
-                futures::future::Either::Right(((), _)) => {
-                    lease = match self
-                        .state
-                        .renew_lock(&lease, LOCK_TTL, self.clock.now())
-                        .await
-                    {
-                        Ok(l) => l,
-                        Err(e) => return Err((e.into(), None)),
-                    };
-                }
-            }
-        };
-        let (outcomes, failure) = match result {
+        let ops = chunk.iter().map(|c| op_for(sync, run_id, c)).collect();
+        let (outcomes, failure) = match self.shopify.write(sync, ops).await {
             Ok(o) => (o, None),
             Err(mut f) => (std::mem::take(&mut f.outcomes), Some(f)),
         };
-        // Whether every row's fate is known: otherwise the journaled operation stays for the next run to take up.
-        let settled = failure.is_none()
-            && !outcomes
+        let mut outcomes = by_key(outcomes);
+        if let Some(f) = &failure {
+            // Ops without an outcome were not applied: record them so the next run sends them again,
+            // rather than leaving events and actions pending (which would read as "unknown outcome").
+            let not_applied: Vec<LedgerEntry> = chunk
                 .iter()
-                .any(|o| matches!(o, WriteOutcome::Unknown { .. }));
+                .filter(|c| !outcomes.contains_key(c.key.as_str()))
+                .map(|c| ledger(c, LedgerStatus::Rejected, None, Some(f.message.clone())))
+                .collect();
+            if insert_only && let Err(e) = self.state.record_ledger(&sync.id, &not_applied).await {
+                return Err((e.into(), Some(lease)));
+            }
+            // Creates announced by this run that were not sent: forgotten, as if never planned.
+            let unsent: Vec<SnapshotChange> = intents
+                .iter()
+                .filter_map(SnapshotChange::as_upsert)
+                .filter(|e| !outcomes.contains_key(e.key.as_str()))
+                .map(|e| SnapshotChange::Remove(e.key.clone()))
+                .collect();
+            if !unsent.is_empty()
+                && let Err(e) = self.state.commit_snapshot(&sync.id, &unsent).await
+            {
+                return Err((e.into(), Some(lease)));
+            }
+        }
         if let Err(e) = self
-            .record(sync, &changes, outcomes, inherited, report)
+            .record(sync, chunk, &mut outcomes, inherited, report)
             .await
         {
             return Err((e, Some(lease)));
         }
-        // Recorded: a later run must not take the journaled operation up again.
-        if settled && let Err(e) = self.state.clear_bulk_journal(&sync.id).await {
-            return Err((e.into(), Some(lease)));
-        }
-        // One step for the whole operation: Shopify reports no per-row progress worth polling for.
         if let Some(p) = self.progress {
-            p.advanced(&sync.id, changes.len() as u64);
+            p.advanced(&sync.id, chunk.len() as u64);
         }
         if let Some(f) = failure {
             return Err((f.into(), Some(lease)));
@@ -452,22 +475,185 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Records the outcomes of `chunk`'s writes: each key's snapshot entry with the ownership its write
-    /// established (`inherited`: ids the sync created under an earlier identity), or its ledger entry.
+    /// Sends the `eligible` changes as bulk operations, at most `bulk_rows` rows to a
+    /// [`ShopifyApi::write_bulk_from`] call, each streamed from the spill as the adapter asks for it; renews the
+    /// lock while they run, and records their outcomes [`BATCH`] rows at a time, reading the rows back again.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_bulk(
+        &self,
+        sync: &SyncConfig,
+        run_id: i64,
+        changes: &dyn SpillReader,
+        eligible: &Bits,
+        inherited: &HashSet<String>,
+        mut lease: Lease,
+        report: &mut RunReport,
+    ) -> Result<Lease, (EngineError, Option<Lease>)> {
+        let mut start = 0u64;
+        while let Some(end) = eligible.end_after(start, self.bulk_rows) {
+            if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err((EngineError::Interrupted, Some(lease)));
+            }
+            if let Err(e) = self
+                .announce_bulk_creates(sync, changes, eligible, start, end)
+                .await
+            {
+                return Err((e, Some(lease)));
+            }
+            let unreadable = Mutex::new(None);
+            let ops = SpillOps {
+                changes,
+                eligible,
+                sync,
+                run_id,
+                read_chunk: self.read_chunk,
+                at: start,
+                end,
+                held: Vec::new().into_iter(),
+                failed: &unreadable,
+            };
+            let write = self.shopify.write_bulk_from(sync, Box::new(ops));
+            futures::pin_mut!(write);
+            // A bulk operation can outlast the lock's lifetime: keep renewing it while waiting.
+            let result = loop {
+                let tick = self.clock.sleep(LOCK_TTL / 3);
+                futures::pin_mut!(tick);
+                match futures::future::select(write.as_mut(), tick).await {
+                    futures::future::Either::Left((result, _)) => break result,
+                    futures::future::Either::Right(((), _)) => {
+                        lease = match self
+                            .state
+                            .renew_lock(&lease, LOCK_TTL, self.clock.now())
+                            .await
+                        {
+                            Ok(l) => l,
+                            Err(e) => return Err((e.into(), None)),
+                        };
+                    }
+                }
+            };
+            let (outcomes, failure) = match result {
+                Ok(o) => (o, None),
+                Err(mut f) => (std::mem::take(&mut f.outcomes), Some(f)),
+            };
+            // Whether every row's fate is known: otherwise the journaled operation stays for the next run to take
+            // up.
+            let settled = failure.is_none()
+                && !outcomes
+                    .iter()
+                    .any(|o| matches!(o, WriteOutcome::Unknown { .. }));
+            let mut outcomes = by_key(outcomes);
+            // The rows are read again to record their outcomes: the spill, not memory, held them meanwhile.
+            let mut batch: Vec<Change> = Vec::with_capacity(BATCH);
+            let mut rows = 0u64;
+            let mut at = start;
+            while at < end {
+                let max =
+                    usize::try_from(end - at).map_or(self.read_chunk, |n| n.min(self.read_chunk));
+                let chunk = match changes.read(at, max) {
+                    Ok(c) if !c.is_empty() => c,
+                    Ok(_) => break,
+                    Err(e) => return Err((spill_error(e), Some(lease))),
+                };
+                for change in chunk {
+                    if eligible.get(at) {
+                        batch.push(change);
+                    }
+                    at += 1;
+                    if batch.len() == BATCH {
+                        rows += BATCH as u64;
+                        if let Err(e) = self
+                            .record(sync, &batch, &mut outcomes, inherited, report)
+                            .await
+                        {
+                            return Err((e, Some(lease)));
+                        }
+                        batch.clear();
+                    }
+                }
+            }
+            rows += batch.len() as u64;
+            if let Err(e) = self
+                .record(sync, &batch, &mut outcomes, inherited, report)
+                .await
+            {
+                return Err((e, Some(lease)));
+            }
+            // Recorded: a later run must not take the journaled operation up again.
+            if settled && let Err(e) = self.state.clear_bulk_journal(&sync.id).await {
+                return Err((e.into(), Some(lease)));
+            }
+            // One step per call: Shopify reports no per-row progress worth polling for.
+            if let Some(p) = self.progress {
+                p.advanced(&sync.id, rows);
+            }
+            if let Some(f) = failure {
+                return Err((f.into(), Some(lease)));
+            }
+            let unreadable = unreadable.lock().ok().and_then(|mut e| e.take());
+            if let Some(e) = unreadable {
+                return Err((spill_error(e), Some(lease)));
+            }
+            lease = match self
+                .state
+                .renew_lock(&lease, LOCK_TTL, self.clock.now())
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => return Err((e.into(), None)),
+            };
+            start = end;
+        }
+        Ok(lease)
+    }
+
+    /// Notes in the snapshot, before a bulk call sends them, the creates among the eligible changes in
+    /// `start..end` (see [`intents`]), a read chunk at a time, so a run killed meanwhile knows them as its own.
+    async fn announce_bulk_creates(
+        &self,
+        sync: &SyncConfig,
+        changes: &dyn SpillReader,
+        eligible: &Bits,
+        start: u64,
+        end: u64,
+    ) -> Result<(), EngineError> {
+        let mut at = start;
+        while at < end {
+            let max = usize::try_from(end - at).map_or(self.read_chunk, |n| n.min(self.read_chunk));
+            let chunk = changes.read(at, max).map_err(spill_error)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let mut bulk = Vec::with_capacity(chunk.len());
+            for change in chunk {
+                if eligible.get(at) {
+                    bulk.push(change);
+                }
+                at += 1;
+            }
+            let intents = intents(sync, &bulk);
+            if !intents.is_empty() {
+                self.state.commit_snapshot(&sync.id, &intents).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the outcomes of `chunk`'s writes (taken out of `outcomes`, by key): each key's snapshot entry
+    /// with the ownership its write established (`inherited`: ids the sync created under an earlier identity),
+    /// or its ledger entry. A change without an outcome was not applied and is left for the next run.
     async fn record(
         &self,
         sync: &SyncConfig,
         chunk: &[Change],
-        outcomes: Vec<WriteOutcome>,
-        inherited: &std::collections::HashSet<String>,
+        outcomes: &mut HashMap<String, WriteOutcome>,
+        inherited: &HashSet<String>,
         report: &mut RunReport,
     ) -> Result<(), EngineError> {
-        let by_key: std::collections::HashMap<&str, &Change> =
-            chunk.iter().map(|c| (c.key.as_str(), c)).collect();
         let mut snapshot = Vec::new();
         let mut entries = Vec::new();
-        for outcome in outcomes {
-            let Some(change) = by_key.get(outcome.key()) else {
+        for change in chunk {
+            let Some(outcome) = outcomes.remove(change.key.as_str()) else {
                 continue;
             };
             match outcome {
@@ -540,10 +726,10 @@ impl<'a> Engine<'a> {
     async fn apply_removals(
         &self,
         sync: &SyncConfig,
-        plan: &Plan,
+        summary: &PlanSummary,
         report: &mut RunReport,
     ) -> Result<(), EngineError> {
-        let removed = &plan.summary.removed;
+        let removed = &summary.removed;
         if removed.is_empty() {
             return Ok(());
         }
@@ -738,11 +924,129 @@ fn intents(sync: &SyncConfig, chunk: &[Change]) -> Vec<SnapshotChange> {
         .collect()
 }
 
-fn op_for(sync: &SyncConfig, run_id: i64, change: &Change) -> WriteOp {
+fn spill_error(e: SpillError) -> EngineError {
+    EngineError::PlanStorage(e.0)
+}
+
+fn by_key(outcomes: Vec<WriteOutcome>) -> HashMap<String, WriteOutcome> {
+    outcomes
+        .into_iter()
+        .map(|o| (o.key().to_string(), o))
+        .collect()
+}
+
+/// One bit per planned change, by its position in the plan.
+struct Bits {
+    words: Vec<u64>,
+    len: u64,
+}
+
+impl Bits {
+    fn new(len: u64) -> Bits {
+        Bits {
+            words: vec![0; usize::try_from(len.div_ceil(64)).unwrap_or(0)],
+            len,
+        }
+    }
+
+    fn set(&mut self, at: u64) {
+        if let Some(w) = self.words.get_mut((at / 64) as usize) {
+            *w |= 1 << (at % 64);
+        }
+    }
+
+    fn get(&self, at: u64) -> bool {
+        self.words
+            .get((at / 64) as usize)
+            .is_some_and(|w| w & (1 << (at % 64)) != 0)
+    }
+
+    fn count(&self) -> u64 {
+        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    /// The position just past the `n`-th set bit from `start` on (or the end, when fewer are set); `None` when
+    /// none is set from `start` on.
+    fn end_after(&self, start: u64, n: u64) -> Option<u64> {
+        let mut seen = 0u64;
+        let mut at = start;
+        while at < self.len {
+            if self.get(at) {
+                seen += 1;
+                if seen == n {
+                    return Some(at + 1);
+                }
+            }
+            at += 1;
+        }
+        (seen > 0).then_some(self.len)
+    }
+}
+
+/// The bulk ops of the changes in `at..end` marked `eligible`, read from the spill a chunk at a time as the
+/// adapter pulls them. A read failure ends the ops early and is left in `failed` for the engine to report.
+struct SpillOps<'s> {
+    changes: &'s dyn SpillReader,
+    eligible: &'s Bits,
+    sync: &'s SyncConfig,
+    run_id: i64,
+    read_chunk: usize,
+    at: u64,
+    end: u64,
+    held: std::vec::IntoIter<Change>,
+    failed: &'s Mutex<Option<SpillError>>,
+}
+
+impl Iterator for SpillOps<'_> {
+    type Item = WriteOp;
+
+    fn next(&mut self) -> Option<WriteOp> {
+        loop {
+            // `at` counts the changes handed out of `held` so far.
+            if let Some(change) = self.held.next() {
+                let at = self.at;
+                self.at += 1;
+                if self.eligible.get(at) {
+                    return Some(op_from(self.sync, self.run_id, change));
+                }
+                continue;
+            }
+            if self.at >= self.end {
+                return None;
+            }
+            let max = usize::try_from(self.end - self.at)
+                .map_or(self.read_chunk, |n| n.min(self.read_chunk));
+            match self.changes.read(self.at, max) {
+                Ok(chunk) if !chunk.is_empty() => self.held = chunk.into_iter(),
+                Ok(_) => return None,
+                Err(e) => {
+                    if let Ok(mut failed) = self.failed.lock() {
+                        failed.get_or_insert(e);
+                    }
+                    self.at = self.end;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// [`op_for`], taking the change's fields instead of copying them.
+fn op_from(sync: &SyncConfig, run_id: i64, change: Change) -> WriteOp {
+    let mut op = op_for_key(sync, run_id, &change);
+    match &mut op {
+        WriteOp::Upsert { fields, .. } | WriteOp::Send { fields, .. } => *fields = change.fields,
+        WriteOp::Delete { .. } => {}
+    }
+    op
+}
+
+/// [`op_for`] without the fields (left empty).
+fn op_for_key(sync: &SyncConfig, run_id: i64, change: &Change) -> WriteOp {
     if sync.target.is_insert_only() {
         WriteOp::Send {
             key: change.key.clone(),
-            fields: change.fields.clone(),
+            fields: serde_json::Map::new(),
             idempotency_key: change
                 .idempotency_key
                 .clone()
@@ -753,11 +1057,22 @@ fn op_for(sync: &SyncConfig, run_id: i64, change: &Change) -> WriteOp {
     } else {
         WriteOp::Upsert {
             key: change.key.clone(),
-            fields: change.fields.clone(),
+            fields: serde_json::Map::new(),
             known_id: change.shopify_id.clone(),
             idempotency_key: write_key(sync, run_id, change),
         }
     }
+}
+
+fn op_for(sync: &SyncConfig, run_id: i64, change: &Change) -> WriteOp {
+    let mut op = op_for_key(sync, run_id, change);
+    match &mut op {
+        WriteOp::Upsert { fields, .. } | WriteOp::Send { fields, .. } => {
+            fields.clone_from(&change.fields)
+        }
+        WriteOp::Delete { .. } => {}
+    }
+    op
 }
 
 /// The idempotency key of one intended write of an object: this run, this key, these values. The retries of the

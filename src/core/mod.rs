@@ -3,6 +3,7 @@
 //! A crate of its own (`shopsync-core`, re-exported by `shopsync` as `shopsync::core`): its manifest names no
 //! I/O crate, so nothing here can perform I/O; adapters depend on it, never the reverse (docs/architecture.md).
 #![forbid(unsafe_code)]
+pub mod adopt;
 pub mod alerts;
 pub mod calls;
 pub mod clock;
@@ -22,6 +23,7 @@ pub mod review;
 #[cfg(feature = "schemars")]
 mod schema;
 pub mod source;
+pub mod spill;
 pub mod state;
 pub mod support;
 mod table;

@@ -473,6 +473,20 @@ pub trait StateStore: Send + Sync {
     ) -> BoxFuture<'a, StateResult<()>>;
     /// Forgets the sync's journaled bulk operation (its outcomes are recorded).
     fn clear_bulk_journal<'a>(&'a self, sync: &'a str) -> BoxFuture<'a, StateResult<()>>;
+    /// Claims the sync's drift check at `now` unless one was made after `due_from` (`spec.drift.every` before
+    /// `now`): records `now` as its last check and returns true when the check is due, returns false and
+    /// records nothing otherwise. One atomic statement, so two processes never both claim one interval.
+    fn claim_drift_check<'a>(
+        &'a self,
+        sync: &'a str,
+        now: DateTime<Utc>,
+        due_from: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<bool>>;
+    /// When the sync's drift was last checked, if ever.
+    fn last_drift_check<'a>(
+        &'a self,
+        sync: &'a str,
+    ) -> BoxFuture<'a, StateResult<Option<DateTime<Utc>>>>;
     /// Takes the sync's lock for `ttl` from `now`, or fails with [`StateError::LockHeld`] while another holder's
     /// lease is unexpired. The same holder may re-acquire.
     fn acquire_lock<'a>(

@@ -133,6 +133,10 @@ pub struct ApiFailure {
 /// A boxed future, so the traits stay object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Ops handed over one at a time, read from the run's spill as the adapter pulls them (see
+/// [`ShopifyApi::write_bulk_from`]).
+pub type OpStream<'a> = Box<dyn Iterator<Item = WriteOp> + Send + 'a>;
+
 /// Writes to one Shopify store.
 pub trait ShopifyApi: Send + Sync {
     /// Applies `ops` for `sync`, returning one outcome per op.
@@ -165,5 +169,17 @@ pub trait ShopifyApi: Send + Sync {
         ops: Vec<WriteOp>,
     ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
         self.write(sync, ops)
+    }
+
+    /// [`ShopifyApi::write_bulk`] over ops pulled one at a time, so that an adapter that turns each into a line
+    /// of the operation's file as it comes never holds them all. The default collects them and calls
+    /// [`ShopifyApi::write_bulk`].
+    fn write_bulk_from<'a>(
+        &'a self,
+        sync: &'a SyncConfig,
+        ops: OpStream<'a>,
+    ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
+        let ops: Vec<WriteOp> = ops.collect();
+        self.write_bulk(sync, ops)
     }
 }

@@ -32,6 +32,7 @@ use super::error::ShopifyError;
 use super::ops::batch::SetCall;
 use super::ops::documents::{
     BULK_OPERATION, BULK_OPERATION_RUN_MUTATION, CURRENT_BULK_MUTATION, STAGED_UPLOADS_CREATE,
+    SetMutation,
 };
 use super::transport::Transport;
 use crate::core::config::SyncConfig;
@@ -114,56 +115,144 @@ pub(crate) struct Finished {
     pub unapplied: Vec<SetCall>,
 }
 
-/// Applies `sets` through bulk operations. Rows an operation did not apply (or that Shopify refused to take
-/// in bulk) come back in [`Finished::unapplied`]; a failure of the whole run carries the outcomes so far.
-/// `absent` names the keys whose record did not exist before: journaled, so that a run taking the operation
-/// up still counts their writes as creations.
-pub(crate) async fn write(
+/// One bulk operation's file of variables, built a row at a time: each row is turned into its JSONL line as it
+/// comes, so a file holds its lines and the row each is for, never the rows' field maps.
+#[derive(Debug, Default)]
+pub(crate) struct BulkFile {
+    jsonl: String,
+    rows: Vec<Line>,
+}
+
+/// The row a line of a [`BulkFile`] is for.
+#[derive(Debug)]
+struct Line {
+    key: String,
+    kind: SetMutation,
+    /// Where the line starts in the file.
+    start: usize,
+}
+
+impl BulkFile {
+    /// Adds `set` as the next line, unless the file would pass `max` bytes: then answers false and adds nothing
+    /// (a file takes its first line whatever its size, so no row is ever refused by every file).
+    pub(crate) fn push(&mut self, set: &SetCall, max: usize) -> bool {
+        let line = set.variables().to_string();
+        if !self.rows.is_empty() && self.jsonl.len() + line.len() + 1 > max {
+            return false;
+        }
+        self.rows.push(Line {
+            key: set.key.clone(),
+            kind: set.kind,
+            start: self.jsonl.len(),
+        });
+        self.jsonl.push_str(&line);
+        self.jsonl.push('\n');
+        true
+    }
+
+    /// Adds `set` as the next line whatever the file's size.
+    fn push_any(&mut self, set: &SetCall) {
+        self.push(set, usize::MAX);
+    }
+
+    /// How many rows the file holds.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the file holds no row.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The `n`-th row's line of variables (without its newline).
+    fn line(&self, n: usize) -> Option<&str> {
+        let row = self.rows.get(n)?;
+        let end = self.rows.get(n + 1).map_or(self.jsonl.len(), |r| r.start);
+        self.jsonl
+            .get(row.start..end)
+            .map(|l| l.trim_end_matches('\n'))
+    }
+
+    /// The `n`-th row's call, read back from its line (for a row to send the ordinary way).
+    fn set(&self, n: usize) -> Option<SetCall> {
+        let row = self.rows.get(n)?;
+        let end = self.rows.get(n + 1).map_or(self.jsonl.len(), |r| r.start);
+        let mut variables: Value = serde_json::from_str(self.jsonl.get(row.start..end)?).ok()?;
+        let Value::Object(input) = variables.get_mut("input")?.take() else {
+            return None;
+        };
+        Some(SetCall {
+            key: row.key.clone(),
+            kind: row.kind,
+            input,
+            identifier: variables.get_mut("identifier")?.take(),
+        })
+    }
+
+    /// Every row as a call again; a row whose line cannot be read back is rejected instead (it is retried on the
+    /// next run).
+    fn into_sets(self, outcomes: &mut Vec<WriteOutcome>) -> Vec<SetCall> {
+        (0..self.rows.len())
+            .filter_map(|n| match self.set(n) {
+                Some(set) => Some(set),
+                None => {
+                    outcomes.push(unreadable(&self.rows[n].key));
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+fn unreadable(key: &str) -> WriteOutcome {
+    WriteOutcome::Rejected {
+        key: key.to_string(),
+        code: None,
+        field: vec![],
+        message: "the row's bulk line could not be read back; it is sent again on the next run"
+            .into(),
+    }
+}
+
+/// Applies one file through one bulk operation. `absent` names the keys whose record did not exist before:
+/// journaled, so that a run taking the operation up still counts their writes as creations.
+///
+/// Applies one file through one bulk operation. Rows it did not apply (or that Shopify refused to take in bulk)
+/// come back in [`Finished::unapplied`]; a failure of the whole run carries the outcomes so far.
+pub(crate) async fn write_file(
     t: &Transport,
     settings: &BulkSettings,
     sync: &SyncConfig,
-    sets: Vec<SetCall>,
+    file: BulkFile,
     journal: Option<&Journal>,
     absent: &HashSet<String>,
 ) -> Result<Finished, ApiFailure> {
     let mut outcomes = Vec::new();
     let mut unapplied = Vec::new();
-    let fails_run = |message: String, outcomes: Vec<WriteOutcome>| ApiFailure {
-        message,
-        fails_run: true,
-        retry_after: None,
-        outcomes,
-    };
-    let sets = match journal {
-        Some(j) => match resume(t, settings, sync, j, sets).await {
-            Ok((done, rest)) => {
-                outcomes.extend(done);
-                rest
-            }
-            Err(e) => return Err(fails_run(e.to_string(), outcomes)),
-        },
-        None => sets,
-    };
-    for file in split(sets, settings.max_file) {
-        match run(t, settings, sync, &file, journal, absent).await {
-            Ok(done) => {
-                outcomes.extend(done.outcomes);
-                unapplied.extend(done.unapplied);
-            }
-            Err(BulkError::NotStarted(e)) => {
-                tracing::warn!(sync = %sync.id, error = %e, rows = file.len(), "bulk operation refused; sending its rows in batches");
-                unapplied.extend(file);
-            }
-            Err(e @ BulkError::Lost { .. }) => {
-                let message = format!("{e}; the next run sends the row again");
-                outcomes.extend(file.into_iter().map(|s| WriteOutcome::Unknown {
-                    key: s.key,
-                    message: message.clone(),
-                }));
-            }
-            Err(e @ (BulkError::FailsRun(_) | BulkError::Journal(_))) => {
-                return Err(fails_run(e.to_string(), outcomes));
-            }
+    match run(t, settings, sync, &file, journal, absent).await {
+        Ok(done) => {
+            outcomes.extend(done.outcomes);
+            unapplied.extend(done.unapplied);
+        }
+        Err(BulkError::NotStarted(e)) => {
+            tracing::warn!(sync = %sync.id, error = %e, rows = file.len(), "bulk operation refused; sending its rows in batches");
+            unapplied.extend(file.into_sets(&mut outcomes));
+        }
+        Err(e @ BulkError::Lost { .. }) => {
+            let message = format!("{e}; the next run sends the row again");
+            outcomes.extend(file.rows.into_iter().map(|row| WriteOutcome::Unknown {
+                key: row.key,
+                message: message.clone(),
+            }));
+        }
+        Err(e @ (BulkError::FailsRun(_) | BulkError::Journal(_))) => {
+            return Err(ApiFailure {
+                message: e.to_string(),
+                fails_run: true,
+                retry_after: None,
+                outcomes,
+            });
         }
     }
     Ok(Finished {
@@ -173,23 +262,51 @@ pub(crate) async fn write(
 }
 
 /// Splits rows into files of at most `max` bytes of JSONL (one file when they fit).
-fn split(sets: Vec<SetCall>, max: usize) -> Vec<Vec<SetCall>> {
-    let mut files: Vec<Vec<SetCall>> = Vec::new();
-    let mut size = 0usize;
+#[cfg(test)]
+fn split(sets: Vec<SetCall>, max: usize) -> Vec<BulkFile> {
+    let mut files = vec![BulkFile::default()];
     for set in sets {
-        let line = set.variables().to_string().len() + 1;
-        match files.last_mut() {
-            Some(file) if size + line <= max => {
-                file.push(set);
-                size += line;
-            }
-            _ => {
-                files.push(vec![set]);
-                size = line;
-            }
+        if let Some(file) = files.last_mut()
+            && !file.push(&set, max)
+        {
+            let mut next = BulkFile::default();
+            next.push(&set, max);
+            files.push(next);
         }
     }
+    files.retain(|f| !f.is_empty());
     files
+}
+
+/// Takes up, before `file` is sent, the operation an earlier run journaled and never recorded (see the module
+/// docs): the rows of `file` it carried with the same variables get their outcome from its results; the file
+/// of the others comes back to be sent.
+pub(crate) async fn take_up(
+    t: &Transport,
+    settings: &BulkSettings,
+    sync: &SyncConfig,
+    journal: &Journal,
+    file: BulkFile,
+) -> Result<(Vec<WriteOutcome>, BulkFile), ApiFailure> {
+    let mut outcomes = Vec::new();
+    let sets = file.into_sets(&mut outcomes);
+    match resume(t, settings, sync, journal, sets).await {
+        Ok((done, rest)) => {
+            outcomes.extend(done);
+            let mut file = BulkFile::default();
+            for set in &rest {
+                // The rows came out of one file, so they fit in one again.
+                file.push_any(set);
+            }
+            Ok((outcomes, file))
+        }
+        Err(e) => Err(ApiFailure {
+            message: e.to_string(),
+            fails_run: true,
+            retry_after: None,
+            outcomes,
+        }),
+    }
 }
 
 /// The digest of a row's line of variables, as journaled.
@@ -274,7 +391,7 @@ async fn resume(
         let taken = by_key
             .get(set.key.as_str())
             .filter(|(d, _)| *d == digest(&set.variables().to_string()))
-            .and_then(|(_, line)| line_outcome(&set, line));
+            .and_then(|(_, line)| line_outcome(&set.key, set.kind, line));
         match taken {
             Some(mut outcome) => {
                 if let WriteOutcome::Succeeded { created: c, .. } = &mut outcome {
@@ -332,33 +449,28 @@ async fn run(
     t: &Transport,
     settings: &BulkSettings,
     sync: &SyncConfig,
-    file: &[SetCall],
+    file: &BulkFile,
     journal: Option<&Journal>,
     absent: &HashSet<String>,
 ) -> Result<Finished, BulkError> {
-    let Some(kind) = file.first().map(|s| s.kind) else {
+    let Some(kind) = file.rows.first().map(|r| r.kind) else {
         return Ok(Finished {
             outcomes: Vec::new(),
             unapplied: Vec::new(),
         });
     };
-    let mut jsonl = String::new();
-    let mut lines = Vec::with_capacity(file.len());
-    for set in file {
-        let line = set.variables().to_string();
-        lines.push(BulkLine {
-            key: set.key.clone(),
-            digest: digest(&line),
-        });
-        jsonl.push_str(&line);
-        jsonl.push('\n');
-    }
+    let lines = (0..file.len())
+        .map(|n| BulkLine {
+            key: file.rows[n].key.clone(),
+            digest: digest(file.line(n).unwrap_or_default()),
+        })
+        .collect();
     // The upload and the start concern every row of the file; polls concern the operation only.
-    let keys: Vec<String> = file.iter().map(|s| s.key.clone()).collect();
+    let keys: Vec<String> = file.rows.iter().map(|r| r.key.clone()).collect();
     let context = RequestContext::new(sync.id.as_str().into(), keys);
     let path = context
         .clone()
-        .scope(stage(t, jsonl.as_bytes()))
+        .scope(stage(t, file.jsonl.as_bytes()))
         .await
         .map_err(not_started)?;
     let mutation = kind.single();
@@ -373,9 +485,10 @@ async fn run(
         mutation: mutation.to_string(),
         lines,
         created: file
+            .rows
             .iter()
-            .filter(|s| absent.contains(&s.key))
-            .map(|s| s.key.clone())
+            .filter(|r| absent.contains(&r.key))
+            .map(|r| r.key.clone())
             .collect(),
         before: before.clone(),
         operation: None,
@@ -416,11 +529,12 @@ async fn run(
         else {
             continue;
         };
-        let (Some(set), Some(slot)) = (file.get(n), outcomes.get_mut(n)) else {
+        let (Some(row), Some(slot)) = (file.rows.get(n), outcomes.get_mut(n)) else {
             continue;
         };
-        *slot = line_outcome(set, &line);
+        *slot = line_outcome(&row.key, row.kind, &line);
     }
+    drop(results);
     if let Some(code) = &state.error_code
         && code == "ACCESS_DENIED"
     {
@@ -432,11 +546,14 @@ async fn run(
         outcomes: Vec::with_capacity(file.len()),
         unapplied: Vec::new(),
     };
-    for (set, outcome) in file.iter().zip(outcomes) {
+    for (n, outcome) in outcomes.into_iter().enumerate() {
         match outcome {
             Some(o) => done.outcomes.push(o),
             // No result line: a failed or cancelled operation stopped before the row, or its line was lost.
-            None => done.unapplied.push(set.clone()),
+            None => match file.set(n) {
+                Some(set) => done.unapplied.push(set),
+                None => done.outcomes.push(unreadable(&file.rows[n].key)),
+            },
         }
     }
     if !done.unapplied.is_empty() {
@@ -447,14 +564,16 @@ async fn run(
 
 /// A result line's outcome: the payload at the mutation's root, or the line's top-level errors (the
 /// mutation did not run for it).
-fn line_outcome(set: &SetCall, line: &Value) -> Option<WriteOutcome> {
-    match line.pointer(&format!("/data/{}", set.kind.root())) {
-        Some(payload) if payload.is_object() => Some(set.outcome(payload)),
+fn line_outcome(key: &str, kind: SetMutation, line: &Value) -> Option<WriteOutcome> {
+    match line.pointer(&format!("/data/{}", kind.root())) {
+        Some(payload) if payload.is_object() => {
+            Some(super::ops::batch::outcome(key, kind, payload))
+        }
         _ => {
             let errors = line.get("errors")?.as_array()?;
             let first = errors.first()?;
             Some(WriteOutcome::Rejected {
-                key: set.key.clone(),
+                key: key.to_string(),
                 code: first
                     .pointer("/extensions/code")
                     .and_then(Value::as_str)
@@ -728,13 +847,12 @@ mod tests {
     use serde_json::Map;
 
     use super::*;
-    use crate::shopify::ops::documents::SetMutation;
 
     fn set(key: &str) -> SetCall {
         SetCall {
             key: key.into(),
             kind: SetMutation::ProductSet,
-            input: Map::new(),
+            input: Map::from_iter([("title".to_string(), json!(format!("Title {key}")))]),
             identifier: json!({ "handle": key }),
         }
     }
@@ -743,12 +861,16 @@ mod tests {
     fn files_split_below_the_size_cap_and_keep_order() {
         let sets: Vec<SetCall> = (0..10).map(|i| set(&format!("k{i}"))).collect();
         let line = sets[0].variables().to_string().len() + 1;
-        let files = split(sets, line * 4);
+        let files = split(sets.clone(), line * 4);
         assert_eq!(
-            files.iter().map(Vec::len).collect::<Vec<_>>(),
+            files.iter().map(BulkFile::len).collect::<Vec<_>>(),
             vec![4, 4, 2]
         );
-        assert_eq!(files[2][1].key, "k9");
+        assert_eq!(files[2].rows[1].key, "k9");
+        // Each line reads back as the row it was made from (rows an operation did not apply are sent again).
+        assert_eq!(files[2].set(1).as_ref(), Some(&sets[9]));
+        assert_eq!(files[0].set(0).as_ref(), Some(&sets[0]));
+        assert_eq!(files[0].set(4), None);
         assert_eq!(split(vec![set("a")], 1).len(), 1, "a line is never dropped");
     }
 
@@ -757,7 +879,7 @@ mod tests {
         let s = set("a");
         let ok = json!({"data": {"productSet": {"product": {"id": "gid://shopify/Product/1"}, "userErrors": []}}, "__lineNumber": 0});
         assert_eq!(
-            line_outcome(&s, &ok),
+            line_outcome(&s.key, s.kind, &ok),
             Some(WriteOutcome::Succeeded {
                 key: "a".into(),
                 shopify_id: Some("gid://shopify/Product/1".into()),
@@ -766,14 +888,17 @@ mod tests {
         );
         let refused = json!({"data": {"productSet": {"product": null, "userErrors": [{"code": "INVALID", "field": ["input", "title"], "message": "Title can't be blank"}]}}, "__lineNumber": 0});
         assert!(matches!(
-            line_outcome(&s, &refused),
+            line_outcome(&s.key, s.kind, &refused),
             Some(WriteOutcome::Rejected { code: Some(c), field, .. }) if c == "INVALID" && field == ["input", "title"]
         ));
         let errors = json!({"errors": [{"message": "Variable $input was provided invalid value", "extensions": {"code": "INVALID_VARIABLE"}}], "__lineNumber": 0});
         assert!(matches!(
-            line_outcome(&s, &errors),
+            line_outcome(&s.key, s.kind, &errors),
             Some(WriteOutcome::Rejected { code: Some(c), .. }) if c == "INVALID_VARIABLE"
         ));
-        assert_eq!(line_outcome(&s, &json!({"__lineNumber": 0})), None);
+        assert_eq!(
+            line_outcome(&s.key, s.kind, &json!({"__lineNumber": 0})),
+            None
+        );
     }
 }

@@ -4,16 +4,18 @@
 //! concurrently; the store's shared cost budget, not a fixed rate, decides how fast they go. Identified upserts
 //! of products and customers go several to a request ([`ops::batch`]); above the sync's bulk threshold the
 //! engine sends them as bulk operations ([`bulk`]). How each object is written is in [`ops`].
+use std::collections::HashSet;
+
 use futures::StreamExt;
 
-use super::bulk::{self, BulkSettings};
+use super::bulk::{self, BulkFile, BulkSettings};
 use super::context::RequestContext;
 use super::error::ShopifyError;
 use super::ops;
 use super::transport::Transport;
 use crate::core::config::{SyncConfig, Target};
 use crate::core::state::StateStore;
-use crate::core::write::{ApiFailure, BoxFuture, ShopifyApi, WriteOp, WriteOutcome};
+use crate::core::write::{ApiFailure, BoxFuture, OpStream, ShopifyApi, WriteOp, WriteOutcome};
 
 /// Rows per batched request unless told otherwise: 250 points, a quarter of the single-query ceiling.
 pub const DEFAULT_BATCH_SIZE: usize = 25;
@@ -188,57 +190,131 @@ impl ShopifyClient {
 }
 
 impl ShopifyClient {
-    /// Applies `ops` through bulk operations; rows that are not eligible, or that an operation did not apply,
-    /// go the ordinary way.
-    async fn write_bulk_ops(
+    /// Applies `ops` through bulk operations, turning each into a line of the current operation's file as it is
+    /// pulled (after the lookup that tells which are new) and running each file once it is full; rows that are
+    /// not eligible, or that an operation did not apply, go the ordinary way.
+    async fn write_bulk_stream(
         &self,
         sync: &SyncConfig,
-        ops: Vec<WriteOp>,
-        absent: &std::collections::HashSet<String>,
+        mut ops: OpStream<'_>,
     ) -> Result<Vec<WriteOutcome>, ApiFailure> {
-        let mut outcomes = Vec::with_capacity(ops.len());
-        let mut sets = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut absent = HashSet::new();
+        let mut unapplied = Vec::new();
         let mut others = Vec::new();
-        for op in ops {
-            match ops::set_call(sync, &op) {
-                Some(Ok(set)) => sets.push(set),
-                Some(Err(refused)) => outcomes.push(refused),
-                None => others.push(op),
+        let mut file = BulkFile::default();
+        // The first file of the call takes up an operation a run that died left journaled.
+        let mut first = true;
+        let failed = 'pull: loop {
+            // A few lookups' worth at a time: the rows are held only until they are lines.
+            let pulled: Vec<WriteOp> = ops.by_ref().take(PULL).collect();
+            if pulled.is_empty() {
+                break None;
             }
-        }
-        let unapplied = match bulk::write(
+            absent.extend(ops::lookup::absent_keys(&self.transport, sync, &pulled).await);
+            for op in pulled {
+                match ops::set_call(sync, &op) {
+                    Some(Ok(set)) => {
+                        if file.push(&set, self.bulk.max_file) {
+                            continue;
+                        }
+                        let full = std::mem::take(&mut file);
+                        match self.send_file(sync, full, &absent, &mut first).await {
+                            Ok(done) => {
+                                outcomes.extend(done.outcomes);
+                                unapplied.extend(done.unapplied);
+                            }
+                            Err(f) => break 'pull Some(f),
+                        }
+                        // An empty file takes any row.
+                        file.push(&set, self.bulk.max_file);
+                    }
+                    Some(Err(refused)) => outcomes.push(refused),
+                    None => others.push(op),
+                }
+            }
+        };
+        let failed = match failed {
+            None if !file.is_empty() => {
+                match self.send_file(sync, file, &absent, &mut first).await {
+                    Ok(done) => {
+                        outcomes.extend(done.outcomes);
+                        unapplied.extend(done.unapplied);
+                        None
+                    }
+                    Err(f) => Some(f),
+                }
+            }
+            failed => failed,
+        };
+        let result = match failed {
+            // Rows not pulled yet have no outcome: they were not applied, and the next run sends them.
+            Some(mut f) => {
+                outcomes.append(&mut f.outcomes);
+                f.outcomes = outcomes;
+                Err(f)
+            }
+            None => match self.write_sets(sync, unapplied, others).await {
+                Ok(o) => {
+                    outcomes.extend(o);
+                    Ok(outcomes)
+                }
+                Err(mut f) => {
+                    outcomes.append(&mut f.outcomes);
+                    f.outcomes = outcomes;
+                    Err(f)
+                }
+            },
+        };
+        marking_created(result, &absent)
+    }
+}
+
+impl ShopifyClient {
+    /// Sends one bulk file; the call's first file first takes up the operation an earlier run journaled and
+    /// never recorded (see [`bulk`]), so its rows are not submitted again.
+    async fn send_file(
+        &self,
+        sync: &SyncConfig,
+        file: BulkFile,
+        absent: &HashSet<String>,
+        first: &mut bool,
+    ) -> Result<bulk::Finished, ApiFailure> {
+        let mut outcomes = Vec::new();
+        let file = match (std::mem::take(first), self.journal.as_ref()) {
+            (true, Some(journal)) => {
+                let (taken, rest) =
+                    bulk::take_up(&self.transport, &self.bulk, sync, journal, file).await?;
+                outcomes = taken;
+                rest
+            }
+            _ => file,
+        };
+        let mut done = match bulk::write_file(
             &self.transport,
             &self.bulk,
             sync,
-            sets,
+            file,
             self.journal.as_ref(),
             absent,
         )
         .await
         {
-            Ok(done) => {
-                outcomes.extend(done.outcomes);
-                done.unapplied
-            }
+            Ok(done) => done,
             Err(mut f) => {
                 outcomes.append(&mut f.outcomes);
                 f.outcomes = outcomes;
                 return Err(f);
             }
         };
-        match self.write_sets(sync, unapplied, others).await {
-            Ok(o) => {
-                outcomes.extend(o);
-                Ok(outcomes)
-            }
-            Err(mut f) => {
-                outcomes.append(&mut f.outcomes);
-                f.outcomes = outcomes;
-                Err(f)
-            }
-        }
+        outcomes.append(&mut done.outcomes);
+        done.outcomes = outcomes;
+        Ok(done)
     }
 }
+
+/// Ops pulled from a bulk write's stream at a time: ten lookup queries' worth.
+const PULL: usize = ops::lookup::LOOKUP_BATCH * 10;
 
 impl ShopifyApi for ShopifyClient {
     fn write<'a>(
@@ -266,17 +342,22 @@ impl ShopifyApi for ShopifyClient {
         sync: &'a SyncConfig,
         ops: Vec<WriteOp>,
     ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
-        Box::pin(async move {
-            let absent = ops::lookup::absent_keys(&self.transport, sync, &ops).await;
-            marking_created(self.write_bulk_ops(sync, ops, &absent).await, &absent)
-        })
+        self.write_bulk_from(sync, Box::new(ops.into_iter()))
+    }
+
+    fn write_bulk_from<'a>(
+        &'a self,
+        sync: &'a SyncConfig,
+        ops: OpStream<'a>,
+    ) -> BoxFuture<'a, Result<Vec<WriteOutcome>, ApiFailure>> {
+        Box::pin(self.write_bulk_stream(sync, ops))
     }
 }
 
 /// The writes of keys that had no record before count as creations (see [`ops::lookup`]).
 fn marking_created(
     result: Result<Vec<WriteOutcome>, ApiFailure>,
-    absent: &std::collections::HashSet<String>,
+    absent: &HashSet<String>,
 ) -> Result<Vec<WriteOutcome>, ApiFailure> {
     match result {
         Ok(mut outcomes) => {

@@ -1,8 +1,8 @@
 //! The debugger log's writer: takes calls from the Shopify client without ever making it wait, redacts them
 //! and appends them to a [`CallStore`] in batches on a task of its own.
 //!
-//! The queue between the two is bounded: when the writer falls behind, calls are dropped and counted rather
-//! than slowing the sync. Retention and the size caps are enforced when the recorder starts, at the end of
+//! The queue between the two is bounded, in calls and in bytes: when the writer falls behind, calls are dropped
+//! and counted rather than slowing the sync. Retention and the size caps are enforced when the recorder starts, at the end of
 //! every run and every [`PRUNE_EVERY`] calls.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +17,9 @@ use crate::core::redact::Redactor;
 
 /// Calls waiting for the writer before new ones are dropped.
 pub const QUEUE: usize = 16_384;
+/// Bytes of calls (as [`ApiCall::size`] counts them) waiting for the writer before new ones are dropped: a
+/// bulk run's calls are large (every row's key, whole answers), and the queue must not grow with the run.
+pub const QUEUE_BYTES: u64 = 32 * 1024 * 1024;
 /// Calls per append (one transaction).
 pub const BATCH: usize = 500;
 /// Calls written between two enforcements of the caps during a long run.
@@ -32,6 +35,8 @@ struct Shared {
     runs: Mutex<HashMap<String, RunTally>>,
     dropped: AtomicU64,
     stored: AtomicU64,
+    /// Bytes of the calls in the queue.
+    queued: AtomicU64,
 }
 
 #[derive(Clone, Copy)]
@@ -69,6 +74,7 @@ impl CallRecorder {
             runs: Mutex::new(HashMap::new()),
             dropped: AtomicU64::new(0),
             stored: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
         });
         tokio::spawn(writer(rx, store, limits, redactor, shared.clone()));
         CallRecorder { tx, shared }
@@ -100,7 +106,12 @@ impl CallLog for CallRecorder {
         {
             call.run_id = runs.get(&call.sync).map(|t| t.run_id);
         }
-        if self.tx.try_send(Message::Call(Box::new(call))).is_err() {
+        let size = call.size();
+        let queued = self.shared.queued.fetch_add(size, Ordering::Relaxed);
+        if queued.saturating_add(size) > QUEUE_BYTES
+            || self.tx.try_send(Message::Call(Box::new(call))).is_err()
+        {
+            self.shared.queued.fetch_sub(size, Ordering::Relaxed);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -150,12 +161,17 @@ async fn writer(
     prune(&*store, &limits).await;
     let mut since_prune = 0u64;
     let mut batch: Vec<ApiCall> = Vec::with_capacity(BATCH);
+    // The bytes of the calls in `batch` as they were queued: they count against `QUEUE_BYTES` until stored.
+    let mut batch_bytes = 0u64;
     let mut flushes = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Call(call) => batch.push(call.redacted(&redactor)),
+                Message::Call(call) => {
+                    batch_bytes += call.size();
+                    batch.push(call.redacted(&redactor));
+                }
                 Message::Flush(done) => flushes.push(done),
             }
             if batch.len() < BATCH {
@@ -175,6 +191,8 @@ async fn writer(
                 }
             }
             batch.clear();
+            shared.queued.fetch_sub(batch_bytes, Ordering::Relaxed);
+            batch_bytes = 0;
         }
         if !flushes.is_empty() || since_prune >= PRUNE_EVERY {
             prune(&*store, &limits).await;

@@ -3,9 +3,11 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::core::plan::{Change, ChangeSink};
+use crate::core::spill::{ChangeSpill, SpillError, SpillReader, SpillWriter};
 
 static NEXT_FILE: AtomicU64 = AtomicU64::new(0);
 
@@ -114,5 +116,139 @@ impl SpilledChanges {
 impl Drop for SpilledChanges {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// The spill port on disk: each run's changes go to a JSON-lines file in a directory (the system's temporary
+/// directory by default), removed when the run is done with it.
+#[derive(Debug, Clone)]
+pub struct SpillDir {
+    dir: PathBuf,
+}
+
+impl SpillDir {
+    /// Spill files go to `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> SpillDir {
+        SpillDir { dir: dir.into() }
+    }
+}
+
+impl Default for SpillDir {
+    fn default() -> SpillDir {
+        SpillDir::new(std::env::temp_dir())
+    }
+}
+
+fn spill_error(what: &str, e: io::Error) -> SpillError {
+    SpillError(format!("{what} the spill file: {e}"))
+}
+
+impl ChangeSpill for SpillDir {
+    fn create(&self) -> Result<Box<dyn SpillWriter>, SpillError> {
+        let sink = SpillSink::create(&self.dir)
+            .map_err(|e| spill_error(&format!("creating in {}", self.dir.display()), e))?;
+        Ok(Box::new(sink))
+    }
+}
+
+impl SpillWriter for SpillSink {
+    fn push(&mut self, change: Change) -> Result<(), SpillError> {
+        ChangeSink::push(self, change).map_err(|e| spill_error("writing", e))
+    }
+
+    fn retract(&mut self, number: u32) -> Result<(), SpillError> {
+        ChangeSink::retract(self, number).map_err(|e| spill_error("writing", e))
+    }
+
+    fn finish(self: Box<Self>) -> Result<Box<dyn SpillReader>, SpillError> {
+        let spilled = (*self).finish().map_err(|e| spill_error("flushing", e))?;
+        Ok(Box::new(SpillFile {
+            spilled,
+            cursors: Mutex::new(Vec::new()),
+        }))
+    }
+}
+
+/// Reads of one spill file kept open: the engine reads a range to send it and again to record it, and each
+/// goes on from where one of them stopped.
+const CURSORS: usize = 2;
+
+/// A finished spill read back in chunks; a read that goes on from where an earlier one stopped reads on.
+#[derive(Debug)]
+struct SpillFile {
+    spilled: SpilledChanges,
+    cursors: Mutex<Vec<Cursor>>,
+}
+
+/// An open read of the file: the next line, and the position (among surviving changes) of the next change.
+#[derive(Debug)]
+struct Cursor {
+    reader: BufReader<File>,
+    line: u32,
+    next: u64,
+}
+
+impl SpillReader for SpillFile {
+    fn len(&self) -> u64 {
+        self.spilled.len() as u64
+    }
+
+    fn read(&self, from: u64, max: usize) -> Result<Vec<Change>, SpillError> {
+        let mut cursors = self
+            .cursors
+            .lock()
+            .map_err(|_| SpillError("the spill file's readers were poisoned".into()))?;
+        // The open read furthest along that has not passed `from`; another one (replacing the oldest) if none.
+        let best = cursors
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.next <= from)
+            .max_by_key(|(_, c)| c.next)
+            .map(|(i, _)| i);
+        let i = match best {
+            Some(i) => i,
+            None => {
+                let file = File::open(&self.spilled.path).map_err(|e| spill_error("opening", e))?;
+                if cursors.len() >= CURSORS {
+                    cursors.remove(0);
+                }
+                cursors.push(Cursor {
+                    reader: BufReader::with_capacity(1 << 16, file),
+                    line: 0,
+                    next: 0,
+                });
+                cursors.len() - 1
+            }
+        };
+        let Some(cursor) = cursors.get_mut(i) else {
+            return Ok(Vec::new());
+        };
+        let mut changes = Vec::with_capacity(max.min(4096));
+        let mut line = String::new();
+        while changes.len() < max {
+            line.clear();
+            if cursor
+                .reader
+                .read_line(&mut line)
+                .map_err(|e| spill_error("reading", e))?
+                == 0
+            {
+                break;
+            }
+            let number = cursor.line;
+            cursor.line += 1;
+            if SpillSink::is_retracted(&self.spilled.retracted, number) {
+                continue;
+            }
+            let at = cursor.next;
+            cursor.next += 1;
+            // Lines before `from` are skipped undecoded.
+            if at >= from {
+                let change = serde_json::from_str(&line)
+                    .map_err(|e| SpillError(format!("reading the spill file: {e}")))?;
+                changes.push(change);
+            }
+        }
+        Ok(changes)
     }
 }

@@ -487,6 +487,43 @@ where
         })
     }
 
+    fn claim_drift_check<'a>(
+        &'a self,
+        sync: &'a str,
+        now: DateTime<Utc>,
+        due_from: DateTime<Utc>,
+    ) -> BoxFuture<'a, StateResult<bool>> {
+        Box::pin(async move {
+            let done = sql::<D>(
+                "INSERT INTO shopsync_drift_checks (sync, checked_at) VALUES ($1, $2) \
+                 ON CONFLICT (sync) DO UPDATE SET checked_at = EXCLUDED.checked_at \
+                 WHERE shopsync_drift_checks.checked_at <= $3",
+            )
+            .bind(sync)
+            .bind(D::time(now))
+            .bind(D::time(due_from))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+            Ok(D::rows_affected(&done) > 0)
+        })
+    }
+
+    fn last_drift_check<'a>(
+        &'a self,
+        sync: &'a str,
+    ) -> BoxFuture<'a, StateResult<Option<DateTime<Utc>>>> {
+        Box::pin(async move {
+            let row = sql::<D>("SELECT checked_at FROM shopsync_drift_checks WHERE sync = $1")
+                .bind(sync)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+            row.map(|r| when::<D>(sync, "last drift check", col(&r, 0)?))
+                .transpose()
+        })
+    }
+
     fn acquire_lock<'a>(
         &'a self,
         sync: &'a str,

@@ -704,6 +704,27 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::adopt::{Identifier, normalize};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The adoption report (`core::adopt`) reads emails, phones and handles as this store keeps them: the
+        /// same phone in E.164, the same email for every address the store accepts, the same handle.
+        #[test]
+        fn the_adoption_report_normalises_as_the_store_does(raw in prop_oneof![
+            "[ A-Za-z0-9@.+()_-]{0,24}",
+            " ?[A-Za-z0-9. ]{1,6}@[A-Za-z0-9-]{1,6}\\.[A-Za-z]{2,3} ?",
+            " ?\\+?[0-9 ().-]{8,18}",
+        ]) {
+            prop_assert_eq!(normalize(Identifier::Phone, &raw), normalize_phone(&raw));
+            let stored = normalize_email(&raw);
+            if email_re().is_match(&stored) {
+                prop_assert_eq!(normalize(Identifier::Email, &raw), Some(stored));
+            }
+            let handle = super::super::products::handleize(&raw);
+            prop_assert_eq!(normalize(Identifier::Handle, &raw), (!handle.is_empty()).then_some(handle));
+        }
+    }
 
     #[test]
     fn phones_and_emails_normalise_like_shopify() {

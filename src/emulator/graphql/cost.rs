@@ -1,7 +1,7 @@
 //! Calculated query cost, the way Shopify documents it: scalars and enums 0, objects 1, connections
 //! 2 + (first|last) x the cost of one node, each mutation root field 10 (its payload objects are included in
 //! that price; connections and argument-taking lookups inside it are charged on top).
-use apollo_compiler::executable::{Operation, OperationType, SelectionSet};
+use apollo_compiler::executable::{Operation, OperationType, Selection, SelectionSet};
 use apollo_compiler::schema::ExtendedType;
 use serde_json::Value;
 
@@ -35,11 +35,56 @@ fn set_cost(exec: &Exec<'_>, set: &SelectionSet, in_mutation: bool, depth: usize
     if depth > 16 {
         return 0;
     }
-    let concrete = set.ty.as_str();
-    exec.collect(&[set], concrete)
+    // An interface or union costs the most expensive of its possible selections: the fields selected on it
+    // plus those of each type condition, as if the answer were of that type.
+    concretes(exec, set)
         .iter()
-        .map(|(_, fields)| field_cost(exec, fields[0], in_mutation, depth + 1))
-        .fold(0u32, u32::saturating_add)
+        .map(|concrete| {
+            exec.collect(&[set], concrete)
+                .iter()
+                .map(|(_, fields)| field_cost(exec, fields[0], in_mutation, depth + 1))
+                .fold(0u32, u32::saturating_add)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The types a selection set may be answered as: its own type, and for an interface or union also every type
+/// condition of its fragments (inline or named, nested ones included).
+fn concretes(exec: &Exec<'_>, set: &SelectionSet) -> Vec<String> {
+    let mut out = vec![set.ty.to_string()];
+    if matches!(
+        exec.schema.types.get(set.ty.as_str()),
+        Some(ExtendedType::Interface(_) | ExtendedType::Union(_))
+    ) {
+        conditions(exec, set, &mut out, 0);
+    }
+    out
+}
+
+fn conditions(exec: &Exec<'_>, set: &SelectionSet, out: &mut Vec<String>, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    for sel in &set.selections {
+        let (condition, inner) = match sel {
+            Selection::InlineFragment(i) => (
+                i.type_condition.as_ref().map(|n| n.as_str()),
+                &i.selection_set,
+            ),
+            Selection::FragmentSpread(s) => match exec.doc.fragments.get(&s.fragment_name) {
+                Some(f) => (Some(f.type_condition().as_str()), &f.selection_set),
+                None => continue,
+            },
+            Selection::Field(_) => continue,
+        };
+        if let Some(c) = condition
+            && !out.iter().any(|o| o == c)
+        {
+            out.push(c.to_string());
+        }
+        conditions(exec, inner, out, depth + 1);
+    }
 }
 
 fn field_cost(
@@ -132,18 +177,29 @@ fn set_actual(
     if depth > 16 {
         return 0;
     }
-    exec.collect(&[set], set.ty.as_str())
+    // The answer's own type when it says (`__typename`), else the most expensive it could be.
+    let types = match obj.get("__typename").and_then(Value::as_str) {
+        Some(t) => vec![t.to_string()],
+        None => concretes(exec, set),
+    };
+    types
         .iter()
-        .map(|(key, fields)| {
-            field_actual(
-                exec,
-                fields[0],
-                obj.get(key).unwrap_or(&Value::Null),
-                in_mutation,
-                depth + 1,
-            )
+        .map(|concrete| {
+            exec.collect(&[set], concrete)
+                .iter()
+                .map(|(key, fields)| {
+                    field_actual(
+                        exec,
+                        fields[0],
+                        obj.get(key).unwrap_or(&Value::Null),
+                        in_mutation,
+                        depth + 1,
+                    )
+                })
+                .fold(0u32, u32::saturating_add)
         })
-        .fold(0u32, u32::saturating_add)
+        .max()
+        .unwrap_or(0)
 }
 
 fn field_actual(

@@ -39,20 +39,26 @@ impl SetCall {
     /// The row's outcome from its mutation's payload. The record is named by an identifier, so Shopify does
     /// not say whether it created it: such writes count as updates, as they do when sent one by one.
     pub fn outcome(&self, payload: &Value) -> WriteOutcome {
-        if let Some(rejected) = rejection(&self.key, payload) {
-            return rejected;
-        }
-        match id_of(payload, self.kind.id_path()) {
-            Some(id) => succeeded(self.key.clone(), Some(id), false),
-            // Shopify answers a set with its record or with user errors: anything else is no success.
-            None => unexpected(&self.key, self.kind.root(), payload),
-        }
+        outcome(&self.key, self.kind, payload)
     }
 
     /// Sends this row alone.
     pub async fn send(&self, t: &Transport) -> Result<WriteOutcome, ShopifyError> {
         let payload = call(t, self.kind.single(), self.variables(), self.kind.root()).await?;
         Ok(self.outcome(&payload))
+    }
+}
+
+/// The outcome of row `key`'s `kind` mutation from its payload. The record is named by an identifier, so Shopify
+/// does not say whether it created it: such writes count as updates, as they do when sent one by one.
+pub fn outcome(key: &str, kind: SetMutation, payload: &Value) -> WriteOutcome {
+    if let Some(rejected) = rejection(key, payload) {
+        return rejected;
+    }
+    match id_of(payload, kind.id_path()) {
+        Some(id) => succeeded(key.to_string(), Some(id), false),
+        // Shopify answers a set with its record or with user errors: anything else is no success.
+        None => unexpected(key, kind.root(), payload),
     }
 }
 

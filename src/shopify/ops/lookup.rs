@@ -124,3 +124,71 @@ pub(crate) fn mark_created(outcomes: &mut [WriteOutcome], absent: &HashSet<Strin
         }
     }
 }
+
+/// What [`find_ids`] read.
+#[derive(Debug, Clone, Default)]
+pub struct Finds {
+    /// The record id each identifier found, in the order asked (`None`: Shopify has no such record).
+    pub ids: Vec<Option<String>>,
+    /// Requests sent.
+    pub requests: u64,
+    /// Query cost points Shopify charged.
+    pub cost_points: f64,
+}
+
+/// Looks up `identifiers` (each a `ProductIdentifierInput` or `CustomerIdentifierInput` as `kind` says),
+/// [`LOOKUP_BATCH`] to a query, through the transport's cost budget. Unlike [`absent_keys`] it fails on any
+/// error: a report must not call a record absent that could not be looked up.
+pub(crate) async fn find_ids(
+    t: &Transport,
+    kind: SetMutation,
+    identifiers: &[Value],
+) -> Result<Finds, crate::shopify::ShopifyError> {
+    use crate::shopify::ShopifyError;
+    let mut out = Finds::default();
+    for chunk in identifiers.chunks(LOOKUP_BATCH) {
+        let mut variables = Map::new();
+        for (i, id) in chunk.iter().enumerate() {
+            variables.insert(format!("identifier{i}"), id.clone());
+        }
+        let document = documents::batched_lookup(kind, chunk.len());
+        // About a point per lookup: the first guess the budget reserves for a document it has not seen.
+        let response = t
+            .execute_costing(
+                &document,
+                Value::Object(variables),
+                Some(chunk.len() as f64),
+            )
+            .await?;
+        out.requests += 1;
+        if let Some(c) = &response.cost {
+            out.cost_points += c.actual.unwrap_or(c.requested);
+        }
+        if let Some(e) = response.errors.first() {
+            return Err(ShopifyError::GraphQl(format!(
+                "looking records up: {}",
+                e.get("message").and_then(Value::as_str).unwrap_or("error")
+            )));
+        }
+        for i in 0..chunk.len() {
+            let found = response.data.get(documents::alias(i));
+            match found {
+                Some(Value::Null) => out.ids.push(None),
+                Some(v) => match v.get("id").and_then(Value::as_str) {
+                    Some(id) => out.ids.push(Some(id.to_string())),
+                    None => {
+                        return Err(ShopifyError::Decode(format!(
+                            "a lookup answered without an id: {v}"
+                        )));
+                    }
+                },
+                None => {
+                    return Err(ShopifyError::Decode(
+                        "a lookup's answer is missing from the response".into(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
