@@ -120,6 +120,11 @@ struct Controller {
 
 impl Controller {
     fn start(env: &Env, identity: &str) -> Controller {
+        Controller::start_with(env, identity, &[])
+    }
+
+    /// Started with `extra` flags besides the usual ones.
+    fn start_with(env: &Env, identity: &str, extra: &[&str]) -> Controller {
         let metrics = free_port();
         let log = env
             .server
@@ -144,6 +149,7 @@ impl Controller {
                 "--allow-alert-host",
                 "127.0.0.1",
             ])
+            .args(extra)
             .env("KUBECONFIG", env.shim.kubeconfig())
             .env("SHOPSYNC_LOG", "info,shopsync=debug,kube=warn")
             .stdout(Stdio::null())
@@ -1072,5 +1078,179 @@ async fn drift_shows_on_the_sync_resource() {
         (&drifted["status"], &drifted["reason"]),
         (&json!("True"), &json!("DriftDetected")),
         "{st}"
+    );
+}
+
+/// xorshift64*: a fixed seed gives the same kill points on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    }
+}
+
+/// `kill -9` of the controller at pseudo-random points of a run, then a restart: each trial adds a products sync
+/// whose first run is killed once the store holds a drawn number of its products (answers are held back after
+/// the write is applied, so a kill often falls between a write and its record). The restarted controller takes
+/// its lock back and finishes: every product once in the store, the state naming each product's record as
+/// created by the sync, the sync Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_controller_at_random_points_then_a_restart_leaves_every_row_once() {
+    use futures::TryStreamExt;
+    use shopsync::core::state::{Ownership, StateStore};
+
+    const TRIALS: u64 = 4;
+    const ROWS: u64 = 600;
+    // One request at a time (25 products each, answered in ~120 ms): a run lasts a few seconds.
+    const FLAGS: &[&str] = &["--concurrency", "1"];
+    let env = env("kills").await;
+    let mut wh = sqlx::PgConnection::connect(&env.warehouse)
+        .await
+        .expect("warehouse");
+    sqlx::raw_sql("CREATE TABLE kill_products (handle TEXT PRIMARY KEY, title TEXT NOT NULL)")
+        .execute(&mut wh)
+        .await
+        .expect("products table");
+    let faults = reqwest::Client::new()
+        .post(format!("{}/__emulator/faults", env.emulator.base_url()))
+        .json(&json!({"latency_ms": 60, "timeout_after_apply_ms": 60}))
+        .send()
+        .await
+        .expect("faults");
+    assert!(faults.status().is_success());
+    secret(&env.client, "demo-store-token", &[("token", TOKEN)]).await;
+    secret(&env.client, "warehouse", &[("url", &env.warehouse)]).await;
+    let mut ctl = Controller::start_with(&env, "ctl-t", FLAGS);
+    let start = Instant::now();
+    while !String::from_utf8_lossy(&env.server.kubectl(["get", "crd", "-o", "name"]).stdout)
+        .contains("shopifysyncs.shopsync.dev")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            tail(&ctl.log(), 40)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    env.server.wait_established("shopifysyncs.shopsync.dev");
+    env.server
+        .wait_established("shopifydestinations.shopsync.dev");
+    apply(&env, &example("examples/destination.yaml", &env));
+    let state = shopsync::state::PostgresStateStore::connect(&env.state)
+        .await
+        .expect("state store");
+    let syncs: Api<ShopifySync> = Api::namespaced(env.client.clone(), "default");
+    let mut rng = Rng(0x5eed_c0de);
+    let mut killed = 0;
+    for trial in 0..TRIALS {
+        let prefix = format!("kill{trial}-");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO kill_products SELECT '{prefix}' || g, 'Kill trial {trial} ' || g FROM generate_series(1, {ROWS}) g"
+        )))
+        .execute(&mut wh)
+        .await
+        .expect("trial rows");
+        let name = format!("kill-{trial}");
+        apply(
+            &env,
+            &format!(
+                "apiVersion: shopsync.dev/v1alpha1\nkind: ShopifySync\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  destinationRef: {{name: demo-store}}\n  source:\n    urlSecretRef: {{name: warehouse, key: url}}\n    query: \"SELECT handle, title FROM kill_products WHERE handle LIKE '{prefix}%'\"\n  primaryKey: handle\n  object: products\n  mode: upsert\n  mappings:\n    - {{from: handle, to: handle}}\n    - {{from: title, to: title}}\n  schedule: {{interval: 1h}}\n"
+            ),
+        );
+        let at = 1 + rng.below(ROWS - 50) as usize;
+        let started = Instant::now();
+        let reached = loop {
+            let n = products_with_prefix(&env, &prefix);
+            if n >= at {
+                break n;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "trial {trial}: the run never got under way\n{}",
+                tail(&ctl.log(), 40)
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        ctl.kill();
+        let at_kill = products_with_prefix(&env, &prefix);
+        killed += u64::from(at_kill < ROWS as usize);
+        // The same pod restarting: it takes its own lock back at once.
+        ctl = Controller::start_with(&env, "ctl-t", FLAGS);
+        let status = wait_for(
+            "the restarted controller to finish the trial",
+            Duration::from_secs(60),
+            &ctl,
+            || {
+                let syncs = syncs.clone();
+                let name = name.clone();
+                async move {
+                    let st = sync_status(&syncs, &name).await;
+                    let ready = condition(&st, "Ready").is_some_and(|c| c["status"] == "True");
+                    let running =
+                        condition(&st, "Reconciling").is_some_and(|c| c["status"] == "True");
+                    let ok = st["lastRun"]["outcome"].as_str() == Some("Succeeded");
+                    (ok && ready && !running).then_some(st)
+                }
+            },
+        )
+        .await;
+        let why = format!("trial {trial} (killed with {reached}..{at_kill} products in)");
+        // Every product once in the store ...
+        let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in env.emulator.dump()["products"]
+            .as_object()
+            .unwrap()
+            .values()
+        {
+            let handle = p["handle"].as_str().unwrap_or_default();
+            if handle.starts_with(&prefix) {
+                held.entry(handle.to_string()).or_default().push(
+                    p["id"]
+                        .as_str()
+                        .map_or_else(|| p["id"].to_string(), str::to_string),
+                );
+            }
+        }
+        assert_eq!(held.len() as u64, ROWS, "{why}: {status}");
+        assert!(
+            held.values().all(|ids| ids.len() == 1),
+            "{why}: duplicated products {:?}",
+            held.iter()
+                .filter(|(_, ids)| ids.len() > 1)
+                .collect::<Vec<_>>()
+        );
+        // ... and the state naming it, created by the sync.
+        let entries: Vec<_> = state
+            .snapshot(&format!("default/{name}"))
+            .try_collect()
+            .await
+            .expect("snapshot");
+        let tail_of = |id: &str| id.rsplit('/').next().unwrap_or_default().to_string();
+        let recorded: BTreeMap<String, String> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.key.clone(),
+                    e.shopify_id.as_deref().map(tail_of).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let store: BTreeMap<String, String> = held
+            .iter()
+            .map(|(h, ids)| (h.clone(), tail_of(&ids[0])))
+            .collect();
+        assert_eq!(recorded, store, "{why}: the state's ids are the store's");
+        assert!(
+            entries.iter().all(|e| e.ownership == Ownership::Created),
+            "{why}: {entries:?}"
+        );
+    }
+    assert!(
+        killed >= TRIALS - 1,
+        "only {killed} of {TRIALS} runs were killed mid-run"
     );
 }

@@ -8,6 +8,8 @@ use crate::core::redact::Redactor;
 #[cfg(feature = "bench")]
 pub mod bench_emulator;
 #[cfg(feature = "bench")]
+pub mod bench_soak;
+#[cfg(feature = "bench")]
 pub mod bench_sync;
 #[cfg(feature = "bench")]
 pub mod bench_warehouse;
@@ -104,6 +106,37 @@ enum BenchCommand {
         #[arg(long)]
         bulk_threshold: Option<u64>,
     },
+    /// The large fault soak: events, insert-mode customers, products and holds under 5xx answers and
+    /// connections dropped before and after apply; lost, duplicated, state against store, efficiency.
+    Soak {
+        /// Fulfillment events.
+        #[arg(long, default_value_t = 2_000)]
+        events: u64,
+        /// Customers, insert mode.
+        #[arg(long, default_value_t = 2_000)]
+        customers: u64,
+        /// Products, upsert mode (by request).
+        #[arg(long, default_value_t = 20_000)]
+        products: u64,
+        /// Fulfillment-order holds.
+        #[arg(long, default_value_t = 500)]
+        actions: u64,
+        /// Share of requests answered 503.
+        #[arg(long, default_value_t = 0.1)]
+        error_rate: f64,
+        /// Share of connections dropped before the request is applied.
+        #[arg(long, default_value_t = 0.05)]
+        drop_rate: f64,
+        /// Share of answers lost after the request was applied.
+        #[arg(long, default_value_t = 0.1)]
+        drop_after_apply_rate: f64,
+        /// The emulator's rate-limit plan.
+        #[arg(long, default_value = "plus")]
+        plan: String,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// Plans over a large PostgreSQL table against the cost of copying it out with psql.
     Warehouse {
         /// The PostgreSQL warehouse (psql must accept the same URL).
@@ -196,6 +229,31 @@ fn bench(command: BenchCommand, redactor: &Redactor) -> anyhow::Result<ExitCode>
                 bulk_threshold,
             };
             bench_sync::run(options, &plan, debugger_log, redactor)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }),
+        BenchCommand::Soak {
+            events,
+            customers,
+            products,
+            actions,
+            error_rate,
+            drop_rate,
+            drop_after_apply_rate,
+            plan,
+            concurrency,
+        } => block_on(async move {
+            let options = bench_soak::Options {
+                events,
+                customers,
+                products,
+                actions,
+                error_rate,
+                drop_rate,
+                drop_after_apply_rate,
+                concurrency,
+            };
+            bench_soak::run(options, &plan, redactor)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }),

@@ -31,11 +31,22 @@ fn db_error(error: sqlx::Error) -> StateError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Protocol(_)
-    ) || matches!(&error, sqlx::Error::Database(db) if db.message().contains("locked") || db.message().contains("busy"));
+    ) || matches!(&error, sqlx::Error::Database(db) if db.message().contains("locked") || db.message().contains("busy") || unreachable(db.as_ref()));
     StateError::Database {
         message: error.to_string(),
         retryable,
     }
+}
+
+/// Whether PostgreSQL refused or dropped the connection rather than the statement: a state store that went away
+/// (restarted, failed over, terminated our backends, closed to connections) may be back on a later attempt.
+fn unreachable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = db.code().unwrap_or_default();
+    // SQLSTATE class 08 (connection exception), 57P01-57P03 (shut down, crashed, starting), 53300 (too many
+    // connections); 55000 is what a database closed to connections (`ALLOW_CONNECTIONS false`) answers.
+    code.starts_with("08")
+        || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        || (code == "55000" && db.message().contains("accepting connections"))
 }
 
 fn corrupt(sync: &str, key: &str, message: impl Into<String>) -> StateError {

@@ -7,6 +7,8 @@
 mod cli_debugger;
 #[path = "../debugger_log.rs"]
 mod debugger_log;
+#[path = "../outage_state.rs"]
+mod outage_state;
 #[path = "../outage_warehouse.rs"]
 mod outage_warehouse;
 #[path = "../state_store.rs"]
