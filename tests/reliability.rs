@@ -88,6 +88,53 @@ async fn drop_after_apply_changes_the_store_and_loses_the_answer() {
     assert!(refused.json::<Value>().await.is_ok());
 }
 
+async fn points_charged(emu: &RunningEmulator) -> f64 {
+    let got: Value = reqwest::get(format!("{}/__emulator/throttling", emu.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["enabled"], true, "{got}");
+    let charged = got["pointsCharged"].as_f64().unwrap();
+    assert_eq!(charged, emu.points_charged(), "{got}");
+    charged
+}
+
+#[tokio::test]
+async fn an_answer_lost_after_apply_still_spent_its_points() {
+    let emu = Emulator::builder().start_on_loopback().await.unwrap();
+    let client = reqwest::Client::new();
+    assert_eq!(points_charged(&emu).await, 0.0);
+    // Answered: the shop's count is the actual cost the answer reports.
+    let answered = create_customer(&emu, &client, "answered@example.com")
+        .await
+        .unwrap();
+    let cost = answered["extensions"]["cost"]["actualQueryCost"]
+        .as_f64()
+        .unwrap();
+    assert!(cost > 0.0, "{answered}");
+    assert_eq!(points_charged(&emu).await, cost);
+    // Dropped before it was applied: nothing charged.
+    set_faults(&emu, json!({"drop_rate": 1.0})).await;
+    assert!(
+        create_customer(&emu, &client, "before@example.com")
+            .await
+            .is_err()
+    );
+    set_faults(&emu, json!({})).await;
+    assert_eq!(points_charged(&emu).await, cost);
+    // Applied, answer lost: the client saw nothing, the shop charged as for the answered one.
+    set_faults(&emu, json!({"drop_after_apply_rate": 1.0})).await;
+    assert!(
+        create_customer(&emu, &client, "after@example.com")
+            .await
+            .is_err()
+    );
+    set_faults(&emu, json!({})).await;
+    assert_eq!(points_charged(&emu).await, 2.0 * cost);
+}
+
 #[tokio::test]
 async fn timeout_after_apply_outlasts_the_client_and_the_write_stands() {
     let emu = Emulator::builder().start_on_loopback().await.unwrap();

@@ -21,7 +21,10 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/__emulator/writes", get(writes))
         .route("/__emulator/faults", get(get_faults).post(set_faults))
         .route("/__emulator/shop-status", post(shop_status))
-        .route("/__emulator/throttling", post(throttling))
+        .route(
+            "/__emulator/throttling",
+            get(get_throttling).post(throttling),
+        )
 }
 
 async fn reset(AxState(shared): AxState<Arc<Shared>>) -> Response {
@@ -96,6 +99,18 @@ async fn shop_status(AxState(shared): AxState<Arc<Shared>>, body: Bytes) -> Resp
             json!({"error": format!("shop-status body (expected {{\"status\": \"active|locked|frozen\"}}): {e}")}),
         ),
     }
+}
+
+/// Whether throttling is on, the bucket now and the points charged so far (what a client cannot count when
+/// answers are lost after the shop applied them).
+async fn get_throttling(AxState(shared): AxState<Arc<Shared>>) -> Response {
+    let now = shared.clock.elapsed();
+    let mut inner = shared.lock();
+    let status = inner.bucket.status_at(now).to_json();
+    json_response(
+        200,
+        json!({"enabled": inner.throttling, "pointsCharged": inner.bucket.charged(), "throttleStatus": status}),
+    )
 }
 
 async fn throttling(AxState(shared): AxState<Arc<Shared>>, body: Bytes) -> Response {

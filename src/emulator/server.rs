@@ -149,6 +149,11 @@ impl RunningEmulator {
     pub fn write_count(&self) -> u64 {
         self.shared.lock().writes
     }
+    /// GraphQL points the shop charged since start or the last plan change, answers lost on the way included:
+    /// the shop's side of a rate-limit efficiency, which a client's own tally undercounts under faults.
+    pub fn points_charged(&self) -> f64 {
+        self.shared.lock().bucket.charged()
+    }
     /// A JSON dump of the shop's state.
     pub fn dump(&self) -> Value {
         serde_json::to_value(&self.shared.lock().state).unwrap_or(Value::Null)

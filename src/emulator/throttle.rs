@@ -10,6 +10,9 @@ pub struct CostBucket {
     restore: f64,
     available: f64,
     last: Duration,
+    /// Points kept from every charge since the bucket was made (charges minus refunds): what the shop spent,
+    /// including requests whose answer never reached the client.
+    charged: f64,
 }
 
 /// What `throttleStatus` reports.
@@ -42,6 +45,7 @@ impl CostBucket {
             restore: restore as f64,
             available: capacity as f64,
             last: now,
+            charged: 0.0,
         }
     }
 
@@ -60,12 +64,19 @@ impl CostBucket {
             return Err(self.status());
         }
         self.available -= cost as f64;
+        self.charged += cost as f64;
         Ok(self.status())
     }
 
     /// Returns points charged but not used (requested minus actual cost).
     pub fn refund(&mut self, points: u32) {
         self.available = (self.available + points as f64).min(self.capacity);
+        self.charged -= points as f64;
+    }
+
+    /// Points spent since the bucket was made: every charge less its refund.
+    pub fn charged(&self) -> f64 {
+        self.charged
     }
 
     /// Empties the bucket (forced throttling fault).
