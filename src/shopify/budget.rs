@@ -28,6 +28,12 @@ struct Bucket {
     /// Points available at `at`, after every reservation made so far.
     available: f64,
     at: Instant,
+    /// Points reserved by requests not yet answered: what Shopify may still charge beyond the level it last
+    /// reported, so its figures can correct the model upwards without spending those points twice.
+    in_flight: f64,
+    /// Points of every reservation ever finished (answered, failed, throttled): a request's answer may predate
+    /// what finished while it was in flight, so those points are not in the level it reports.
+    finished: f64,
     /// Points Shopify charged so far (actual costs).
     spent: f64,
     /// THROTTLED answers received.
@@ -39,6 +45,22 @@ impl Bucket {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         (self.available + elapsed * self.rate).min(self.maximum)
     }
+
+    /// `r` is no longer in flight (answered, failed or throttled).
+    fn done(&mut self, r: &Reservation) {
+        self.in_flight = (self.in_flight - r.cost).max(0.0);
+        self.finished += r.cost;
+    }
+}
+
+/// Points [`CostBudget::reserve`] took for one request, handed back when it is answered, fails or is
+/// throttled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reservation {
+    /// Points taken (the request's expected cost, at most the bucket size).
+    pub cost: f64,
+    /// [`Bucket::finished`] when taken.
+    mark: f64,
 }
 
 /// A store's shared cost budget.
@@ -62,6 +84,8 @@ impl CostBudget {
                 rate,
                 available: maximum,
                 at: now,
+                in_flight: 0.0,
+                finished: 0.0,
                 spent: 0.0,
                 throttles: 0,
             }),
@@ -75,32 +99,41 @@ impl CostBudget {
 
     /// Takes `cost` points if the bucket holds them at `now` (returns `None`), or returns how long to wait
     /// before asking again. A cost above the bucket size is clamped so it can run once the bucket is full.
-    pub fn reserve(&self, cost: f64, now: Instant) -> Option<Duration> {
+    pub fn reserve(&self, cost: f64, now: Instant) -> Result<Reservation, Duration> {
         let mut b = self.lock();
         let cost = cost.min(b.maximum);
         let level = b.level(now);
         if level >= cost {
             b.available = level - cost;
             b.at = now;
-            None
+            b.in_flight += cost;
+            Ok(Reservation {
+                cost,
+                mark: b.finished,
+            })
         } else {
-            Some(Duration::from_secs_f64(
+            Err(Duration::from_secs_f64(
                 (cost - level) / b.rate.max(f64::MIN_POSITIVE),
             ))
         }
     }
 
     /// Records an answer: refunds `requested - actual`, and adopts Shopify's figures when they show less than
-    /// the model (another client of the same store, or a refill the model overestimated).
+    /// the model (another client of the same store, or a refill the model overestimated). They also raise it
+    /// when, less what is still in flight, they show more: points the model wrote off (a failed request's
+    /// half, see [`CostBudget::release`]) that Shopify never charged would otherwise stay lost for good.
     pub fn settle(
         &self,
-        requested: f64,
+        reserved: &Reservation,
         actual: Option<f64>,
         status: Option<ThrottleStatus>,
         now: Instant,
     ) {
         let mut b = self.lock();
+        let finished_since = b.finished - reserved.mark;
+        b.done(reserved);
         let level = b.level(now);
+        let requested = reserved.cost;
         let refund = actual.map(|a| (requested - a).max(0.0)).unwrap_or(0.0);
         b.spent += actual.unwrap_or(requested);
         b.available = (level + refund).min(b.maximum);
@@ -116,26 +149,39 @@ impl CostBudget {
             if s.currently_available < b.available {
                 b.available = s.currently_available;
             }
+            // Every request still in flight counts as not yet charged, and every one that finished while this
+            // one was in flight as charged after this answer was made: some were not, which only makes this
+            // lower bound more cautious.
+            let floor = (s.currently_available - b.in_flight - finished_since).min(b.maximum);
+            if floor > b.available {
+                b.available = floor;
+            }
         }
     }
 
     /// Gives back a reservation whose request was never answered by Shopify's cost accounting (e.g. a network
     /// error before the request arrived). Conservative: only half is returned, since it may have been charged.
-    pub fn release(&self, cost: f64, now: Instant) {
+    pub fn release(&self, reserved: &Reservation, now: Instant) {
         let mut b = self.lock();
+        b.done(reserved);
         let level = b.level(now);
-        b.available = (level + cost / 2.0).min(b.maximum);
+        b.available = (level + reserved.cost / 2.0).min(b.maximum);
         b.at = now;
     }
 
-    /// After a THROTTLED answer: the model is behind reality; adopt Shopify's status.
-    pub fn throttled(&self, status: ThrottleStatus, now: Instant) {
+    /// After a THROTTLED answer to a request that reserved `cost`: the reservation is dropped (the request will
+    /// reserve again before it is resent) and the model, behind reality, adopts Shopify's status when the
+    /// answer carried one.
+    pub fn throttled(&self, reserved: &Reservation, status: Option<ThrottleStatus>, now: Instant) {
         let mut b = self.lock();
         b.throttles += 1;
-        b.maximum = status.maximum_available;
-        b.rate = status.restore_rate;
-        b.available = status.currently_available;
-        b.at = now;
+        b.done(reserved);
+        if let Some(status) = status {
+            b.maximum = status.maximum_available;
+            b.rate = status.restore_rate;
+            b.available = status.currently_available;
+            b.at = now;
+        }
     }
 
     /// Points restored per second (as last reported).
@@ -169,39 +215,49 @@ impl Default for CostBudget {
 mod tests {
     use super::*;
 
+    fn status(maximum: f64, available: f64, rate: f64) -> ThrottleStatus {
+        ThrottleStatus {
+            maximum_available: maximum,
+            currently_available: available,
+            restore_rate: rate,
+        }
+    }
+
+    fn take(b: &CostBudget, cost: f64, now: Instant) -> Reservation {
+        match b.reserve(cost, now) {
+            Ok(r) => r,
+            Err(wait) => panic!("{cost} points should be there, not in {wait:?}"),
+        }
+    }
+
     #[test]
     fn spends_the_bucket_then_waits_for_the_restore_rate() {
         let t0 = Instant::now();
         let b = CostBudget::with_limits(100.0, 10.0, t0);
         for _ in 0..10 {
-            assert_eq!(b.reserve(10.0, t0), None);
+            take(&b, 10.0, t0);
         }
-        let wait = b.reserve(10.0, t0).unwrap();
-        assert_eq!(wait, Duration::from_secs(1));
+        assert_eq!(b.reserve(10.0, t0).err(), Some(Duration::from_secs(1)));
         assert_eq!(
             b.reserve(10.0, t0 + Duration::from_millis(999))
+                .err()
                 .map(|d| d > Duration::ZERO),
             Some(true)
         );
-        assert_eq!(b.reserve(10.0, t0 + Duration::from_secs(1)), None);
+        assert!(b.reserve(10.0, t0 + Duration::from_secs(1)).is_ok());
     }
 
     #[test]
     fn refunds_actual_cost_and_adopts_lower_server_figures() {
         let t0 = Instant::now();
         let b = CostBudget::with_limits(100.0, 10.0, t0);
-        assert_eq!(b.reserve(100.0, t0), None);
-        b.settle(100.0, Some(20.0), None, t0);
-        assert_eq!(b.reserve(80.0, t0), None);
-        assert!(b.reserve(1.0, t0).is_some());
+        let first = take(&b, 100.0, t0);
+        b.settle(&first, Some(20.0), None, t0);
+        let second = take(&b, 80.0, t0);
+        assert!(b.reserve(1.0, t0).is_err());
         // Shopify reports a bigger plan but fewer points (someone else spent them): both are adopted.
-        let s = ThrottleStatus {
-            maximum_available: 1000.0,
-            currently_available: 0.0,
-            restore_rate: 50.0,
-        };
-        b.settle(0.0, Some(0.0), Some(s), t0);
-        assert_eq!(b.reserve(50.0, t0), Some(Duration::from_secs(1)));
+        b.settle(&second, Some(80.0), Some(status(1000.0, 0.0, 50.0)), t0);
+        assert_eq!(b.reserve(50.0, t0).err(), Some(Duration::from_secs(1)));
         assert_eq!(b.maximum(), 1000.0);
     }
 
@@ -209,16 +265,62 @@ mod tests {
     fn a_bigger_plan_than_assumed_makes_its_whole_bucket_usable() {
         let t0 = Instant::now();
         let b = CostBudget::with_limits(2000.0, 100.0, t0);
-        assert_eq!(b.reserve(2000.0, t0), None);
-        let plus = ThrottleStatus {
-            maximum_available: 20000.0,
-            currently_available: 19990.0,
-            restore_rate: 1000.0,
-        };
+        let answered = take(&b, 10.0, t0);
+        take(&b, 1990.0, t0);
         // One request of 10 was answered; the other 1990 reserved points are still in flight.
-        b.settle(10.0, Some(10.0), Some(plus), t0);
-        assert_eq!(b.reserve(18000.0, t0), None);
-        assert!(b.reserve(1.0, t0).is_some());
+        b.settle(
+            &answered,
+            Some(10.0),
+            Some(status(20000.0, 19990.0, 1000.0)),
+            t0,
+        );
+        take(&b, 18000.0, t0);
+        assert!(b.reserve(1.0, t0).is_err());
+    }
+
+    #[test]
+    fn points_written_off_for_a_failed_request_come_back_when_shopify_shows_it_never_charged_them()
+    {
+        let t0 = Instant::now();
+        let b = CostBudget::with_limits(100.0, 10.0, t0);
+        // The first never reached Shopify: half its reservation is written off (75 left in the model).
+        let lost = take(&b, 50.0, t0);
+        b.release(&lost, t0);
+        // The next one is answered: Shopify charged only it, so 50 points are there, not 25.
+        let answered = take(&b, 50.0, t0);
+        b.settle(&answered, Some(50.0), Some(status(100.0, 50.0, 10.0)), t0);
+        take(&b, 50.0, t0);
+        assert!(b.reserve(1.0, t0).is_err());
+    }
+
+    #[test]
+    fn shopify_figures_never_hand_out_points_requests_in_flight_may_still_spend() {
+        let t0 = Instant::now();
+        let b = CostBudget::with_limits(100.0, 10.0, t0);
+        let first = take(&b, 40.0, t0);
+        take(&b, 40.0, t0);
+        // The first is answered before the second reached Shopify: 60 there, of which 40 are spoken for.
+        b.settle(&first, Some(40.0), Some(status(100.0, 60.0, 10.0)), t0);
+        let third = take(&b, 20.0, t0);
+        assert!(b.reserve(1.0, t0).is_err());
+        // A THROTTLED answer drops the reservation of the request that got it.
+        b.throttled(&third, None, t0);
+        assert_eq!(b.throttles(), 1);
+        assert_eq!(b.lock().in_flight, 40.0);
+    }
+
+    #[test]
+    fn an_answer_made_before_others_finished_raises_nothing_they_spent() {
+        let t0 = Instant::now();
+        let b = CostBudget::with_limits(100.0, 10.0, t0);
+        let slow = take(&b, 30.0, t0);
+        let fast = take(&b, 30.0, t0);
+        // Shopify answered the slow one first (70 left), then the fast one (40 left), whose answer arrives
+        // first; then the slow one's older figure arrives and must not hand the fast one's 30 points out again.
+        b.settle(&fast, Some(30.0), Some(status(100.0, 40.0, 10.0)), t0);
+        b.settle(&slow, Some(30.0), Some(status(100.0, 70.0, 10.0)), t0);
+        take(&b, 40.0, t0);
+        assert!(b.reserve(1.0, t0).is_err());
     }
 
     #[test]
@@ -226,12 +328,9 @@ mod tests {
         let t0 = Instant::now();
         let b = CostBudget::with_limits(100.0, 10.0, t0);
         let later = t0 + Duration::from_secs(3600);
-        assert_eq!(b.reserve(100.0, later), None);
-        assert!(b.reserve(1.0, later).is_some());
-        assert_eq!(
-            b.reserve(5000.0, later + Duration::from_secs(10)),
-            None,
-            "clamped to the bucket size"
-        );
+        take(&b, 100.0, later);
+        assert!(b.reserve(1.0, later).is_err());
+        let huge = take(&b, 5000.0, later + Duration::from_secs(10));
+        assert_eq!(huge.cost, 100.0, "clamped to the bucket size");
     }
 }

@@ -12,7 +12,7 @@ mod error;
 pub mod ops;
 mod transport;
 
-pub use budget::{CostBudget, ThrottleStatus};
+pub use budget::{CostBudget, Reservation, ThrottleStatus};
 pub use bulk::BulkSettings;
 pub use client::{DEFAULT_BATCH_SIZE, ShopifyClient};
 pub use context::RequestContext;

@@ -243,9 +243,12 @@ impl Transport {
         // Every request sent, throttled ones included: the debugger log numbers attempts with it.
         let mut sent = 0u32;
         loop {
-            while let Some(wait) = self.budget.reserve(cost, Instant::now()) {
-                tokio::time::sleep(wait).await;
-            }
+            let reserved = loop {
+                match self.budget.reserve(cost, Instant::now()) {
+                    Ok(r) => break r,
+                    Err(wait) => tokio::time::sleep(wait).await,
+                }
+            };
             attempts += 1;
             sent += 1;
             let result = self.send_once(query, &body, sent).await;
@@ -253,9 +256,9 @@ impl Transport {
                 Ok((response, requested)) => {
                     if let Some(c) = &response.cost {
                         self.budget
-                            .settle(cost, c.actual, c.throttle_status, Instant::now());
+                            .settle(&reserved, c.actual, c.throttle_status, Instant::now());
                     } else {
-                        self.budget.release(cost, Instant::now());
+                        self.budget.release(&reserved, Instant::now());
                     }
                     if let (Some(r), Ok(mut m)) = (requested, self.costs.lock()) {
                         m.insert(key, r);
@@ -267,9 +270,7 @@ impl Transport {
                     requested,
                     status,
                 }) => {
-                    if let Some(s) = status {
-                        self.budget.throttled(s, Instant::now());
-                    }
+                    self.budget.throttled(&reserved, status, Instant::now());
                     if let Some(r) = requested {
                         cost = r;
                         if let Ok(mut m) = self.costs.lock() {
@@ -287,7 +288,7 @@ impl Transport {
                     tokio::time::sleep(wait).await;
                 }
                 Err(Failure { error, .. }) => {
-                    self.budget.release(cost, Instant::now());
+                    self.budget.release(&reserved, Instant::now());
                     let delay = match error.class() {
                         ErrorClass::Permanent => return Err(error),
                         ErrorClass::RateLimited(d) => d,
