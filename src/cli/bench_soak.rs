@@ -5,7 +5,8 @@
 //! one more run must write nothing.
 //!
 //! Efficiency is as in `shopsync bench sync`: the least time the leaky bucket allows for the points spent
-//! (`(spent - bucket size) / restore rate`) over the time the faulted runs took.
+//! (`(spent - bucket size) / restore rate`) over the time the faulted runs took, with the points the shop
+//! charged (the emulator's count): a client cannot count what a request whose answer was lost spent.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -144,11 +145,11 @@ pub async fn run(options: Options, plan: &str, redactor: &Redactor) -> anyhow::R
         rounds += 1;
         let mut settled = true;
         for (config, warehouse) in syncs.iter().zip(&warehouse) {
-            let (t0, p0) = (Instant::now(), budget.spent());
+            let (t0, p0) = (Instant::now(), emulator.points_charged());
             let report = runner.run(config, target, warehouse).await?;
             first
                 .entry(config.id.clone())
-                .or_insert((t0.elapsed().as_secs_f64(), budget.spent() - p0));
+                .or_insert((t0.elapsed().as_secs_f64(), emulator.points_charged() - p0));
             settled &= report.status == RunStatus::Succeeded;
             println!(
                 "round {rounds} {}: {:?}, {} writes, {} unknown{}",
@@ -172,7 +173,10 @@ pub async fn run(options: Options, plan: &str, redactor: &Redactor) -> anyhow::R
         );
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let spent = budget.spent();
+    // The shop's count, not the client's: a request applied and its answer lost spent points the client never
+    // hears of, and the rate limit is what the shop charged.
+    let spent = emulator.points_charged();
+    let client_spent = budget.spent();
 
     // Faults off: a quiet round must write nothing (the state agrees with the store).
     faults(json!({})).await?;
@@ -193,7 +197,7 @@ pub async fn run(options: Options, plan: &str, redactor: &Redactor) -> anyhow::R
     let disagreements = disagreements(&state, &dump).await?;
     let floor = ((spent - plan.bucket_size() as f64).max(0.0)) / plan.restore_rate() as f64;
     println!(
-        "settled after {rounds} rounds; time (faulted rounds): {elapsed:.1} s; points spent: {spent:.0}; THROTTLED answers: {}",
+        "settled after {rounds} rounds; time (faulted rounds): {elapsed:.1} s; points charged by the shop: {spent:.0} (the client counted {client_spent:.0}); THROTTLED answers: {}",
         budget.throttles()
     );
     for (what, lost, duplicated) in &count.rows {
