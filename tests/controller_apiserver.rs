@@ -1084,6 +1084,15 @@ async fn drift_shows_on_the_sync_resource() {
 /// xorshift64*: a fixed seed gives the same kill points on every machine.
 struct Rng(u64);
 
+/// Bulk mutation operations the emulator has run or is running.
+fn bulk_mutations(env: &Env) -> usize {
+    env.emulator.dump()["bulk_operations"]
+        .as_object()
+        .map_or(0, |ops| {
+            ops.values().filter(|o| o["type"] == "MUTATION").count()
+        })
+}
+
 impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
@@ -1095,15 +1104,16 @@ impl Rng {
 
 /// `kill -9` of the controller at pseudo-random points of a run, then a restart: each trial adds a products sync
 /// whose first run is killed once the store holds a drawn number of its products (answers are held back after
-/// the write is applied, so a kill often falls between a write and its record). The restarted controller takes
-/// its lock back and finishes: every product once in the store, the state naming each product's record as
-/// created by the sync, the sync Ready.
+/// the write is applied, so a kill often falls between a write and its record; every third trial goes through a
+/// bulk operation, killed while Shopify runs it). The restarted controller takes its lock back and finishes:
+/// every product once in the store, the state naming each product's record as created by the sync, the sync
+/// Ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_controller_at_random_points_then_a_restart_leaves_every_row_once() {
     use futures::TryStreamExt;
     use shopsync::core::state::{Ownership, StateStore};
 
-    const TRIALS: u64 = 4;
+    const TRIALS: u64 = 10;
     const ROWS: u64 = 600;
     // One request at a time (25 products each, answered in ~120 ms): a run lasts a few seconds.
     const FLAGS: &[&str] = &["--concurrency", "1"];
@@ -1117,7 +1127,8 @@ async fn kill_9_of_the_controller_at_random_points_then_a_restart_leaves_every_r
         .expect("products table");
     let faults = reqwest::Client::new()
         .post(format!("{}/__emulator/faults", env.emulator.base_url()))
-        .json(&json!({"latency_ms": 60, "timeout_after_apply_ms": 60}))
+        // Bulk lines 5 ms apart: an operation of the trial's rows runs for about three seconds.
+        .json(&json!({"latency_ms": 60, "timeout_after_apply_ms": 60, "bulk_line_delay_ms": 5}))
         .send()
         .await
         .expect("faults");
@@ -1155,12 +1166,18 @@ async fn kill_9_of_the_controller_at_random_points_then_a_restart_leaves_every_r
         .await
         .expect("trial rows");
         let name = format!("kill-{trial}");
+        let bulk = if trial % 3 == 2 {
+            "  bulkThreshold: 100\n"
+        } else {
+            ""
+        };
         apply(
             &env,
             &format!(
-                "apiVersion: shopsync.dev/v1alpha1\nkind: ShopifySync\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  destinationRef: {{name: demo-store}}\n  source:\n    urlSecretRef: {{name: warehouse, key: url}}\n    query: \"SELECT handle, title FROM kill_products WHERE handle LIKE '{prefix}%'\"\n  primaryKey: handle\n  object: products\n  mode: upsert\n  mappings:\n    - {{from: handle, to: handle}}\n    - {{from: title, to: title}}\n  schedule: {{interval: 1h}}\n"
+                "apiVersion: shopsync.dev/v1alpha1\nkind: ShopifySync\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  destinationRef: {{name: demo-store}}\n  source:\n    urlSecretRef: {{name: warehouse, key: url}}\n    query: \"SELECT handle, title FROM kill_products WHERE handle LIKE '{prefix}%'\"\n  primaryKey: handle\n  object: products\n  mode: upsert\n  mappings:\n    - {{from: handle, to: handle}}\n    - {{from: title, to: title}}\n  schedule: {{interval: 1h}}\n{bulk}"
             ),
         );
+        let mutations = bulk_mutations(&env);
         let at = 1 + rng.below(ROWS - 50) as usize;
         let started = Instant::now();
         let reached = loop {
@@ -1198,7 +1215,10 @@ async fn kill_9_of_the_controller_at_random_points_then_a_restart_leaves_every_r
             },
         )
         .await;
-        let why = format!("trial {trial} (killed with {reached}..{at_kill} products in)");
+        let why = format!(
+            "trial {trial}{} (killed with {reached}..{at_kill} products in)",
+            if bulk.is_empty() { "" } else { ", bulk" }
+        );
         // Every product once in the store ...
         let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for p in env.emulator.dump()["products"]
@@ -1247,6 +1267,12 @@ async fn kill_9_of_the_controller_at_random_points_then_a_restart_leaves_every_r
         assert!(
             entries.iter().all(|e| e.ownership == Ownership::Created),
             "{why}: {entries:?}"
+        );
+        // A bulk trial's restart takes up the operation the killed run started, not a second one.
+        assert_eq!(
+            bulk_mutations(&env) - mutations,
+            usize::from(!bulk.is_empty()),
+            "{why}: bulk operations"
         );
     }
     assert!(
