@@ -172,6 +172,27 @@ fn find_definition<'a>(
         .find(|d| d.owner_type == owner && d.namespace == namespace && d.key == key)
 }
 
+/// The definition an `identifier` (ownerType, namespace defaulting to `custom`, key) or an `id` argument names.
+fn named_definition<'a>(
+    st: &'a State,
+    args: &Map<String, Value>,
+) -> Option<&'a MetafieldDefinition> {
+    match args.get("identifier").and_then(Value::as_object) {
+        Some(i) => {
+            let text = |field: &str| i.get(field).and_then(Value::as_str);
+            let ns = resolve_namespace(st, Some(text("namespace").unwrap_or("custom")));
+            find_definition(
+                st,
+                text("ownerType").unwrap_or_default(),
+                &ns,
+                text("key").unwrap_or_default(),
+            )
+        }
+        None => super::parse_gid(args.get("id"), "MetafieldDefinition")
+            .and_then(|id| st.metafield_definitions.iter().find(|d| d.id == id)),
+    }
+}
+
 /// `metafieldDefinitionUpdate`: the definition is named by ownerType, namespace and key (which cannot
 /// change: naming another one finds none); name, description, validations, pin and capabilities change.
 fn update(st: &mut State, args: &Map<String, Value>) -> Value {
@@ -231,28 +252,7 @@ fn update(st: &mut State, args: &Map<String, Value>) -> Value {
 /// `metafieldDefinitionDelete`: with `deleteAllAssociatedMetafields` the values go too; without it they
 /// stay, no longer tied to a definition.
 fn delete_definition(st: &mut State, args: &Map<String, Value>) -> Value {
-    let found = match args.get("identifier").and_then(Value::as_object) {
-        Some(i) => {
-            let ns = resolve_namespace(
-                st,
-                Some(
-                    i.get("namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or("custom"),
-                ),
-            );
-            find_definition(
-                st,
-                i.get("ownerType")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                &ns,
-                i.get("key").and_then(Value::as_str).unwrap_or_default(),
-            )
-            .map(|d| d.id)
-        }
-        None => super::parse_gid(args.get("id"), "MetafieldDefinition"),
-    };
+    let found = named_definition(st, args).map(|d| d.id);
     let Some(idx) = found.and_then(|id| st.metafield_definitions.iter().position(|d| d.id == id))
     else {
         return json!({"deletedDefinitionId": null, "deletedDefinition": null, "userErrors": [{"field": ["id"], "message": "Definition not found.", "code": "NOT_FOUND"}]});
@@ -311,28 +311,7 @@ fn delete_definition(st: &mut State, args: &Map<String, Value>) -> Value {
 
 /// `metafieldDefinition(id:)` / `metafieldDefinition(identifier:)`.
 fn definition_read(st: &State, args: &Map<String, Value>) -> Value {
-    let found = match args.get("identifier").and_then(Value::as_object) {
-        Some(i) => {
-            let ns = resolve_namespace(
-                st,
-                Some(
-                    i.get("namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or("custom"),
-                ),
-            );
-            find_definition(
-                st,
-                i.get("ownerType")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                &ns,
-                i.get("key").and_then(Value::as_str).unwrap_or_default(),
-            )
-        }
-        None => super::parse_gid(args.get("id"), "MetafieldDefinition")
-            .and_then(|id| st.metafield_definitions.iter().find(|d| d.id == id)),
-    };
+    let found = named_definition(st, args);
     found.map(|d| definition_json(st, d)).unwrap_or(Value::Null)
 }
 
