@@ -221,8 +221,12 @@ impl World {
     }
 
     fn run_cmd(&self) -> std::process::Command {
+        // The runs' own temporary directory: the spill files a killed run leaves are looked for there.
+        let tmp = self.path("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
         let mut c = bin();
-        c.arg("run")
+        c.env("TMPDIR", tmp)
+            .arg("run")
             .arg("-f")
             .arg(self.path("specs.yaml"))
             .arg("--state")
@@ -348,6 +352,14 @@ fn kill_9_at_random_points_then_a_clean_run_leaves_every_row_once() {
             "trial {trial} (killed at {at:?}): the clean run failed\n{}",
             text(&clean)
         );
+        // The killed run's spill files went with the clean run, which removed its own.
+        let left: Vec<_> = std::fs::read_dir(w.path("tmp"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().starts_with("shopsync-changes-"))
+            .collect();
+        assert!(left.is_empty(), "trial {trial}: spill files left {left:?}");
         let store = w.get("/__emulator/state");
         let ops = World::bulk_operations(&store);
         assert_eq!(

@@ -89,3 +89,59 @@ fn spill_dir_reads_chunks_from_any_position() {
     drop(spilled);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// A spill file nobody holds (its run was killed: `kill -9`, an OOM kill, a pod restarted with the same
+/// `emptyDir`, where the new controller is pid 1 again) is removed by the next spill made in the directory and
+/// never collides with it; a file still being read is left alone, and so are other files.
+#[test]
+fn a_killed_runs_spill_file_is_swept_and_a_live_one_kept() {
+    use shopsync::core::spill::ChangeSpill;
+    let dir = tempfile::tempdir().unwrap();
+    let spills = shopsync::state::SpillDir::new(dir.path());
+    let writer = spills.create().unwrap();
+    let mut differ = Differ::new(DiffSettings::objects("m"), SnapshotIndex::new(), writer);
+    differ.push(Ok(rec("live", 1))).unwrap();
+    let (_, writer) = differ.finish().unwrap();
+    let live = writer.finish().unwrap();
+    // Left by dead runs: the old pid-and-counter name (pid 1, as in a pod) and a random one.
+    for dead in [
+        "shopsync-changes-1-0.jsonl",
+        "shopsync-changes-x1y2z3.jsonl",
+    ] {
+        std::fs::write(dir.path().join(dead), "{}\n").unwrap();
+    }
+    std::fs::write(dir.path().join("other.jsonl"), "{}\n").unwrap();
+    let names = || {
+        let mut n: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names().len(), 4);
+    let next = spills.create().unwrap();
+    let after = names();
+    assert!(
+        !after
+            .iter()
+            .any(|n| n == "shopsync-changes-1-0.jsonl" || n == "shopsync-changes-x1y2z3.jsonl"),
+        "{after:?}"
+    );
+    assert!(after.iter().any(|n| n == "other.jsonl"), "{after:?}");
+    assert_eq!(
+        after.len(),
+        3,
+        "the live file, the new one and the other: {after:?}"
+    );
+    assert_eq!(
+        shopsync::state::sweep_spill_files(dir.path()),
+        0,
+        "both spills are held"
+    );
+    assert_eq!(live.read(0, 10).unwrap().len(), 1);
+    drop(next);
+    drop(live);
+    assert_eq!(names(), ["other.jsonl"]);
+}

@@ -21,7 +21,7 @@ mod store;
 
 pub use postgres::PostgresStateStore;
 pub use recorder::CallRecorder;
-pub use spill::{SpillDir, SpillSink, SpilledChanges};
+pub use spill::{SpillDir, SpillSink, SpilledChanges, sweep_spill_files};
 pub use sqlite::SqliteStateStore;
 
 fn db_error(error: sqlx::Error) -> StateError {

@@ -4,12 +4,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::core::plan::{Change, ChangeSink};
 use crate::core::spill::{ChangeSpill, SpillError, SpillReader, SpillWriter};
 
-static NEXT_FILE: AtomicU64 = AtomicU64::new(0);
+/// Spill files are named `shopsync-changes-<random>.jsonl`.
+const PREFIX: &str = "shopsync-changes-";
+const SUFFIX: &str = ".jsonl";
 
 /// Writes each change as one JSON line; retracted changes are skipped when reading back.
 #[derive(Debug)]
@@ -21,14 +22,21 @@ pub struct SpillSink {
 }
 
 impl SpillSink {
-    /// Creates a new spill file in `dir` (removed when the read-back is dropped).
+    /// Creates a new spill file in `dir` (removed when the read-back is dropped), locked for as long as this
+    /// process uses it.
+    ///
+    /// The name is random, not the process id: a controller restarted in the same pod is pid 1 again, and a
+    /// file its killed predecessor left would be in the way.
     pub fn create(dir: &Path) -> io::Result<Self> {
-        let n = NEXT_FILE.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("shopsync-changes-{}-{n}.jsonl", std::process::id()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let (file, path) = tempfile::Builder::new()
+            .prefix(PREFIX)
+            .suffix(SUFFIX)
+            .rand_bytes(12)
+            .tempfile_in(dir)?
+            .keep()
+            .map_err(|e| e.error)?;
+        // The lock goes when the process does, however it ends: `sweep_spill_files` tells a dead run's file by it.
+        file.try_lock().map_err(io::Error::other)?;
         Ok(Self {
             path,
             writer: BufWriter::with_capacity(1 << 16, file),
@@ -40,8 +48,11 @@ impl SpillSink {
     /// Flushes the file and returns the surviving changes for reading.
     pub fn finish(mut self) -> io::Result<SpilledChanges> {
         self.writer.flush()?;
+        // The same open file as the writer's, so the lock stays while the changes are read back.
+        let lock = self.writer.get_ref().try_clone()?;
         let path = std::mem::take(&mut self.path);
         Ok(SpilledChanges {
+            _lock: lock,
             path,
             retracted: std::mem::take(&mut self.retracted),
             count: self.count,
@@ -85,6 +96,8 @@ impl ChangeSink for SpillSink {
 /// The changes of a finished spill, readable any number of times; the file is deleted on drop.
 #[derive(Debug)]
 pub struct SpilledChanges {
+    /// Holds the file's lock until the changes are dropped.
+    _lock: File,
     path: PathBuf,
     retracted: Vec<u64>,
     count: u32,
@@ -119,6 +132,32 @@ impl Drop for SpilledChanges {
     }
 }
 
+/// Removes the spill files in `dir` that no process holds: those of runs killed before they could remove their
+/// own (a `kill -9`, an OOM kill, a pod restarted with the same `emptyDir`). Returns how many went. A file being
+/// written or read is locked by its process, so it is never touched.
+pub fn sweep_spill_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with(PREFIX) && name.ends_with(SUFFIX)) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = OpenOptions::new().read(true).open(&path) else {
+            continue;
+        };
+        // Holding the lock while removing: no live process can hold it, and none will reopen the name.
+        if file.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// The spill port on disk: each run's changes go to a JSON-lines file in a directory (the system's temporary
 /// directory by default), removed when the run is done with it.
 #[derive(Debug, Clone)]
@@ -145,6 +184,10 @@ fn spill_error(what: &str, e: io::Error) -> SpillError {
 
 impl ChangeSpill for SpillDir {
     fn create(&self) -> Result<Box<dyn SpillWriter>, SpillError> {
+        let swept = sweep_spill_files(&self.dir);
+        if swept > 0 {
+            tracing::info!(swept, dir = %self.dir.display(), "removed spill files of runs that were killed");
+        }
         let sink = SpillSink::create(&self.dir)
             .map_err(|e| spill_error(&format!("creating in {}", self.dir.display()), e))?;
         Ok(Box::new(sink))
