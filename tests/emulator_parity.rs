@@ -93,6 +93,35 @@ fn replay_files() -> Vec<PathBuf> {
     out
 }
 
+/// The recording store's currency, as its shop reads (`shop { currencyCode }` in any capture's
+/// `upstreamCalls`) show it: every capture comes from the same store, so a capture without such a read
+/// still has that currency. `None` unless the reads agree on one currency.
+fn recorded_store_currency() -> Option<&'static str> {
+    static CURRENCY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    CURRENCY
+        .get_or_init(|| {
+            let mut seen = std::collections::BTreeSet::new();
+            for replay in replay_files() {
+                let raw = replay.to_string_lossy().replace(".replay.json", ".json");
+                let Some(capture) = std::fs::read(&raw)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                else {
+                    continue;
+                };
+                for call in capture["upstreamCalls"].as_array().into_iter().flatten() {
+                    if let Some(c) =
+                        call["response"]["body"]["data"]["shop"]["currencyCode"].as_str()
+                    {
+                        seen.insert(c.to_string());
+                    }
+                }
+            }
+            (seen.len() == 1).then(|| seen.into_iter().next()).flatten()
+        })
+        .as_deref()
+}
+
 /// Parses `$.a.b[0]['c'][*]` into segments; `None` segment = wildcard.
 fn segments(path: &str) -> Vec<Option<String>> {
     let mut out = Vec::new();
@@ -541,6 +570,33 @@ fn seed_from_capture(capture: &Value, raw_capture: &Value, replay: &Value) -> Fi
     }
     if !functions.is_empty() {
         doc["functions"] = Value::Array(functions);
+    }
+    // Code discounts the recording store already had: a uniqueness check (`codeDiscountNodeByCode`)
+    // that found a node. Only the code and id are known; the code stands in for the title.
+    let mut discounts = Vec::new();
+    for call in raw_capture["upstreamCalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let node = &call["response"]["body"]["data"]["codeDiscountNodeByCode"];
+        if let (Some(id), Some(code)) = (node["id"].as_str(), call["variables"]["code"].as_str()) {
+            discounts.push(json!({"id": num(&json!(id)), "title": code, "codes": [code]}));
+        }
+    }
+    if !discounts.is_empty() {
+        doc["discounts"] = Value::Array(discounts);
+    }
+    // The shop's currency: the capture's own shop read, else the recording store's.
+    if let Some(currency) = raw_capture["upstreamCalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|c| c["response"]["body"]["data"]["shop"]["currencyCode"].as_str())
+        .map(str::to_string)
+        .or_else(|| recorded_store_currency().map(str::to_string))
+    {
+        doc["shop"]["currency_code"] = json!(currency);
     }
     // Taxonomy categories the recording resolved.
     let mut categories = Vec::new();

@@ -79,6 +79,8 @@ pub struct ShopSeed {
     pub name: Option<String>,
     /// The calling app's id (its reserved metafield namespace is `app--<id>`).
     pub app_id: Option<u64>,
+    /// The shop's currency code (USD when absent).
+    pub currency_code: Option<String>,
 }
 
 /// A customer.
@@ -272,6 +274,9 @@ impl Fixture {
         let mut st = State::new();
         if let Some(name) = self.shop.as_ref().and_then(|s| s.name.clone()) {
             st.shop_name = name;
+        }
+        if let Some(c) = self.shop.as_ref().and_then(|s| s.currency_code.clone()) {
+            st.currency_code = Some(c);
         }
         if let Some(id) = self.shop.as_ref().and_then(|s| s.app_id) {
             st.app_id = id;

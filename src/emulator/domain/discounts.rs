@@ -154,13 +154,13 @@ pub fn decimal_text(text: &str) -> String {
     format!("{sign}{int}.{frac}")
 }
 
-fn money(amount: &Value) -> Value {
+fn money(st: &State, amount: &Value) -> Value {
     let a = amount
         .as_str()
         .map(str::to_string)
         .or_else(|| amount.as_f64().map(|f| f.to_string()))
         .unwrap_or_else(|| "0.0".into());
-    json!({"amount": decimal_text(&a), "currencyCode": "USD"})
+    json!({"amount": decimal_text(&a), "currencyCode": st.currency()})
 }
 
 /// A money amount as summaries show it (`$5.00`): two decimals.
@@ -233,7 +233,7 @@ pub fn basic_json(st: &State, d: &Discount) -> Value {
             format!("{} off", percent_text(p)),
         )
     } else if let Some(a) = value.get("discountAmount") {
-        let m = money(&a["amount"]);
+        let m = money(st, &a["amount"]);
         let s = format!("{} off", summary_amount(&m));
         (
             json!({"__typename": "DiscountAmount", "amount": m, "appliesOnEachItem": a.get("appliesOnEachItem").and_then(Value::as_bool).unwrap_or(false)}),
@@ -255,7 +255,7 @@ pub fn basic_json(st: &State, d: &Discount) -> Value {
     if let Some(sub) = i["minimumRequirement"]["subtotal"].get("greaterThanOrEqualToSubtotal") {
         summary.push_str(&format!(
             " \u{2022} Minimum purchase of {}",
-            summary_amount(&money(sub))
+            summary_amount(&money(st, sub))
         ));
     }
     let min = match (
@@ -263,7 +263,7 @@ pub fn basic_json(st: &State, d: &Discount) -> Value {
         &i["minimumRequirement"]["quantity"],
     ) {
         (s, _) if s.is_object() => {
-            json!({"__typename": "DiscountMinimumSubtotal", "greaterThanOrEqualToSubtotal": money(&s["greaterThanOrEqualToSubtotal"])})
+            json!({"__typename": "DiscountMinimumSubtotal", "greaterThanOrEqualToSubtotal": money(st, &s["greaterThanOrEqualToSubtotal"])})
         }
         (_, q) if q.is_object() => {
             json!({"__typename": "DiscountMinimumQuantity", "greaterThanOrEqualToQuantity": q["greaterThanOrEqualToQuantity"].as_str().map(str::to_string).unwrap_or_else(|| q["greaterThanOrEqualToQuantity"].to_string())})
@@ -390,6 +390,18 @@ fn validate(
     }
     if !automatic {
         validate_code(st, arg, input, creating, except, &mut errors);
+    }
+    // Both times given in this input: the end must come after the start.
+    if let (Some(starts), Some(ends)) = (
+        normalize_time(input.get("startsAt")),
+        normalize_time(input.get("endsAt")),
+    ) && ends <= starts
+    {
+        errors.push(derr(
+            Some(vec![arg, "endsAt"]),
+            "Ends at needs to be after starts_at",
+            Some("INVALID"),
+        ));
     }
     validate_gets_and_items(st, arg, input, kind, &mut errors);
     errors
