@@ -359,6 +359,40 @@ fn validate(
             Some("INVALID"),
         ));
     }
+    // Shipping discounts never combine with other shipping discounts.
+    if kind == Kind::FreeShipping
+        && input
+            .get("combinesWith")
+            .and_then(|c| c.get("shippingDiscounts"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    {
+        errors.push(derr(
+            Some(vec![arg, "combinesWith"]),
+            "The combinesWith settings are not valid for the discount class.",
+            Some("INVALID_COMBINES_WITH_FOR_DISCOUNT_CLASS"),
+        ));
+        // Automatic free-shipping discounts report this alone (captured: a blank title is not
+        // reported beside it).
+        if automatic {
+            return errors;
+        }
+    }
+    // What a buy X get Y discount gives is named items, never all of them (reported before the title).
+    if kind == Kind::Bxgy
+        && input
+            .get("customerGets")
+            .and_then(|g| g.get("items"))
+            .and_then(|i| i.get("all"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    {
+        errors.push(derr(
+            Some(vec![arg, "customerGets"]),
+            "Items in 'customer get' cannot be set to all",
+            Some("INVALID"),
+        ));
+    }
     // App discounts word their title errors differently (and differently again between code and
     // automatic ones), all with code INVALID.
     let (blank, long, code) = match (kind, automatic) {
@@ -490,6 +524,25 @@ fn validate_gets_and_items(
             "discountOnQuantity field is only permitted with bxgy discounts.",
             Some("INVALID"),
         ));
+    }
+    // What a buy X get Y customer must buy is named items: products, variants or collections.
+    if kind == Kind::Bxgy && input.get("customerBuys").is_some_and(|b| !b.is_null()) {
+        let items = &input["customerBuys"]["items"];
+        let names = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+        };
+        if !(names(&items["products"], "productsToAdd")
+            || names(&items["products"], "productVariantsToAdd")
+            || names(&items["collections"], "add"))
+        {
+            errors.push(derr(
+                Some(vec![arg, "customerBuys", "items"]),
+                "Items in 'customer buys' must be defined",
+                Some("BLANK"),
+            ));
+        }
     }
     for side in ["customerGets", "customerBuys"] {
         let items = &input.get(side).unwrap_or(&Value::Null)["items"];
@@ -740,8 +793,11 @@ fn update(
                 "Automatic discount does not exist.",
                 Some("INVALID"),
             )
-        } else {
+        } else if kind == Kind::App {
             unknown("id")
+        } else {
+            // Updates word it without "Code" (and without the full stop) that deletes and activations use.
+            derr(Some(vec!["id"]), "Discount does not exist", Some("INVALID"))
         };
         return Ok(json!({key: null, "userErrors": [e]}));
     };
@@ -989,6 +1045,38 @@ fn bulk_delete(st: &mut State, args: &Map<String, Value>) -> Value {
     }
 }
 
+/// The bulk discount mutations (`discountCodeBulkActivate/Deactivate/Delete`,
+/// `discountAutomaticBulkDelete`): Shopify takes exactly one of `ids`, `search`, `savedSearchId`, and words
+/// the refusal differently for code and automatic discounts. Only the argument checks are modelled.
+fn bulk_discounts(args: &Map<String, Value>, automatic: bool) -> Result<Value, FieldError> {
+    let given = ["ids", "search", "savedSearchId"]
+        .into_iter()
+        .filter(|k| args.get(*k).is_some_and(|v| !v.is_null()))
+        .count();
+    let fail = |e: Value| Ok(json!({"job": null, "userErrors": [e]}));
+    match (given, automatic) {
+        (0, false) => fail(derr(
+            None,
+            "Missing expected argument key: 'ids', 'search' or 'saved_search_id'.",
+            Some("MISSING_ARGUMENT"),
+        )),
+        (2.., false) => fail(derr(
+            None,
+            "Only one of 'ids', 'search' or 'saved_search_id' is allowed.",
+            Some("TOO_MANY_ARGUMENTS"),
+        )),
+        (2.., true) => fail(derr(
+            None,
+            "Only one of IDs, search argument or saved search ID is allowed.",
+            Some("TOO_MANY_ARGUMENTS"),
+        )),
+        _ => Err(FieldError::new(
+            "EMULATOR_UNSUPPORTED_FIELD",
+            "The emulator models only the argument checks of bulk discount jobs.",
+        )),
+    }
+}
+
 /// Discount root fields; `None` when `field` is not one of them.
 pub fn resolve(
     st: &mut State,
@@ -1011,6 +1099,13 @@ pub fn resolve(
                 return Some(update(st, args, kind, automatic));
             }
         }
+    }
+    match field {
+        "discountCodeBulkActivate" | "discountCodeBulkDeactivate" | "discountCodeBulkDelete" => {
+            return Some(bulk_discounts(args, false));
+        }
+        "discountAutomaticBulkDelete" => return Some(bulk_discounts(args, true)),
+        _ => {}
     }
     Some(Ok(match field {
         "discountCodeActivate" => set_active(st, args, true, false),
