@@ -719,10 +719,19 @@ fn recorded_customers(capture: &Value, replay: &Value) -> Vec<Value> {
                 .as_str()
                 .or_else(|| c["defaultPhoneNumber"]["phoneNumber"].as_str());
             let consent = |v: &Value| v.get("marketingState").map(|_| v.clone());
+            // A read that did not ask for the names takes them from the capture's first object that has them.
+            let name = |field: &str| {
+                if c.get(field).is_some() {
+                    return c[field].clone();
+                }
+                first_object_with_id(capture, &id, field)
+                    .map(|o| o[field].clone())
+                    .unwrap_or(Value::Null)
+            };
             Some(json!({"id": n, "email": email, "phone": phone,
                 "email_consent": consent(&c["defaultEmailAddress"]),
                 "sms_consent": consent(&c["defaultPhoneNumber"]),
-                "first_name": c["firstName"], "last_name": c["lastName"], "tags": tags,
+                "first_name": name("firstName"), "last_name": name("lastName"), "tags": tags,
                 "has_orders": c["canDelete"] == json!(false),
                 "tax_exempt": c["taxExempt"].as_bool().unwrap_or(false),
                 "tax_exemptions": c["taxExemptions"].as_array().cloned().unwrap_or_default(),
