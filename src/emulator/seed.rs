@@ -27,6 +27,8 @@ pub struct Fixture {
     pub orders: Vec<OrderSeed>,
     /// Code discounts (the GraphQL equivalent of a price rule with its codes).
     pub discounts: Vec<DiscountSeed>,
+    /// Customer segments the shop has (discounts name them in their buyer context).
+    pub segments: Vec<super::domain::discounts::CustomerSegment>,
     /// Shopify Functions deployed on the shop (for app discounts).
     pub functions: Vec<super::domain::discounts::ShopifyFunction>,
     /// Taxonomy categories products may name.
@@ -577,6 +579,7 @@ impl Fixture {
             );
         }
         st.functions = self.functions.clone();
+        st.segments = self.segments.iter().map(|s| (s.id, s.clone())).collect();
         st.taxonomy = self.taxonomy_categories.clone();
         for b in &self.bulk_operations {
             let id = b.id.unwrap_or_else(|| st.next_id());

@@ -96,6 +96,9 @@ pub struct State {
     /// Taxonomy categories the emulator knows (products name one as `category`).
     #[serde(default)]
     pub taxonomy: Vec<super::domain::products::TaxonomyCategory>,
+    /// Customer segments the shop has (seeded; discounts name them).
+    #[serde(default)]
+    pub segments: BTreeMap<u64, super::domain::discounts::CustomerSegment>,
     /// Shopify Functions deployed on the shop (app discounts name one by id or handle).
     #[serde(default)]
     pub functions: Vec<super::domain::discounts::ShopifyFunction>,

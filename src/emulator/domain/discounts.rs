@@ -47,6 +47,28 @@ pub struct ShopifyFunction {
     pub api_type: String,
 }
 
+/// A customer segment the shop already has (seeded, read-only: discounts name segments in their
+/// buyer context; the emulator does not model segment membership or `segmentCreate`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomerSegment {
+    /// Numeric id (`gid://shopify/Segment/<id>`).
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// The segment's query.
+    pub query: String,
+    /// Creation time.
+    pub creation_date: Option<String>,
+    /// Last edit time.
+    pub last_edit_date: Option<String>,
+}
+
+fn segment_json(s: &CustomerSegment) -> Value {
+    json!({"__typename": "Segment", "id": gid("Segment", s.id), "name": s.name, "query": s.query,
+        "creationDate": s.creation_date, "lastEditDate": s.last_edit_date})
+}
+
 /// The discount kinds, as their mutations name them.
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -213,10 +235,10 @@ fn context_json(i: &Value) -> Value {
         return json!({"__typename": "DiscountCustomers", "customers": customers});
     }
     if let Some(c) = sel.get("customerSegments").filter(|c| c.is_object()) {
-        // Segments are not modelled: the emulator knows their ids only.
         let segments: Vec<Value> = added_ids(c, "add", "remove")
             .into_iter()
-            .map(|g| json!({"__typename": "Segment", "id": g}))
+            .filter_map(|g| parse_gid(Some(&json!(g)), "Segment"))
+            .map(|id| reference("Segment", id))
             .collect();
         return json!({"__typename": "DiscountCustomerSegments", "segments": segments});
     }
@@ -1233,6 +1255,7 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
             .map(|d| node_json(st, d)),
         "DiscountNode" => st.discounts.get(&id).map(|d| node_json(st, d)),
         "DiscountRedeemCodeBulkCreation" => st.bulk_creations.get(&id).map(bulk_creation_json),
+        "Segment" => st.segments.get(&id).map(segment_json),
         _ => None,
     }
 }
