@@ -246,6 +246,80 @@ async fn discount_codes_validate_and_redeem_codes_are_capped() {
 }
 
 #[tokio::test]
+async fn discount_inputs_follow_shopify_general_rules() {
+    let emu = seeded().await;
+    let create = "mutation C($d: DiscountCodeBasicInput!) { discountCodeBasicCreate(basicCodeDiscount: $d) { codeDiscountNode { id codeDiscount { ... on DiscountCodeBasic { context { __typename ... on DiscountCustomers { customers { id } } } customerGets { value { ... on DiscountAmount { amount { amount currencyCode } } } } } } } userErrors { field message code } } }";
+    let base = json!({"title": "Rules", "code": "RULES", "startsAt": "2026-01-01T00:00:00Z", "customerGets": {"value": {"discountAmount": {"amount": "7", "appliesOnEachItem": false}}, "items": {"all": true}}});
+    // A product both added and removed is refused before anything else, as a top-level error.
+    let mut overlap = base.clone();
+    overlap["customerGets"]["items"] = json!({"products": {"productsToAdd": ["gid://shopify/Product/1"], "productsToRemove": ["gid://shopify/Product/1"]}});
+    let v = gql(&emu, "2026-04", create, json!({"d": overlap})).await;
+    assert_eq!(
+        v["errors"][0]["message"],
+        "The same Product id is present in both 'add' and 'remove' fields"
+    );
+    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+    assert_eq!(v["data"]["discountCodeBasicCreate"], Value::Null);
+    // So is a customer both added and removed in the newer `context` spelling.
+    let mut overlap = base.clone();
+    overlap["context"] = json!({"customers": {"add": ["gid://shopify/Customer/1"], "remove": ["gid://shopify/Customer/1"]}});
+    let v = gql(&emu, "2026-04", create, json!({"d": overlap})).await;
+    assert_eq!(
+        v["errors"][0]["message"],
+        "A customer id is present in `add` and `remove` fields"
+    );
+    // An end before the start, and an unknown product, are userErrors.
+    let mut bad = base.clone();
+    bad["endsAt"] = json!("2025-12-31T00:00:00Z");
+    bad["customerGets"]["items"] =
+        json!({"products": {"productsToAdd": ["gid://shopify/Product/424242"]}});
+    let v = gql(&emu, "2026-04", create, json!({"d": bad})).await;
+    assert_eq!(
+        v["data"]["discountCodeBasicCreate"]["userErrors"],
+        json!([
+            {"field": ["basicCodeDiscount", "endsAt"], "message": "Ends at needs to be after starts_at", "code": "INVALID"},
+            {"field": ["basicCodeDiscount", "customerGets", "items", "products", "productsToAdd"], "message": "Product with id: 424242 is invalid", "code": "INVALID"}
+        ])
+    );
+    // Amounts answer in Decimal's shortest form, in the shop's currency (USD unless seeded).
+    let v = gql(&emu, "2026-04", create, json!({"d": base})).await;
+    let node = &v["data"]["discountCodeBasicCreate"]["codeDiscountNode"];
+    assert_eq!(
+        node["codeDiscount"]["customerGets"]["value"]["amount"],
+        json!({"amount": "7.0", "currencyCode": "USD"})
+    );
+    assert_eq!(
+        node["codeDiscount"]["context"]["__typename"],
+        "DiscountBuyerSelectionAll"
+    );
+    // The buyer context follows the input; `context` replaces an earlier `customerSelection`.
+    let update = "mutation U($id: ID!, $d: DiscountCodeBasicInput!) { discountCodeBasicUpdate(id: $id, basicCodeDiscount: $d) { codeDiscountNode { codeDiscount { ... on DiscountCodeBasic { context { __typename } } } } userErrors { message } } }";
+    let id = node["id"].clone();
+    let v = gql(
+        &emu,
+        "2026-04",
+        update,
+        json!({"id": id, "d": {"customerSelection": {"customers": {"add": ["gid://shopify/Customer/1"]}}}}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["discountCodeBasicUpdate"]["codeDiscountNode"]["codeDiscount"]["context"]["__typename"],
+        "DiscountCustomers"
+    );
+    let v = gql(
+        &emu,
+        "2026-04",
+        update,
+        json!({"id": id, "d": {"context": {"customerSegments": {"add": ["gid://shopify/Segment/9"]}}}}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["discountCodeBasicUpdate"]["codeDiscountNode"]["codeDiscount"]["context"]["__typename"],
+        "DiscountCustomerSegments"
+    );
+}
+
+#[tokio::test]
 async fn fulfillment_order_actions_apply_status_rules() {
     let emu = seeded().await;
     let fo_id = format!(

@@ -27,6 +27,8 @@ pub struct Fixture {
     pub orders: Vec<OrderSeed>,
     /// Code discounts (the GraphQL equivalent of a price rule with its codes).
     pub discounts: Vec<DiscountSeed>,
+    /// Customer segments the shop has (discounts name them in their buyer context).
+    pub segments: Vec<super::domain::discounts::CustomerSegment>,
     /// Shopify Functions deployed on the shop (for app discounts).
     pub functions: Vec<super::domain::discounts::ShopifyFunction>,
     /// Taxonomy categories products may name.
@@ -79,6 +81,8 @@ pub struct ShopSeed {
     pub name: Option<String>,
     /// The calling app's id (its reserved metafield namespace is `app--<id>`).
     pub app_id: Option<u64>,
+    /// The shop's currency code (USD when absent).
+    pub currency_code: Option<String>,
 }
 
 /// A customer.
@@ -272,6 +276,9 @@ impl Fixture {
         let mut st = State::new();
         if let Some(name) = self.shop.as_ref().and_then(|s| s.name.clone()) {
             st.shop_name = name;
+        }
+        if let Some(c) = self.shop.as_ref().and_then(|s| s.currency_code.clone()) {
+            st.currency_code = Some(c);
         }
         if let Some(id) = self.shop.as_ref().and_then(|s| s.app_id) {
             st.app_id = id;
@@ -572,6 +579,7 @@ impl Fixture {
             );
         }
         st.functions = self.functions.clone();
+        st.segments = self.segments.iter().map(|s| (s.id, s.clone())).collect();
         st.taxonomy = self.taxonomy_categories.clone();
         for b in &self.bulk_operations {
             let id = b.id.unwrap_or_else(|| st.next_id());

@@ -21,6 +21,9 @@ use super::throttle::{CostBucket, RequestBucket};
 pub struct State {
     /// Shop name.
     pub shop_name: String,
+    /// The shop's currency (`shop.currencyCode`, the currency of its money amounts); USD when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency_code: Option<String>,
     /// The plan's display name (`shop.plan`), set from the emulator's plan at start.
     #[serde(skip)]
     pub plan_name: String,
@@ -93,6 +96,9 @@ pub struct State {
     /// Taxonomy categories the emulator knows (products name one as `category`).
     #[serde(default)]
     pub taxonomy: Vec<super::domain::products::TaxonomyCategory>,
+    /// Customer segments the shop has (seeded; discounts name them).
+    #[serde(default)]
+    pub segments: BTreeMap<u64, super::domain::discounts::CustomerSegment>,
     /// Shopify Functions deployed on the shop (app discounts name one by id or handle).
     #[serde(default)]
     pub functions: Vec<super::domain::discounts::ShopifyFunction>,
@@ -179,6 +185,11 @@ impl State {
                     .map(|(cid, code)| (code.to_ascii_lowercase(), d.id, *cid))
             })
             .collect();
+    }
+
+    /// The shop's currency code (USD unless seeded otherwise).
+    pub fn currency(&self) -> &str {
+        self.currency_code.as_deref().unwrap_or("USD")
     }
 
     /// (discount id, code id) of every redeem code equal to `code` ignoring ASCII case, lowest discount first.

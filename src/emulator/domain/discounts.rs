@@ -47,6 +47,28 @@ pub struct ShopifyFunction {
     pub api_type: String,
 }
 
+/// A customer segment the shop already has (seeded, read-only: discounts name segments in their
+/// buyer context; the emulator does not model segment membership or `segmentCreate`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomerSegment {
+    /// Numeric id (`gid://shopify/Segment/<id>`).
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// The segment's query.
+    pub query: String,
+    /// Creation time.
+    pub creation_date: Option<String>,
+    /// Last edit time.
+    pub last_edit_date: Option<String>,
+}
+
+fn segment_json(s: &CustomerSegment) -> Value {
+    json!({"__typename": "Segment", "id": gid("Segment", s.id), "name": s.name, "query": s.query,
+        "creationDate": s.creation_date, "lastEditDate": s.last_edit_date})
+}
+
 /// The discount kinds, as their mutations name them.
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -133,14 +155,43 @@ fn derr(field: Option<Vec<&str>>, message: &str, code: Option<&str>) -> Value {
     json!({"field": field, "message": message, "code": code, "extraInfo": null})
 }
 
-fn money(amount: &Value) -> Value {
+/// Shopify's `Decimal` output form: the shortest decimal text with at least one fractional digit
+/// (`"10.00"` -> `"10.0"`, `"5"` -> `"5.0"`, `"2.50"` -> `"2.5"`). Text that is no plain decimal is kept.
+pub fn decimal_text(text: &str) -> String {
+    let t = text.trim();
+    let (sign, digits) = match t.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !plain(int) || !plain(frac) || (int.is_empty() && frac.is_empty()) {
+        return text.to_string();
+    }
+    let int = int.trim_start_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let frac = frac.trim_end_matches('0');
+    let frac = if frac.is_empty() { "0" } else { frac };
+    let sign = if int == "0" && frac == "0" { "" } else { sign };
+    format!("{sign}{int}.{frac}")
+}
+
+fn money(st: &State, amount: &Value) -> Value {
     let a = amount
         .as_str()
         .map(str::to_string)
         .or_else(|| amount.as_f64().map(|f| f.to_string()))
         .unwrap_or_else(|| "0.0".into());
-    let a = if a.contains('.') { a } else { format!("{a}.0") };
-    json!({"amount": a, "currencyCode": "USD"})
+    json!({"amount": decimal_text(&a), "currencyCode": st.currency()})
+}
+
+/// A money amount as summaries show it (`$5.00`): two decimals.
+fn summary_amount(m: &Value) -> String {
+    let amount: f64 = m["amount"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0.0);
+    format!("${amount:.2}")
 }
 
 fn percent_text(p: f64) -> String {
@@ -150,6 +201,48 @@ fn percent_text(p: f64) -> String {
     } else {
         format!("{v}%")
     }
+}
+
+/// The ids a `{add, remove}` input leaves selected: those added, less those removed.
+fn added_ids<'a>(sel: &'a Value, add: &str, remove: &str) -> Vec<&'a str> {
+    let ids = |k: &str| -> Vec<&'a str> {
+        sel.get(k)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    };
+    let removed = ids(remove);
+    ids(add)
+        .into_iter()
+        .filter(|id| !removed.contains(id))
+        .collect()
+}
+
+/// The buyer context (`DiscountContext`): `context` or the older `customerSelection` naming specific
+/// customers or customer segments; everyone otherwise.
+fn context_json(i: &Value) -> Value {
+    let sel = if i.get("context").is_some_and(Value::is_object) {
+        &i["context"]
+    } else {
+        &i["customerSelection"]
+    };
+    if let Some(c) = sel.get("customers").filter(|c| c.is_object()) {
+        let customers: Vec<Value> = added_ids(c, "add", "remove")
+            .into_iter()
+            .filter_map(|g| parse_gid(Some(&json!(g)), "Customer"))
+            .map(|id| reference("Customer", id))
+            .collect();
+        return json!({"__typename": "DiscountCustomers", "customers": customers});
+    }
+    if let Some(c) = sel.get("customerSegments").filter(|c| c.is_object()) {
+        let segments: Vec<Value> = added_ids(c, "add", "remove")
+            .into_iter()
+            .filter_map(|g| parse_gid(Some(&json!(g)), "Segment"))
+            .map(|id| reference("Segment", id))
+            .collect();
+        return json!({"__typename": "DiscountCustomerSegments", "segments": segments});
+    }
+    json!({"__typename": "DiscountBuyerSelectionAll", "all": "ALL"})
 }
 
 /// The DiscountCodeBasic object.
@@ -162,8 +255,8 @@ pub fn basic_json(st: &State, d: &Discount) -> Value {
             format!("{} off", percent_text(p)),
         )
     } else if let Some(a) = value.get("discountAmount") {
-        let m = money(&a["amount"]);
-        let s = format!("${} off", m["amount"].as_str().unwrap_or("0"));
+        let m = money(st, &a["amount"]);
+        let s = format!("{} off", summary_amount(&m));
         (
             json!({"__typename": "DiscountAmount", "amount": m, "appliesOnEachItem": a.get("appliesOnEachItem").and_then(Value::as_bool).unwrap_or(false)}),
             s,
@@ -182,19 +275,17 @@ pub fn basic_json(st: &State, d: &Discount) -> Value {
     };
     let mut summary = format!("{summary} one-time purchase products");
     if let Some(sub) = i["minimumRequirement"]["subtotal"].get("greaterThanOrEqualToSubtotal") {
-        let m = money(sub);
-        let amount: f64 = m["amount"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(0.0);
-        summary.push_str(&format!(" \u{2022} Minimum purchase of ${amount:.2}"));
+        summary.push_str(&format!(
+            " \u{2022} Minimum purchase of {}",
+            summary_amount(&money(st, sub))
+        ));
     }
     let min = match (
         &i["minimumRequirement"]["subtotal"],
         &i["minimumRequirement"]["quantity"],
     ) {
         (s, _) if s.is_object() => {
-            json!({"__typename": "DiscountMinimumSubtotal", "greaterThanOrEqualToSubtotal": money(&s["greaterThanOrEqualToSubtotal"])})
+            json!({"__typename": "DiscountMinimumSubtotal", "greaterThanOrEqualToSubtotal": money(st, &s["greaterThanOrEqualToSubtotal"])})
         }
         (_, q) if q.is_object() => {
             json!({"__typename": "DiscountMinimumQuantity", "greaterThanOrEqualToQuantity": q["greaterThanOrEqualToQuantity"].as_str().map(str::to_string).unwrap_or_else(|| q["greaterThanOrEqualToQuantity"].to_string())})
@@ -232,7 +323,7 @@ pub fn basic_json(st: &State, d: &Discount) -> Value {
         "combinesWith": {"productDiscounts": b("productDiscounts"), "orderDiscounts": b("orderDiscounts"), "shippingDiscounts": b("shippingDiscounts")},
         "codes": codes,
         "codesCount": {"count": d.codes.len(), "precision": "EXACT"},
-        "context": {"__typename": "DiscountBuyerSelectionAll", "all": "ALL"},
+        "context": context_json(i),
         "customerGets": {
             "value": value_json,
             "items": items,
@@ -279,6 +370,51 @@ fn validate(
     automatic: bool,
 ) -> Vec<Value> {
     let mut errors = Vec::new();
+    // The buyer context has two spellings (`context`, the older `customerSelection`); one input may use one.
+    if ["context", "customerSelection"]
+        .iter()
+        .all(|k| input.get(*k).is_some_and(|v| !v.is_null()))
+    {
+        errors.push(derr(
+            Some(vec![arg, "context"]),
+            "Only one of context or customerSelection can be provided.",
+            Some("INVALID"),
+        ));
+    }
+    // Shipping discounts never combine with other shipping discounts.
+    if kind == Kind::FreeShipping
+        && input
+            .get("combinesWith")
+            .and_then(|c| c.get("shippingDiscounts"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    {
+        errors.push(derr(
+            Some(vec![arg, "combinesWith"]),
+            "The combinesWith settings are not valid for the discount class.",
+            Some("INVALID_COMBINES_WITH_FOR_DISCOUNT_CLASS"),
+        ));
+        // Automatic free-shipping discounts report this alone (captured: a blank title is not
+        // reported beside it).
+        if automatic {
+            return errors;
+        }
+    }
+    // What a buy X get Y discount gives is named items, never all of them (reported before the title).
+    if kind == Kind::Bxgy
+        && input
+            .get("customerGets")
+            .and_then(|g| g.get("items"))
+            .and_then(|i| i.get("all"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    {
+        errors.push(derr(
+            Some(vec![arg, "customerGets"]),
+            "Items in 'customer get' cannot be set to all",
+            Some("INVALID"),
+        ));
+    }
     // App discounts word their title errors differently (and differently again between code and
     // automatic ones), all with code INVALID.
     let (blank, long, code) = match (kind, automatic) {
@@ -308,9 +444,34 @@ fn validate(
         None if creating => errors.push(derr(Some(vec![arg, "title"]), blank, Some(code.0))),
         _ => {}
     }
-    if automatic {
-        return errors;
+    if !automatic {
+        validate_code(st, arg, input, creating, except, &mut errors);
     }
+    // Both times given in this input: the end must come after the start.
+    if let (Some(starts), Some(ends)) = (
+        normalize_time(input.get("startsAt")),
+        normalize_time(input.get("endsAt")),
+    ) && ends <= starts
+    {
+        errors.push(derr(
+            Some(vec![arg, "endsAt"]),
+            "Ends at needs to be after starts_at",
+            Some("INVALID"),
+        ));
+    }
+    validate_gets_and_items(st, arg, input, kind, &mut errors);
+    errors
+}
+
+/// The redeem code, start time and percentage range of a code discount.
+fn validate_code(
+    st: &State,
+    arg: &str,
+    input: &Map<String, Value>,
+    creating: bool,
+    except: Option<u64>,
+    errors: &mut Vec<Value>,
+) {
     match input.get("code").and_then(Value::as_str) {
         None if creating => errors.push(derr(
             Some(vec![arg, "code"]),
@@ -361,7 +522,165 @@ fn validate(
             Some("VALUE_OUTSIDE_RANGE"),
         ));
     }
-    errors
+}
+
+/// What the discount gives and the items it names: `discountOnQuantity` belongs to buy X get Y
+/// discounts only; an item selection names products/variants or collections, never both, and every
+/// product and variant it adds must exist.
+fn validate_gets_and_items(
+    st: &State,
+    arg: &str,
+    input: &Map<String, Value>,
+    kind: Kind,
+    errors: &mut Vec<Value>,
+) {
+    let gets = input.get("customerGets").unwrap_or(&Value::Null);
+    if kind == Kind::Basic
+        && gets
+            .get("value")
+            .and_then(|v| v.get("discountOnQuantity"))
+            .is_some_and(|q| !q.is_null())
+    {
+        errors.push(derr(
+            Some(vec![arg, "customerGets", "value", "discountOnQuantity"]),
+            "discountOnQuantity field is only permitted with bxgy discounts.",
+            Some("INVALID"),
+        ));
+    }
+    // What a buy X get Y customer must buy is named items: products, variants or collections.
+    if kind == Kind::Bxgy && input.get("customerBuys").is_some_and(|b| !b.is_null()) {
+        let items = &input["customerBuys"]["items"];
+        let names = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+        };
+        if !(names(&items["products"], "productsToAdd")
+            || names(&items["products"], "productVariantsToAdd")
+            || names(&items["collections"], "add"))
+        {
+            errors.push(derr(
+                Some(vec![arg, "customerBuys", "items"]),
+                "Items in 'customer buys' must be defined",
+                Some("BLANK"),
+            ));
+        }
+    }
+    for side in ["customerGets", "customerBuys"] {
+        let items = &input.get(side).unwrap_or(&Value::Null)["items"];
+        let products = &items["products"];
+        let named = |k: &str| {
+            products
+                .get(k)
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+        };
+        let collections = items["collections"]
+            .get("add")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if collections && (named("productsToAdd") || named("productVariantsToAdd")) {
+            errors.push(derr(
+                Some(vec![arg, side, "items", "collections", "add"]),
+                "Cannot entitle collections in combination with product variants or products",
+                Some("CONFLICT"),
+            ));
+        }
+        // Only the first unknown id of each list is reported, as Shopify does.
+        let lists = [
+            ("productsToAdd", "Product", "Product"),
+            ("productVariantsToAdd", "ProductVariant", "Product variant"),
+        ];
+        for (key, ty, noun) in lists {
+            let unknown = products
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find_map(|g| {
+                    let id = parse_gid(Some(g), ty);
+                    let known = id.is_some_and(|id| match ty {
+                        "Product" => st.products.contains_key(&id),
+                        _ => st.variants.contains_key(&id),
+                    });
+                    (!known).then(|| {
+                        id.map(|i| i.to_string())
+                            .unwrap_or_else(|| g.as_str().unwrap_or_default().to_string())
+                    })
+                });
+            if let Some(id) = unknown {
+                errors.push(derr(
+                    Some(vec![arg, side, "items", "products", key]),
+                    &format!("{noun} with id: {id} is invalid"),
+                    Some("INVALID"),
+                ));
+            }
+        }
+    }
+}
+
+/// Input shapes Shopify refuses before looking at anything else, as a top-level `BAD_REQUEST` error
+/// (the mutation field then answers null): a value of more than one kind, and an id or country both
+/// added and removed.
+fn shape_error(input: &Map<String, Value>) -> Option<FieldError> {
+    let bad = |m: &str| Some(FieldError::new("BAD_REQUEST", m));
+    let present = |v: &Value, k: &str| v.get(k).is_some_and(|x| !x.is_null());
+    let value = &input.get("customerGets").unwrap_or(&Value::Null)["value"];
+    let kinds = ["percentage", "discountOnQuantity", "discountAmount"]
+        .iter()
+        .filter(|k| present(value, k))
+        .count();
+    if kinds > 1 {
+        return bad(
+            "A discount can only have one of percentage, discountOnQuantity or discountAmount.",
+        );
+    }
+    let overlap = |sel: &Value, add: &str, remove: &str| {
+        let list = |k: &str| {
+            sel.get(k)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let removed = list(remove);
+        list(add).iter().any(|v| removed.contains(v))
+    };
+    for buyers in ["customerSelection", "context"] {
+        let sel = &input.get(buyers).unwrap_or(&Value::Null)["customers"];
+        if overlap(sel, "add", "remove") {
+            return bad("A customer id is present in `add` and `remove` fields");
+        }
+    }
+    for side in ["customerGets", "customerBuys"] {
+        let items = &input.get(side).unwrap_or(&Value::Null)["items"];
+        let pairs = [
+            (&items["collections"], "add", "remove", "Collection"),
+            (
+                &items["products"],
+                "productsToAdd",
+                "productsToRemove",
+                "Product",
+            ),
+            (
+                &items["products"],
+                "productVariantsToAdd",
+                "productVariantsToRemove",
+                "ProductVariant",
+            ),
+        ];
+        for (sel, add, remove, ty) in pairs {
+            if overlap(sel, add, remove) {
+                return bad(&format!(
+                    "The same {ty} id is present in both 'add' and 'remove' fields"
+                ));
+            }
+        }
+    }
+    let countries = &input.get("destination").unwrap_or(&Value::Null)["countries"];
+    if overlap(countries, "add", "remove") {
+        return bad("A country code is present in `add` and `remove` field");
+    }
+    None
 }
 
 fn status_for(starts: Option<&str>, ends: Option<&str>, now: &str) -> &'static str {
@@ -402,6 +721,9 @@ fn create(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    if let Some(e) = shape_error(&input) {
+        return Err(e);
+    }
     let errors = validate(st, arg, &input, true, None, kind, automatic);
     if !errors.is_empty() {
         return Ok(json!({key: null, "userErrors": errors}));
@@ -460,7 +782,12 @@ fn unknown(field: &str) -> Value {
     )
 }
 
-fn update(st: &mut State, args: &Map<String, Value>, kind: Kind, automatic: bool) -> Value {
+fn update(
+    st: &mut State,
+    args: &Map<String, Value>,
+    kind: Kind,
+    automatic: bool,
+) -> Result<Value, FieldError> {
     let arg = kind.arg(automatic);
     let key = kind.payload_key(automatic);
     let input = args
@@ -468,6 +795,9 @@ fn update(st: &mut State, args: &Map<String, Value>, kind: Kind, automatic: bool
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    if let Some(e) = shape_error(&input) {
+        return Err(e);
+    }
     // App discounts are addressed by the node id of either flavour.
     let id = parse_gid(args.get("id"), node_type(automatic)).or_else(|| {
         (kind == Kind::App)
@@ -485,17 +815,29 @@ fn update(st: &mut State, args: &Map<String, Value>, kind: Kind, automatic: bool
                 "Automatic discount does not exist.",
                 Some("INVALID"),
             )
-        } else {
+        } else if kind == Kind::App {
             unknown("id")
+        } else {
+            // Updates word it without "Code" (and without the full stop) that deletes and activations use.
+            derr(Some(vec!["id"]), "Discount does not exist", Some("INVALID"))
         };
-        return json!({key: null, "userErrors": [e]});
+        return Ok(json!({key: null, "userErrors": [e]}));
     };
     let errors = validate(st, arg, &input, false, Some(d.id), kind, automatic);
     if !errors.is_empty() {
-        return json!({key: null, "userErrors": errors});
+        return Ok(json!({key: null, "userErrors": errors}));
     }
-    if let (Some(obj), Value::Object(old)) = (Some(&input), &mut d.input) {
-        for (k, v) in obj {
+    if let Value::Object(old) = &mut d.input {
+        // The two spellings of the buyer context replace each other.
+        for (given, other) in [
+            ("context", "customerSelection"),
+            ("customerSelection", "context"),
+        ] {
+            if input.get(given).is_some_and(|v| !v.is_null()) {
+                old.remove(other);
+            }
+        }
+        for (k, v) in &input {
             old.insert(k.clone(), v.clone());
         }
     }
@@ -519,7 +861,7 @@ fn update(st: &mut State, args: &Map<String, Value>, kind: Kind, automatic: bool
     let answer = json!({key: payload_value(st, &d), "userErrors": []});
     st.put_discount(d);
     st.touch();
-    answer
+    Ok(answer)
 }
 
 /// Evaluates a discount search: `status:` and `title:` terms, bare words narrow by title.
@@ -725,6 +1067,38 @@ fn bulk_delete(st: &mut State, args: &Map<String, Value>) -> Value {
     }
 }
 
+/// The bulk discount mutations (`discountCodeBulkActivate/Deactivate/Delete`,
+/// `discountAutomaticBulkDelete`): Shopify takes exactly one of `ids`, `search`, `savedSearchId`, and words
+/// the refusal differently for code and automatic discounts. Only the argument checks are modelled.
+fn bulk_discounts(args: &Map<String, Value>, automatic: bool) -> Result<Value, FieldError> {
+    let given = ["ids", "search", "savedSearchId"]
+        .into_iter()
+        .filter(|k| args.get(*k).is_some_and(|v| !v.is_null()))
+        .count();
+    let fail = |e: Value| Ok(json!({"job": null, "userErrors": [e]}));
+    match (given, automatic) {
+        (0, false) => fail(derr(
+            None,
+            "Missing expected argument key: 'ids', 'search' or 'saved_search_id'.",
+            Some("MISSING_ARGUMENT"),
+        )),
+        (2.., false) => fail(derr(
+            None,
+            "Only one of 'ids', 'search' or 'saved_search_id' is allowed.",
+            Some("TOO_MANY_ARGUMENTS"),
+        )),
+        (2.., true) => fail(derr(
+            None,
+            "Only one of IDs, search argument or saved search ID is allowed.",
+            Some("TOO_MANY_ARGUMENTS"),
+        )),
+        _ => Err(FieldError::new(
+            "EMULATOR_UNSUPPORTED_FIELD",
+            "The emulator models only the argument checks of bulk discount jobs.",
+        )),
+    }
+}
+
 /// Discount root fields; `None` when `field` is not one of them.
 pub fn resolve(
     st: &mut State,
@@ -744,9 +1118,16 @@ pub fn resolve(
                 return Some(create(st, args, kind, automatic));
             }
             if field == format!("discount{flavour}{name}Update") {
-                return Some(Ok(update(st, args, kind, automatic)));
+                return Some(update(st, args, kind, automatic));
             }
         }
+    }
+    match field {
+        "discountCodeBulkActivate" | "discountCodeBulkDeactivate" | "discountCodeBulkDelete" => {
+            return Some(bulk_discounts(args, false));
+        }
+        "discountAutomaticBulkDelete" => return Some(bulk_discounts(args, true)),
+        _ => {}
     }
     Some(Ok(match field {
         "discountCodeActivate" => set_active(st, args, true, false),
@@ -874,6 +1255,7 @@ pub fn load(st: &State, ty: &str, id: u64) -> Option<Value> {
             .map(|d| node_json(st, d)),
         "DiscountNode" => st.discounts.get(&id).map(|d| node_json(st, d)),
         "DiscountRedeemCodeBulkCreation" => st.bulk_creations.get(&id).map(bulk_creation_json),
+        "Segment" => st.segments.get(&id).map(segment_json),
         _ => None,
     }
 }

@@ -154,7 +154,7 @@ pub fn resolve_root(
 /// The shop object.
 pub fn shop_json(st: &State) -> Value {
     let plus = st.plan_name.contains("Plus");
-    json!({"__typename": "Shop", "id": gid("Shop", 1), "name": st.shop_name, "currencyCode": "USD",
+    json!({"__typename": "Shop", "id": gid("Shop", 1), "name": st.shop_name, "currencyCode": st.currency(),
         "myshopifyDomain": format!("{}.myshopify.com", st.shop_name),
         "plan": {"__typename": "ShopPlan", "displayName": st.plan_name, "publicDisplayName": st.plan_name,
             "partnerDevelopment": st.plan_name == "Development", "shopifyPlus": plus}})
