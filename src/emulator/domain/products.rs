@@ -104,11 +104,12 @@ pub fn product_json(st: &State, p: &Product) -> Value {
         .iter()
         .map(|v| reference("ProductVariant", *v))
         .collect();
-    let total: i64 = p
+    // Available stock of each variant whose item is tracked: untracked items count towards neither the
+    // product's total nor its being out of stock.
+    let tracked: Vec<i64> = p
         .variant_ids
         .iter()
         .filter_map(|v| st.variants.get(v))
-        // Untracked items do not count towards the product's total.
         .filter(|v| {
             st.inventory_items
                 .get(&v.inventory_item_id)
@@ -120,33 +121,11 @@ pub fn product_json(st: &State, p: &Product) -> Value {
                 .map(|l| l.available)
                 .sum::<i64>()
         })
-        .sum();
-    let tracks = p
-        .variant_ids
-        .iter()
-        .filter_map(|v| st.variants.get(v))
-        .any(|v| {
-            st.inventory_items
-                .get(&v.inventory_item_id)
-                .is_some_and(|i| i.tracked)
-        });
+        .collect();
+    let total: i64 = tracked.iter().sum();
+    let tracks = !tracked.is_empty();
     // A variant is out of stock when its item is tracked and nothing is available at its active levels.
-    let out_of_stock = p
-        .variant_ids
-        .iter()
-        .filter_map(|v| st.variants.get(v))
-        .filter(|v| {
-            st.inventory_items
-                .get(&v.inventory_item_id)
-                .is_some_and(|i| i.tracked)
-        })
-        .any(|v| {
-            st.levels_of_item(v.inventory_item_id)
-                .filter(|l| !l.inactive)
-                .map(|l| l.available)
-                .sum::<i64>()
-                <= 0
-        });
+    let out_of_stock = tracked.iter().any(|&available| available <= 0);
     let options: Vec<Value> = p
         .options
         .iter()
