@@ -198,6 +198,18 @@ impl World {
         self.state.snapshot(sync).try_collect().await.unwrap()
     }
 
+    /// Key -> the numeric id of the record the state names for it (empty when none).
+    async fn recorded_ids(&self, sync: &str) -> BTreeMap<String, String> {
+        self.snapshot(sync)
+            .await
+            .into_iter()
+            .map(|e| {
+                let id = e.shopify_id.as_deref().map(|s| numeric(&json!(s)));
+                (e.key, id.unwrap_or_default())
+            })
+            .collect()
+    }
+
     /// `field` -> the ids of the store's `kind` records holding it.
     fn by(&self, kind: &str, field: &str) -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -286,20 +298,7 @@ async fn the_state_store_lost_mid_run_stops_the_writes_and_the_next_run_is_consi
             .filter(|(_, ids)| ids.len() > 1)
             .collect::<Vec<_>>()
     );
-    let recorded: BTreeMap<String, String> = w
-        .snapshot(&products.id)
-        .await
-        .into_iter()
-        .map(|e| {
-            (
-                e.key,
-                e.shopify_id
-                    .as_deref()
-                    .map(|s| numeric(&json!(s)))
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
+    let recorded = w.recorded_ids(&products.id).await;
     let held: BTreeMap<String, String> = held
         .into_iter()
         .map(|(h, ids)| (h, ids[0].clone()))
@@ -347,20 +346,7 @@ async fn the_state_store_lost_mid_run_stops_the_writes_and_the_next_run_is_consi
         held.values().all(|ids| ids.len() == 1),
         "duplicated customers"
     );
-    let recorded: BTreeMap<String, String> = w
-        .snapshot(&customers.id)
-        .await
-        .into_iter()
-        .map(|e| {
-            (
-                e.key,
-                e.shopify_id
-                    .as_deref()
-                    .map(|s| numeric(&json!(s)))
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
+    let recorded = w.recorded_ids(&customers.id).await;
     let held: BTreeMap<String, String> = held
         .into_iter()
         .map(|(email, ids)| (key(&email), ids[0].clone()))

@@ -202,7 +202,6 @@ fn to_errors(
 ) -> Vec<Value> {
     let mut out = Vec::new();
     let replace_literals = !literals.is_empty();
-    static REQ: OnceLock<Regex> = OnceLock::new();
     let mut seen_syntax = false;
     // apollo also flags the emptied parent selection of an unknown field; graphql-ruby reports only the field.
     let has_undefined = list
@@ -222,31 +221,25 @@ fn to_errors(
         if replace_literals && name.is_some_and(|n| LITERAL_DIAGNOSTICS.contains(&n)) {
             continue;
         }
+        // A required input field or argument given an explicit null: the literal's own error says so.
         static REQ_FIELD: OnceLock<Regex> = OnceLock::new();
-        if name == Some("RequiredField")
-            && let Some(c) = re(
+        static REQ_ARG: OnceLock<Regex> = OnceLock::new();
+        let missing = match name {
+            Some("RequiredField") => Some(re(
                 &REQ_FIELD,
                 r"required field `([A-Za-z_]+)\.([A-Za-z_]+)` is not provided",
-            )
-            .captures(&text)
-            && literals.iter().any(|l| {
-                l.null_field_arg
-                    .as_ref()
-                    .is_some_and(|(t, a)| t == &c[1] && a == &c[2])
-            })
-        {
-            continue;
-        }
-        if name == Some("RequiredArgument")
-            && let Some(c) = re(
-                &REQ,
+            )),
+            Some("RequiredArgument") => Some(re(
+                &REQ_ARG,
                 r"argument `[A-Za-z_]+\.([A-Za-z_]+)\(([A-Za-z_]+):\)` is not provided",
-            )
-            .captures(&text)
+            )),
+            _ => None,
+        };
+        if let Some(c) = missing.and_then(|r| r.captures(&text))
             && literals.iter().any(|l| {
                 l.null_field_arg
                     .as_ref()
-                    .is_some_and(|(f, a)| f == &c[1] && a == &c[2])
+                    .is_some_and(|(owner, arg)| owner == &c[1] && arg == &c[2])
             })
         {
             continue;
